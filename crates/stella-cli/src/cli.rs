@@ -1,0 +1,371 @@
+//! Every command and flag of `stella`, with its help text, in one place.
+//! Parsing only: resolving what the user typed against the environment and
+//! config happens in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Stella stores, discovers, exports and verifies supply-chain evidence
+/// (SBOMs, VEX, provenance, signatures) for container images, as OCI 1.1
+/// referrers in a registry or a local OCI layout.
+///
+/// References are `host[:port]/repo:tag`, `host[:port]/repo@sha256:…`, or a
+/// local OCI image layout `oci:<dir>:<tag>` / `oci:<dir>@<digest>`.
+///
+/// Exit codes: 0 success, 1 verification or policy failure, 2 usage or
+/// input error (network, missing file, bad reference...).
+#[derive(Debug, Parser)]
+#[command(name = "stella", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach registries. Credentials otherwise come from
+/// `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), including
+/// credential helpers.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RegistryArgs {
+    /// Registry user name (use with --password-stdin).
+    #[arg(long, global = true, env = "STELLA_USERNAME")]
+    pub username: Option<String>,
+    /// Read the registry password or token from standard input.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    /// PEM file of extra CA certificates to trust for registry TLS.
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Talk plain HTTP to registries (no TLS). For local test registries.
+    #[arg(long, global = true)]
+    pub plain_http: bool,
+    /// Never show progress bars.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store, list, fetch and delete evidence attached to images as OCI referrers.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign a predicate about an image as an in-toto attestation and attach it.
+    Attest(AttestArgs),
+    /// Verify attestations, blobs and images.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// Inspect, verify and import StellaBundles (offline evidence bundles).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TextOrJson {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ListFormat {
+    #[default]
+    Table,
+    Json,
+    Tree,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum KeyAlgorithm {
+    #[default]
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+    Ed25519,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Push files as an OCI 1.1 artifact whose subject is the image.
+    PushReferrer(PushReferrerArgs),
+    /// List the referrers of an image (sorted; tree shows referrers of referrers).
+    ListReferrers(ListReferrersArgs),
+    /// Download a referrer artifact's files after checking every digest and size.
+    PullReferrer(PullReferrerArgs),
+    /// Delete a referrer manifest and its entry in the fallback index.
+    DeleteReferrer(DeleteReferrerArgs),
+    /// Check and mend a subject's referrers fallback index (tag schema).
+    RepairIndex(RepairIndexArgs),
+    /// Export an image and all its evidence into a deterministic StellaBundle.
+    ExportBundle(ExportBundleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushReferrerArgs {
+    /// The image the evidence is about (a tag is resolved to a digest once).
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+    /// The artifact type, e.g. application/vnd.cyclonedx+json.
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: String,
+    /// A file to attach (one layer per file). Repeatable.
+    #[arg(long = "file", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// An annotation for the referrer manifest. Repeatable.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ListReferrersArgs {
+    /// The subject image.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Only referrers of this artifact type. Repeatable.
+    #[arg(long = "artifact-type", value_name = "TYPE")]
+    pub artifact_types: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ListFormat,
+    /// How deep to follow referrers of referrers with --format tree (or json).
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullReferrerArgs {
+    /// The referrer artifact, pinned by digest.
+    #[arg(value_name = "REF@DIGEST")]
+    pub reference: String,
+    /// Directory to write the artifact's files into.
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteReferrerArgs {
+    /// The referrer artifact, pinned by digest.
+    #[arg(value_name = "REF@DIGEST")]
+    pub reference: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairIndexArgs {
+    /// The subject image whose fallback index to check.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Report what would change without writing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportBundleArgs {
+    /// The image whose evidence to export.
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+    /// Bundle file to write (default: stella-bundle-<hex12>.tar[.gz|.zst]).
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Include signed attestations (DSSE envelopes, sigstore bundles).
+    #[arg(long)]
+    pub include_dsse: bool,
+    /// Include transparency-log material (Rekor entries, proofs, checkpoints).
+    #[arg(long)]
+    pub include_rekor_proof: bool,
+    /// Include the image's config and layers, not just its manifest.
+    #[arg(long)]
+    pub include_image: bool,
+    /// Only referrers of this artifact type. Repeatable.
+    #[arg(long = "artifact-type", value_name = "TYPE")]
+    pub artifact_types: Vec<String>,
+    /// Sign the bundle manifest with this private key (DSSE).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub compression: Compression,
+    /// Copy the graph into this repository as referrers instead of writing a tar.
+    #[arg(long, value_name = "TARGET_REF")]
+    pub push_referrers: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a signing key pair (PKCS#8 private key, SPKI public key, PEM).
+    Generate(KeyGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub algorithm: KeyAlgorithm,
+    #[arg(long, value_name = "PATH")]
+    pub output_key: PathBuf,
+    #[arg(long, value_name = "PATH")]
+    pub output_pub: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The image the attestation is about.
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+    /// The predicate (JSON file).
+    #[arg(long, value_name = "FILE")]
+    pub predicate: PathBuf,
+    /// Predicate type URI or alias: slsaprovenance, cyclonedx, spdx, openvex, vuln, verdict.
+    #[arg(long = "type", value_name = "URI|ALIAS")]
+    pub predicate_type: String,
+    /// Private key (PKCS#8 PEM; passphrase from STELLA_PASSWORD or a prompt).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Signer certificate (PEM) issued by the organisation's CA.
+    #[arg(long, value_name = "PEM")]
+    pub certificate: Option<PathBuf>,
+    /// Intermediate certificates (PEM) between the signer and the CA.
+    #[arg(long, value_name = "PEM", requires = "certificate")]
+    pub certificate_chain: Option<PathBuf>,
+    /// Do not push; just write the bundle (see --output).
+    #[arg(long)]
+    pub no_push: bool,
+    /// Also write the signed bundle to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Verify the attestations attached to an image.
+    Attestation(VerifyAttestationArgs),
+    /// Verify a blob (file or sha256 digest) against a sigstore bundle.
+    Blob(VerifyBlobArgs),
+}
+
+/// Keyless (sigstore) identity policy.
+#[derive(Debug, Clone, Args, Default)]
+pub struct KeylessArgs {
+    /// sigstore trusted_root.json (Fulcio CAs, Rekor, CT logs, TSAs).
+    #[arg(long, value_name = "JSON")]
+    pub trusted_root: Option<PathBuf>,
+    /// Exact certificate identity (SAN) required.
+    #[arg(long, value_name = "ID")]
+    pub certificate_identity: Option<String>,
+    /// Regular expression the certificate identity must match.
+    #[arg(long, value_name = "RE", conflicts_with = "certificate_identity")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Exact OIDC issuer required.
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Regular expression the OIDC issuer must match.
+    #[arg(long, value_name = "RE", conflicts_with = "certificate_oidc_issuer")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyAttestationArgs {
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+    /// Public key that must have signed. Repeatable.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// Organisation CA certificate (PEM) that must have issued the signer. Repeatable.
+    #[arg(long = "trust-root", value_name = "PEM")]
+    pub trust_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    /// Only attestations of this predicate type (URI or alias).
+    #[arg(long = "type", value_name = "URI|ALIAS")]
+    pub predicate_type: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBlobArgs {
+    /// The artifact: a file path, or sha256:<hex> of it.
+    #[arg(value_name = "FILE|sha256:HEX")]
+    pub artifact: String,
+    /// The sigstore bundle (JSON).
+    #[arg(long, value_name = "JSON")]
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    /// Verify with this public key instead of a certificate identity.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Show what a StellaBundle holds.
+    Inspect(BundleInspectArgs),
+    /// Verify a StellaBundle fully offline.
+    Verify(BundleVerifyArgs),
+    /// Push a StellaBundle's image and evidence into a registry, digests preserved.
+    Import(BundleImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BundleInspectArgs {
+    #[arg(long, value_name = "PATH")]
+    pub bundle: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleVerifyArgs {
+    #[arg(long, value_name = "PATH")]
+    pub bundle: PathBuf,
+    /// Organisation CA certificate (PEM). Repeatable.
+    #[arg(long = "trust-root", value_name = "PEM")]
+    pub trust_roots: Vec<PathBuf>,
+    /// Public key trusted to sign attestations or the bundle manifest. Repeatable.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// A Rekor checkpoint obtained out of band that proofs must anchor to.
+    #[arg(long, value_name = "PATH")]
+    pub rekor_checkpoint: Option<PathBuf>,
+    /// An artifact or predicate type that must be present and verified. Repeatable.
+    #[arg(long = "require", value_name = "TYPE")]
+    pub require: Vec<String>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleImportArgs {
+    #[arg(long, value_name = "PATH")]
+    pub bundle: PathBuf,
+    /// Target repository (registry or oci: layout).
+    #[arg(long, value_name = "REF")]
+    pub to: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

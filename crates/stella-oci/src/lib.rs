@@ -1,0 +1,25 @@
+//! Content storage for OCI artifacts and the referrers graph around an image.
+//!
+//! Layers, bottom up (the content model knows nothing of HTTP):
+//! - [`store`]: the capability traits every store implements
+//!   ([`store::ContentRead`], [`store::ContentWrite`], [`store::ReferrersRead`],
+//!   [`store::ReferrersWrite`]).
+//! - [`layout`]: a local OCI image layout directory (the embedded default).
+//! - [`registry`]: an OCI distribution registry (auth, blobs, manifests,
+//!   referrers API with the referrers tag schema fallback).
+//! - [`referrers`], [`artifact`], [`copy`]: operations written once over the
+//!   traits: build and push a referrer artifact, walk the referrers graph,
+//!   pull an artifact's files, delete, repair a fallback index, copy a graph
+//!   between stores.
+//!
+//! Specs: OCI image spec v1.1 (image layout, manifest `subject`), OCI
+//! distribution spec v1.1 (referrers API, referrers tag schema).
+
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod store;
+pub mod layout;
+pub mod registry;
+
+pub use error::OciError;

@@ -1,0 +1,2 @@
+//! An OCI distribution registry repository: auth, blobs, manifests, referrers
+//! API with the referrers tag schema fallback.

@@ -1,0 +1,190 @@
+//! Capability traits that every content store implements: a local OCI image
+//! layout and a remote registry repository are two implementations of the
+//! same traits, so push, list, pull, copy, export and import are written
+//! once. Functions should ask for the narrowest trait they need.
+//!
+//! What this module does not do: HTTP, files, or deciding what an artifact
+//! looks like (see `artifact` and `referrers`).
+
+#![allow(async_fn_in_trait)]
+
+use std::path::Path;
+
+use stella_types::{Descriptor, Digest};
+use tokio::io::AsyncWrite;
+
+use crate::OciError;
+
+/// How a store answers "which manifests refer to this subject?". Decided
+/// once per store (for a registry: once per registry, by probing), never
+/// re-guessed per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferrersMode {
+    /// Not probed yet.
+    Unknown,
+    /// The registry serves `GET /v2/<name>/referrers/<digest>`.
+    Api,
+    /// The referrers tag schema: an image index tagged `<alg>-<hex>`.
+    TagSchema,
+    /// A local OCI image layout: referrers are found from `index.json`.
+    Layout,
+}
+
+impl ReferrersMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferrersMode::Unknown => "unknown",
+            ReferrersMode::Api => "api",
+            ReferrersMode::TagSchema => "tag-schema",
+            ReferrersMode::Layout => "layout",
+        }
+    }
+}
+
+/// A manifest's bytes, already checked against its digest and the size cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedManifest {
+    pub descriptor: Descriptor,
+    pub bytes: Vec<u8>,
+}
+
+/// Where the bytes of a blob to push come from. Files are streamed, never
+/// read whole into memory.
+#[derive(Debug, Clone, Copy)]
+pub enum BlobSource<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// Whether a push sent bytes or found the content already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    Uploaded,
+    AlreadyExisted,
+}
+
+/// Receives byte counts while a blob moves, for progress bars. The library
+/// never draws anything itself.
+pub trait Progress: Send + Sync {
+    /// A transfer of `total` bytes named `label` starts.
+    fn start(&self, label: &str, total: u64);
+    /// `n` more bytes moved.
+    fn advance(&self, n: u64);
+    /// The transfer ended (successfully or not).
+    fn finish(&self);
+}
+
+/// A `Progress` that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Reading manifests and blobs.
+pub trait ContentRead {
+    /// Resolves a tag to the descriptor of the manifest it names.
+    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError>;
+    /// Fetches a manifest by digest, checked against the digest and capped in size.
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError>;
+    /// Whether a manifest with this digest exists.
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, OciError>;
+    /// Whether a blob with this digest exists.
+    async fn blob_exists(&self, digest: &Digest) -> Result<bool, OciError>;
+    /// Streams a blob into `sink`, checking size and digest as it goes; on a
+    /// mismatch it fails (the caller must discard what was written).
+    async fn fetch_blob_to(
+        &self,
+        descriptor: &Descriptor,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<u64, OciError>;
+    /// Fetches a small blob into memory, refusing anything over `cap` bytes.
+    async fn fetch_blob_bytes(&self, descriptor: &Descriptor, cap: u64) -> Result<Vec<u8>, OciError> {
+        if descriptor.size > cap {
+            return Err(OciError::Protocol(format!(
+                "blob {} is {} bytes, over the {cap}-byte limit for in-memory reads",
+                descriptor.digest, descriptor.size
+            )));
+        }
+        let mut buf = Vec::with_capacity(descriptor.size as usize);
+        self.fetch_blob_to(descriptor, &mut buf).await?;
+        Ok(buf)
+    }
+}
+
+/// Writing manifests and blobs.
+pub trait ContentWrite {
+    /// Pushes a blob unless it already exists. The store checks the bytes
+    /// against `descriptor` (digest and size).
+    async fn push_blob(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        progress: &dyn Progress,
+    ) -> Result<PushOutcome, OciError>;
+    /// Pushes manifest bytes (by digest, and under `tag` if given) and
+    /// returns their descriptor.
+    async fn push_manifest(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Descriptor, OciError>;
+    /// Deletes a manifest by digest.
+    async fn delete_manifest(&self, digest: &Digest) -> Result<(), OciError>;
+}
+
+/// One entry of a referrers listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerEntry {
+    /// The descriptor as the API or index lists it.
+    pub descriptor: Descriptor,
+    /// Listed by a fallback index but the manifest is gone.
+    pub dangling: bool,
+}
+
+/// A cosign legacy attachment tag (`sha256-<hex>.sig|.att|.sbom`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyAttachment {
+    pub tag: String,
+    /// `sig`, `att` or `sbom`.
+    pub kind: String,
+    pub descriptor: Descriptor,
+}
+
+/// The referrers of one subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerListing {
+    pub mode: ReferrersMode,
+    /// Sorted by (artifactType, digest); de-duplicated by digest.
+    pub referrers: Vec<ReferrerEntry>,
+    /// cosign legacy tags for the subject, sorted by tag.
+    pub legacy: Vec<LegacyAttachment>,
+}
+
+/// Listing referrers of a subject.
+pub trait ReferrersRead {
+    /// How this store lists referrers (probing once if needed).
+    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError>;
+    /// Lists the referrers of `subject`, filtered to `artifact_types` when
+    /// non-empty. Never silently partial: a page cap or a failure is an error.
+    async fn list_referrers(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<ReferrerListing, OciError>;
+}
+
+/// Keeping a store's referrers bookkeeping (fallback index, layout
+/// `index.json`) in step with pushed and deleted referrer manifests.
+pub trait ReferrersWrite {
+    /// Records `referrer` (a manifest already pushed, whose `subject` is
+    /// `subject`) so that listing finds it. A no-op where the store indexes
+    /// referrers itself (native API).
+    async fn add_referrer(&self, subject: &Descriptor, referrer: &Descriptor) -> Result<(), OciError>;
+    /// Removes `referrer` from `subject`'s bookkeeping.
+    async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError>;
+}
