@@ -21,5 +21,8 @@ pub mod error;
 pub mod store;
 pub mod layout;
 pub mod registry;
+pub mod any;
+
+pub use any::{AnyStore, open_store};
 
 pub use error::OciError;

@@ -1,0 +1,14 @@
+//! `stella verify ...`: dispatch to one module per subcommand.
+
+mod attestation;
+mod blob;
+
+use crate::cli::{RegistryArgs, VerifyCommand};
+use crate::exit::Outcome;
+
+pub async fn run(command: VerifyCommand, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
+    match command {
+        VerifyCommand::Attestation(a) => attestation::run(a, registry).await,
+        VerifyCommand::Blob(b) => blob::run(b),
+    }
+}
