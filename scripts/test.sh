@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and runs all of it.
+#
+# Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
+# (apache2-utils), openssl; PyPI oras, securesystemslib and cryptography
+# (independent implementations used as test oracles). Installs whatever is
+# missing (as root via apt-get / pip), then runs every test in the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
+command -v sha256sum >/dev/null || need+=(coreutils)
+if ((${#need[@]})); then
+  echo "installing Debian packages: ${need[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
+fi
+
+if ! python3 -c 'import oras, securesystemslib, cryptography' 2>/dev/null; then
+  echo "installing PyPI test oracles: oras securesystemslib cryptography"
+  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42'
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
