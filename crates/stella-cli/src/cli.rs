@@ -62,6 +62,24 @@ pub enum Command {
     /// Inspect, verify and import StellaBundles (offline evidence bundles).
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Check evidence policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file; errors and warnings carry a JSON path.
+    Validate(PolicyValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyValidateArgs {
+    /// The policy (YAML).
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -253,6 +271,49 @@ pub enum VerifyCommand {
     Attestation(VerifyAttestationArgs),
     /// Verify a blob (file or sha256 digest) against a sigstore bundle.
     Blob(VerifyBlobArgs),
+    /// Judge an image's evidence (from the registry or a StellaBundle) against a policy.
+    Image(VerifyImageArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["use_referrers", "bundle"])))]
+pub struct VerifyImageArgs {
+    /// The image (tag resolved to a digest once). Optional with --bundle.
+    #[arg(value_name = "REF")]
+    pub reference: Option<String>,
+    /// Discover the evidence among the image's referrers in the registry or layout.
+    #[arg(long)]
+    pub use_referrers: bool,
+    /// Verify the evidence a StellaBundle holds instead (offline).
+    #[arg(long, value_name = "PATH", conflicts_with = "use_referrers")]
+    pub bundle: Option<PathBuf>,
+    /// Evidence policy (YAML). Without it, --require and the trust flags make an ad-hoc policy.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// An artifact or predicate type (or alias) that must be present and verified. Repeatable.
+    #[arg(long = "require", value_name = "TYPE")]
+    pub require: Vec<String>,
+    /// Public key trusted to sign evidence. Repeatable. A private key given
+    /// here is used only to sign the verdict (--attach-verdict), never trusted.
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<PathBuf>,
+    /// Organisation CA certificate (PEM) trusted to issue signers. Repeatable.
+    #[arg(long = "trust-root", value_name = "PEM")]
+    pub trust_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    /// How deep to follow referrers of referrers.
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+    /// Sign the report as a verdict attestation and attach it to the image
+    /// (signing key: --verdict-key, or the private key given with --key).
+    #[arg(long)]
+    pub attach_verdict: bool,
+    /// Private key that signs the verdict attestation.
+    #[arg(long, value_name = "KEY")]
+    pub verdict_key: Option<PathBuf>,
 }
 
 /// Keyless (sigstore) identity policy.

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod limits;
 pub mod manifest;
 pub mod media_types;
+pub mod predicate_types;
 pub mod reference;
 pub mod timestamp;
 

@@ -5,6 +5,7 @@ mod attest;
 mod bundle;
 mod evidence;
 mod key;
+mod policy;
 mod verify;
 
 use crate::cli::{Cli, Command};
@@ -17,5 +18,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Attest(a) => attest::run(a, &cli.registry).await,
         Command::Verify(c) => verify::run(c, &cli.registry).await,
         Command::Bundle(c) => bundle::run(c, &cli.registry).await,
+        Command::Policy(c) => policy::run(c),
     }
+}
+
+/// Reads a whole file the user named, refusing anything over `cap` bytes.
+pub fn read_capped(path: &std::path::Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    file.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file is larger than the {cap}-byte limit"),
+        ));
+    }
+    Ok(buf)
 }

@@ -2,6 +2,7 @@
 
 mod attestation;
 mod blob;
+mod image;
 
 use crate::cli::{RegistryArgs, VerifyCommand};
 use crate::exit::Outcome;
@@ -10,5 +11,6 @@ pub async fn run(command: VerifyCommand, registry: &RegistryArgs) -> anyhow::Res
     match command {
         VerifyCommand::Attestation(a) => attestation::run(a, registry).await,
         VerifyCommand::Blob(b) => blob::run(b),
+        VerifyCommand::Image(i) => image::run(i, registry).await,
     }
 }
