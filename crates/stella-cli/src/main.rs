@@ -8,6 +8,8 @@
 mod cli;
 mod cmd;
 mod exit;
+mod progress;
+mod store;
 
 use std::process::ExitCode;
 

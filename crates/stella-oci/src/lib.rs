@@ -22,6 +22,9 @@ pub mod store;
 pub mod layout;
 pub mod registry;
 pub mod any;
+pub mod artifact;
+pub mod referrers;
+pub mod copy;
 
 pub use any::{AnyStore, open_store};
 

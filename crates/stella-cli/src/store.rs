@@ -1,0 +1,96 @@
+//! Opening the store a user's reference names: a local OCI image layout
+//! (`oci:<dir>[:tag|@digest]`) or a registry repository, with the registry
+//! client built from the global flags (including `--password-stdin`).
+//!
+//! What this module does not do: talk to registries itself or print.
+
+use std::io::Read;
+
+use anyhow::Context;
+use stella_oci::AnyStore;
+use stella_oci::layout::OciLayout;
+use stella_oci::registry::{RegistryClient, RegistryOptions};
+use stella_types::Reference;
+
+use crate::cli::RegistryArgs;
+
+/// Whether a command may create a missing layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The layout must already exist (reading, or writing about an image in it).
+    Existing,
+    /// A missing layout directory is created (a push or import target).
+    #[allow(dead_code)]
+    CreateLayout,
+}
+
+/// Parses a user reference, with a message naming it on failure.
+pub fn parse_reference(s: &str) -> anyhow::Result<Reference> {
+    Reference::parse(s).with_context(|| format!("invalid reference {s:?}"))
+}
+
+/// Builds a registry client from the global flags. With `--password-stdin`
+/// the password (or token) is the first line of standard input.
+pub fn registry_client(args: &RegistryArgs) -> anyhow::Result<RegistryClient> {
+    let credentials = match (&args.username, args.password_stdin) {
+        (Some(user), true) => Some((user.clone(), read_password_stdin()?)),
+        (None, true) => anyhow::bail!("--password-stdin needs --username (or STELLA_USERNAME)"),
+        (Some(_), false) => anyhow::bail!("--username needs --password-stdin"),
+        (None, false) => None,
+    };
+    let options = RegistryOptions {
+        plain_http: args.plain_http,
+        ca_file: args.ca_file.clone(),
+        credentials,
+        ..RegistryOptions::default()
+    };
+    RegistryClient::new(options).context("cannot set up the registry client")
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut buf = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut buf)
+        .context("cannot read the password from standard input")?;
+    let pw = buf
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string();
+    if pw.is_empty() {
+        anyhow::bail!("--password-stdin: standard input was empty");
+    }
+    Ok(pw)
+}
+
+/// Opens the store `reference` names. A layout is opened as is
+/// ([`OpenMode::Existing`]: it must exist) or created if missing; a registry
+/// repository gets a client built from `args` (only then is stdin read).
+pub fn open_store(
+    reference: &Reference,
+    args: &RegistryArgs,
+    mode: OpenMode,
+) -> anyhow::Result<AnyStore> {
+    match reference {
+        Reference::Layout(l) => {
+            let layout = match mode {
+                OpenMode::Existing => OciLayout::open(&l.dir)?,
+                OpenMode::CreateLayout => OciLayout::open_or_create(&l.dir)?,
+            };
+            Ok(AnyStore::Layout(layout))
+        }
+        Reference::Registry(_) => {
+            let client = registry_client(args)?;
+            Ok(stella_oci::open_store(reference, &client)?)
+        }
+    }
+}
+
+/// Parses `s` and opens its store.
+pub fn open(s: &str, args: &RegistryArgs, mode: OpenMode) -> anyhow::Result<(Reference, AnyStore)> {
+    let reference = parse_reference(s)?;
+    let store = open_store(&reference, args, mode)?;
+    Ok((reference, store))
+}

@@ -1,0 +1,877 @@
+//! `stella evidence` on a local OCI image layout, run as the built binary
+//! in temp dirs: push, list (table/json/tree), pull, delete, idempotence,
+//! hostile input, exit codes, and skopeo interop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use stella_oci::layout::OciLayout;
+use stella_oci::store::{BlobSource, ContentWrite, NoProgress};
+use stella_types::media_types::{self, annotations};
+use stella_types::{Descriptor, Digest, ImageManifest};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn stella(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("STELLA_USERNAME")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn ok(args: &[&str]) -> String {
+    let r = stella(args);
+    assert_eq!(r.code, 0, "stella {args:?} failed: {}", r.stderr);
+    r.stdout
+}
+
+/// Asserts exit code 2 with a one-line `stella: error:` message containing `needle`.
+fn fails(args: &[&str], needle: &str) {
+    let r = stella(args);
+    assert_eq!(
+        r.code, 2,
+        "stella {args:?}: expected exit 2, stdout {} stderr {}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "not one line: {:?}", r.stderr);
+    assert!(r.stderr.starts_with("stella: error: "), "{:?}", r.stderr);
+    assert!(r.stderr.contains(needle), "{:?} lacks {needle:?}", r.stderr);
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Writes a tiny image (config + one layer + manifest) tagged `v1`.
+fn make_image(dir: &Path) -> Descriptor {
+    rt().block_on(async {
+        let l = OciLayout::open_or_create(dir).unwrap();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config);
+        l.push_blob(&cd, BlobSource::Bytes(config), &NoProgress)
+            .await
+            .unwrap();
+        let layer = b"not really a tar";
+        let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, layer);
+        l.push_blob(&ld, BlobSource::Bytes(layer), &NoProgress)
+            .await
+            .unwrap();
+        let m = ImageManifest {
+            schema_version: 2,
+            media_type: Some(media_types::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config: cd,
+            layers: vec![ld],
+            subject: None,
+            annotations: BTreeMap::new(),
+        };
+        l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some("v1"))
+            .await
+            .unwrap()
+    })
+}
+
+fn index_json(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+}
+
+fn entries_with(dir: &Path, digest: &str) -> usize {
+    index_json(dir)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["digest"] == digest)
+        .count()
+}
+
+fn sha256_file(p: &Path) -> String {
+    Digest::sha256_of(&std::fs::read(p).unwrap()).to_string()
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[test]
+fn push_list_pull_delete_round_trip() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let sbom = t.path().join("sbom.spdx.json");
+    std::fs::write(&sbom, br#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
+    let notes = t.path().join("notes.txt");
+    std::fs::write(&notes, b"some notes\n").unwrap();
+    let image_ref = format!("oci:{}:v1", lay.display());
+
+    let pushed = json(&ok(&[
+        "evidence",
+        "push-referrer",
+        "--image",
+        &image_ref,
+        "--artifact-type",
+        "application/spdx+json",
+        "--file",
+        sbom.to_str().unwrap(),
+        "--file",
+        &format!("{}:text/markdown", notes.display()),
+        "--annotation",
+        "team=sec",
+        "--output",
+        "json",
+    ]));
+    let sbom_digest = pushed["digest"].as_str().unwrap().to_string();
+    assert_eq!(pushed["subject"], img.digest.to_string());
+    assert_eq!(pushed["mode"], "layout");
+    assert_eq!(pushed["artifactType"], "application/spdx+json");
+    assert_eq!(pushed["mediaType"], media_types::OCI_MANIFEST);
+
+    // The manifest on disk has the documented shape.
+    let blob = lay
+        .join("blobs/sha256")
+        .join(sbom_digest.trim_start_matches("sha256:"));
+    let m: Value = serde_json::from_slice(&std::fs::read(&blob).unwrap()).unwrap();
+    assert_eq!(m["config"]["mediaType"], media_types::OCI_EMPTY);
+    assert_eq!(m["config"]["digest"], media_types::EMPTY_JSON_DIGEST);
+    assert_eq!(m["subject"]["digest"], img.digest.to_string());
+    assert_eq!(
+        m["layers"][0]["annotations"][annotations::TITLE],
+        "sbom.spdx.json"
+    );
+    assert_eq!(m["layers"][0]["mediaType"], "application/json");
+    assert_eq!(m["layers"][1]["mediaType"], "text/markdown");
+    assert_eq!(m["annotations"]["team"], "sec");
+    assert_eq!(
+        m["annotations"][annotations::CREATED],
+        "2023-11-14T22:13:20Z"
+    );
+    assert_eq!(
+        pushed["size"].as_u64().unwrap(),
+        std::fs::metadata(&blob).unwrap().len()
+    );
+
+    // A signature on the SBOM (referrer of a referrer), pinned by digest.
+    let sig = t.path().join("sig.bin");
+    std::fs::write(&sig, b"signature bytes").unwrap();
+    let sig_digest = ok(&[
+        "evidence",
+        "push-referrer",
+        "--image",
+        &format!("oci:{}@{sbom_digest}", lay.display()),
+        "--artifact-type",
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "--file",
+        sig.to_str().unwrap(),
+    ])
+    .trim()
+    .to_string();
+    Digest::parse(&sig_digest).unwrap();
+
+    // Table: header and the SBOM row, not the nested signature.
+    let table = ok(&["evidence", "list-referrers", &image_ref]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("DIGEST")
+            && lines[0].contains("ARTIFACT TYPE")
+            && lines[0].contains("CREATED")
+    );
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(lines[1].contains(&sbom_digest) && lines[1].contains("application/spdx+json"));
+    assert!(lines[1].contains("2023-11-14T22:13:20Z"));
+
+    // JSON depth 1 and tree.
+    let listed = json(&ok(&[
+        "evidence",
+        "list-referrers",
+        &image_ref,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(listed["subject"], img.digest.to_string());
+    assert_eq!(listed["mode"], "layout");
+    let refs = listed["referrers"].as_array().unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0]["digest"], sbom_digest.as_str());
+    assert!(refs[0].get("referrers").is_none());
+    assert_eq!(refs[0]["annotations"]["team"], "sec");
+    let deep = json(&ok(&[
+        "evidence",
+        "list-referrers",
+        &image_ref,
+        "--format",
+        "json",
+        "--depth",
+        "2",
+    ]));
+    assert_eq!(
+        deep["referrers"][0]["referrers"][0]["digest"],
+        sig_digest.as_str()
+    );
+    let tree = ok(&["evidence", "list-referrers", &image_ref, "--format", "tree"]);
+    let tl: Vec<&str> = tree.lines().collect();
+    assert_eq!(tl.len(), 3, "{tree}");
+    assert!(tl[1].starts_with("└── ") && tl[1].contains(&sbom_digest));
+    assert!(tl[2].starts_with("    └── ") && tl[2].contains(&sig_digest));
+    // Filter by artifact type.
+    let none = json(&ok(&[
+        "evidence",
+        "list-referrers",
+        &image_ref,
+        "--format",
+        "json",
+        "--artifact-type",
+        "x/none",
+    ]));
+    assert!(none["referrers"].as_array().unwrap().is_empty());
+
+    // Pull: files byte-identical, digests as in the manifest.
+    let out = t.path().join("out");
+    ok(&[
+        "evidence",
+        "pull-referrer",
+        &format!("oci:{}@{sbom_digest}", lay.display()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(out.join("sbom.spdx.json")).unwrap(),
+        std::fs::read(&sbom).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(out.join("notes.txt")).unwrap(),
+        std::fs::read(&notes).unwrap()
+    );
+    assert_eq!(
+        sha256_file(&out.join("sbom.spdx.json")),
+        m["layers"][0]["digest"].as_str().unwrap()
+    );
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+
+    // Delete: manifest and index entry gone; the image stays.
+    ok(&[
+        "evidence",
+        "delete-referrer",
+        &format!("oci:{}@{sbom_digest}", lay.display()),
+    ]);
+    assert_eq!(entries_with(&lay, &sbom_digest), 0);
+    assert!(!blob.exists());
+    let after = json(&ok(&[
+        "evidence",
+        "list-referrers",
+        &image_ref,
+        "--format",
+        "json",
+    ]));
+    assert!(after["referrers"].as_array().unwrap().is_empty());
+    fails(
+        &[
+            "evidence",
+            "pull-referrer",
+            &format!("oci:{}@{sbom_digest}", lay.display()),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        "not found",
+    );
+}
+
+#[test]
+fn idempotent_push_gives_same_digest_and_one_entry() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let f = t.path().join("vex.json");
+    std::fs::write(&f, br#"{"statements":[]}"#).unwrap();
+    let args = [
+        "evidence",
+        "push-referrer",
+        "--image",
+        &format!("oci:{}:v1", lay.display()),
+        "--artifact-type",
+        "application/openvex+json",
+        "--file",
+        f.to_str().unwrap(),
+        "--annotation",
+        "k=v",
+    ];
+    let a = ok(&args);
+    let b = ok(&args);
+    assert_eq!(a, b);
+    assert_eq!(entries_with(&lay, a.trim()), 1);
+    // A different annotation gives a different referrer.
+    let mut other = args.to_vec();
+    let last = other.len() - 1;
+    other[last] = "k=w";
+    let c = ok(&other);
+    assert_ne!(a, c);
+    assert_eq!(index_json(&lay)["manifests"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bad_input_is_a_one_line_exit_2_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let before = std::fs::read(lay.join("index.json")).unwrap();
+    let blobs_before = std::fs::read_dir(lay.join("blobs/sha256")).unwrap().count();
+    let image_ref = format!("oci:{}:v1", lay.display());
+    let missing = t.path().join("missing.json");
+    fails(
+        &[
+            "evidence",
+            "push-referrer",
+            "--image",
+            &image_ref,
+            "--artifact-type",
+            "a/b",
+            "--file",
+            missing.to_str().unwrap(),
+        ],
+        "missing.json",
+    );
+    let f = t.path().join("x.json");
+    std::fs::write(&f, b"{}").unwrap();
+    fails(
+        &[
+            "evidence",
+            "push-referrer",
+            "--image",
+            &format!("oci:{}:nope", lay.display()),
+            "--artifact-type",
+            "a/b",
+            "--file",
+            f.to_str().unwrap(),
+        ],
+        "nope",
+    );
+    fails(
+        &[
+            "evidence",
+            "push-referrer",
+            "--image",
+            &format!("oci:{}:v1", t.path().join("nolayout").display()),
+            "--artifact-type",
+            "a/b",
+            "--file",
+            f.to_str().unwrap(),
+        ],
+        "nolayout",
+    );
+    assert!(
+        !t.path().join("nolayout").exists(),
+        "a read of a missing layout must not create it"
+    );
+    fails(
+        &[
+            "evidence",
+            "list-referrers",
+            &format!("oci:{}:nope", lay.display()),
+        ],
+        "nope",
+    );
+    fails(
+        &[
+            "evidence",
+            "push-referrer",
+            "--image",
+            &image_ref,
+            "--artifact-type",
+            "a/b",
+            "--file",
+            f.to_str().unwrap(),
+            "--annotation",
+            "novalue",
+        ],
+        "KEY=VALUE",
+    );
+    fails(
+        &[
+            "evidence",
+            "push-referrer",
+            "--image",
+            &image_ref,
+            "--artifact-type",
+            "notatype",
+            "--file",
+            f.to_str().unwrap(),
+        ],
+        "notatype",
+    );
+    fails(
+        &[
+            "evidence",
+            "pull-referrer",
+            &image_ref,
+            "--output",
+            t.path().join("o").to_str().unwrap(),
+        ],
+        "digest",
+    );
+    assert_eq!(std::fs::read(lay.join("index.json")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_dir(lay.join("blobs/sha256")).unwrap().count(),
+        blobs_before
+    );
+}
+
+/// Pushes a hand-made referrer manifest with the given layers (blobs written too).
+fn push_raw_referrer(
+    lay: &Path,
+    subject: &Descriptor,
+    layers: Vec<(Vec<u8>, Option<&str>)>,
+) -> Descriptor {
+    rt().block_on(async {
+        let l = OciLayout::open(lay).unwrap();
+        let mut descs = Vec::new();
+        for (bytes, title) in layers {
+            let mut d = Descriptor::for_bytes("text/plain", &bytes);
+            if let Some(t) = title {
+                d.annotations.insert(annotations::TITLE.into(), t.into());
+            }
+            l.push_blob(&d, BlobSource::Bytes(&bytes), &NoProgress)
+                .await
+                .unwrap();
+            descs.push(d);
+        }
+        let empty = Descriptor::for_bytes(media_types::OCI_EMPTY, media_types::EMPTY_JSON);
+        l.push_blob(
+            &empty,
+            BlobSource::Bytes(media_types::EMPTY_JSON),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        let m = ImageManifest {
+            schema_version: 2,
+            media_type: Some(media_types::OCI_MANIFEST.into()),
+            artifact_type: Some("application/x.test".into()),
+            config: empty,
+            layers: descs,
+            subject: Some(Descriptor::new(
+                &subject.media_type,
+                subject.digest.clone(),
+                subject.size,
+            )),
+            annotations: BTreeMap::new(),
+        };
+        l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), None)
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn hostile_titles_and_corrupt_blobs_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let out = t.path().join("sub").join("out");
+    for title in ["../escape.txt", "/tmp/abs.txt", "a/b.txt", ""] {
+        let d = push_raw_referrer(
+            &lay,
+            &img,
+            vec![(format!("x{title}").into_bytes(), Some(title))],
+        );
+        fails(
+            &[
+                "evidence",
+                "pull-referrer",
+                &format!("oci:{}@{}", lay.display(), d.digest),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            "title",
+        );
+    }
+    assert!(!t.path().join("sub").join("escape.txt").exists());
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+
+    // Two layers with the same title.
+    let d = push_raw_referrer(
+        &lay,
+        &img,
+        vec![
+            (b"one".to_vec(), Some("same.txt")),
+            (b"two".to_vec(), Some("same.txt")),
+        ],
+    );
+    fails(
+        &[
+            "evidence",
+            "pull-referrer",
+            &format!("oci:{}@{}", lay.display(), d.digest),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        "same.txt",
+    );
+
+    // A corrupted layer blob: digest mismatch, no file (not even a partial one) left.
+    let d = push_raw_referrer(
+        &lay,
+        &img,
+        vec![
+            (b"good content".to_vec(), Some("good.txt")),
+            (b"bad content".to_vec(), Some("bad.txt")),
+        ],
+    );
+    let bad = Digest::sha256_of(b"bad content");
+    std::fs::write(lay.join("blobs/sha256").join(bad.hex()), b"BAD content").unwrap();
+    let out2 = t.path().join("out2");
+    fails(
+        &[
+            "evidence",
+            "pull-referrer",
+            &format!("oci:{}@{}", lay.display(), d.digest),
+            "--output",
+            out2.to_str().unwrap(),
+        ],
+        "mismatch",
+    );
+    let left: Vec<_> = std::fs::read_dir(&out2)
+        .map(|r| r.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A malformed manifest.
+    let junk = b"{not json";
+    let jd = Digest::sha256_of(junk);
+    std::fs::write(lay.join("blobs/sha256").join(jd.hex()), junk).unwrap();
+    fails(
+        &[
+            "evidence",
+            "pull-referrer",
+            &format!("oci:{}@{jd}", lay.display()),
+            "--output",
+            out2.to_str().unwrap(),
+        ],
+        &jd.to_string(),
+    );
+}
+
+#[test]
+fn legacy_cosign_tags_are_listed_as_legacy() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    // Tag the image manifest itself as a fake cosign .sig (any manifest will do).
+    rt().block_on(async {
+        let l = OciLayout::open(&lay).unwrap();
+        l.tag(&img, &format!("sha256-{}.sig", img.digest.hex()))
+            .unwrap();
+    });
+    let listed = json(&ok(&[
+        "evidence",
+        "list-referrers",
+        &format!("oci:{}:v1", lay.display()),
+        "--format",
+        "json",
+    ]));
+    let r = &listed["referrers"][0];
+    assert_eq!(r["legacy"], "sig");
+    assert_eq!(r["tag"], format!("sha256-{}.sig", img.digest.hex()));
+    let table = ok(&[
+        "evidence",
+        "list-referrers",
+        &format!("oci:{}:v1", lay.display()),
+    ]);
+    assert!(table.contains("legacy-sig"), "{table}");
+}
+
+#[test]
+fn repair_index_on_a_layout_says_there_is_nothing_to_repair() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let r = json(&ok(&[
+        "evidence",
+        "repair-index",
+        &format!("oci:{}:v1", lay.display()),
+        "--output",
+        "json",
+    ]));
+    assert_eq!(r["mode"], "layout");
+    assert_eq!(r["changed"], false);
+    let text = ok(&[
+        "evidence",
+        "repair-index",
+        &format!("oci:{}:v1", lay.display()),
+        "--dry-run",
+    ]);
+    assert!(text.contains("no referrers fallback index"), "{text}");
+}
+
+#[test]
+fn skopeo_reads_the_layout_after_stella_writes_referrers() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let f = t.path().join("sbom.json");
+    std::fs::write(&f, b"{}").unwrap();
+    let image_ref = format!("oci:{}:v1", lay.display());
+    let d = ok(&[
+        "evidence",
+        "push-referrer",
+        "--image",
+        &image_ref,
+        "--artifact-type",
+        "application/spdx+json",
+        "--file",
+        f.to_str().unwrap(),
+    ]);
+
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--raw", &image_ref])
+        .output()
+        .expect("skopeo is required for this test");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let on_disk = std::fs::read(lay.join("blobs/sha256").join(img.digest.hex())).unwrap();
+    assert_eq!(inspect.stdout, on_disk);
+
+    let other = t.path().join("copy");
+    let copy = Command::new("skopeo")
+        .args(["copy", &image_ref, &format!("oci:{}:v1", other.display())])
+        .output()
+        .unwrap();
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    // skopeo may re-encode the manifest; the copy must be a layout with v1 in it.
+    let copied = Command::new("skopeo")
+        .args(["inspect", "--raw", &format!("oci:{}:v1", other.display())])
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let v: Value = serde_json::from_slice(&copied.stdout).unwrap();
+    assert_eq!(v["schemaVersion"], 2);
+    // The referrer is still ours and still listed after skopeo read the layout.
+    assert_eq!(entries_with(&lay, d.trim()), 1);
+}
+
+#[test]
+fn concurrent_processes_do_not_lose_index_entries() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let image_ref = format!("oci:{}:v1", lay.display());
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let f = t.path().join(format!("f{i}.json"));
+            std::fs::write(&f, format!("{{\"i\":{i}}}")).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_stella"))
+                .args([
+                    "evidence",
+                    "push-referrer",
+                    "--image",
+                    &image_ref,
+                    "--artifact-type",
+                    "application/x.t",
+                    "--file",
+                ])
+                .arg(&f)
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut digests = std::collections::BTreeSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        digests.insert(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    }
+    assert_eq!(digests.len(), 8);
+    for d in &digests {
+        assert_eq!(entries_with(&lay, d), 1, "{d}");
+    }
+    let listed = json(&ok(&[
+        "evidence",
+        "list-referrers",
+        &image_ref,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(listed["referrers"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn large_files_stream_through_push_and_pull() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let big = t.path().join("big.bin");
+    {
+        use std::io::Write as _;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let chunk: Vec<u8> = (0..65_537u32)
+            .map(|i| (i.wrapping_mul(7919) % 256) as u8)
+            .collect();
+        for _ in 0..400 {
+            f.write_all(&chunk).unwrap(); // ~26 MB
+        }
+    }
+    let d = ok(&[
+        "--no-progress",
+        "evidence",
+        "push-referrer",
+        "--image",
+        &format!("oci:{}:v1", lay.display()),
+        "--artifact-type",
+        "application/x.big",
+        "--file",
+        big.to_str().unwrap(),
+    ]);
+    let out = t.path().join("out");
+    ok(&[
+        "evidence",
+        "pull-referrer",
+        &format!("oci:{}@{}", lay.display(), d.trim()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(sha256_file(&out.join("big.bin")), sha256_file(&big));
+    assert_eq!(
+        std::fs::metadata(out.join("big.bin")).unwrap().len(),
+        65_537 * 400
+    );
+}
+
+/// The same commands against a real registry (distribution 2.8: the
+/// referrers tag schema), the image copied there from a layout.
+#[test]
+fn evidence_commands_work_on_a_registry_too() {
+    let registry = stella_testkit::DistributionRegistry::start_plain()
+        .expect("docker-registry must be installed");
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let target = format!("{}/stella/app:v1", registry.host_port());
+    rt().block_on(async {
+        let src = OciLayout::open(&lay).unwrap();
+        let stella_types::Reference::Registry(r) = stella_types::Reference::parse(&target).unwrap()
+        else {
+            panic!()
+        };
+        let client =
+            stella_oci::registry::RegistryClient::new(stella_oci::registry::RegistryOptions {
+                plain_http: true,
+                ..Default::default()
+            })
+            .unwrap();
+        let repo = client.repository(&r);
+        stella_oci::copy::copy_graph(
+            &src,
+            &repo,
+            &img,
+            Some("v1"),
+            &Default::default(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    });
+    let f = t.path().join("sbom.json");
+    std::fs::write(&f, b"{\"x\":1}").unwrap();
+    let pushed = json(&ok(&[
+        "--plain-http",
+        "evidence",
+        "push-referrer",
+        "--image",
+        &target,
+        "--artifact-type",
+        "application/spdx+json",
+        "--file",
+        f.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    assert_eq!(pushed["mode"], "tag-schema");
+    assert_eq!(pushed["subject"], img.digest.to_string());
+    let d = pushed["digest"].as_str().unwrap().to_string();
+    let listed = json(&ok(&[
+        "--plain-http",
+        "evidence",
+        "list-referrers",
+        &target,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(listed["referrers"][0]["digest"], d.as_str());
+    assert_eq!(listed["mode"], "tag-schema");
+    let out = t.path().join("out");
+    let pinned = format!("{}/stella/app@{d}", registry.host_port());
+    ok(&[
+        "--plain-http",
+        "evidence",
+        "pull-referrer",
+        &pinned,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(out.join("sbom.json")).unwrap(), b"{\"x\":1}");
+    let repair = json(&ok(&[
+        "--plain-http",
+        "evidence",
+        "repair-index",
+        &target,
+        "--dry-run",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(repair["changed"], false, "{repair}");
+    ok(&["--plain-http", "evidence", "delete-referrer", &pinned]);
+    let listed = json(&ok(&[
+        "--plain-http",
+        "evidence",
+        "list-referrers",
+        &target,
+        "--format",
+        "json",
+    ]));
+    assert!(
+        listed["referrers"].as_array().unwrap().is_empty(),
+        "{listed}"
+    );
+    fails(
+        &[
+            "--plain-http",
+            "evidence",
+            "list-referrers",
+            &format!("{}/stella/app:nope", registry.host_port()),
+        ],
+        "nope",
+    );
+}
