@@ -1,9 +1,37 @@
-//! An OCI distribution registry repository: auth, blobs, manifests, referrers
-//! API with the referrers tag schema fallback.
+//! An OCI distribution registry repository: auth, blobs, manifests, the
+//! referrers API with the referrers tag schema fallback, and repair of a
+//! fallback index other tools left behind.
 //!
-//! STUB: replaced by the registry client work (issue 2).
+//! Layout (one file per endpoint):
+//! - [`client`]: the HTTP core shared by every repository of a run: one
+//!   connection pool, request counting, 429/Retry-After back-off, transport
+//!   retries for idempotent requests, capped body reads, error mapping.
+//! - [`auth`]: anonymous, basic and bearer-token (challenge) auth with a
+//!   token cache per repository and access level.
+//! - [`credentials`]: docker `config.json` (`auths`, `credHelpers`,
+//!   `credsStore`) and credential helpers.
+//! - [`blobs`], [`manifests`]: the blob and manifest endpoints.
+//! - [`referrers`]: the referrers API, the tag schema, the per-registry mode
+//!   probe and the fallback index update protocol for concurrent writers.
+//! - [`repair`]: checking and rewriting a subject's fallback index.
+//!
+//! What this module does not do: build artifacts, walk graphs or copy (see
+//! `artifact`, `referrers`, `copy` at the crate root), print, or decide that
+//! `localhost` means plain HTTP (the caller sets [`RegistryOptions::plain_http`]).
+//!
+//! Specs: OCI distribution spec v1.1 (pull, push, content discovery,
+//! referrers tag schema), Docker registry token authentication.
+
+pub mod auth;
+pub mod blobs;
+pub mod client;
+pub mod credentials;
+pub mod manifests;
+pub mod referrers;
+pub mod repair;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use stella_types::reference::RegistryReference;
 use stella_types::{Descriptor, Digest};
@@ -12,67 +40,161 @@ use tokio::io::AsyncWrite;
 use crate::OciError;
 use crate::store::*;
 
+pub use repair::{RepairFinding, RepairReport};
+
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
-    /// Use http:// instead of https://.
+    /// Use http:// instead of https://. Never implied by the host name
+    /// (`localhost` and `127.0.0.1` still use TLS unless this is set).
     pub plain_http: bool,
-    /// Extra CA certificates (PEM) to trust.
+    /// Extra CA certificates (PEM) to trust, added to the platform roots.
     pub ca_file: Option<PathBuf>,
     /// Explicit credentials (user, password/token); otherwise docker config.
     pub credentials: Option<(String, String)>,
+    /// Directory holding the docker `config.json` to read credentials from;
+    /// `None` means `$DOCKER_CONFIG`, else `~/.docker`.
+    pub docker_config_dir: Option<PathBuf>,
+    /// Bytes per `PATCH` when uploading files; 0 means the default
+    /// ([`blobs::DEFAULT_CHUNK_SIZE`]). Files no larger than one chunk go up
+    /// in one `PUT`.
+    pub upload_chunk_size: u64,
 }
 
 /// A client shared by all repositories of a run (connection pool, tokens,
-/// per-registry referrers mode).
+/// per-registry referrers mode, request counter). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    options: RegistryOptions,
+    pub(crate) shared: Arc<client::Shared>,
 }
 
 impl RegistryClient {
+    /// Builds the HTTP client (reading `ca_file` if given).
     pub fn new(options: RegistryOptions) -> Result<Self, OciError> {
-        Ok(RegistryClient { options })
+        Ok(RegistryClient {
+            shared: Arc::new(client::Shared::new(options)?),
+        })
     }
 
     /// A handle on one repository.
     pub fn repository(&self, reference: &RegistryReference) -> Repository {
-        Repository { client: self.clone(), registry: reference.registry.clone(), name: reference.repository.clone() }
+        Repository {
+            client: self.clone(),
+            registry: reference.registry.clone(),
+            name: reference.repository.clone(),
+        }
+    }
+
+    /// HTTP requests sent by this client (and its clones) so far, token
+    /// requests included.
+    pub fn request_count(&self) -> u64 {
+        self.shared.request_count()
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.shared.options
     }
 }
 
 /// One repository in a registry; implements every store trait.
 #[derive(Debug, Clone)]
 pub struct Repository {
-    client: RegistryClient,
-    registry: String,
-    name: String,
+    pub(crate) client: RegistryClient,
+    pub(crate) registry: String,
+    pub(crate) name: String,
 }
 
-fn todo_err() -> OciError {
-    OciError::Protocol("registry support is not available yet".into())
+impl Repository {
+    /// The registry host (`host[:port]`).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository path.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// HTTP requests sent by this repository's client so far (shared with
+    /// every repository of the same [`RegistryClient`]).
+    pub fn request_count(&self) -> u64 {
+        self.client.request_count()
+    }
+
+    /// `host/repo` for messages.
+    pub(crate) fn display(&self) -> String {
+        format!("{}/{}", self.registry, self.name)
+    }
 }
 
 impl ContentRead for Repository {
-    async fn resolve_tag(&self, _tag: &str) -> Result<Descriptor, OciError> { let _ = (&self.client.options, &self.registry, &self.name); Err(todo_err()) }
-    async fn fetch_manifest(&self, _d: &Digest) -> Result<FetchedManifest, OciError> { Err(todo_err()) }
-    async fn manifest_exists(&self, _d: &Digest) -> Result<bool, OciError> { Err(todo_err()) }
-    async fn blob_exists(&self, _d: &Digest) -> Result<bool, OciError> { Err(todo_err()) }
-    async fn fetch_blob_to(&self, _d: &Descriptor, _s: &mut (dyn AsyncWrite + Unpin + Send)) -> Result<u64, OciError> { Err(todo_err()) }
+    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
+        self.resolve_tag_impl(tag).await
+    }
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
+        self.fetch_manifest_impl(digest).await
+    }
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, OciError> {
+        self.manifest_exists_impl(&digest.to_string())
+            .await
+            .map(|d| d.is_some())
+    }
+    async fn blob_exists(&self, digest: &Digest) -> Result<bool, OciError> {
+        self.blob_exists_impl(digest).await
+    }
+    async fn fetch_blob_to(
+        &self,
+        descriptor: &Descriptor,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<u64, OciError> {
+        self.fetch_blob_to_impl(descriptor, sink).await
+    }
 }
 
 impl ContentWrite for Repository {
-    async fn push_blob(&self, _d: &Descriptor, _s: BlobSource<'_>, _p: &dyn Progress) -> Result<PushOutcome, OciError> { Err(todo_err()) }
-    async fn push_manifest(&self, _m: &str, _b: &[u8], _t: Option<&str>) -> Result<Descriptor, OciError> { Err(todo_err()) }
-    async fn delete_manifest(&self, _d: &Digest) -> Result<(), OciError> { Err(todo_err()) }
+    async fn push_blob(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        progress: &dyn Progress,
+    ) -> Result<PushOutcome, OciError> {
+        self.push_blob_impl(descriptor, source, progress).await
+    }
+    async fn push_manifest(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Descriptor, OciError> {
+        self.push_manifest_impl(media_type, bytes, tag).await
+    }
+    async fn delete_manifest(&self, digest: &Digest) -> Result<(), OciError> {
+        self.delete_manifest_impl(digest).await
+    }
 }
 
 impl ReferrersRead for Repository {
-    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError> { Err(todo_err()) }
-    async fn list_referrers(&self, _s: &Digest, _a: &[String]) -> Result<ReferrerListing, OciError> { Err(todo_err()) }
+    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError> {
+        self.referrers_mode_impl().await
+    }
+    async fn list_referrers(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<ReferrerListing, OciError> {
+        self.list_referrers_impl(subject, artifact_types).await
+    }
 }
 
 impl ReferrersWrite for Repository {
-    async fn add_referrer(&self, _s: &Descriptor, _r: &Descriptor) -> Result<(), OciError> { Err(todo_err()) }
-    async fn remove_referrer(&self, _s: &Digest, _r: &Digest) -> Result<(), OciError> { Err(todo_err()) }
+    async fn add_referrer(
+        &self,
+        subject: &Descriptor,
+        referrer: &Descriptor,
+    ) -> Result<(), OciError> {
+        self.add_referrer_impl(subject, referrer).await
+    }
+    async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError> {
+        self.remove_referrer_impl(subject, referrer).await
+    }
 }

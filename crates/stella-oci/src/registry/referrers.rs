@@ -1,0 +1,693 @@
+//! Referrers of a subject: the referrers API (`GET /v2/<name>/referrers/<digest>`,
+//! with `Link` pagination, `artifactType` filtering and `OCI-Filters-Applied`)
+//! or, on registries without it, the referrers tag schema: an image index
+//! tagged `<alg>-<hex>` listing the referrer manifests.
+//!
+//! The mode is decided once per registry by probing the API (404 means tag
+//! schema; an `OCI-Subject` header alone proves nothing) and cached in the
+//! [`super::RegistryClient`].
+//!
+//! Updating a fallback index when writers race (no registry gives a lock;
+//! distribution 2.8 ignores `If-Match`):
+//! 1. read the index (remember its `ETag`), merge our edit, de-duplicate by
+//!    digest and sort by (artifactType, digest);
+//! 2. `PUT` it (with `If-Match` when we have an `ETag`; 412 → re-read, merge);
+//! 3. wait a randomised settle delay longer than a writer's read-to-write
+//!    time (at least 250 ms, plus three times our own measured read-to-write
+//!    latency), re-read: if our edit is gone, merge it into what is there and
+//!    write again; if another writer wrote after us, check once more.
+//!
+//! Why this cannot lose an entry: a writer that drops our entry must have
+//! read the index before our write landed (everyone reading after sees our
+//! entry and merges into it), so its write lands within one read-to-write
+//! time of ours. Our re-read comes later than that; if it still sees our
+//! entry, no stale write is left in flight. If it does not, we restore it.
+//! Entries of other writers are never dropped: we only ever merge into what
+//! we last read. The one exception is an entry whose manifest a HEAD shows
+//! to be gone, when the registry refuses the index because of it
+//! (distribution checks that an index's children exist).
+//!
+//! What this module does not do: walk the graph (see the crate's
+//! `referrers` module) or HEAD every listed entry by default (listing stays
+//! one request per page; [`Repository::check_dangling`] is explicit).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use stella_types::limits::{MAX_PAGES, MAX_REFERRERS_INDEX_BYTES, MAX_REFERRERS_PER_SUBJECT};
+use stella_types::media_types::{EMPTY_JSON_DIGEST, OCI_EMPTY, OCI_INDEX};
+use stella_types::{Descriptor, Digest, ImageIndex, ManifestError};
+use url::Url;
+
+use super::Repository;
+use super::auth::Access;
+use super::client::{Req, header_str, read_capped, unexpected};
+use super::manifests::PutOutcome;
+use crate::OciError;
+use crate::store::{LegacyAttachment, ReferrerEntry, ReferrerListing, ReferrersMode};
+
+/// Write rounds before giving up with [`OciError::Conflict`].
+pub const MAX_UPDATE_ROUNDS: usize = 12;
+/// Smallest settle delay before re-reading a written index.
+pub const MIN_SETTLE: Duration = Duration::from_millis(250);
+/// HEADs in flight at once when checking entries.
+pub const CHECK_CONCURRENCY: usize = 8;
+
+/// The fallback index of a subject as read.
+#[derive(Debug, Clone)]
+pub(crate) struct FallbackIndex {
+    pub index: ImageIndex,
+    pub etag: Option<String>,
+    /// Digest of the bytes read (None when the tag does not exist).
+    pub digest: Option<Digest>,
+    /// The tag resolves to the subject itself (a registry bug), not an index.
+    pub self_reference: bool,
+}
+
+/// A change to a fallback index: upsert `put` entries, drop `remove` digests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IndexEdit {
+    pub put: Vec<Descriptor>,
+    pub remove: BTreeSet<Digest>,
+    /// Rewrite even when the edit is already in place but the index is not
+    /// in canonical form (repair).
+    pub canonicalize: bool,
+}
+
+impl IndexEdit {
+    fn apply(&self, index: &ImageIndex) -> ImageIndex {
+        let put: BTreeSet<&Digest> = self.put.iter().map(|d| &d.digest).collect();
+        let mut entries: Vec<Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| !self.remove.contains(&d.digest) && !put.contains(&d.digest))
+            .cloned()
+            .collect();
+        entries.extend(self.put.iter().cloned());
+        let mut out = index.clone();
+        out.schema_version = 2;
+        out.media_type = Some(OCI_INDEX.to_string());
+        out.subject = None;
+        out.manifests = normalize_entries(entries);
+        out
+    }
+
+    fn satisfied(&self, index: &ImageIndex) -> bool {
+        let removed = index
+            .manifests
+            .iter()
+            .all(|d| !self.remove.contains(&d.digest));
+        let put = self
+            .put
+            .iter()
+            .all(|p| index.manifests.iter().any(|d| d == p));
+        removed && put
+    }
+}
+
+/// De-duplicates by digest (keeping the most complete descriptor, chosen
+/// deterministically) and sorts by (artifactType, digest).
+pub fn normalize_entries(entries: Vec<Descriptor>) -> Vec<Descriptor> {
+    let mut best: BTreeMap<Digest, Descriptor> = BTreeMap::new();
+    for d in entries {
+        match best.get(&d.digest) {
+            Some(current) if richness(current) >= richness(&d) => {}
+            _ => {
+                best.insert(d.digest.clone(), d);
+            }
+        }
+    }
+    let mut out: Vec<Descriptor> = best.into_values().collect();
+    out.sort_by(|a, b| {
+        (a.artifact_type.as_deref().unwrap_or(""), &a.digest)
+            .cmp(&(b.artifact_type.as_deref().unwrap_or(""), &b.digest))
+    });
+    out
+}
+
+fn richness(d: &Descriptor) -> (bool, usize, Vec<u8>) {
+    let real_type = d
+        .artifact_type
+        .as_deref()
+        .is_some_and(|t| !t.is_empty() && t != OCI_EMPTY);
+    (
+        real_type,
+        d.annotations.len(),
+        serde_json::to_vec(d).unwrap_or_default(),
+    )
+}
+
+fn filter_types(entries: Vec<Descriptor>, artifact_types: &[String]) -> Vec<Descriptor> {
+    if artifact_types.is_empty() {
+        return entries;
+    }
+    entries
+        .into_iter()
+        .filter(|d| {
+            d.artifact_type
+                .as_deref()
+                .is_some_and(|t| artifact_types.iter().any(|a| a == t))
+        })
+        .collect()
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), if any.
+pub(crate) fn next_link(header: &str) -> Option<String> {
+    for part in header.split(',') {
+        let part = part.trim();
+        let (target, params) = match part.split_once('>') {
+            Some((t, p)) => (t.trim().strip_prefix('<')?, p),
+            None => continue,
+        };
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r == "next")
+            })
+        });
+        if is_next {
+            return Some(target.to_string());
+        }
+    }
+    None
+}
+
+impl Repository {
+    pub(crate) async fn referrers_mode_impl(&self) -> Result<ReferrersMode, OciError> {
+        let cached = self
+            .client
+            .shared
+            .modes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.registry)
+            .copied();
+        if let Some(m) = cached {
+            return Ok(m);
+        }
+        let mode = self.probe_mode().await?;
+        self.client
+            .shared
+            .modes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.registry.clone(), mode);
+        Ok(mode)
+    }
+
+    /// `GET /v2/<name>/referrers/<empty-json digest>`: a registry with the
+    /// API must answer 200 with an image index even for an unknown subject.
+    async fn probe_mode(&self) -> Result<ReferrersMode, OciError> {
+        let req = Req::new(
+            Method::GET,
+            self.url(&format!("referrers/{EMPTY_JSON_DIGEST}"))?,
+            Access::Pull,
+        )
+        .header("Accept", OCI_INDEX);
+        let resp = self.client.shared.execute(&self.target(), &req).await?;
+        let status = resp.status();
+        if status.is_success() {
+            let ct = header_str(&resp, "content-type").unwrap_or("").to_string();
+            let body =
+                read_capped(resp, MAX_REFERRERS_INDEX_BYTES, "referrers probe answer").await?;
+            let is_index =
+                serde_json::from_slice::<ImageIndex>(&body).is_ok_and(|i| i.schema_version == 2);
+            if is_index && (ct.is_empty() || ct.contains(OCI_INDEX) || ct.contains("json")) {
+                return Ok(ReferrersMode::Api);
+            }
+            return Ok(ReferrersMode::TagSchema);
+        }
+        match status.as_u16() {
+            404 | 400 | 405 | 406 | 501 => Ok(ReferrersMode::TagSchema),
+            _ => Err(unexpected(
+                resp,
+                &self.registry,
+                &format!("referrers API probe of {}", self.display()),
+            )
+            .await),
+        }
+    }
+
+    pub(crate) async fn list_referrers_impl(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<ReferrerListing, OciError> {
+        let mode = self.referrers_mode_impl().await?;
+        let (entries, legacy) = tokio::join!(
+            async {
+                match mode {
+                    ReferrersMode::Api => self.list_api(subject, artifact_types).await,
+                    _ => self.read_fallback(subject).await.map(|f| f.index.manifests),
+                }
+            },
+            self.legacy_tags(subject)
+        );
+        let entries = normalize_entries(filter_types(entries?, artifact_types));
+        Ok(ReferrerListing {
+            mode,
+            referrers: entries
+                .into_iter()
+                .map(|descriptor| ReferrerEntry {
+                    descriptor,
+                    dangling: false,
+                })
+                .collect(),
+            legacy: legacy?,
+        })
+    }
+
+    /// All pages of the referrers API answer.
+    async fn list_api(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<Vec<Descriptor>, OciError> {
+        let mut url = self.url(&format!("referrers/{subject}"))?;
+        if let [only] = artifact_types {
+            url.query_pairs_mut().append_pair("artifactType", only);
+        }
+        let what = format!("referrers of {}@{subject}", self.display());
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        let mut next = Some(url);
+        let mut pages = 0usize;
+        while let Some(url) = next.take() {
+            if !seen.insert(url.to_string()) {
+                return Err(OciError::Protocol(format!(
+                    "registry {} sent a pagination loop while listing {what}",
+                    self.registry
+                )));
+            }
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(OciError::Protocol(format!(
+                    "listing {what} needs more than {MAX_PAGES} pages; refusing a partial answer"
+                )));
+            }
+            let req = Req::new(Method::GET, url.clone(), Access::Pull).header("Accept", OCI_INDEX);
+            let resp = self.client.shared.execute(&self.target(), &req).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(OciError::not_found(format!(
+                    "repository {}",
+                    self.display()
+                )));
+            }
+            if !resp.status().is_success() {
+                return Err(unexpected(resp, &self.registry, &what).await);
+            }
+            let link = header_str(&resp, "link").and_then(next_link);
+            let body = read_capped(resp, MAX_REFERRERS_INDEX_BYTES, &what).await?;
+            let index: ImageIndex =
+                serde_json::from_slice(&body).map_err(|e| OciError::Manifest {
+                    context: what.clone(),
+                    source: ManifestError::Json(e),
+                })?;
+            if index.schema_version != 2 {
+                return Err(OciError::Manifest {
+                    context: what.clone(),
+                    source: ManifestError::SchemaVersion(index.schema_version),
+                });
+            }
+            out.extend(index.manifests);
+            if out.len() > MAX_REFERRERS_PER_SUBJECT {
+                return Err(OciError::Protocol(format!(
+                    "{what}: more than {MAX_REFERRERS_PER_SUBJECT} referrers; refusing a partial answer"
+                )));
+            }
+            if let Some(l) = link {
+                let u = url.join(&l).map_err(|e| {
+                    OciError::Protocol(format!(
+                        "registry {} sent an unusable Link header: {e}",
+                        self.registry
+                    ))
+                })?;
+                if u.host_str() != url.host_str()
+                    || u.port_or_known_default() != url.port_or_known_default()
+                {
+                    return Err(OciError::Protocol(format!(
+                        "registry {} sent a next-page link to another host ({})",
+                        self.registry,
+                        u.host_str().unwrap_or("")
+                    )));
+                }
+                next = Some(u);
+            }
+        }
+        // Filtering is re-applied by the caller whether or not the registry
+        // said so in OCI-Filters-Applied.
+        Ok(out)
+    }
+
+    /// Reads the referrers tag schema index of `subject`.
+    pub(crate) async fn read_fallback(&self, subject: &Digest) -> Result<FallbackIndex, OciError> {
+        let tag = subject.referrers_tag();
+        let what = format!("referrers index {}:{tag}", self.display());
+        let Some(raw) = self
+            .get_manifest_raw(&tag, MAX_REFERRERS_INDEX_BYTES)
+            .await?
+        else {
+            return Ok(FallbackIndex {
+                index: ImageIndex::empty(),
+                etag: None,
+                digest: None,
+                self_reference: false,
+            });
+        };
+        if subject.same_algorithm_of(&raw.bytes) == *subject {
+            return Ok(FallbackIndex {
+                index: ImageIndex::empty(),
+                etag: raw.etag,
+                digest: Some(raw.digest),
+                self_reference: true,
+            });
+        }
+        let index: ImageIndex =
+            serde_json::from_slice(&raw.bytes).map_err(|e| OciError::Manifest {
+                context: what.clone(),
+                source: ManifestError::Json(e),
+            })?;
+        if index.schema_version != 2 {
+            return Err(OciError::Manifest {
+                context: what,
+                source: ManifestError::SchemaVersion(index.schema_version),
+            });
+        }
+        if let Some(mt) = index.media_type.as_deref().or(raw.content_type.as_deref())
+            && mt != OCI_INDEX
+        {
+            return Err(OciError::Manifest {
+                context: what,
+                source: ManifestError::UnsupportedMediaType(mt.to_string()),
+            });
+        }
+        Ok(FallbackIndex {
+            index,
+            etag: raw.etag,
+            digest: Some(raw.digest),
+            self_reference: false,
+        })
+    }
+
+    /// cosign's `sha256-<hex>.sig|.att|.sbom` tags for `subject`.
+    async fn legacy_tags(&self, subject: &Digest) -> Result<Vec<LegacyAttachment>, OciError> {
+        let base = subject.referrers_tag();
+        let kinds = ["att", "sbom", "sig"];
+        let tags: Vec<(String, &str)> = kinds
+            .iter()
+            .map(|k| (format!("{base}.{k}"), *k))
+            .filter(|(t, _)| super::manifests::valid_tag(t))
+            .collect();
+        let names: Vec<String> = tags.iter().map(|(t, _)| t.clone()).collect();
+        let found = futures_util::future::join_all(
+            names
+                .into_iter()
+                .map(move |t: String| async move { self.manifest_exists_impl(&t).await }),
+        )
+        .await;
+        let mut out = Vec::new();
+        for ((tag, kind), r) in tags.into_iter().zip(found) {
+            if let Some(descriptor) = r? {
+                out.push(LegacyAttachment {
+                    tag,
+                    kind: kind.to_string(),
+                    descriptor,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.tag.cmp(&b.tag));
+        Ok(out)
+    }
+
+    pub(crate) async fn add_referrer_impl(
+        &self,
+        subject: &Descriptor,
+        referrer: &Descriptor,
+    ) -> Result<(), OciError> {
+        if self.referrers_mode_impl().await? == ReferrersMode::Api {
+            // The registry indexes the manifest's subject itself.
+            return Ok(());
+        }
+        let mut entry = referrer.clone();
+        entry.data = None;
+        if entry.artifact_type.is_none() {
+            // The tag schema wants artifactType and annotations in the entry.
+            let m = self.fetch_manifest_impl(&referrer.digest).await?;
+            if let Ok(parsed) =
+                stella_types::Manifest::parse(&m.bytes, Some(&m.descriptor.media_type))
+            {
+                entry.artifact_type = parsed.artifact_type().map(str::to_string);
+                if entry.annotations.is_empty() {
+                    entry.annotations = parsed.annotations().clone();
+                }
+            }
+        }
+        let edit = IndexEdit {
+            put: vec![entry],
+            ..Default::default()
+        };
+        self.update_fallback(&subject.digest, &edit)
+            .await
+            .map(|_| ())
+    }
+
+    pub(crate) async fn remove_referrer_impl(
+        &self,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<(), OciError> {
+        if self.referrers_mode_impl().await? == ReferrersMode::Api {
+            return Ok(());
+        }
+        let edit = IndexEdit {
+            remove: BTreeSet::from([referrer.clone()]),
+            ..Default::default()
+        };
+        self.update_fallback(subject, &edit).await.map(|_| ())
+    }
+
+    /// Applies `edit` to `subject`'s fallback index with the settle
+    /// protocol described in the module docs. Returns whether it wrote.
+    pub(crate) async fn update_fallback(
+        &self,
+        subject: &Digest,
+        edit: &IndexEdit,
+    ) -> Result<bool, OciError> {
+        let tag = subject.referrers_tag();
+        let mut read_started = Instant::now();
+        let mut current = self.read_fallback(subject).await?;
+        let mut pruned = 0u32;
+        for round in 0..MAX_UPDATE_ROUNDS {
+            let merged = edit.apply(&current.index);
+            let canonical =
+                current.digest.is_some() && !current.self_reference && merged == current.index;
+            if round == 0
+                && edit.satisfied(&current.index)
+                && (!edit.canonicalize || canonical)
+                && current.digest.is_some()
+            {
+                return Ok(false);
+            }
+            if round == 0 && edit.put.is_empty() && current.digest.is_none() {
+                // Nothing to remove from an index that does not exist.
+                return Ok(false);
+            }
+            let bytes = merged.to_json_bytes();
+            let written = Digest::sha256_of(&bytes);
+            let etag = if current.self_reference {
+                None
+            } else {
+                current.etag.as_deref()
+            };
+            match self.put_manifest(&tag, OCI_INDEX, &bytes, etag).await? {
+                PutOutcome::Written => {}
+                PutOutcome::PreconditionFailed => {
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(10..=100))).await;
+                    read_started = Instant::now();
+                    current = self.read_fallback(subject).await?;
+                    continue;
+                }
+                PutOutcome::ChildUnknown(detail) => {
+                    if pruned >= 3 {
+                        return Err(OciError::Protocol(format!(
+                            "registry {} refused referrers index {}:{tag}: {detail}",
+                            self.registry,
+                            self.display()
+                        )));
+                    }
+                    pruned += 1;
+                    tokio::time::sleep(Duration::from_millis(
+                        50 * u64::from(pruned) + fastrand::u64(0..=100),
+                    ))
+                    .await;
+                    // Drop entries whose manifests are gone (the registry
+                    // will not store an index naming them), keep the rest.
+                    // Find them first, then re-read and write at once, so
+                    // the HEADs do not widen our read-to-write window.
+                    let gone = self.missing_manifests(&current.index.manifests).await?;
+                    read_started = Instant::now();
+                    current = self.read_fallback(subject).await?;
+                    current.index.manifests.retain(|d| {
+                        !gone.contains(&d.digest) || edit.put.iter().any(|p| p.digest == d.digest)
+                    });
+                    continue;
+                }
+            }
+            let latency = read_started.elapsed().min(Duration::from_secs(5));
+            // Settle checks: one, or two when someone wrote after us.
+            let mut checks_left = 1;
+            let mut extended = false;
+            let mut lost = false;
+            while checks_left > 0 {
+                let jitter = fastrand::u64(0..=250) + 50 * round as u64;
+                let settle = MIN_SETTLE + latency * 3 + Duration::from_millis(jitter);
+                tokio::time::sleep(settle).await;
+                read_started = Instant::now();
+                current = self.read_fallback(subject).await?;
+                if !edit.satisfied(&current.index) || current.self_reference {
+                    lost = true;
+                    break;
+                }
+                checks_left -= 1;
+                if current.digest.as_ref() != Some(&written) && !extended {
+                    // Someone wrote after us: look once more.
+                    extended = true;
+                    checks_left += 1;
+                }
+            }
+            if !lost {
+                return Ok(true);
+            }
+        }
+        Err(OciError::Conflict(format!(
+            "gave up updating referrers index {}:{tag} after {MAX_UPDATE_ROUNDS} rounds: concurrent writers kept changing it",
+            self.display()
+        )))
+    }
+
+    /// Digests among `entries` whose manifests the registry does not have.
+    pub(crate) async fn missing_manifests(
+        &self,
+        entries: &[Descriptor],
+    ) -> Result<BTreeSet<Digest>, OciError> {
+        let digests: Vec<Digest> = entries.iter().map(|d| d.digest.clone()).collect();
+        let results: Vec<(Digest, Result<Option<Descriptor>, OciError>)> =
+            futures_util::stream::iter(digests.into_iter().map(move |digest: Digest| async move {
+                let r = self.manifest_exists_impl(&digest.to_string()).await;
+                (digest, r)
+            }))
+            .buffer_unordered(CHECK_CONCURRENCY)
+            .collect()
+            .await;
+        let mut gone = BTreeSet::new();
+        for (d, r) in results {
+            if r?.is_none() {
+                gone.insert(d);
+            }
+        }
+        Ok(gone)
+    }
+
+    /// HEADs every listed referrer (bounded concurrency) and marks the ones
+    /// whose manifest is gone as dangling. Listing does not do this by
+    /// default, to stay one request per page.
+    pub async fn check_dangling(&self, listing: &mut ReferrerListing) -> Result<(), OciError> {
+        let descriptors: Vec<Descriptor> = listing
+            .referrers
+            .iter()
+            .map(|e| e.descriptor.clone())
+            .collect();
+        let gone = self.missing_manifests(&descriptors).await?;
+        for e in &mut listing.referrers {
+            e.dangling = gone.contains(&e.descriptor.digest);
+        }
+        Ok(())
+    }
+
+    /// The referrers mode cached for this registry, without probing.
+    pub fn cached_referrers_mode(&self) -> ReferrersMode {
+        self.client
+            .shared
+            .modes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.registry)
+            .copied()
+            .unwrap_or(ReferrersMode::Unknown)
+    }
+
+    /// Sets the referrers mode for this registry instead of probing (tests,
+    /// or a user who knows better).
+    pub fn set_referrers_mode(&self, mode: ReferrersMode) {
+        self.client
+            .shared
+            .modes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.registry.clone(), mode);
+    }
+
+    /// The API URL of a subject's referrers (for messages and tests).
+    pub fn referrers_url(&self, subject: &Digest) -> Result<Url, OciError> {
+        self.url(&format!("referrers/{subject}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn desc(n: u8, at: &str) -> Descriptor {
+        let mut d = Descriptor::for_bytes(stella_types::media_types::OCI_MANIFEST, &[n]);
+        d.artifact_type = Some(at.to_string());
+        d
+    }
+
+    #[test]
+    fn normalize_dedupes_and_sorts() {
+        let a = desc(1, "b/type");
+        let b = desc(2, "a/type");
+        let mut a_poor = a.clone();
+        a_poor.artifact_type = Some(OCI_EMPTY.to_string());
+        let out = normalize_entries(vec![a_poor.clone(), a.clone(), b.clone(), a.clone()]);
+        assert_eq!(out, vec![b.clone(), a.clone()]);
+        let out2 = normalize_entries(vec![b.clone(), a.clone(), a_poor]);
+        assert_eq!(out, out2);
+    }
+
+    #[test]
+    fn edit_keeps_other_entries() {
+        let mut idx = ImageIndex::empty();
+        idx.manifests = vec![desc(1, "x"), desc(2, "y")];
+        let edit = IndexEdit {
+            put: vec![desc(3, "a")],
+            remove: BTreeSet::from([desc(2, "y").digest]),
+            canonicalize: false,
+        };
+        assert!(!edit.satisfied(&idx));
+        let out = edit.apply(&idx);
+        assert_eq!(out.manifests, vec![desc(3, "a"), desc(1, "x")]);
+        assert!(edit.satisfied(&out));
+    }
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/a/referrers/x?n=2&last=b>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/x?n=2&last=b")
+        );
+        assert_eq!(
+            next_link(r#"<https://a/1>; rel="prev", <https://a/3>; rel=next"#).as_deref(),
+            Some("https://a/3")
+        );
+        assert_eq!(next_link(r#"<https://a/1>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+}
