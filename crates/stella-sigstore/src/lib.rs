@@ -1,3 +1,35 @@
-//! Offline verification of sigstore bundles (v0.1-v0.3) against a trusted_root.json: certificates, SCTs, Rekor entries, timestamps, identity policy.
+//! Offline verification of sigstore bundles (v0.1, v0.2, v0.3) against a
+//! `trusted_root.json`: Fulcio certificate chains at the verified time,
+//! embedded SCTs, Rekor v1/v2 entries (binding, signed entry timestamp,
+//! inclusion proof and signed checkpoint), RFC 3161 timestamps, message and
+//! DSSE signatures, in-toto subjects and identity policy.
+//!
+//! What it does not do: fetch anything (no HTTP client, no TUF), check
+//! revocation, or sign. Errors are split into [`SigstoreError::Unusable`]
+//! (bad input, exit 2) and [`SigstoreError::Failed`] (does not verify, exit 1).
 
-#![forbid(unsafe_code)]
+// `if let` chains would need Rust 1.88; the workspace MSRV is 1.85.
+#![allow(clippy::collapsible_if)]
+
+mod b64;
+pub mod bundle;
+pub mod der;
+pub mod error;
+mod json;
+pub mod keys;
+pub mod sct;
+pub mod trust_root;
+pub mod tsa;
+pub mod verify;
+pub mod x509;
+
+pub use bundle::{Bundle, BundleVersion, Content, SignerMaterial, TlogEntry};
+pub use checkpoint_anchor::{PinnedCheckpoint, anchor_bundle};
+pub use error::SigstoreError;
+pub use keys::{HashAlg, PublicKey};
+pub use trust_root::TrustedRoot;
+pub use verify::{
+    Artifact, IdentityPolicy, Matcher, Policy, VerificationResult, Verifier, VerifierConfig, pae,
+};
+
+pub mod checkpoint_anchor;

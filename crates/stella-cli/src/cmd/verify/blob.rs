@@ -1,9 +1,158 @@
-//! `stella verify blob`.
+//! `stella verify blob`: verifies a sigstore bundle for a file or a digest
+//! against a trusted_root.json, fully offline (stella-sigstore does the
+//! work; this module reads inputs, builds the policy and prints the result).
+//! Exit codes: 0 verified, 1 did not verify, 2 unusable input.
 
-use crate::cli::VerifyBlobArgs;
+use std::path::Path;
+
+use anyhow::Context as _;
+use stella_sigstore::{
+    Artifact, Bundle, HashAlg, IdentityPolicy, Matcher, Policy, PublicKey, SigstoreError,
+    TrustedRoot, Verifier, VerifierConfig,
+};
+use stella_types::limits;
+
+use crate::cli::{TextOrJson, VerifyBlobArgs};
 use crate::exit::Outcome;
 
+/// Largest artifact file read into memory.
+const MAX_ARTIFACT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+fn read_capped(path: &Path, cap: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if meta.len() > cap {
+        anyhow::bail!("{what} {} is larger than {cap} bytes", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+/// `sha256:<hex>` (also sha384/sha512) when it is not an existing file.
+fn parse_digest(s: &str) -> Option<(HashAlg, Vec<u8>)> {
+    let (alg, hex) = s.split_once(':')?;
+    let alg = match alg {
+        "sha256" => HashAlg::Sha256,
+        "sha384" => HashAlg::Sha384,
+        "sha512" => HashAlg::Sha512,
+        _ => return None,
+    };
+    if hex.len() != alg.output_len() * 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    Some((alg, bytes))
+}
+
+fn matcher(exact: &Option<String>, re: &Option<String>, what: &str) -> anyhow::Result<Matcher> {
+    match (exact, re) {
+        (Some(e), None) => Ok(Matcher::Exact(e.clone())),
+        (None, Some(r)) => Ok(Matcher::regex(r)?),
+        _ => anyhow::bail!(
+            "keyless verification needs --certificate-{what} or --certificate-{what}-regexp (or use --key)"
+        ),
+    }
+}
+
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
-    let _ = args;
-    anyhow::bail!("this command is not available yet")
+    let root_path = args
+        .keyless
+        .trusted_root
+        .as_ref()
+        .context("--trusted-root is required: stella verifies offline and has no built-in sigstore trust root")?;
+    let root_bytes = read_capped(root_path, limits::MAX_JSON_DOCUMENT_BYTES, "trusted root")?;
+    let root = TrustedRoot::from_json(&root_bytes).context("trusted root is unusable")?;
+
+    let policy = match &args.key {
+        Some(k) => {
+            if args.keyless.certificate_identity.is_some()
+                || args.keyless.certificate_identity_regexp.is_some()
+            {
+                anyhow::bail!("--key cannot be combined with --certificate-identity");
+            }
+            let pem = read_capped(k, 1024 * 1024, "public key")?;
+            let pem = String::from_utf8(pem).context("public key is not PEM text")?;
+            Policy::Key(PublicKey::from_pem(&pem).context("public key is unusable")?)
+        }
+        None => Policy::Identity(IdentityPolicy {
+            identity: matcher(
+                &args.keyless.certificate_identity,
+                &args.keyless.certificate_identity_regexp,
+                "identity",
+            )?,
+            issuer: matcher(
+                &args.keyless.certificate_oidc_issuer,
+                &args.keyless.certificate_oidc_issuer_regexp,
+                "oidc-issuer",
+            )?,
+        }),
+    };
+
+    let bundle_bytes = read_capped(&args.bundle, limits::MAX_JSON_DOCUMENT_BYTES, "bundle")?;
+
+    let is_file = Path::new(&args.artifact).exists();
+    let digest = if is_file {
+        None
+    } else {
+        parse_digest(&args.artifact)
+    };
+    let file_bytes;
+    let artifact = match &digest {
+        Some((alg, d)) => Artifact::Digest {
+            algorithm: *alg,
+            digest: d,
+        },
+        None => {
+            file_bytes = read_capped(Path::new(&args.artifact), MAX_ARTIFACT_BYTES, "artifact")?;
+            Artifact::Bytes(&file_bytes)
+        }
+    };
+
+    let result = Bundle::parse(&bundle_bytes)
+        .map_err(|e| e.context("bundle"))
+        .and_then(|b| Verifier::new(root, VerifierConfig::default()).verify(&b, artifact, &policy));
+    match result {
+        Ok(r) => {
+            match args.output {
+                TextOrJson::Json => {
+                    let v = serde_json::json!({"verified": true, "result": r});
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+                TextOrJson::Text => {
+                    println!("Verified OK");
+                    if let Some(id) = &r.identity {
+                        println!("  identity: {id}");
+                    }
+                    if let Some(iss) = &r.issuer {
+                        println!("  issuer:   {iss}");
+                    }
+                    println!("  key:      sha256:{}", r.key_sha256);
+                    for t in &r.verified_times {
+                        println!("  time:     {} ({})", t.unix, t.source);
+                    }
+                    for e in &r.tlog_entries {
+                        println!(
+                            "  tlog:     {} index {} ({})",
+                            e.log_url, e.log_index, e.kind
+                        );
+                    }
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        Err(e @ SigstoreError::Unusable(_)) => Err(anyhow::Error::new(e)),
+        Err(e) => {
+            if args.output == TextOrJson::Json {
+                let v = serde_json::json!({"verified": false, "reason": e.to_string()});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+            eprintln!("stella: verification failed: {e}");
+            Ok(Outcome::VerificationFailed)
+        }
+    }
 }

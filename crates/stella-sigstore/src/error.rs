@@ -1,0 +1,35 @@
+//! Error type of stella-sigstore: unusable input (exit 2) versus failed
+//! verification (exit 1). The message is one line naming the failed step.
+
+/// Why a bundle did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigstoreError {
+    /// The input cannot be used: malformed bundle/trusted root/key, unsupported
+    /// version or algorithm, missing required material. Maps to exit code 2.
+    #[error("{0}")]
+    Unusable(String),
+    /// The input is well-formed but does not verify (signature, proof,
+    /// time, trust or policy). Maps to exit code 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl SigstoreError {
+    pub fn unusable(msg: impl Into<String>) -> Self {
+        SigstoreError::Unusable(msg.into())
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        SigstoreError::Failed(msg.into())
+    }
+    pub fn is_unusable(&self) -> bool {
+        matches!(self, SigstoreError::Unusable(_))
+    }
+    /// Prefixes the message with a context (the verification step).
+    pub fn context(self, ctx: &str) -> Self {
+        match self {
+            SigstoreError::Unusable(m) => SigstoreError::Unusable(format!("{ctx}: {m}")),
+            SigstoreError::Failed(m) => SigstoreError::Failed(format!("{ctx}: {m}")),
+        }
+    }
+}
