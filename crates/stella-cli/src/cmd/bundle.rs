@@ -1,14 +1,495 @@
-//! `stella bundle ...` and `stella evidence export-bundle`.
+//! `stella bundle inspect|verify|import` and `stella evidence export-bundle`:
+//! glue between the flags and `stella_bundle`. Keys are loaded here and
+//! plugged into the library's verifier traits (attestations go through
+//! `stella_attest::verify::verify_attestation`, the same engine as `verify
+//! attestation`); the library itself never prints or loads keys.
+//!
+//! Exit codes: 0 verified / done, 1 verification failed, 2 unusable input.
 
-use crate::cli::{BundleCommand, ExportBundleArgs, RegistryArgs};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::json;
+use stella_attest::verify::{TrustPolicy, verify_attestation};
+use stella_bundle::format::{ManifestSignatureVerifier, ManifestSigner};
+use stella_bundle::verify::{
+    AttestationOutcome, AttestationVerifier, Status, VerifyOptions, VerifyReport,
+};
+use stella_bundle::{
+    BundleError, BundleReader, Compression, ExportOptions, ReadLimits, Selection, plan_export,
+    push_plan, write_bundle_to_path,
+};
+use stella_crypto::{PrivateKey, PublicKey};
+use stella_oci::artifact::resolve;
+use stella_types::{Digest, Reference};
+
+use super::key::{load_certificates, load_private_key, load_public_key};
+use crate::cli::{
+    BundleCommand, BundleImportArgs, BundleInspectArgs, BundleVerifyArgs,
+    Compression as CliCompression, ExportBundleArgs, RegistryArgs, TextOrJson,
+};
 use crate::exit::Outcome;
+use crate::store::{OpenMode, open_store, parse_reference};
 
 pub async fn run(command: BundleCommand, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
-    let _ = (command, registry);
-    anyhow::bail!("this command is not available yet")
+    match command {
+        BundleCommand::Inspect(a) => inspect(a),
+        BundleCommand::Verify(a) => verify(a),
+        BundleCommand::Import(a) => import(a, registry).await,
+    }
+}
+
+/// Maps a library error: verification failures exit 1 with the reason on
+/// stderr, everything else is an error (exit 2).
+fn finish_err(e: BundleError) -> anyhow::Result<Outcome> {
+    if e.is_verification_failure() {
+        eprintln!("stella: {e}");
+        Ok(Outcome::VerificationFailed)
+    } else {
+        Err(anyhow::Error::new(e))
+    }
+}
+
+/// Writes to stdout, returning (not panicking on) a closed pipe.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn emitln(line: String) -> anyhow::Result<()> {
+    emit(&(line + "\n"))
+}
+
+macro_rules! outln {
+    ($b:expr) => { $b.push('\n') };
+    ($b:expr, $($t:tt)*) => {{ $b.push_str(&format!($($t)*)); $b.push('\n'); }};
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let s = serde_json::to_string_pretty(v).context("cannot render JSON")?;
+    emitln(s)
+}
+
+// ------------------------------------------------------------------ export
+
+struct KeySigner(PrivateKey);
+
+impl ManifestSigner for KeySigner {
+    fn key_id(&self) -> String {
+        self.0.public_key().keyid()
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.sign(message).map_err(|e| e.to_string())
+    }
+}
+
+fn default_output(subject: &Digest, c: Compression) -> PathBuf {
+    let hex = subject.hex();
+    PathBuf::from(format!(
+        "stella-bundle-{}{}",
+        hex.get(..12).unwrap_or(hex),
+        c.extension()
+    ))
 }
 
 pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
-    let _ = (args, registry);
-    anyhow::bail!("this command is not available yet")
+    let reference = parse_reference(&args.image)?;
+    let compression = match args.compression {
+        CliCompression::Gzip => Compression::Gzip,
+        CliCompression::Zstd => Compression::Zstd,
+        CliCompression::None => Compression::None,
+    };
+    if args.push_referrers.is_some() && (args.output.is_some() || args.sign_key.is_some()) {
+        anyhow::bail!(
+            "--push-referrers copies into a registry and writes no bundle: it cannot be combined with --output or --sign-key"
+        );
+    }
+    let signer = match &args.sign_key {
+        Some(p) => Some(KeySigner(load_private_key(p)?)),
+        None => None,
+    };
+    let store = open_store(&reference, registry, OpenMode::Existing)?;
+    let subject = resolve(&store, &reference)
+        .await
+        .with_context(|| format!("cannot resolve {reference}"))?;
+    let created = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Some(stella_types::timestamp::creation_time()?),
+        _ => None,
+    };
+    let opts = ExportOptions {
+        selection: Selection {
+            include_dsse: args.include_dsse,
+            include_rekor_proof: args.include_rekor_proof,
+            include_image: args.include_image,
+            artifact_types: args.artifact_types.clone(),
+        },
+        created,
+        tag: reference.tag().map(str::to_string),
+        ..ExportOptions::default()
+    };
+    let (plan, excluded) = match plan_export(&store, &subject, &opts).await {
+        Ok(x) => x,
+        Err(e) => return finish_err(e),
+    };
+    if let Some(target) = &args.push_referrers {
+        let target_ref = parse_reference(target)?;
+        let dst = open_store(&target_ref, registry, OpenMode::CreateLayout)?;
+        let tag = target_ref.tag().or(reference.tag());
+        let report = match push_plan(&store, &dst, &plan, tag).await {
+            Ok(r) => r,
+            Err(e) => return finish_err(e),
+        };
+        emitln(format!(
+            "copied {} into {target}: {} manifest(s) pushed, {} skipped; {} blob(s) pushed, {} skipped; {} bytes; {} referrer(s) recorded",
+            subject.digest,
+            report.manifests_pushed,
+            report.manifests_skipped,
+            report.blobs_pushed,
+            report.blobs_skipped,
+            report.bytes_pushed,
+            report.referrers_recorded
+        ))?;
+        report_excluded(&excluded);
+        return Ok(Outcome::Success);
+    }
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&subject.digest, compression));
+    let summary = match write_bundle_to_path(
+        &store,
+        &plan,
+        signer.as_ref().map(|s| s as &dyn ManifestSigner),
+        compression,
+        &path,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return finish_err(e),
+    };
+    emitln(format!(
+        "wrote {}: subject {}, {} artifact(s), {} bytes of content, compression {}{}",
+        path.display(),
+        summary.subject,
+        summary.artifacts,
+        summary.blob_bytes,
+        summary.compression.as_str(),
+        if summary.signed { ", signed" } else { "" }
+    ))?;
+    report_excluded(&excluded);
+    Ok(Outcome::Success)
+}
+
+/// Says on stderr which referrers the selection left out, and why.
+fn report_excluded(excluded: &[stella_bundle::export::Excluded]) {
+    for e in excluded {
+        eprintln!(
+            "left out {} ({}): {}",
+            e.digest,
+            e.artifact_type.as_deref().unwrap_or("no artifact type"),
+            e.reason
+        );
+    }
+}
+
+// ------------------------------------------------------------------ inspect
+
+fn inspect(args: BundleInspectArgs) -> anyhow::Result<Outcome> {
+    let reader = match BundleReader::open_path(&args.bundle, ReadLimits::default()) {
+        Ok(r) => r,
+        Err(e) => return finish_err(e),
+    };
+    let m = reader.manifest();
+    match args.output {
+        TextOrJson::Json => print_json(&json!({
+            "bundle": args.bundle.display().to_string(),
+            "compression": reader.compression().as_str(),
+            "signed": reader.signature().is_some(),
+            "manifest": m,
+        }))?,
+        TextOrJson::Text => {
+            let mut b = String::new();
+            outln!(b, "bundle:      {}", args.bundle.display());
+            outln!(
+                b,
+                "subject:     {} ({}, tag {})",
+                m.subject.digest,
+                m.subject.media_type,
+                m.subject.tag
+            );
+            outln!(b, "created:     {}", m.created);
+            outln!(b, "tool:        {} {}", m.tool.name, m.tool.version);
+            outln!(b, "compression: {}", reader.compression().as_str());
+            outln!(
+                b,
+                "signed:      {}",
+                if reader.signature().is_some() {
+                    "yes (DSSE over the bundle manifest)"
+                } else {
+                    "no"
+                }
+            );
+            outln!(
+                b,
+                "selection:   include-dsse={} include-rekor-proof={} include-image={}{}",
+                m.selection.include_dsse,
+                m.selection.include_rekor_proof,
+                m.selection.include_image,
+                if m.selection.artifact_types.is_empty() {
+                    String::new()
+                } else {
+                    format!(" artifact-types={}", m.selection.artifact_types.join(","))
+                }
+            );
+            outln!(
+                b,
+                "artifacts:   {} ({} bytes)",
+                m.artifacts.len(),
+                m.total_blob_bytes()
+            );
+            outln!(b);
+            outln!(
+                b,
+                "{:<17} {:<71} {:>10}  {}",
+                "ROLE",
+                "DIGEST",
+                "SIZE",
+                "TYPE / REFERS TO"
+            );
+            for a in &m.artifacts {
+                let ty = a.artifact_type.as_deref().unwrap_or(&a.media_type);
+                let refers = a
+                    .refers_to
+                    .as_ref()
+                    .map(|r| format!(" -> {r}"))
+                    .unwrap_or_default();
+                outln!(
+                    b,
+                    "{:<17} {:<71} {:>10}  {ty}{refers}",
+                    a.role.as_str(),
+                    a.digest.to_string(),
+                    a.size
+                );
+            }
+            emit(&b)?;
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+// ------------------------------------------------------------------ verify
+
+struct AttestEngine {
+    policy: TrustPolicy,
+}
+
+impl AttestationVerifier for AttestEngine {
+    fn verify(&self, bytes: &[u8], media_type: &str, subject: &Digest) -> AttestationOutcome {
+        let v = verify_attestation(bytes, media_type, subject, &self.policy);
+        AttestationOutcome {
+            verified: v.verified,
+            predicate_type: v.predicate_type.or(if v.verified {
+                None
+            } else {
+                v.claimed_predicate_type
+            }),
+            signer: v.signer,
+            reason: v.reason,
+        }
+    }
+}
+
+struct KeyVerifier {
+    keys: Vec<PublicKey>,
+}
+
+impl ManifestSignatureVerifier for KeyVerifier {
+    fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+    fn verify(&self, _keyid: &str, message: &[u8], signature: &[u8]) -> Result<String, String> {
+        for k in &self.keys {
+            if k.verify(k.default_algorithm(), message, signature).is_ok() {
+                return Ok(format!("key {}", k.keyid()));
+            }
+        }
+        Err("the signature does not verify with any --key".into())
+    }
+}
+
+fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKey>, TrustPolicy)> {
+    let k = &args.keyless;
+    if k.trusted_root.is_some()
+        || k.certificate_identity.is_some()
+        || k.certificate_identity_regexp.is_some()
+        || k.certificate_oidc_issuer.is_some()
+        || k.certificate_oidc_issuer_regexp.is_some()
+    {
+        anyhow::bail!(
+            "keyless verification (--trusted-root, --certificate-*) is not supported by bundle verify yet; use --key or --trust-root"
+        );
+    }
+    let mut keys = Vec::new();
+    for p in &args.keys {
+        keys.push(load_public_key(p)?);
+    }
+    let mut ca_roots = Vec::new();
+    for p in &args.trust_roots {
+        ca_roots.extend(load_certificates(p, "trust root")?);
+    }
+    let policy = TrustPolicy {
+        keys: keys.clone(),
+        ca_roots,
+        ..TrustPolicy::default()
+    };
+    Ok((keys, policy))
+}
+
+fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
+    let (keys, policy) = load_verify_material(&args)?;
+    if let Some(cp) = &args.rekor_checkpoint {
+        std::fs::metadata(cp)
+            .with_context(|| format!("cannot read Rekor checkpoint {}", cp.display()))?;
+    }
+    let engine = AttestEngine { policy };
+    let key_verifier = KeyVerifier { keys };
+    let opts = VerifyOptions {
+        attestations: Some(&engine),
+        manifest_signature: Some(&key_verifier),
+        require: args.require.clone(),
+        rekor_checkpoint_given: args.rekor_checkpoint.is_some(),
+        integrity_only: false,
+        limits: ReadLimits::default(),
+    };
+    let report = match BundleReader::open_path(&args.bundle, opts.limits)
+        .and_then(|mut r| stella_bundle::verify::verify_open(&mut r, &opts))
+    {
+        Ok(r) => r,
+        Err(e) => return Err(anyhow::Error::new(e)),
+    };
+    match args.output {
+        TextOrJson::Json => print_json(&report)?,
+        TextOrJson::Text => emit(&print_report(&args.bundle, &report))?,
+    }
+    Ok(if report.verified {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
+}
+
+fn print_report(path: &Path, r: &VerifyReport) -> String {
+    let mut b = String::new();
+    outln!(b, "bundle:  {}", path.display());
+    outln!(b, "subject: {} (tag {})", r.subject, r.tag);
+    outln!(
+        b,
+        "created: {}  tool: {}  compression: {}",
+        r.created,
+        r.tool,
+        r.compression
+    );
+    outln!(b);
+    outln!(
+        b,
+        "{:<11} {:<17} {:<71} {}",
+        "STATUS",
+        "ROLE",
+        "DIGEST",
+        "TYPE"
+    );
+    for a in &r.artifacts {
+        let ty = a.artifact_type.as_deref().unwrap_or(&a.media_type);
+        let mut extra = String::new();
+        if let Some(p) = &a.predicate_type {
+            extra.push_str(&format!(" predicate={p}"));
+        }
+        if let Some(s) = &a.signer {
+            extra.push_str(&format!(" signer={s}"));
+        }
+        outln!(
+            b,
+            "{:<11} {:<17} {:<71} {ty}{extra}",
+            a.status.as_str(),
+            a.role.as_str(),
+            a.digest.to_string()
+        );
+        for p in &a.problems {
+            outln!(b, "{:<11} {p}", "");
+        }
+    }
+    outln!(b);
+    for c in &r.checks {
+        outln!(
+            b,
+            "check {:<17} {:<11} {}",
+            c.name,
+            c.status.as_str(),
+            c.detail
+        );
+    }
+    for q in &r.requirements {
+        outln!(
+            b,
+            "require {:<40} {}",
+            q.requirement,
+            if q.satisfied {
+                format!("satisfied by {}", q.by.len())
+            } else {
+                "MISSING".to_string()
+            }
+        );
+    }
+    for f in &r.failures {
+        outln!(b, "failure [{}] {}", f.code, f.reason);
+    }
+    let verified = r
+        .artifacts
+        .iter()
+        .filter(|a| a.status == Status::Verified)
+        .count();
+    outln!(b);
+    outln!(
+        b,
+        "{}: {} artifact(s), {} signed attestation(s) verified",
+        if r.verified { "VERIFIED" } else { "FAILED" },
+        r.artifacts.len(),
+        verified
+    );
+    b
+}
+
+// ------------------------------------------------------------------ import
+
+async fn import(args: BundleImportArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
+    let target: Reference = parse_reference(&args.to)?;
+    if target.digest().is_some() {
+        anyhow::bail!(
+            "--to names a repository (and optionally a tag), not a digest: the bundle's digests are preserved"
+        );
+    }
+    let dst = open_store(&target, registry, OpenMode::CreateLayout)?;
+    let report =
+        match stella_bundle::import_bundle(&args.bundle, &dst, target.tag(), ReadLimits::default())
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return finish_err(e),
+        };
+    emitln(format!(
+        "imported {} into {}: {} manifest(s) pushed, {} skipped; {} blob(s) pushed, {} skipped; {} bytes uploaded; {} referrer(s) recorded",
+        args.bundle.display(),
+        args.to,
+        report.manifests_pushed,
+        report.manifests_skipped,
+        report.blobs_pushed,
+        report.blobs_skipped,
+        report.bytes_pushed,
+        report.referrers_recorded
+    ))?;
+    Ok(Outcome::Success)
 }
