@@ -41,6 +41,11 @@ pub struct RegistryArgs {
     /// Talk plain HTTP to registries (no TLS). For local test registries.
     #[arg(long, global = true)]
     pub plain_http: bool,
+    /// Skip the re-check that protects a referrers fallback index from
+    /// concurrent writers (saves ~0.4 s per push). Only safe when nothing
+    /// else attaches evidence to the same image at the same time.
+    #[arg(long, global = true, env = "STELLA_UNSAFE_SINGLE_WRITER")]
+    pub unsafe_single_writer: bool,
     /// Never show progress bars.
     #[arg(long, global = true)]
     pub no_progress: bool,

@@ -42,6 +42,7 @@ pub fn registry_client(args: &RegistryArgs) -> anyhow::Result<RegistryClient> {
         plain_http: args.plain_http,
         ca_file: args.ca_file.clone(),
         credentials,
+        unsafe_single_writer: args.unsafe_single_writer,
         ..RegistryOptions::default()
     };
     RegistryClient::new(options).context("cannot set up the registry client")

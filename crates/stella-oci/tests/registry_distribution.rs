@@ -787,3 +787,42 @@ async fn gc_delete_untagged_hazard_is_real_and_repairable() {
     let report = repo.repair_referrers_index(&subject, false).await.unwrap();
     assert!(!report.changed, "{report:?}");
 }
+
+/// `unsafe_single_writer` skips the settle re-read: one request less per
+/// index update and no settle delay, and the entry is still written.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsafe_single_writer_skips_the_settle_check() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let safe = plain_client();
+    let unsafe_client = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        unsafe_single_writer: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let repo = repo_on(&safe, &reg.host_port(), "apps/fast");
+    let fast = repo_on(&unsafe_client, &reg.host_port(), "apps/fast");
+    let subject = push_image(&repo, "subject", Some("latest")).await;
+    repo.referrers_mode().await.unwrap();
+    fast.referrers_mode().await.unwrap();
+
+    let a = push_artifact(&repo, &subject, "application/spdx+json", "{\"a\":1}").await;
+    let before = safe.request_count();
+    let started = std::time::Instant::now();
+    repo.add_referrer(&subject, &a).await.unwrap();
+    let (safe_requests, safe_time) = (safe.request_count() - before, started.elapsed());
+
+    let b = push_artifact(&fast, &subject, "application/spdx+json", "{\"b\":1}").await;
+    let before = unsafe_client.request_count();
+    let started = std::time::Instant::now();
+    fast.add_referrer(&subject, &b).await.unwrap();
+    let (fast_requests, fast_time) = (unsafe_client.request_count() - before, started.elapsed());
+
+    assert_eq!(safe_requests, 3, "index GET + PUT + settle GET");
+    assert_eq!(fast_requests, 2, "index GET + PUT only");
+    assert!(safe_time >= std::time::Duration::from_millis(250), "settle delay applies: {safe_time:?}");
+    assert!(fast_time < safe_time, "{fast_time:?} vs {safe_time:?}");
+    let listed = repo.list_referrers(&subject.digest, &[]).await.unwrap();
+    let digests: Vec<&Digest> = listed.referrers.iter().map(|e| &e.descriptor.digest).collect();
+    assert!(digests.contains(&&a.digest) && digests.contains(&&b.digest), "{digests:?}");
+}

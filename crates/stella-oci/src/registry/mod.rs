@@ -59,6 +59,12 @@ pub struct RegistryOptions {
     /// ([`blobs::DEFAULT_CHUNK_SIZE`]). Files no larger than one chunk go up
     /// in one `PUT`.
     pub upload_chunk_size: u64,
+    /// Skip the settle re-check after writing a referrers fallback index.
+    /// Only safe when no other process writes referrers of the same subject
+    /// at the same time (e.g. one CI job attaching its own evidence): a
+    /// concurrent writer can then silently drop our entry. Saves one request
+    /// and the settle delay (about 0.3-0.5 s) per push.
+    pub unsafe_single_writer: bool,
 }
 
 /// A client shared by all repositories of a run (connection pool, tokens,

@@ -16,6 +16,8 @@
 //!    time (at least 250 ms, plus three times our own measured read-to-write
 //!    latency), re-read: if our edit is gone, merge it into what is there and
 //!    write again; if another writer wrote after us, check once more.
+//!    `RegistryOptions::unsafe_single_writer` skips this step (and its cost)
+//!    for callers that guarantee there is no concurrent writer.
 //!
 //! Why this cannot lose an entry: a writer that drops our entry must have
 //! read the index before our write landed (everyone reading after sees our
@@ -538,6 +540,10 @@ impl Repository {
                     });
                     continue;
                 }
+            }
+            if self.client.shared.options.unsafe_single_writer {
+                // The caller promised there is no concurrent writer.
+                return Ok(true);
             }
             let latency = read_started.elapsed().min(Duration::from_secs(5));
             // Settle checks: one, or two when someone wrote after us.
