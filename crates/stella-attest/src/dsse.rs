@@ -39,20 +39,8 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body,
-/// LEN = ASCII decimal byte length.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload_type.len() + payload.len() + 32);
-    out.extend_from_slice(b"DSSEv1 ");
-    out.extend_from_slice(payload_type.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload_type.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload);
-    out
-}
+/// DSSE pre-authentication encoding (shared implementation in stella-types).
+pub use stella_types::dsse::pae;
 
 /// One signature of an envelope (decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,12 +233,6 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pae_counts_bytes() {
-        assert_eq!(pae("", b""), b"DSSEv1 0  0 ");
-        assert_eq!(pae("é", b"x"), "DSSEv1 2 é 1 x".as_bytes());
-    }
 
     #[test]
     fn base64_alphabets() {

@@ -7,6 +7,7 @@
 //! - [`bundle`]: sigstore bundle JSON (v0.3 written; v0.1–v0.3 read).
 //! - [`sign`]: statement → envelope → bundle.
 //! - [`verify`]: one attestation against a trust policy and an image digest.
+//! - [`keyless`]: Fulcio/Rekor bundles through `stella_sigstore`, checkpoint anchoring.
 //! - [`predicate_types`]: `--type` aliases.
 
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 pub mod bundle;
 pub mod dsse;
 mod error;
+pub mod keyless;
 pub mod predicate_types;
 pub mod sign;
 pub mod statement;

@@ -1,25 +1,25 @@
-//! Predicate type aliases accepted by `--type` and their published URIs.
-//! Any other value containing `:` is taken as a URI as is.
+//! Resolving what users type for `--type`: an alias from the one table in
+//! [`stella_types::predicate_types`] (matched case-insensitively), or a URI
+//! taken as is. Unknown bare words are an error rather than a silent URI.
+//! The table itself is not here.
+
+use stella_types::predicate_types::ALIASES;
 
 /// Stella's own verdict predicate (see docs/attestations.md).
-pub const VERDICT_V1: &str = "https://stella.dev/attestation/verdict/v1";
-
-/// (alias, URI) pairs, sorted by alias.
-pub const ALIASES: &[(&str, &str)] = &[
-    ("cyclonedx", "https://cyclonedx.org/bom"),
-    ("openvex", "https://openvex.dev/ns"),
-    ("slsaprovenance", "https://slsa.dev/provenance/v1"),
-    ("spdx", "https://spdx.dev/Document"),
-    ("verdict", VERDICT_V1),
-    ("vuln", "https://in-toto.io/attestation/vulns/v0.1"),
-];
+pub const VERDICT_V1: &str = stella_types::predicate_types::STELLA_VERDICT;
 
 /// Why a `--type` value is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown predicate type alias {0:?} (aliases: cyclonedx, openvex, slsaprovenance, spdx, verdict, vuln; or give a URI)"
-)]
+#[error("unknown predicate type alias {0:?} (aliases: {list}; or give a URI)", list = alias_list())]
 pub struct UnknownPredicateType(pub String);
+
+fn alias_list() -> String {
+    ALIASES
+        .iter()
+        .map(|(a, _)| *a)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Resolves an alias (case-insensitive) or accepts a URI.
 pub fn resolve(value: &str) -> Result<String, UnknownPredicateType> {
@@ -45,12 +45,17 @@ mod tests {
         );
         assert_eq!(
             resolve("vuln").ok().as_deref(),
-            Some("https://in-toto.io/attestation/vulns/v0.1")
+            Some("https://in-toto.io/attestation/vulns/v0.2")
         );
         assert_eq!(
             resolve("https://x.example/p").ok().as_deref(),
             Some("https://x.example/p")
         );
-        assert!(resolve("nonsense").is_err());
+        let e = resolve("nonsense").err().map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("cyclonedx, openvex")),
+            "{e:?}"
+        );
     }
 }

@@ -13,6 +13,13 @@
 //! never trust anchors. Certificate validity is checked at the policy's
 //! verification time (default: now) because key/PKI signatures carry no
 //! trusted timestamp; the verdict says so. Never panics.
+//!
+//! Keyless: when [`TrustPolicy::keyless`] is set, a sigstore bundle signed
+//! with a certificate goes to [`crate::keyless::verify_keyless`] instead
+//! (Fulcio chain, SCT, Rekor entries, identity policy and subject, checked
+//! by `stella_sigstore`), falling back to the CA path only when
+//! `ca_roots` are also given. Pinned-checkpoint anchoring is reported in
+//! [`AttestationVerdict::anchors`].
 
 use std::time::SystemTime;
 
@@ -24,6 +31,9 @@ use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
 use crate::AttestError;
 use crate::bundle::{Bundle, SignerMaterial, is_bundle_media_type};
 use crate::dsse::Envelope;
+use crate::keyless::{
+    KeylessTrust, ProofAnchor, is_certificate_bundle, unverified_entries, verify_keyless,
+};
 use crate::sign::IN_TOTO_PAYLOAD_TYPE;
 use crate::statement::Statement;
 
@@ -39,6 +49,9 @@ pub struct TrustPolicy {
     pub ca_roots: Vec<Certificate>,
     /// Time at which certificate chains must be valid; `None` = now.
     pub verification_time: Option<SystemTime>,
+    /// Keyless (Fulcio + Rekor) trust: certificate-signed sigstore bundles go
+    /// to `stella_sigstore` with this trusted root and identity policy.
+    pub keyless: Option<KeylessTrust>,
 }
 
 /// Why an attestation did not verify.
@@ -68,6 +81,9 @@ pub struct AttestationVerdict {
     pub reason: String,
     /// Failure class; `None` when verified.
     pub failure: Option<FailureKind>,
+    /// When a checkpoint was pinned (`policy.keyless.checkpoint`): how each
+    /// transparency-log entry of a verified attestation anchors to it.
+    pub anchors: Vec<ProofAnchor>,
 }
 
 fn fail(
@@ -83,6 +99,7 @@ fn fail(
         signer,
         reason,
         failure: Some(kind),
+        anchors: Vec::new(),
     }
 }
 
@@ -113,10 +130,10 @@ pub fn verify_attestation(
     subject: &Digest,
     policy: &TrustPolicy,
 ) -> AttestationVerdict {
-    if policy.keys.is_empty() && policy.ca_roots.is_empty() {
+    if policy.keys.is_empty() && policy.ca_roots.is_empty() && policy.keyless.is_none() {
         return fail(
             FailureKind::Unusable,
-            "no trusted key or CA given".into(),
+            "no trusted key, CA or keyless trusted root given".into(),
             None,
             None,
         );
@@ -128,6 +145,88 @@ pub fn verify_attestation(
                 "attestation is {} bytes, over the {MAX_JSON_DOCUMENT_BYTES}-byte limit",
                 bytes.len()
             ),
+            None,
+            None,
+        );
+    }
+    // Keyless: a certificate-signed sigstore bundle, when a trusted root is given.
+    let keyless_failure = match &policy.keyless {
+        Some(k) if is_certificate_bundle(bytes) => {
+            let v = keyless_verdict(bytes, subject, k);
+            // A --trust-root may still vouch for an organisation certificate.
+            if v.verified || policy.ca_roots.is_empty() {
+                return v;
+            }
+            Some(v)
+        }
+        _ => None,
+    };
+    let verdict = verify_key_or_pki(bytes, media_type, subject, policy);
+    match keyless_failure {
+        Some(mut k) if !verdict.verified => {
+            k.reason = format!(
+                "{}; nor does it verify with a --trust-root CA: {}",
+                k.reason, verdict.reason
+            );
+            k
+        }
+        _ => verdict,
+    }
+}
+
+fn keyless_verdict(bytes: &[u8], subject: &Digest, trust: &KeylessTrust) -> AttestationVerdict {
+    let claimed = crate::bundle::Bundle::parse(bytes)
+        .ok()
+        .and_then(|b| claimed_predicate_type(&b.envelope.payload));
+    match verify_keyless(bytes, subject, trust) {
+        Ok(v) => {
+            let r = &v.result;
+            let signer = match (&r.identity, &r.issuer) {
+                (Some(id), Some(iss)) => format!("{id} (issuer {iss})"),
+                (Some(id), None) => id.clone(),
+                _ => format!("key sha256:{}", r.key_sha256),
+            };
+            AttestationVerdict {
+                verified: true,
+                predicate_type: r.predicate_type.clone(),
+                claimed_predicate_type: claimed,
+                signer: Some(signer),
+                reason: format!(
+                    "keyless: Fulcio certificate, {} transparency-log entr{} and identity verified offline against the trusted root",
+                    r.tlog_entries.len(),
+                    if r.tlog_entries.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    }
+                ),
+                failure: None,
+                anchors: v.anchors,
+            }
+        }
+        Err(e) => {
+            let kind = if e.is_unusable() {
+                FailureKind::Unusable
+            } else {
+                FailureKind::Failed
+            };
+            fail(kind, format!("keyless: {e}"), claimed, None)
+        }
+    }
+}
+
+/// Key- or CA-signed attestation (the pre-keyless path).
+fn verify_key_or_pki(
+    bytes: &[u8],
+    media_type: &str,
+    subject: &Digest,
+    policy: &TrustPolicy,
+) -> AttestationVerdict {
+    if policy.keys.is_empty() && policy.ca_roots.is_empty() {
+        return fail(
+            FailureKind::Failed,
+            "not a keyless (certificate) sigstore bundle, and no --key or --trust-root was given"
+                .into(),
             None,
             None,
         );
@@ -155,7 +254,7 @@ pub fn verify_attestation(
             }
         }
     };
-    let (envelope, signer_material, _tlog) = match parsed {
+    let (envelope, signer_material, tlog) = match parsed {
         Ok(p) => p,
         Err(e) => return fail(classify(&e), e.to_string(), None, None),
     };
@@ -168,6 +267,11 @@ pub fn verify_attestation(
             signer: Some(signer),
             reason: note,
             failure: None,
+            // Log entries of key/PKI bundles are not verified: never anchored.
+            anchors: match policy.keyless.as_ref().and_then(|k| k.checkpoint.as_ref()) {
+                Some(_) => unverified_entries(tlog),
+                None => Vec::new(),
+            },
         },
         Err((e, signer)) => fail(classify(&e), e.to_string(), claimed, signer),
     }

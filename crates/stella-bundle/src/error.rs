@@ -31,6 +31,8 @@ pub mod codes {
     pub const SIZE_MISMATCH: &str = "size-mismatch";
     pub const LAYOUT: &str = "layout-inconsistent";
     pub const SIGNATURE: &str = "signature";
+    /// An inclusion proof not tied to the pinned `--rekor-checkpoint`.
+    pub const UNANCHORED: &str = "unanchored-proof";
     pub const STORE: &str = "store";
     pub const IO: &str = "io";
     pub const INVALID_INPUT: &str = "invalid-input";

@@ -297,21 +297,8 @@ pub fn parse_checksums(bytes: &[u8]) -> Result<Vec<(String, String)>, BundleErro
 
 // --------------------------------------------------- DSSE over the manifest
 
-/// DSSE pre-authentication encoding (DSSE v1 protocol).
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
-    out.extend_from_slice(
-        format!(
-            "DSSEv1 {} {} {} ",
-            payload_type.len(),
-            payload_type,
-            payload.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(payload);
-    out
-}
+/// DSSE pre-authentication encoding (shared implementation in stella-types).
+pub use stella_types::dsse::pae;
 
 /// One DSSE signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -492,15 +479,6 @@ mod tests {
         assert_eq!(
             parse_checksums(dup.as_bytes()).unwrap_err().code(),
             codes::CHECKSUM_LIST
-        );
-    }
-
-    #[test]
-    fn pae_matches_spec_example() {
-        // DSSE spec: PAE("http://example.com/HelloWorld", "hello world")
-        assert_eq!(
-            pae("http://example.com/HelloWorld", b"hello world"),
-            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
         );
     }
 

@@ -299,6 +299,7 @@ impl AttestationVerifier for FakeAttest {
                 predicate_type: pt,
                 signer: None,
                 reason: "bad signature".into(),
+                tlog_anchors: Vec::new(),
             };
         }
         if stmt["subject"][0]["digest"]["sha256"].as_str() != Some(subject.hex()) {
@@ -307,6 +308,7 @@ impl AttestationVerifier for FakeAttest {
                 predicate_type: pt,
                 signer: None,
                 reason: "subject mismatch".into(),
+                tlog_anchors: Vec::new(),
             };
         }
         AttestationOutcome {
@@ -314,6 +316,7 @@ impl AttestationVerifier for FakeAttest {
             predicate_type: pt,
             signer: Some("k".into()),
             reason: "ok".into(),
+            tlog_anchors: Vec::new(),
         }
     }
 }
@@ -518,7 +521,6 @@ fn selection_rules_and_verification() {
                 "application/spdx+json".into(),
                 "https://slsa.dev/provenance/v1".into(),
             ],
-            rekor_checkpoint_given: true,
             ..VerifyOptions::default()
         };
         let r = verify_bytes(bytes.clone(), &opts).unwrap();
@@ -533,11 +535,29 @@ fn selection_rules_and_verification() {
             att.predicate_type.as_deref(),
             Some("https://slsa.dev/provenance/v1")
         );
+        assert!(!r.checks.iter().any(|c| c.name == "rekor-checkpoint"));
+
+        // A pinned checkpoint with no inclusion proof to anchor fails closed,
+        // unless unanchored proofs are explicitly accepted.
+        let pinned = VerifyOptions {
+            attestations: Some(&v),
+            rekor_checkpoint_given: true,
+            ..VerifyOptions::default()
+        };
+        let r = verify_bytes(bytes.clone(), &pinned).unwrap();
+        assert!(!r.verified);
+        assert!(r.has_failure(codes::UNANCHORED), "{:?}", r.failures);
         assert!(
             r.checks
                 .iter()
-                .any(|c| c.name == "rekor-checkpoint" && c.status == Status::NotChecked)
+                .any(|c| c.name == "rekor-checkpoint" && c.status == Status::Absent)
         );
+        let accepted = VerifyOptions {
+            allow_unanchored_proofs: true,
+            ..pinned
+        };
+        let r = verify_bytes(bytes.clone(), &accepted).unwrap();
+        assert!(r.verified, "{:?}", r.failures);
 
         // A missing requirement fails.
         let opts2 = VerifyOptions {

@@ -31,6 +31,22 @@ pub struct AttestationOutcome {
     pub predicate_type: Option<String>,
     pub signer: Option<String>,
     pub reason: String,
+    /// When a Rekor checkpoint was pinned: one entry per transparency-log
+    /// entry of the document (empty when it has none or none was pinned).
+    pub tlog_anchors: Vec<TlogAnchor>,
+}
+
+/// Whether one transparency-log inclusion proof of an attestation is tied to
+/// the checkpoint the user pinned (`--rekor-checkpoint`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlogAnchor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+    pub anchored: bool,
+    pub detail: String,
 }
 
 /// Verifies one signed attestation document (DSSE envelope or sigstore
@@ -48,8 +64,15 @@ pub struct VerifyOptions<'a> {
     pub manifest_signature: Option<&'a dyn ManifestSignatureVerifier>,
     /// Artifact types or predicate types that must be present (and verified).
     pub require: Vec<String>,
-    /// The user passed a Rekor checkpoint (reported as not checked).
+    /// The user pinned a Rekor checkpoint: the attestation verifier anchors
+    /// every inclusion proof to it and reports them in
+    /// [`AttestationOutcome::tlog_anchors`]; any proof that is not anchored
+    /// (or no proof at all) fails verification unless
+    /// `allow_unanchored_proofs`.
     pub rekor_checkpoint_given: bool,
+    /// Accept inclusion proofs that could not be tied to the pinned
+    /// checkpoint (they are still listed in the report). Risky.
+    pub allow_unanchored_proofs: bool,
     /// Check integrity and structure only: attestations and the bundle
     /// manifest signature are reported as not checked, not failed (import).
     pub integrity_only: bool,
@@ -664,11 +687,7 @@ pub fn verify_open(
         ),
     });
     if opts.rekor_checkpoint_given {
-        checks.push(Check {
-            name: "rekor-checkpoint".into(),
-            status: Status::NotChecked,
-            detail: "transparency-log verification is not implemented yet; the checkpoint was not checked".into(),
-        });
+        rekor_checkpoint_check(&verdicts, opts, &mut checks, &mut failures);
     }
     checks.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -684,4 +703,81 @@ pub fn verify_open(
         requirements,
         failures,
     })
+}
+
+/// `--rekor-checkpoint`: every inclusion proof of every verified attestation
+/// must be anchored to the pinned checkpoint; the report names each one that
+/// is not. Fails closed when the bundle has no proof to anchor.
+fn rekor_checkpoint_check(
+    verdicts: &BTreeMap<(Digest, Digest), AttestationOutcome>,
+    opts: &VerifyOptions<'_>,
+    checks: &mut Vec<Check>,
+    failures: &mut Vec<Failure>,
+) {
+    let mut anchored = 0usize;
+    let mut unanchored: Vec<String> = Vec::new();
+    for ((blob, _), v) in verdicts.iter().filter(|(_, v)| v.verified) {
+        for a in &v.tlog_anchors {
+            if a.anchored {
+                anchored += 1;
+            } else {
+                let at = match (a.log_index, a.tree_size) {
+                    (Some(i), Some(t)) => format!(" log index {i} (tree size {t})"),
+                    (Some(i), None) => format!(" log index {i}"),
+                    _ => String::new(),
+                };
+                unanchored.push(format!("attestation {blob}{at}: {}", a.detail));
+            }
+        }
+    }
+    let allow = opts.allow_unanchored_proofs;
+    let (status, detail) = if anchored == 0 && unanchored.is_empty() {
+        (
+            Status::Absent,
+            "no transparency-log inclusion proof in the bundle to anchor to the pinned checkpoint"
+                .to_string(),
+        )
+    } else if unanchored.is_empty() {
+        (
+            Status::Verified,
+            format!("{anchored} inclusion proof(s) anchored to the pinned checkpoint"),
+        )
+    } else {
+        (
+            if allow {
+                Status::NotChecked
+            } else {
+                Status::Failed
+            },
+            format!(
+                "{anchored} inclusion proof(s) anchored, {} unanchored{}: {}",
+                unanchored.len(),
+                if allow {
+                    " (accepted: --allow-unanchored-proofs)"
+                } else {
+                    ""
+                },
+                unanchored.join("; ")
+            ),
+        )
+    };
+    if !allow {
+        if status == Status::Absent {
+            failures.push(Failure {
+                code: codes::UNANCHORED.into(),
+                reason: detail.clone(),
+            });
+        }
+        for u in &unanchored {
+            failures.push(Failure {
+                code: codes::UNANCHORED.into(),
+                reason: format!("unanchored inclusion proof: {u}"),
+            });
+        }
+    }
+    checks.push(Check {
+        name: "rekor-checkpoint".into(),
+        status,
+        detail,
+    });
 }

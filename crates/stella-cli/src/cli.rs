@@ -408,6 +408,10 @@ pub struct BundleVerifyArgs {
     /// A Rekor checkpoint obtained out of band that proofs must anchor to.
     #[arg(long, value_name = "PATH")]
     pub rekor_checkpoint: Option<PathBuf>,
+    /// Accept inclusion proofs that cannot be tied to --rekor-checkpoint
+    /// (same tree head or a consistency proof); they are still reported. Risky.
+    #[arg(long, requires = "rekor_checkpoint")]
+    pub allow_unanchored_proofs: bool,
     /// An artifact or predicate type that must be present and verified. Repeatable.
     #[arg(long = "require", value_name = "TYPE")]
     pub require: Vec<String>,

@@ -490,7 +490,7 @@ fn plain_dsse_referrers_and_cosign_legacy_att_tags_are_read() {
     expect(
         &r,
         0,
-        "https://in-toto.io/attestation/vulns/v0.1",
+        "https://in-toto.io/attestation/vulns/v0.2",
         "plain dsse",
     );
 

@@ -138,19 +138,8 @@ fn failed(m: impl Into<String>) -> SigstoreError {
     SigstoreError::failed(m)
 }
 
-/// DSSE pre-authentication encoding.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
-    out.extend_from_slice(b"DSSEv1 ");
-    out.extend_from_slice(payload_type.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload_type.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload);
-    out
-}
+/// DSSE pre-authentication encoding (shared implementation in stella-types).
+pub use stella_types::dsse::pae;
 
 struct LogNoteKey<'a> {
     log: &'a LogKey,

@@ -15,6 +15,7 @@
 pub mod canonical_json;
 pub mod descriptor;
 pub mod digest;
+pub mod dsse;
 pub mod limits;
 pub mod manifest;
 pub mod media_types;

@@ -2,18 +2,23 @@
 //! glue between the flags and `stella_bundle`. Keys are loaded here and
 //! plugged into the library's verifier traits (attestations go through
 //! `stella_attest::verify::verify_attestation`, the same engine as `verify
-//! attestation`); the library itself never prints or loads keys.
+//! attestation`, including keyless sigstore bundles checked against
+//! `--trusted-root` and the identity policy, and their inclusion proofs
+//! anchored to `--rekor-checkpoint`); the library itself never prints or
+//! loads keys.
 //!
 //! Exit codes: 0 verified / done, 1 verification failed, 2 unusable input.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
+use stella_attest::keyless::KeylessTrust;
 use stella_attest::verify::{TrustPolicy, verify_attestation};
 use stella_bundle::format::{ManifestSignatureVerifier, ManifestSigner};
 use stella_bundle::verify::{
-    AttestationOutcome, AttestationVerifier, Status, VerifyOptions, VerifyReport,
+    AttestationOutcome, AttestationVerifier, Status, TlogAnchor, VerifyOptions, VerifyReport,
 };
 use stella_bundle::{
     BundleError, BundleReader, Compression, ExportOptions, ReadLimits, Selection, plan_export,
@@ -21,12 +26,13 @@ use stella_bundle::{
 };
 use stella_crypto::{PrivateKey, PublicKey};
 use stella_oci::artifact::resolve;
+use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
 use stella_types::{Digest, Reference};
 
 use super::key::{load_certificates, load_private_key, load_public_key};
 use crate::cli::{
     BundleCommand, BundleImportArgs, BundleInspectArgs, BundleVerifyArgs,
-    Compression as CliCompression, ExportBundleArgs, RegistryArgs, TextOrJson,
+    Compression as CliCompression, ExportBundleArgs, KeylessArgs, RegistryArgs, TextOrJson,
 };
 use crate::exit::Outcome;
 use crate::store::{OpenMode, open_store, parse_reference};
@@ -283,6 +289,112 @@ fn inspect(args: BundleInspectArgs) -> anyhow::Result<Outcome> {
 
 // ------------------------------------------------------------------ verify
 
+// Keyless trust material, shared with `verify attestation`.
+
+/// Why a pinned checkpoint was refused (its signature is not from a log of
+/// the trusted root): a verification failure, not a usage error.
+#[derive(Debug)]
+pub(crate) struct CheckpointRejected(pub String);
+
+impl std::fmt::Display for CheckpointRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pinned Rekor checkpoint rejected: {}", self.0)
+    }
+}
+
+impl std::error::Error for CheckpointRejected {}
+
+pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if meta.len() > cap {
+        anyhow::bail!("{what} {} is larger than {cap} bytes", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+pub(crate) fn matcher(
+    exact: &Option<String>,
+    re: &Option<String>,
+    what: &str,
+) -> anyhow::Result<stella_sigstore::Matcher> {
+    match (exact, re) {
+        (Some(e), None) => Ok(stella_sigstore::Matcher::Exact(e.clone())),
+        (None, Some(r)) => Ok(stella_sigstore::Matcher::regex(r)?),
+        _ => anyhow::bail!(
+            "keyless verification needs --certificate-{what} or --certificate-{what}-regexp"
+        ),
+    }
+}
+
+/// Largest checkpoint note read.
+const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
+
+/// Keyless trust from the flags: `None` when no `--trusted-root` was given
+/// (then no `--certificate-*` flag nor checkpoint may be given either). A
+/// pinned checkpoint must be signed by a transparency log of the trusted
+/// root; otherwise the error is a [`CheckpointRejected`].
+pub(crate) fn keyless_trust(
+    k: &KeylessArgs,
+    checkpoint: Option<&Path>,
+) -> anyhow::Result<Option<KeylessTrust>> {
+    let Some(root_path) = &k.trusted_root else {
+        if k.certificate_identity.is_some()
+            || k.certificate_identity_regexp.is_some()
+            || k.certificate_oidc_issuer.is_some()
+            || k.certificate_oidc_issuer_regexp.is_some()
+        {
+            anyhow::bail!(
+                "--certificate-identity/--certificate-oidc-issuer need --trusted-root <trusted_root.json> (stella has no built-in sigstore trust root)"
+            );
+        }
+        if checkpoint.is_some() {
+            anyhow::bail!(
+                "--rekor-checkpoint needs --trusted-root <trusted_root.json>: the checkpoint's signature is checked with its log keys"
+            );
+        }
+        return Ok(None);
+    };
+    let identity = stella_sigstore::IdentityPolicy {
+        identity: matcher(
+            &k.certificate_identity,
+            &k.certificate_identity_regexp,
+            "identity",
+        )?,
+        issuer: matcher(
+            &k.certificate_oidc_issuer,
+            &k.certificate_oidc_issuer_regexp,
+            "oidc-issuer",
+        )?,
+    };
+    let root_bytes = read_capped(root_path, MAX_JSON_DOCUMENT_BYTES, "trusted root")?;
+    let root = stella_sigstore::TrustedRoot::from_json(&root_bytes)
+        .with_context(|| format!("trusted root {} is unusable", root_path.display()))?;
+    let verifier = stella_sigstore::Verifier::new(root, stella_sigstore::VerifierConfig::default());
+    let checkpoint = match checkpoint {
+        None => None,
+        Some(p) => {
+            let bytes = read_capped(p, MAX_CHECKPOINT_BYTES, "Rekor checkpoint")?;
+            let note = String::from_utf8(bytes)
+                .with_context(|| format!("Rekor checkpoint {} is not text", p.display()))?;
+            match stella_sigstore::PinnedCheckpoint::from_note(&note, verifier.trusted_root()) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e @ stella_sigstore::SigstoreError::Unusable(_)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("Rekor checkpoint {} is unusable", p.display())));
+                }
+                Err(e) => return Err(CheckpointRejected(e.to_string()).into()),
+            }
+        }
+    };
+    Ok(Some(KeylessTrust {
+        verifier: Arc::new(verifier),
+        identity,
+        checkpoint,
+        consistency_proofs: Vec::new(),
+    }))
+}
+
 struct AttestEngine {
     policy: TrustPolicy,
 }
@@ -299,6 +411,16 @@ impl AttestationVerifier for AttestEngine {
             }),
             signer: v.signer,
             reason: v.reason,
+            tlog_anchors: v
+                .anchors
+                .into_iter()
+                .map(|a| TlogAnchor {
+                    log_index: a.log_index,
+                    tree_size: a.tree_size,
+                    anchored: a.is_anchored(),
+                    detail: a.detail,
+                })
+                .collect(),
         }
     }
 }
@@ -322,17 +444,7 @@ impl ManifestSignatureVerifier for KeyVerifier {
 }
 
 fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKey>, TrustPolicy)> {
-    let k = &args.keyless;
-    if k.trusted_root.is_some()
-        || k.certificate_identity.is_some()
-        || k.certificate_identity_regexp.is_some()
-        || k.certificate_oidc_issuer.is_some()
-        || k.certificate_oidc_issuer_regexp.is_some()
-    {
-        anyhow::bail!(
-            "keyless verification (--trusted-root, --certificate-*) is not supported by bundle verify yet; use --key or --trust-root"
-        );
-    }
+    let keyless = keyless_trust(&args.keyless, args.rekor_checkpoint.as_deref())?;
     let mut keys = Vec::new();
     for p in &args.keys {
         keys.push(load_public_key(p)?);
@@ -344,17 +456,23 @@ fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKe
     let policy = TrustPolicy {
         keys: keys.clone(),
         ca_roots,
+        keyless,
         ..TrustPolicy::default()
     };
     Ok((keys, policy))
 }
 
 fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
-    let (keys, policy) = load_verify_material(&args)?;
-    if let Some(cp) = &args.rekor_checkpoint {
-        std::fs::metadata(cp)
-            .with_context(|| format!("cannot read Rekor checkpoint {}", cp.display()))?;
-    }
+    let (keys, policy) = match load_verify_material(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            if let Some(r) = e.downcast_ref::<CheckpointRejected>() {
+                eprintln!("stella: verification failed: {r}");
+                return Ok(Outcome::VerificationFailed);
+            }
+            return Err(e);
+        }
+    };
     let engine = AttestEngine { policy };
     let key_verifier = KeyVerifier { keys };
     let opts = VerifyOptions {
@@ -362,6 +480,7 @@ fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
         manifest_signature: Some(&key_verifier),
         require: args.require.clone(),
         rekor_checkpoint_given: args.rekor_checkpoint.is_some(),
+        allow_unanchored_proofs: args.allow_unanchored_proofs,
         integrity_only: false,
         limits: ReadLimits::default(),
     };

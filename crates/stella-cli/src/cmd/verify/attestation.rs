@@ -1,9 +1,13 @@
 //! `stella verify attestation`: discover the attestations among an image's
 //! referrers (OCI 1.1 referrers whose artifactType is a sigstore bundle or a
 //! DSSE envelope, and cosign legacy `sha256-<hex>.att` tags whose layers are
-//! DSSE envelopes), verify each against the trusted keys / CA roots, check
-//! that the statement is about this image's digest, filter by predicate type
-//! and print one line per attestation (or JSON).
+//! DSSE envelopes), verify each against the trusted keys / CA roots or, for
+//! keyless sigstore bundles (Fulcio certificate + Rekor entries), offline
+//! against `--trusted-root` and the `--certificate-identity` /
+//! `--certificate-oidc-issuer` policy (through `stella_attest`, i.e. the
+//! `stella_sigstore` engine of `verify blob`), check that the statement is
+//! about this image's digest, filter by predicate type and print one line
+//! per attestation (or JSON).
 //!
 //! Exit codes: 0 when at least one attestation (of the requested type) was
 //! found and every one found verified; 1 when any failed or none was found;
@@ -27,6 +31,7 @@ use stella_types::media_types::annotations;
 use stella_types::{Descriptor, Digest};
 
 use crate::cli::{RegistryArgs, TextOrJson, VerifyAttestationArgs};
+use crate::cmd::bundle::keyless_trust;
 use crate::cmd::key::{load_certificates, load_public_key};
 use crate::exit::Outcome;
 use crate::store::{OpenMode, open_store, parse_reference};
@@ -121,18 +126,16 @@ pub async fn run(args: VerifyAttestationArgs, registry: &RegistryArgs) -> anyhow
         .as_deref()
         .map(predicate_types::resolve)
         .transpose()?;
-    if args.keys.is_empty() && args.trust_roots.is_empty() {
-        if args.keyless.trusted_root.is_some()
-            || args.keyless.certificate_identity.is_some()
-            || args.keyless.certificate_identity_regexp.is_some()
-        {
-            anyhow::bail!(
-                "keyless attestations are verified by `stella verify image`; `verify attestation` needs --key or --trust-root"
-            );
-        }
-        anyhow::bail!("give --key <public-key> or --trust-root <ca-pem>");
+    let keyless = keyless_trust(&args.keyless, None)?;
+    if args.keys.is_empty() && args.trust_roots.is_empty() && keyless.is_none() {
+        anyhow::bail!(
+            "give --key <public-key>, --trust-root <ca-pem>, or --trusted-root <trusted_root.json> with --certificate-identity and --certificate-oidc-issuer"
+        );
     }
-    let mut policy = TrustPolicy::default();
+    let mut policy = TrustPolicy {
+        keyless,
+        ..TrustPolicy::default()
+    };
     for k in &args.keys {
         policy.keys.push(load_public_key(k)?);
     }
