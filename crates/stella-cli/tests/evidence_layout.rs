@@ -326,7 +326,24 @@ fn idempotent_push_gives_same_digest_and_one_entry() {
     other[last] = "k=w";
     let c = ok(&other);
     assert_ne!(a, c);
-    assert_eq!(index_json(&lay)["manifests"].as_array().unwrap().len(), 3);
+    // image + 2 referrers + the subject's tag-schema index (sha256-<hex>)
+    let idx = index_json(&lay);
+    let manifests = idx["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 4);
+    let fallback = manifests
+        .iter()
+        .find(|m| m["mediaType"] == "application/vnd.oci.image.index.v1+json")
+        .expect("tag-schema index entry");
+    let tag = fallback["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap();
+    assert!(tag.starts_with("sha256-"), "{tag}");
+    let digest = fallback["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lay.join("blobs/sha256").join(digest)).unwrap()).unwrap();
+    let mut got: Vec<&str> = listed["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap()).collect();
+    got.sort();
+    let mut want = vec![a.trim(), c.trim()];
+    want.sort();
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -874,4 +891,84 @@ fn evidence_commands_work_on_a_registry_too() {
         ],
         "nope",
     );
+}
+
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("skopeo").args(args).output().expect("skopeo must be installed");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Interop with skopeo as an independent client, both directions:
+/// a layout written by stella (image + referrers + the subject's tag-schema
+/// index) is copied into a real registry by `skopeo copy oci:…`, and stella
+/// then lists the referrers there; skopeo 1.9 drops `artifactType` from the
+/// index it rewrites, which `repair-index` mends. An artifact pushed by
+/// stella reads back through `skopeo inspect --raw` with exactly the bytes
+/// of its digest (checked with sha256 of skopeo's output, not stella's).
+#[test]
+fn skopeo_copies_a_stella_layout_into_a_registry_and_stella_lists_it() {
+    let registry = stella_testkit::DistributionRegistry::start_plain()
+        .expect("docker-registry must be installed");
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let src = format!("oci:{}:v1", lay.display());
+    let mut pushed = Vec::new();
+    for (name, at) in [("sbom.json", "application/vnd.cyclonedx+json"), ("vex.json", "application/openvex+json")] {
+        let f = t.path().join(name);
+        std::fs::write(&f, format!("{{\"doc\":\"{name}\"}}")).unwrap();
+        let out = ok(&["evidence", "push-referrer", "--image", &src, "--artifact-type", at, "--file", f.to_str().unwrap()]);
+        pushed.push((out.trim().to_string(), at));
+    }
+    let host = registry.host_port();
+    let tag = img.digest.referrers_tag();
+    skopeo(&["copy", "--preserve-digests", "--dest-tls-verify=false", &src, &format!("docker://{host}/app:v1")]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:{tag}", lay.display()),
+        &format!("docker://{host}/app:{tag}"),
+    ]);
+
+    let target = format!("{host}/app:v1");
+    let listed = json(&ok(&["--plain-http", "evidence", "list-referrers", &target, "--format", "json"]));
+    let digests: Vec<&str> = listed["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap())
+        .collect();
+    for (d, _) in &pushed {
+        assert!(digests.contains(&d.as_str()), "{d} not listed in {listed}");
+    }
+    // skopeo rewrote the index without artifactType; repair puts it back.
+    ok(&["--plain-http", "evidence", "repair-index", &target]);
+    let listed = json(&ok(&["--plain-http", "evidence", "list-referrers", &target, "--format", "json"]));
+    for (d, at) in &pushed {
+        let entry = listed["referrers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["digest"] == d.as_str())
+            .unwrap_or_else(|| panic!("{d} missing after repair: {listed}"));
+        assert_eq!(entry["artifactType"], *at, "{listed}");
+    }
+
+    // stella -> registry -> skopeo: byte-identical manifest.
+    let f = t.path().join("scan.json");
+    std::fs::write(&f, b"{\"findings\":[]}").unwrap();
+    let out = json(&ok(&[
+        "--plain-http", "evidence", "push-referrer", "--image", &target,
+        "--artifact-type", "application/vnd.example.scan+json", "--file", f.to_str().unwrap(), "--output", "json",
+    ]));
+    let digest = out["digest"].as_str().unwrap();
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/app@{digest}")]);
+    assert_eq!(Digest::sha256_of(&raw).to_string(), digest);
+    assert_eq!(raw.len() as u64, out["size"].as_u64().unwrap());
 }

@@ -781,17 +781,73 @@ impl ReferrersWrite for OciLayout {
             upsert(&mut idx.manifests, entry, |d| {
                 d.digest == digest && d.annotation(annotations::REF_NAME).is_none()
             });
-            Ok(())
+            self.sync_tag_schema_index(idx, &subject.digest)
         })
     }
 
-    async fn remove_referrer(&self, _subject: &Digest, referrer: &Digest) -> Result<(), OciError> {
+    async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError> {
         self.update_index(|idx| {
             idx.manifests.retain(|d| {
                 !(&d.digest == referrer && d.annotation(annotations::REF_NAME).is_none())
             });
-            Ok(())
+            self.sync_tag_schema_index(idx, subject)
         })
+    }
+}
+
+impl OciLayout {
+    /// Keeps the subject's referrers tag-schema index (an image index tagged
+    /// `<alg>-<hex>`, exactly as a registry without the Referrers API holds
+    /// it) in step with the referrer entries of `index.json`. This makes the
+    /// referrers portable with tools that know only tags: `skopeo copy --all
+    /// oci:<dir>:sha256-<hex> docker://…` moves them into a registry, where
+    /// `stella evidence list-referrers` finds them. Called under the
+    /// `index.json` lock; the index blob is written before `index.json`
+    /// points at it. Without referrers the tag is removed.
+    fn sync_tag_schema_index(&self, idx: &mut ImageIndex, subject: &Digest) -> Result<(), OciError> {
+        let tag = subject.referrers_tag();
+        let subject_str = subject.to_string();
+        let mut entries: Vec<Descriptor> = idx
+            .manifests
+            .iter()
+            .filter(|d| {
+                d.annotation(annotations::REF_NAME).is_none()
+                    && d.annotation(SUBJECT_ANNOTATION) == Some(subject_str.as_str())
+            })
+            .map(|d| {
+                let mut e = Descriptor::new(&d.media_type, d.digest.clone(), d.size);
+                e.artifact_type = d.artifact_type.clone();
+                e.annotations = d.annotations.clone();
+                e.annotations.retain(|k, _| !k.starts_with("dev.stella."));
+                e
+            })
+            .collect();
+        entries.sort_by(|a, b| {
+            (a.artifact_type.as_deref().unwrap_or(""), &a.digest)
+                .cmp(&(b.artifact_type.as_deref().unwrap_or(""), &b.digest))
+        });
+        entries.dedup_by(|a, b| a.digest == b.digest);
+        if entries.is_empty() {
+            idx.manifests
+                .retain(|d| d.annotation(annotations::REF_NAME) != Some(tag.as_str()));
+            return Ok(());
+        }
+        let mut fallback = ImageIndex::empty();
+        fallback.manifests = entries;
+        let bytes = fallback.to_json_bytes();
+        let descriptor = Descriptor::for_bytes(stella_types::media_types::OCI_INDEX, &bytes);
+        let path = self.blob_path(&descriptor.digest);
+        if !path.exists() {
+            write_blob_checked(&path, &descriptor, BlobSource::Bytes(&bytes), &NoProgress)?;
+        }
+        let mut entry = descriptor;
+        entry
+            .annotations
+            .insert(annotations::REF_NAME.to_string(), tag.clone());
+        upsert(&mut idx.manifests, entry, |d| {
+            d.annotation(annotations::REF_NAME) == Some(tag.as_str())
+        });
+        Ok(())
     }
 }
 
