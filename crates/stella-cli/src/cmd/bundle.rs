@@ -305,12 +305,7 @@ impl std::fmt::Display for CheckpointRejected {
 impl std::error::Error for CheckpointRejected {}
 
 pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {what} {}", path.display()))?;
-    if meta.len() > cap {
-        anyhow::bail!("{what} {} is larger than {cap} bytes", path.display());
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+    super::read_capped(path, cap).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
 pub(crate) fn matcher(
@@ -322,7 +317,7 @@ pub(crate) fn matcher(
         (Some(e), None) => Ok(stella_sigstore::Matcher::Exact(e.clone())),
         (None, Some(r)) => Ok(stella_sigstore::Matcher::regex(r)?),
         _ => anyhow::bail!(
-            "keyless verification needs --certificate-{what} or --certificate-{what}-regexp"
+            "keyless verification needs --certificate-{what} or --certificate-{what}-regexp (or use --key)"
         ),
     }
 }

@@ -7,25 +7,17 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use stella_sigstore::{
-    Artifact, Bundle, HashAlg, IdentityPolicy, Matcher, Policy, PublicKey, SigstoreError,
-    TrustedRoot, Verifier, VerifierConfig,
+    Artifact, Bundle, HashAlg, IdentityPolicy, Policy, PublicKey, SigstoreError, TrustedRoot,
+    Verifier, VerifierConfig,
 };
 use stella_types::limits;
 
 use crate::cli::{TextOrJson, VerifyBlobArgs};
+use crate::cmd::bundle::{matcher, read_capped};
 use crate::exit::Outcome;
 
 /// Largest artifact file read into memory.
 const MAX_ARTIFACT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
-
-fn read_capped(path: &Path, cap: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {what} {}", path.display()))?;
-    if meta.len() > cap {
-        anyhow::bail!("{what} {} is larger than {cap} bytes", path.display());
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
-}
 
 /// `sha256:<hex>` (also sha384/sha512) when it is not an existing file.
 fn parse_digest(s: &str) -> Option<(HashAlg, Vec<u8>)> {
@@ -47,16 +39,6 @@ fn parse_digest(s: &str) -> Option<(HashAlg, Vec<u8>)> {
         })
         .collect::<Option<Vec<u8>>>()?;
     Some((alg, bytes))
-}
-
-fn matcher(exact: &Option<String>, re: &Option<String>, what: &str) -> anyhow::Result<Matcher> {
-    match (exact, re) {
-        (Some(e), None) => Ok(Matcher::Exact(e.clone())),
-        (None, Some(r)) => Ok(Matcher::regex(r)?),
-        _ => anyhow::bail!(
-            "keyless verification needs --certificate-{what} or --certificate-{what}-regexp (or use --key)"
-        ),
-    }
 }
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
