@@ -301,6 +301,7 @@ async fn list(a: ListReferrersArgs, registry: &RegistryArgs) -> anyhow::Result<O
             out.flush()?;
         }
     }
+    print_request_stats(&store);
     Ok(Outcome::Success)
 }
 
@@ -396,4 +397,15 @@ async fn repair(a: RepairIndexArgs, registry: &RegistryArgs) -> anyhow::Result<O
         }))?,
     }
     Ok(Outcome::Success)
+}
+
+/// With `STELLA_REQUEST_STATS=1`, prints `stella: <N> HTTP requests` (sent
+/// by this run's registry client) to stderr: benchmarks count requests
+/// with it. Nothing for a local layout.
+pub(crate) fn print_request_stats(store: &stella_oci::AnyStore) {
+    if let stella_oci::AnyStore::Registry(repo) = store
+        && std::env::var_os("STELLA_REQUEST_STATS").is_some_and(|v| v == "1")
+    {
+        eprintln!("stella: {} HTTP requests", repo.request_count());
+    }
 }
