@@ -553,3 +553,96 @@ fn cli_keyless_referrer_and_bundle_checkpoint_flags() {
         2,
     );
 }
+
+/// `verify image` with keyless flags: the real sigstore bundle attached to
+/// image A is verified through the CLI by the keyless engine (identity,
+/// issuer, Fulcio chain, Rekor entry) and then rejected, because its
+/// statement is about `a.txt`, not A. A wrong identity makes it a plain
+/// signature failure instead; a policy keyless signer without
+/// `--trusted-root` is a usage error.
+#[test]
+fn verify_image_uses_keyless_signers() {
+    let w = tempfile::tempdir().unwrap();
+    let dir = w.path();
+    let image = make_image(&dir.join("A"));
+    push_keyless_referrer(&dir.join("A"), &image);
+    let root = production_root();
+    let kf = keyless_flags(&root);
+    let kf: Vec<&str> = kf.iter().map(String::as_str).collect();
+
+    let mut args = vec![
+        "verify",
+        "image",
+        "oci:A:v1",
+        "--use-referrers",
+        "--require",
+        "slsaprovenance",
+        "--output",
+        "json",
+    ];
+    args.extend(&kf);
+    let r = code(dir, &args, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let ev = &v["evidence"][0];
+    assert_eq!(ev["status"], "rejected", "{v}");
+    assert!(ev["reason"].as_str().unwrap().contains(A_TXT), "{v}");
+    assert_eq!(v["requirements"][0]["status"], "failed", "{v}");
+
+    let mut wrong = vec![
+        "verify",
+        "image",
+        "oci:A:v1",
+        "--use-referrers",
+        "--require",
+        "slsaprovenance",
+        "--output",
+        "json",
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--certificate-identity",
+        "https://example.com/not-the-signer",
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ];
+    let r = code(dir, &wrong, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["evidence"][0]["status"], "failed", "{v}");
+    wrong.truncate(8);
+
+    std::fs::write(
+        dir.join("policy.yaml"),
+        format!("version: 1\nsigners:\n  ci:\n    keyless: {{ identity: \"{IDENTITY}\", issuer: \"{ISSUER}\" }}\nrequirements:\n  - type: slsaprovenance\n"),
+    )
+    .unwrap();
+    let r = code(
+        dir,
+        &[
+            "verify",
+            "image",
+            "oci:A:v1",
+            "--use-referrers",
+            "--policy",
+            "policy.yaml",
+        ],
+        2,
+    );
+    assert!(r.stderr.contains("--trusted-root"), "{}", r.stderr);
+    let r = code(
+        dir,
+        &[
+            "verify",
+            "image",
+            "oci:A:v1",
+            "--use-referrers",
+            "--policy",
+            "policy.yaml",
+            "--trusted-root",
+            root.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        1,
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["evidence"][0]["status"], "rejected", "{v}");
+}

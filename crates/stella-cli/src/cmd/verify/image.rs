@@ -24,7 +24,7 @@ use stella_types::limits::{
 use stella_types::media_types::annotations;
 use stella_types::predicate_types::{STELLA_VERDICT, resolve_alias};
 use stella_types::{Descriptor, Digest, Manifest};
-use stella_verify::policy::{Policy, Requirement, Signer, UnsignedAction};
+use stella_verify::policy::{KeylessIdentity, Policy, Requirement, Signer, UnsignedAction};
 use stella_verify::{Evidence, Report, SignatureCheck, Verdict, evaluate};
 use time::OffsetDateTime;
 
@@ -179,10 +179,22 @@ fn load_policy(args: &VerifyImageArgs) -> anyhow::Result<(Policy, PathBuf)> {
         };
         policy.signers.insert(format!("trust-root-{}", i + 1), s);
     }
-    if args.keyless.trusted_root.is_some() || args.keyless.certificate_identity.is_some() {
-        bail!(
-            "keyless (sigstore) evidence in `verify image` is not supported yet; use --key or --trust-root"
-        );
+    let k = &args.keyless;
+    if k.certificate_identity.is_some()
+        || k.certificate_identity_regexp.is_some()
+        || k.certificate_oidc_issuer.is_some()
+        || k.certificate_oidc_issuer_regexp.is_some()
+    {
+        let s = Signer {
+            keyless: Some(KeylessIdentity {
+                identity: k.certificate_identity.clone(),
+                identity_regexp: k.certificate_identity_regexp.clone(),
+                issuer: k.certificate_oidc_issuer.clone(),
+                issuer_regexp: k.certificate_oidc_issuer_regexp.clone(),
+            }),
+            ..Signer::default()
+        };
+        policy.signers.insert("keyless".to_string(), s);
     }
     let existing: BTreeSet<String> = policy
         .requirements
@@ -238,7 +250,7 @@ fn read_text(base: &Path, p: &str) -> anyhow::Result<(PathBuf, String)> {
 fn load_signers(
     policy: &Policy,
     base: &Path,
-    _args: &VerifyImageArgs,
+    args: &VerifyImageArgs,
 ) -> anyhow::Result<Vec<SignerTrust>> {
     let mut out = Vec::new();
     for (name, s) in &policy.signers {
@@ -259,8 +271,8 @@ fn load_signers(
                 .with_context(|| format!("CA certificate {}", path.display()))?;
             tp.ca_roots.extend(certs);
         }
-        if s.keyless.is_some() {
-            bail!("signer {name:?}: keyless signers are not supported by `verify image` yet");
+        if let Some(id) = &s.keyless {
+            tp.keyless = Some(keyless_trust_for(name, id, args)?);
         }
         out.push(SignerTrust {
             name: name.clone(),
@@ -268,6 +280,29 @@ fn load_signers(
         });
     }
     Ok(out)
+}
+
+/// Sigstore trust for a keyless policy signer: the trusted root comes from
+/// `--trusted-root` (a policy names identities, not trust roots), the
+/// identity and issuer from the signer.
+fn keyless_trust_for(
+    name: &str,
+    id: &KeylessIdentity,
+    args: &VerifyImageArgs,
+) -> anyhow::Result<stella_attest::keyless::KeylessTrust> {
+    if args.keyless.trusted_root.is_none() {
+        bail!("signer {name:?} is keyless: give --trusted-root <trusted_root.json>");
+    }
+    let flags = crate::cli::KeylessArgs {
+        trusted_root: args.keyless.trusted_root.clone(),
+        certificate_identity: id.identity.clone(),
+        certificate_identity_regexp: id.identity_regexp.clone(),
+        certificate_oidc_issuer: id.issuer.clone(),
+        certificate_oidc_issuer_regexp: id.issuer_regexp.clone(),
+    };
+    crate::cmd::bundle::keyless_trust(&flags, None)
+        .with_context(|| format!("signer {name:?}"))?
+        .with_context(|| format!("signer {name:?} has no usable keyless trust"))
 }
 
 /// Media types under which an artifact layer carries an attestation.
@@ -351,12 +386,16 @@ fn check_attestation(
     }
     let mut verified_by = Vec::new();
     let mut verified_type = None;
+    let mut logged = false;
     let mut reasons = BTreeSet::new();
     for s in signers {
         let v: AttestationVerdict = verify_attestation(bytes, media_type, about, &s.policy);
         if v.verified {
             verified_by.push(s.name.clone());
             verified_type = v.predicate_type.clone();
+            // The keyless engine only accepts a bundle with a verified
+            // transparency-log entry (threshold 1).
+            logged |= s.policy.keyless.is_some();
         } else {
             reasons.insert(v.reason);
         }
@@ -366,7 +405,7 @@ fn check_attestation(
         return AttestationCheck {
             signature: SignatureCheck::Verified {
                 signers: verified_by,
-                transparency_log: false,
+                transparency_log: logged,
             },
             predicate_type: verified_type,
             other_subject: None,
