@@ -431,3 +431,65 @@ fn verify_blob_cli_contract() {
     ]));
     assert_eq!(code, 2);
 }
+
+/// Files over the in-memory cap are verified by their streamed SHA-256:
+/// the verdict for a 65 MiB file must be exactly the verdict for
+/// `sha256:<hex>` with the hex computed by coreutils' `sha256sum`.
+#[test]
+fn large_artifact_is_hashed_streaming_like_digest_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    let mut data = Vec::with_capacity(65 * 1024 * 1024 + 7);
+    let mut x: u32 = 1;
+    while data.len() < 65 * 1024 * 1024 + 7 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&big, &data).unwrap();
+    drop(data);
+    let out = Command::new("sha256sum")
+        .arg(&big)
+        .output()
+        .expect("sha256sum");
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let hex = hex.split_whitespace().next().unwrap().to_string();
+
+    let bundle = conf("test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json")
+        .display()
+        .to_string();
+    let root = conf("trusted_root/production.json").display().to_string();
+    let san = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    let run = |artifact: &str| {
+        run_stella(&[
+            "verify".into(),
+            "blob".into(),
+            "--bundle".into(),
+            bundle.clone(),
+            "--trusted-root".into(),
+            root.clone(),
+            "--certificate-identity".into(),
+            san.into(),
+            "--certificate-oidc-issuer".into(),
+            "https://token.actions.githubusercontent.com".into(),
+            "--output".into(),
+            "json".into(),
+            artifact.into(),
+        ])
+    };
+    let (code_file, text_file) = run(big.to_str().unwrap());
+    let (code_digest, text_digest) = run(&format!("sha256:{hex}"));
+    assert_eq!(code_file, 1, "{text_file}");
+    assert_eq!(
+        (code_file, text_file.replace(big.to_str().unwrap(), "")),
+        (
+            code_digest,
+            text_digest.replace(&format!("sha256:{hex}"), "")
+        )
+    );
+    assert!(
+        text_file.contains("differs from the artifact"),
+        "{text_file}"
+    );
+}

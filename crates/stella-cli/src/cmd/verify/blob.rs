@@ -16,8 +16,20 @@ use crate::cli::{TextOrJson, VerifyBlobArgs};
 use crate::cmd::bundle::{matcher, read_capped};
 use crate::exit::Outcome;
 
-/// Largest artifact file read into memory.
-const MAX_ARTIFACT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Largest artifact file read into memory; larger files are verified by
+/// their streamed SHA-256 (fine for ECDSA P-256 and RSA-SHA256 message
+/// signatures and DSSE; Ed25519 message signatures need the bytes).
+const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
+
+fn sha256_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use sha2::Digest as _;
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read artifact {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read artifact {}", path.display()))?;
+    Ok(hasher.finalize().to_vec())
+}
 
 /// `sha256:<hex>` (also sha384/sha512) when it is not an existing file.
 fn parse_digest(s: &str) -> Option<(HashAlg, Vec<u8>)> {
@@ -84,14 +96,28 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
         parse_digest(&args.artifact)
     };
     let file_bytes;
+    let streamed;
     let artifact = match &digest {
         Some((alg, d)) => Artifact::Digest {
             algorithm: *alg,
             digest: d,
         },
         None => {
-            file_bytes = read_capped(Path::new(&args.artifact), MAX_ARTIFACT_BYTES, "artifact")?;
-            Artifact::Bytes(&file_bytes)
+            let path = Path::new(&args.artifact);
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("cannot read artifact {}", path.display()))?
+                .len();
+            if size <= MAX_ARTIFACT_BYTES {
+                file_bytes = read_capped(path, MAX_ARTIFACT_BYTES, "artifact")?;
+                Artifact::Bytes(&file_bytes)
+            } else {
+                // Larger files are hashed as they stream, never held whole.
+                streamed = sha256_file(path)?;
+                Artifact::Digest {
+                    algorithm: HashAlg::Sha256,
+                    digest: &streamed,
+                }
+            }
         }
     };
 
