@@ -16,7 +16,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Exit codes: 0 success, 1 verification or policy failure, 2 usage or
 /// input error (network, missing file, bad reference...).
 #[derive(Debug, Parser)]
-#[command(name = "stella", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "stella",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub registry: RegistryArgs,

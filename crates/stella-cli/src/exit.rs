@@ -26,7 +26,8 @@ impl From<Outcome> for ExitCode {
 /// (0 for a broken pipe).
 pub fn report_error(e: &anyhow::Error) -> ExitCode {
     let broken_pipe = e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     });
     if broken_pipe {
         return ExitCode::SUCCESS;

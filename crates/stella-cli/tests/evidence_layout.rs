@@ -334,12 +334,24 @@ fn idempotent_push_gives_same_digest_and_one_entry() {
         .iter()
         .find(|m| m["mediaType"] == "application/vnd.oci.image.index.v1+json")
         .expect("tag-schema index entry");
-    let tag = fallback["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap();
+    let tag = fallback["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .unwrap();
     assert!(tag.starts_with("sha256-"), "{tag}");
-    let digest = fallback["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+    let digest = fallback["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap();
     let listed: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(lay.join("blobs/sha256").join(digest)).unwrap()).unwrap();
-    let mut got: Vec<&str> = listed["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap()).collect();
+        serde_json::from_slice(&std::fs::read(lay.join("blobs/sha256").join(digest)).unwrap())
+            .unwrap();
+    let mut got: Vec<&str> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap())
+        .collect();
     got.sort();
     let mut want = vec![a.trim(), c.trim()];
     want.sort();
@@ -894,7 +906,10 @@ fn evidence_commands_work_on_a_registry_too() {
 }
 
 fn skopeo(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("skopeo").args(args).output().expect("skopeo must be installed");
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo must be installed");
     assert!(
         out.status.success(),
         "skopeo {args:?} failed: {}",
@@ -919,15 +934,33 @@ fn skopeo_copies_a_stella_layout_into_a_registry_and_stella_lists_it() {
     let img = make_image(&lay);
     let src = format!("oci:{}:v1", lay.display());
     let mut pushed = Vec::new();
-    for (name, at) in [("sbom.json", "application/vnd.cyclonedx+json"), ("vex.json", "application/openvex+json")] {
+    for (name, at) in [
+        ("sbom.json", "application/vnd.cyclonedx+json"),
+        ("vex.json", "application/openvex+json"),
+    ] {
         let f = t.path().join(name);
         std::fs::write(&f, format!("{{\"doc\":\"{name}\"}}")).unwrap();
-        let out = ok(&["evidence", "push-referrer", "--image", &src, "--artifact-type", at, "--file", f.to_str().unwrap()]);
+        let out = ok(&[
+            "evidence",
+            "push-referrer",
+            "--image",
+            &src,
+            "--artifact-type",
+            at,
+            "--file",
+            f.to_str().unwrap(),
+        ]);
         pushed.push((out.trim().to_string(), at));
     }
     let host = registry.host_port();
     let tag = img.digest.referrers_tag();
-    skopeo(&["copy", "--preserve-digests", "--dest-tls-verify=false", &src, &format!("docker://{host}/app:v1")]);
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &src,
+        &format!("docker://{host}/app:v1"),
+    ]);
     skopeo(&[
         "copy",
         "--all",
@@ -937,7 +970,14 @@ fn skopeo_copies_a_stella_layout_into_a_registry_and_stella_lists_it() {
     ]);
 
     let target = format!("{host}/app:v1");
-    let listed = json(&ok(&["--plain-http", "evidence", "list-referrers", &target, "--format", "json"]));
+    let listed = json(&ok(&[
+        "--plain-http",
+        "evidence",
+        "list-referrers",
+        &target,
+        "--format",
+        "json",
+    ]));
     let digests: Vec<&str> = listed["referrers"]
         .as_array()
         .unwrap()
@@ -949,7 +989,14 @@ fn skopeo_copies_a_stella_layout_into_a_registry_and_stella_lists_it() {
     }
     // skopeo rewrote the index without artifactType; repair puts it back.
     ok(&["--plain-http", "evidence", "repair-index", &target]);
-    let listed = json(&ok(&["--plain-http", "evidence", "list-referrers", &target, "--format", "json"]));
+    let listed = json(&ok(&[
+        "--plain-http",
+        "evidence",
+        "list-referrers",
+        &target,
+        "--format",
+        "json",
+    ]));
     for (d, at) in &pushed {
         let entry = listed["referrers"]
             .as_array()
@@ -964,11 +1011,25 @@ fn skopeo_copies_a_stella_layout_into_a_registry_and_stella_lists_it() {
     let f = t.path().join("scan.json");
     std::fs::write(&f, b"{\"findings\":[]}").unwrap();
     let out = json(&ok(&[
-        "--plain-http", "evidence", "push-referrer", "--image", &target,
-        "--artifact-type", "application/vnd.example.scan+json", "--file", f.to_str().unwrap(), "--output", "json",
+        "--plain-http",
+        "evidence",
+        "push-referrer",
+        "--image",
+        &target,
+        "--artifact-type",
+        "application/vnd.example.scan+json",
+        "--file",
+        f.to_str().unwrap(),
+        "--output",
+        "json",
     ]));
     let digest = out["digest"].as_str().unwrap();
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/app@{digest}")]);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{host}/app@{digest}"),
+    ]);
     assert_eq!(Digest::sha256_of(&raw).to_string(), digest);
     assert_eq!(raw.len() as u64, out["size"].as_u64().unwrap());
 }

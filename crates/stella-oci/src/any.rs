@@ -35,25 +35,63 @@ macro_rules! both {
 }
 
 impl ContentRead for AnyStore {
-    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> { both!(self, s => s.resolve_tag(tag).await) }
-    async fn fetch_manifest(&self, d: &Digest) -> Result<FetchedManifest, OciError> { both!(self, s => s.fetch_manifest(d).await) }
-    async fn manifest_exists(&self, d: &Digest) -> Result<bool, OciError> { both!(self, s => s.manifest_exists(d).await) }
-    async fn blob_exists(&self, d: &Digest) -> Result<bool, OciError> { both!(self, s => s.blob_exists(d).await) }
-    async fn fetch_blob_to(&self, d: &Descriptor, sink: &mut (dyn AsyncWrite + Unpin + Send)) -> Result<u64, OciError> { both!(self, s => s.fetch_blob_to(d, sink).await) }
+    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
+        both!(self, s => s.resolve_tag(tag).await)
+    }
+    async fn fetch_manifest(&self, d: &Digest) -> Result<FetchedManifest, OciError> {
+        both!(self, s => s.fetch_manifest(d).await)
+    }
+    async fn manifest_exists(&self, d: &Digest) -> Result<bool, OciError> {
+        both!(self, s => s.manifest_exists(d).await)
+    }
+    async fn blob_exists(&self, d: &Digest) -> Result<bool, OciError> {
+        both!(self, s => s.blob_exists(d).await)
+    }
+    async fn fetch_blob_to(
+        &self,
+        d: &Descriptor,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<u64, OciError> {
+        both!(self, s => s.fetch_blob_to(d, sink).await)
+    }
 }
 
 impl ContentWrite for AnyStore {
-    async fn push_blob(&self, d: &Descriptor, src: BlobSource<'_>, p: &dyn Progress) -> Result<PushOutcome, OciError> { both!(self, s => s.push_blob(d, src, p).await) }
-    async fn push_manifest(&self, m: &str, b: &[u8], t: Option<&str>) -> Result<Descriptor, OciError> { both!(self, s => s.push_manifest(m, b, t).await) }
-    async fn delete_manifest(&self, d: &Digest) -> Result<(), OciError> { both!(self, s => s.delete_manifest(d).await) }
+    async fn push_blob(
+        &self,
+        d: &Descriptor,
+        src: BlobSource<'_>,
+        p: &dyn Progress,
+    ) -> Result<PushOutcome, OciError> {
+        both!(self, s => s.push_blob(d, src, p).await)
+    }
+    async fn push_manifest(
+        &self,
+        m: &str,
+        b: &[u8],
+        t: Option<&str>,
+    ) -> Result<Descriptor, OciError> {
+        both!(self, s => s.push_manifest(m, b, t).await)
+    }
+    async fn delete_manifest(&self, d: &Digest) -> Result<(), OciError> {
+        both!(self, s => s.delete_manifest(d).await)
+    }
 }
 
 impl ReferrersRead for AnyStore {
-    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError> { both!(self, s => s.referrers_mode().await) }
-    async fn list_referrers(&self, d: &Digest, a: &[String]) -> Result<ReferrerListing, OciError> { both!(self, s => s.list_referrers(d, a).await) }
+    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError> {
+        both!(self, s => s.referrers_mode().await)
+    }
+    async fn list_referrers(&self, d: &Digest, a: &[String]) -> Result<ReferrerListing, OciError> {
+        both!(self, s => s.list_referrers(d, a).await)
+    }
 }
 
 impl ReferrersWrite for AnyStore {
-    async fn add_referrer(&self, sub: &Descriptor, r: &Descriptor) -> Result<(), OciError> { both!(self, s => s.add_referrer(sub, r).await) }
-    async fn remove_referrer(&self, sub: &Digest, r: &Digest) -> Result<(), OciError> { both!(self, s => s.remove_referrer(sub, r).await) }
+    async fn add_referrer(&self, sub: &Descriptor, r: &Descriptor) -> Result<(), OciError> {
+        both!(self, s => s.add_referrer(sub, r).await)
+    }
+    async fn remove_referrer(&self, sub: &Digest, r: &Digest) -> Result<(), OciError> {
+        both!(self, s => s.remove_referrer(sub, r).await)
+    }
 }

@@ -17,10 +17,16 @@ pub enum OciError {
     Reference(#[from] ReferenceError),
     /// Content did not match its digest or size.
     #[error("{context}: {source}")]
-    Integrity { context: String, source: DigestError },
+    Integrity {
+        context: String,
+        source: DigestError,
+    },
     /// A manifest or index is malformed or too large.
     #[error("{context}: {source}")]
-    Manifest { context: String, source: ManifestError },
+    Manifest {
+        context: String,
+        source: ManifestError,
+    },
     /// The store answered with something that breaks the spec or our caps.
     #[error("{0}")]
     Protocol(String),
@@ -35,7 +41,10 @@ pub enum OciError {
     Transport(String),
     /// Local filesystem failure.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     /// A concurrent writer kept removing our entry from a fallback index.
     #[error("{0}")]
     Conflict(String),
@@ -47,15 +56,24 @@ impl OciError {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        OciError::Io { context: context.into(), source }
+        OciError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn integrity(context: impl Into<String>, source: DigestError) -> Self {
-        OciError::Integrity { context: context.into(), source }
+        OciError::Integrity {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn manifest(digest: &Digest, source: ManifestError) -> Self {
-        OciError::Manifest { context: format!("manifest {digest}"), source }
+        OciError::Manifest {
+            context: format!("manifest {digest}"),
+            source,
+        }
     }
 
     pub fn is_not_found(&self) -> bool {

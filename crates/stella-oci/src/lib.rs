@@ -17,14 +17,14 @@
 
 #![forbid(unsafe_code)]
 
-pub mod error;
-pub mod store;
-pub mod layout;
-pub mod registry;
 pub mod any;
 pub mod artifact;
-pub mod referrers;
 pub mod copy;
+pub mod error;
+pub mod layout;
+pub mod referrers;
+pub mod registry;
+pub mod store;
 
 pub use any::{AnyStore, open_store};
 

@@ -102,7 +102,11 @@ pub trait ContentRead {
         sink: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<u64, OciError>;
     /// Fetches a small blob into memory, refusing anything over `cap` bytes.
-    async fn fetch_blob_bytes(&self, descriptor: &Descriptor, cap: u64) -> Result<Vec<u8>, OciError> {
+    async fn fetch_blob_bytes(
+        &self,
+        descriptor: &Descriptor,
+        cap: u64,
+    ) -> Result<Vec<u8>, OciError> {
         if descriptor.size > cap {
             return Err(OciError::Protocol(format!(
                 "blob {} is {} bytes, over the {cap}-byte limit for in-memory reads",
@@ -184,7 +188,11 @@ pub trait ReferrersWrite {
     /// Records `referrer` (a manifest already pushed, whose `subject` is
     /// `subject`) so that listing finds it. A no-op where the store indexes
     /// referrers itself (native API).
-    async fn add_referrer(&self, subject: &Descriptor, referrer: &Descriptor) -> Result<(), OciError>;
+    async fn add_referrer(
+        &self,
+        subject: &Descriptor,
+        referrer: &Descriptor,
+    ) -> Result<(), OciError>;
     /// Removes `referrer` from `subject`'s bookkeeping.
     async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError>;
 }

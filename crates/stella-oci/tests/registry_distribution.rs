@@ -820,9 +820,19 @@ async fn unsafe_single_writer_skips_the_settle_check() {
 
     assert_eq!(safe_requests, 3, "index GET + PUT + settle GET");
     assert_eq!(fast_requests, 2, "index GET + PUT only");
-    assert!(safe_time >= std::time::Duration::from_millis(250), "settle delay applies: {safe_time:?}");
+    assert!(
+        safe_time >= std::time::Duration::from_millis(250),
+        "settle delay applies: {safe_time:?}"
+    );
     assert!(fast_time < safe_time, "{fast_time:?} vs {safe_time:?}");
     let listed = repo.list_referrers(&subject.digest, &[]).await.unwrap();
-    let digests: Vec<&Digest> = listed.referrers.iter().map(|e| &e.descriptor.digest).collect();
-    assert!(digests.contains(&&a.digest) && digests.contains(&&b.digest), "{digests:?}");
+    let digests: Vec<&Digest> = listed
+        .referrers
+        .iter()
+        .map(|e| &e.descriptor.digest)
+        .collect();
+    assert!(
+        digests.contains(&&a.digest) && digests.contains(&&b.digest),
+        "{digests:?}"
+    );
 }

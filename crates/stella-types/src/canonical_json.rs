@@ -78,7 +78,9 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
             '\n' => out.extend_from_slice(b"\\n"),
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -97,7 +99,9 @@ fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) -> Result<(), Canonic
         out.extend_from_slice(u.to_string().as_bytes());
         return Ok(());
     }
-    let f = n.as_f64().ok_or_else(|| CanonicalJsonError::NonFinite(n.to_string()))?;
+    let f = n
+        .as_f64()
+        .ok_or_else(|| CanonicalJsonError::NonFinite(n.to_string()))?;
     out.extend_from_slice(format_es6(f)?.as_bytes());
     Ok(())
 }
@@ -143,9 +147,13 @@ mod tests {
 
     #[test]
     fn sorts_and_compacts() {
-        let v = json!({"b": [1, "x", null], "a": {"d": true, "c": 1.5}, "\u{20ac}": 0, "\r": "\u{1}"});
+        let v =
+            json!({"b": [1, "x", null], "a": {"d": true, "c": 1.5}, "\u{20ac}": 0, "\r": "\u{1}"});
         let s = String::from_utf8(canonicalize(&v).unwrap()).unwrap();
-        assert_eq!(s, "{\"\\r\":\"\\u0001\",\"a\":{\"c\":1.5,\"d\":true},\"b\":[1,\"x\",null],\"\u{20ac}\":0}");
+        assert_eq!(
+            s,
+            "{\"\\r\":\"\\u0001\",\"a\":{\"c\":1.5,\"d\":true},\"b\":[1,\"x\",null],\"\u{20ac}\":0}"
+        );
     }
 
     #[test]

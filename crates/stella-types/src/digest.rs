@@ -69,16 +69,24 @@ impl Digest {
             other => return Err(DigestError::UnsupportedAlgorithm(other.to_string())),
         };
         let ok = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
             return Err(DigestError::BadEncoding(s.to_string()));
         }
-        Ok(Digest { algorithm, hex: hex.to_string() })
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_string(),
+        })
     }
 
     /// The SHA-256 digest of `data`.
     pub fn sha256_of(data: &[u8]) -> Self {
-        Digest { algorithm: DigestAlgorithm::Sha256, hex: hex::encode(Sha256::digest(data)) }
+        Digest {
+            algorithm: DigestAlgorithm::Sha256,
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
 
     /// The digest of `data` with this digest's algorithm.
@@ -94,7 +102,10 @@ impl Digest {
         if &actual == self {
             Ok(())
         } else {
-            Err(DigestError::Mismatch { expected: self.to_string(), actual: actual.to_string() })
+            Err(DigestError::Mismatch {
+                expected: self.to_string(),
+                actual: actual.to_string(),
+            })
         }
     }
 
@@ -172,12 +183,14 @@ impl Hasher {
 
     pub fn finish(self) -> Digest {
         match self {
-            Hasher::Sha256(h) => {
-                Digest { algorithm: DigestAlgorithm::Sha256, hex: hex::encode(h.finalize()) }
-            }
-            Hasher::Sha512(h) => {
-                Digest { algorithm: DigestAlgorithm::Sha512, hex: hex::encode(h.finalize()) }
-            }
+            Hasher::Sha256(h) => Digest {
+                algorithm: DigestAlgorithm::Sha256,
+                hex: hex::encode(h.finalize()),
+            },
+            Hasher::Sha512(h) => Digest {
+                algorithm: DigestAlgorithm::Sha512,
+                hex: hex::encode(h.finalize()),
+            },
         }
     }
 }
@@ -200,7 +213,13 @@ pub struct VerifyingReader<R> {
 impl<R: Read> VerifyingReader<R> {
     pub fn new(inner: R, expected: Digest, expected_size: u64) -> Self {
         let hasher = Some(Hasher::new(expected.algorithm()));
-        VerifyingReader { inner, expected, expected_size, seen: 0, hasher }
+        VerifyingReader {
+            inner,
+            expected,
+            expected_size,
+            seen: 0,
+            hasher,
+        }
     }
 
     /// Bytes read so far.
@@ -268,11 +287,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        assert!(matches!(Digest::parse("sha256"), Err(DigestError::MissingSeparator(_))));
-        assert!(matches!(Digest::parse("md5:abc"), Err(DigestError::UnsupportedAlgorithm(_))));
-        assert!(matches!(Digest::parse("sha256:ABC"), Err(DigestError::BadEncoding(_))));
+        assert!(matches!(
+            Digest::parse("sha256"),
+            Err(DigestError::MissingSeparator(_))
+        ));
+        assert!(matches!(
+            Digest::parse("md5:abc"),
+            Err(DigestError::UnsupportedAlgorithm(_))
+        ));
+        assert!(matches!(
+            Digest::parse("sha256:ABC"),
+            Err(DigestError::BadEncoding(_))
+        ));
         let upper = EMPTY.to_uppercase().replace("SHA256", "sha256");
-        assert!(matches!(Digest::parse(&upper), Err(DigestError::BadEncoding(_))));
+        assert!(matches!(
+            Digest::parse(&upper),
+            Err(DigestError::BadEncoding(_))
+        ));
     }
 
     #[test]
@@ -280,7 +311,9 @@ mod tests {
         let data = b"hello world".to_vec();
         let d = Digest::sha256_of(&data);
         let mut out = Vec::new();
-        VerifyingReader::new(&data[..], d.clone(), 11).read_to_end(&mut out).unwrap();
+        VerifyingReader::new(&data[..], d.clone(), 11)
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
 
         let err = VerifyingReader::new(&b"hello worle"[..], d.clone(), 11)
@@ -293,7 +326,9 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
 
-        let err = VerifyingReader::new(&data[..], d, 12).read_to_end(&mut Vec::new()).unwrap_err();
+        let err = VerifyingReader::new(&data[..], d, 12)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
     }
 }

@@ -51,7 +51,9 @@ impl ImageManifest {
     /// The artifact type as the referrers API reports it: `artifactType`,
     /// else the config media type (OCI distribution spec, listing referrers).
     pub fn effective_artifact_type(&self) -> &str {
-        self.artifact_type.as_deref().unwrap_or(&self.config.media_type)
+        self.artifact_type
+            .as_deref()
+            .unwrap_or(&self.config.media_type)
     }
 }
 
@@ -134,7 +136,9 @@ impl Manifest {
         }
         let served = served_media_type
             .map(|s| s.split(';').next().unwrap_or(s).trim())
-            .filter(|s| !s.is_empty() && *s != "application/json" && *s != "application/octet-stream");
+            .filter(|s| {
+                !s.is_empty() && *s != "application/json" && *s != "application/octet-stream"
+            });
         if let (Some(declared), Some(served)) = (probe.media_type.as_deref(), served) {
             if declared != served {
                 return Err(ManifestError::MediaTypeConflict {
@@ -223,8 +227,14 @@ mod tests {
             Err(ManifestError::MediaTypeConflict { .. })
         ));
         let big = vec![b' '; (MAX_MANIFEST_BYTES + 1) as usize];
-        assert!(matches!(Manifest::parse(&big, None), Err(ManifestError::TooLarge { .. })));
-        assert!(matches!(Manifest::parse(b"{\"schemaVersion\":1}", None), Err(ManifestError::SchemaVersion(1))));
+        assert!(matches!(
+            Manifest::parse(&big, None),
+            Err(ManifestError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Manifest::parse(b"{\"schemaVersion\":1}", None),
+            Err(ManifestError::SchemaVersion(1))
+        ));
         assert!(Manifest::parse(b"not json", None).is_err());
     }
 }

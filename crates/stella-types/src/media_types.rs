@@ -14,7 +14,12 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 
 /// Every manifest media type Stella reads; sent as `Accept` when fetching
 /// manifests (distribution 2.8 only returns what is listed here).
-pub const MANIFEST_ACCEPT: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST];
+pub const MANIFEST_ACCEPT: &[&str] = &[
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST_V2,
+    DOCKER_MANIFEST_LIST,
+];
 
 pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const IN_TOTO_JSON: &str = "application/vnd.in-toto+json";

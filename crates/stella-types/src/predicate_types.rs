@@ -25,7 +25,10 @@ pub const ALIASES: &[(&str, &str)] = &[
 
 /// The URI an alias stands for, or `None` when `name` is not an alias.
 pub fn resolve_alias(name: &str) -> Option<&'static str> {
-    ALIASES.iter().find(|(a, _)| *a == name).map(|(_, uri)| *uri)
+    ALIASES
+        .iter()
+        .find(|(a, _)| *a == name)
+        .map(|(_, uri)| *uri)
 }
 
 /// The URI for an alias, or the input unchanged.

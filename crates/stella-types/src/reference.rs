@@ -15,9 +15,13 @@ use crate::digest::Digest;
 pub enum ReferenceError {
     #[error("reference is empty")]
     Empty,
-    #[error("reference {0:?} names no repository (expected host[:port]/repo[:tag][@digest] or oci:<dir>[:tag])")]
+    #[error(
+        "reference {0:?} names no repository (expected host[:port]/repo[:tag][@digest] or oci:<dir>[:tag])"
+    )]
     NoRepository(String),
-    #[error("reference {reference:?} has an invalid repository name {name:?} (lowercase letters, digits and . _ - / only)")]
+    #[error(
+        "reference {reference:?} has an invalid repository name {name:?} (lowercase letters, digits and . _ - / only)"
+    )]
     BadRepository { reference: String, name: String },
     #[error("reference {reference:?} has an invalid tag {tag:?}")]
     BadTag { reference: String, tag: String },
@@ -58,7 +62,8 @@ fn valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_repository(name: &str) -> bool {
@@ -66,9 +71,17 @@ fn valid_repository(name: &str) -> bool {
         && name.len() <= 255
         && name.split('/').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
-                && part.as_bytes().first().is_some_and(|c| c.is_ascii_alphanumeric())
-                && part.as_bytes().last().is_some_and(|c| c.is_ascii_alphanumeric())
+                && part.bytes().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+                })
+                && part
+                    .as_bytes()
+                    .first()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && part
+                    .as_bytes()
+                    .last()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
         })
 }
 
@@ -106,7 +119,10 @@ impl Reference {
         let (dir, tag) = match path_and_tag.rsplit_once(':') {
             Some((dir, tag)) if !dir.is_empty() && !tag.contains('/') => {
                 if !valid_tag(tag) {
-                    return Err(ReferenceError::BadTag { reference: whole.to_string(), tag: tag.to_string() });
+                    return Err(ReferenceError::BadTag {
+                        reference: whole.to_string(),
+                        tag: tag.to_string(),
+                    });
                 }
                 (dir.to_string(), Some(tag.to_string()))
             }
@@ -115,7 +131,11 @@ impl Reference {
         if dir.is_empty() {
             return Err(ReferenceError::NoRepository(whole.to_string()));
         }
-        Ok(LayoutReference { dir: PathBuf::from(dir), tag, digest })
+        Ok(LayoutReference {
+            dir: PathBuf::from(dir),
+            tag,
+            digest,
+        })
     }
 
     fn parse_registry(s: &str) -> Result<RegistryReference, ReferenceError> {
@@ -125,13 +145,19 @@ impl Reference {
         let (name, tag) = match name_and_tag[last_slash..].rfind(':') {
             Some(i) => {
                 let at = last_slash + i;
-                (name_and_tag[..at].to_string(), Some(name_and_tag[at + 1..].to_string()))
+                (
+                    name_and_tag[..at].to_string(),
+                    Some(name_and_tag[at + 1..].to_string()),
+                )
             }
             None => (name_and_tag.clone(), None),
         };
         if let Some(t) = &tag {
             if !valid_tag(t) {
-                return Err(ReferenceError::BadTag { reference: s.to_string(), tag: t.clone() });
+                return Err(ReferenceError::BadTag {
+                    reference: s.to_string(),
+                    tag: t.clone(),
+                });
             }
         }
         let (registry, repository) = match name.split_once('/') {
@@ -142,7 +168,11 @@ impl Reference {
             }
             _ => {
                 // Docker Hub shorthand, as docker and skopeo resolve it.
-                let repo = if name.contains('/') { name.clone() } else { format!("library/{name}") };
+                let repo = if name.contains('/') {
+                    name.clone()
+                } else {
+                    format!("library/{name}")
+                };
                 ("docker.io".to_string(), repo)
             }
         };
@@ -155,9 +185,17 @@ impl Reference {
             return Err(ReferenceError::NoRepository(s.to_string()));
         }
         if !valid_repository(&repository) {
-            return Err(ReferenceError::BadRepository { reference: s.to_string(), name: repository });
+            return Err(ReferenceError::BadRepository {
+                reference: s.to_string(),
+                name: repository,
+            });
         }
-        Ok(RegistryReference { registry, repository, tag, digest })
+        Ok(RegistryReference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     pub fn tag(&self) -> Option<&str> {
@@ -202,14 +240,19 @@ impl Reference {
 
     /// The digest, or an error saying one is needed.
     pub fn require_digest(&self) -> Result<&Digest, ReferenceError> {
-        self.digest().ok_or_else(|| ReferenceError::DigestRequired(self.to_string()))
+        self.digest()
+            .ok_or_else(|| ReferenceError::DigestRequired(self.to_string()))
     }
 }
 
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (prefix, tag, digest) = match self {
-            Reference::Registry(r) => (format!("{}/{}", r.registry, r.repository), &r.tag, &r.digest),
+            Reference::Registry(r) => (
+                format!("{}/{}", r.registry, r.repository),
+                &r.tag,
+                &r.digest,
+            ),
             Reference::Layout(l) => (format!("oci:{}", l.dir.display()), &l.tag, &l.digest),
         };
         f.write_str(&prefix)?;
@@ -246,33 +289,62 @@ mod tests {
     #[test]
     fn registry_forms() {
         let r = reg("127.0.0.1:5000/app/web:1.0");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "app/web", Some("1.0")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "app/web", Some("1.0"))
+        );
         let r = reg(&format!("localhost:5000/app@{D}"));
         assert_eq!(r.digest.unwrap().to_string(), D);
         assert_eq!(r.tag, None);
         let r = reg("alpine");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("docker.io", "library/alpine"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/alpine")
+        );
         let r = reg("ghcr.io/org/img:tag");
         assert_eq!(r.registry, "ghcr.io");
-        assert_eq!(Reference::parse(&format!("localhost:5000/a:t@{D}")).unwrap().to_string(), format!("localhost:5000/a:t@{D}"));
+        assert_eq!(
+            Reference::parse(&format!("localhost:5000/a:t@{D}"))
+                .unwrap()
+                .to_string(),
+            format!("localhost:5000/a:t@{D}")
+        );
     }
 
     #[test]
     fn layout_forms() {
-        let Reference::Layout(l) = Reference::parse("oci:/tmp/lay:v1").unwrap() else { panic!() };
-        assert_eq!((l.dir, l.tag.as_deref()), (PathBuf::from("/tmp/lay"), Some("v1")));
-        let Reference::Layout(l) = Reference::parse(&format!("oci:./lay@{D}")).unwrap() else { panic!() };
+        let Reference::Layout(l) = Reference::parse("oci:/tmp/lay:v1").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (l.dir, l.tag.as_deref()),
+            (PathBuf::from("/tmp/lay"), Some("v1"))
+        );
+        let Reference::Layout(l) = Reference::parse(&format!("oci:./lay@{D}")).unwrap() else {
+            panic!()
+        };
         assert_eq!(l.dir, PathBuf::from("./lay"));
         assert!(l.tag.is_none() && l.digest.is_some());
-        let Reference::Layout(l) = Reference::parse("oci:lay").unwrap() else { panic!() };
+        let Reference::Layout(l) = Reference::parse("oci:lay").unwrap() else {
+            panic!()
+        };
         assert!(l.tag.is_none());
     }
 
     #[test]
     fn rejects_bad() {
         assert_eq!(Reference::parse(""), Err(ReferenceError::Empty));
-        assert!(matches!(Reference::parse("localhost:5000/UP:x"), Err(ReferenceError::BadRepository { .. })));
-        assert!(matches!(Reference::parse("localhost:5000/a:b@sha256:zz"), Err(ReferenceError::BadDigest { .. })));
-        assert!(matches!(Reference::parse("localhost:5000/a:-bad"), Err(ReferenceError::BadTag { .. })));
+        assert!(matches!(
+            Reference::parse("localhost:5000/UP:x"),
+            Err(ReferenceError::BadRepository { .. })
+        ));
+        assert!(matches!(
+            Reference::parse("localhost:5000/a:b@sha256:zz"),
+            Err(ReferenceError::BadDigest { .. })
+        ));
+        assert!(matches!(
+            Reference::parse("localhost:5000/a:-bad"),
+            Err(ReferenceError::BadTag { .. })
+        ));
     }
 }

@@ -13,7 +13,10 @@ pub struct SourceDateEpochError(pub String);
 pub fn creation_time() -> Result<OffsetDateTime, SourceDateEpochError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => {
-            let secs: i64 = v.trim().parse().map_err(|_| SourceDateEpochError(v.clone()))?;
+            let secs: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| SourceDateEpochError(v.clone()))?;
             OffsetDateTime::from_unix_timestamp(secs).map_err(|_| SourceDateEpochError(v))
         }
         _ => {
@@ -27,7 +30,8 @@ pub fn creation_time() -> Result<OffsetDateTime, SourceDateEpochError> {
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Parses an RFC 3339 timestamp.

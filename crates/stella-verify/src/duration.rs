@@ -4,20 +4,27 @@
 /// Parses `N<unit>` into seconds.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
-        format!("duration {s:?} has no unit (use s, m, h, d or w, e.g. 30d)")
-    })?;
+    let unit_at = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("duration {s:?} has no unit (use s, m, h, d or w, e.g. 30d)"))?;
     let (num, unit) = s.split_at(unit_at);
-    let n: u64 = num.parse().map_err(|_| format!("duration {s:?} must start with a whole number"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("duration {s:?} must start with a whole number"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 604_800,
-        other => return Err(format!("duration {s:?} has unknown unit {other:?} (use s, m, h, d or w)")),
+        other => {
+            return Err(format!(
+                "duration {s:?} has unknown unit {other:?} (use s, m, h, d or w)"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("duration {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("duration {s:?} is too large"))
 }
 
 #[cfg(test)]

@@ -34,7 +34,10 @@ pub enum SignatureCheck {
     Unsigned,
     /// Verified; `signers` are the policy signer names whose trust material
     /// verified it (sorted, non-empty).
-    Verified { signers: Vec<String>, transparency_log: bool },
+    Verified {
+        signers: Vec<String>,
+        transparency_log: bool,
+    },
     /// A signature is present but did not verify against any trusted material.
     Failed { reason: String },
 }
@@ -73,7 +76,10 @@ fn fit(e: &Evidence, r: &Requirement, policy: &Policy, now: OffsetDateTime) -> F
     }
     let unsigned_ok = |warning: bool| {
         if warning {
-            Fit::SatisfiesWithWarning(format!("{} is unsigned (accepted with a warning)", e.digest))
+            Fit::SatisfiesWithWarning(format!(
+                "{} is unsigned (accepted with a warning)",
+                e.digest
+            ))
         } else {
             Fit::Satisfies
         }
@@ -84,12 +90,21 @@ fn fit(e: &Evidence, r: &Requirement, policy: &Policy, now: OffsetDateTime) -> F
             return match r.unsigned {
                 UnsignedAction::Ignore => unsigned_ok(false),
                 UnsignedAction::Warn => unsigned_ok(true),
-                UnsignedAction::Fail => Fit::Not(format!("{} is unsigned and unsigned evidence is not accepted", e.digest)),
+                UnsignedAction::Fail => Fit::Not(format!(
+                    "{} is unsigned and unsigned evidence is not accepted",
+                    e.digest
+                )),
             };
         }
-        SignatureCheck::Verified { signers, transparency_log } => {
+        SignatureCheck::Verified {
+            signers,
+            transparency_log,
+        } => {
             let allowed: Vec<&String> = if r.signers.is_empty() {
-                signers.iter().filter(|s| policy.signers.contains_key(*s)).collect()
+                signers
+                    .iter()
+                    .filter(|s| policy.signers.contains_key(*s))
+                    .collect()
             } else {
                 signers.iter().filter(|s| r.signers.contains(s)).collect()
             };
@@ -102,7 +117,10 @@ fn fit(e: &Evidence, r: &Requirement, policy: &Policy, now: OffsetDateTime) -> F
                 return Fit::Not(format!("{} is signed, but not by {want}", e.digest));
             }
             if r.transparency_log && !transparency_log {
-                return Fit::Not(format!("{} has no verified transparency-log proof", e.digest));
+                return Fit::Not(format!(
+                    "{} has no verified transparency-log proof",
+                    e.digest
+                ));
             }
             true
         }
@@ -110,7 +128,12 @@ fn fit(e: &Evidence, r: &Requirement, policy: &Policy, now: OffsetDateTime) -> F
     debug_assert!(signers_ok);
     if let Some(max) = r.max_age_seconds {
         match e.created {
-            None => return Fit::Not(format!("{} has no creation time to check the {max}s age limit against", e.digest)),
+            None => {
+                return Fit::Not(format!(
+                    "{} has no creation time to check the {max}s age limit against",
+                    e.digest
+                ));
+            }
             Some(created) => {
                 let age = (now - created).whole_seconds();
                 if age > max as i64 {
@@ -176,12 +199,18 @@ pub fn evaluate(
             }
         }
         let (status, reason) = if !good.is_empty() {
-            (RequirementStatus::Satisfied, format!("satisfied by {}", join(&good)))
+            (
+                RequirementStatus::Satisfied,
+                format!("satisfied by {}", join(&good)),
+            )
         } else if !warned.is_empty() {
             warnings += 1;
             (RequirementStatus::Warned, reasons.join("; "))
         } else if reasons.is_empty() {
-            (RequirementStatus::Missing, format!("no evidence of type {}", r.resolved_type))
+            (
+                RequirementStatus::Missing,
+                format!("no evidence of type {}", r.resolved_type),
+            )
         } else {
             (RequirementStatus::Failed, reasons.join("; "))
         };
@@ -201,15 +230,33 @@ pub fn evaluate(
         .enumerate()
         .map(|(i, e)| {
             let (status, reason, signers) = match (&e.other_subject, &e.signature) {
-                (Some(other), _) => (EvidenceStatus::Rejected, format!("statement is about {other}, not {image_digest}"), vec![]),
-                (None, SignatureCheck::Failed { reason }) => (EvidenceStatus::Failed, reason.clone(), vec![]),
-                (None, SignatureCheck::Unsigned) => (EvidenceStatus::Unsigned, "no signature".to_string(), vec![]),
-                (None, SignatureCheck::Verified { signers, transparency_log }) => (
+                (Some(other), _) => (
+                    EvidenceStatus::Rejected,
+                    format!("statement is about {other}, not {image_digest}"),
+                    vec![],
+                ),
+                (None, SignatureCheck::Failed { reason }) => {
+                    (EvidenceStatus::Failed, reason.clone(), vec![])
+                }
+                (None, SignatureCheck::Unsigned) => {
+                    (EvidenceStatus::Unsigned, "no signature".to_string(), vec![])
+                }
+                (
+                    None,
+                    SignatureCheck::Verified {
+                        signers,
+                        transparency_log,
+                    },
+                ) => (
                     EvidenceStatus::Verified,
                     format!(
                         "signed by {}{}",
                         signers.join(", "),
-                        if *transparency_log { ", logged in a transparency log" } else { "" }
+                        if *transparency_log {
+                            ", logged in a transparency log"
+                        } else {
+                            ""
+                        }
                     ),
                     signers.clone(),
                 ),
@@ -229,7 +276,12 @@ pub fn evaluate(
     let count = |s: EvidenceStatus| evidence_results.iter().filter(|e| e.status == s).count();
     let unmet = requirement_results
         .iter()
-        .filter(|r| matches!(r.status, RequirementStatus::Missing | RequirementStatus::Failed))
+        .filter(|r| {
+            matches!(
+                r.status,
+                RequirementStatus::Missing | RequirementStatus::Failed
+            )
+        })
         .count();
     let summary = Summary {
         evidence: evidence_results.len(),
@@ -244,10 +296,20 @@ pub fn evaluate(
     };
     Report {
         api_version: crate::report::REPORT_API_VERSION.to_string(),
-        image: ImageInfo { reference: image_reference.to_string(), digest: image_digest.clone() },
-        policy: PolicyInfo { digest: policy.digest.clone(), version: policy.version },
+        image: ImageInfo {
+            reference: image_reference.to_string(),
+            digest: image_digest.clone(),
+        },
+        policy: PolicyInfo {
+            digest: policy.digest.clone(),
+            version: policy.version,
+        },
         evaluated_at: stella_types::timestamp::rfc3339(now),
-        verdict: if unmet == 0 { Verdict::Pass } else { Verdict::Fail },
+        verdict: if unmet == 0 {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
         summary,
         requirements: requirement_results,
         evidence: evidence_results,
@@ -255,7 +317,10 @@ pub fn evaluate(
 }
 
 fn join(d: &[Digest]) -> String {
-    d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+    d.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -296,16 +361,34 @@ requirements:
     }
 
     fn signed(by: &str, tlog: bool) -> SignatureCheck {
-        SignatureCheck::Verified { signers: vec![by.into()], transparency_log: tlog }
+        SignatureCheck::Verified {
+            signers: vec![by.into()],
+            transparency_log: tlog,
+        }
     }
 
     const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
     fn full_set() -> Vec<Evidence> {
         vec![
-            ev(1, "application/vnd.cyclonedx+json", None, SignatureCheck::Unsigned),
-            ev(2, BUNDLE, Some("https://slsa.dev/provenance/v1"), signed("release", false)),
-            ev(3, BUNDLE, Some("https://openvex.dev/ns"), signed("release", true)),
+            ev(
+                1,
+                "application/vnd.cyclonedx+json",
+                None,
+                SignatureCheck::Unsigned,
+            ),
+            ev(
+                2,
+                BUNDLE,
+                Some("https://slsa.dev/provenance/v1"),
+                signed("release", false),
+            ),
+            ev(
+                3,
+                BUNDLE,
+                Some("https://openvex.dev/ns"),
+                signed("release", true),
+            ),
         ]
     }
 
@@ -329,7 +412,11 @@ requirements:
         let r = evaluate(&policy(), "x", &image(), &set, t(1_000_100));
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.requirements[1].status, RequirementStatus::Missing);
-        assert!(r.requirements[1].reason.contains("no evidence of type https://slsa.dev/provenance/v1"));
+        assert!(
+            r.requirements[1]
+                .reason
+                .contains("no evidence of type https://slsa.dev/provenance/v1")
+        );
     }
 
     #[test]
@@ -339,7 +426,11 @@ requirements:
         let r = evaluate(&policy(), "x", &image(), &set, t(1_000_100));
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.requirements[1].status, RequirementStatus::Failed);
-        assert!(r.requirements[1].reason.contains("not by release"), "{}", r.requirements[1].reason);
+        assert!(
+            r.requirements[1].reason.contains("not by release"),
+            "{}",
+            r.requirements[1].reason
+        );
     }
 
     #[test]
@@ -358,9 +449,19 @@ requirements:
         set[2].signature = signed("release", false);
         let r = evaluate(&policy(), "x", &image(), &set, t(1_000_100));
         assert!(r.requirements[2].reason.contains("transparency-log"));
-        let r = evaluate(&policy(), "x", &image(), &full_set(), t(1_000_000 + 31 * 86_400));
+        let r = evaluate(
+            &policy(),
+            "x",
+            &image(),
+            &full_set(),
+            t(1_000_000 + 31 * 86_400),
+        );
         assert_eq!(r.verdict, Verdict::Fail);
-        assert!(r.requirements[1].reason.contains("over the 30d limit"), "{}", r.requirements[1].reason);
+        assert!(
+            r.requirements[1].reason.contains("over the 30d limit"),
+            "{}",
+            r.requirements[1].reason
+        );
         let mut set = full_set();
         set[1].created = None;
         let r = evaluate(&policy(), "x", &image(), &set, t(1_000_100));
@@ -370,7 +471,9 @@ requirements:
     #[test]
     fn failed_signature_never_satisfies() {
         let mut set = full_set();
-        set[1].signature = SignatureCheck::Failed { reason: "signature does not verify".into() };
+        set[1].signature = SignatureCheck::Failed {
+            reason: "signature does not verify".into(),
+        };
         let r = evaluate(&policy(), "x", &image(), &set, t(1_000_100));
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.summary.failed, 1);

@@ -162,7 +162,11 @@ impl Ctx {
         match v {
             Value::Object(m) => Some(m),
             other => {
-                self.err(path, "policy.type", format!("must be a mapping, found {}", kind(other)));
+                self.err(
+                    path,
+                    "policy.type",
+                    format!("must be a mapping, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -188,7 +192,11 @@ impl Ctx {
                 None
             }
             other => {
-                self.err(path, "policy.type", format!("must be a string, found {}", kind(other)));
+                self.err(
+                    path,
+                    "policy.type",
+                    format!("must be a string, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -203,7 +211,11 @@ impl Ctx {
                 .collect(),
             Value::String(_) => self.string(v, path).into_iter().collect(),
             other => {
-                self.err(path, "policy.type", format!("must be a list of strings, found {}", kind(other)));
+                self.err(
+                    path,
+                    "policy.type",
+                    format!("must be a list of strings, found {}", kind(other)),
+                );
                 Vec::new()
             }
         }
@@ -213,7 +225,11 @@ impl Ctx {
         match v {
             Value::Bool(b) => Some(*b),
             other => {
-                self.err(path, "policy.type", format!("must be true or false, found {}", kind(other)));
+                self.err(
+                    path,
+                    "policy.type",
+                    format!("must be true or false, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -240,7 +256,11 @@ impl Ctx {
             "warn" => Some(UnsignedAction::Warn),
             "fail" => Some(UnsignedAction::Fail),
             other => {
-                self.err(path, "policy.unsigned", format!("{other:?} is not one of ignore, warn, fail"));
+                self.err(
+                    path,
+                    "policy.unsigned",
+                    format!("{other:?} is not one of ignore, warn, fail"),
+                );
                 None
             }
         }
@@ -251,7 +271,11 @@ impl Ctx {
         match regex::Regex::new(&s) {
             Ok(_) => Some(s),
             Err(e) => {
-                self.err(path, "policy.regexp", format!("invalid regular expression: {e}"));
+                self.err(
+                    path,
+                    "policy.regexp",
+                    format!("invalid regular expression: {e}"),
+                );
                 None
             }
         }
@@ -286,7 +310,11 @@ impl Policy {
         let mut ctx = Ctx { issues: Vec::new() };
         let policy = Self::parse_inner(bytes, aliases, &mut ctx);
         ctx.issues.sort();
-        let error_count = ctx.issues.iter().filter(|i| i.severity == Severity::Error).count();
+        let error_count = ctx
+            .issues
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count();
         let warning_count = ctx.issues.len() - error_count;
         let diagnostics = PolicyDiagnostics {
             success: error_count == 0 && policy.is_some(),
@@ -323,18 +351,33 @@ impl Policy {
         ctx.unknown_keys(
             m,
             "$",
-            &["version", "signers", "unsignedEvidence", "maxEvidenceAge", "requireTransparencyLog", "requirements"],
+            &[
+                "version",
+                "signers",
+                "unsignedEvidence",
+                "maxEvidenceAge",
+                "requireTransparencyLog",
+                "requirements",
+            ],
         );
 
         let version = match m.get("version") {
             None => {
-                ctx.err("$.version", "policy.version", format!("is required (use {POLICY_VERSION})"));
+                ctx.err(
+                    "$.version",
+                    "policy.version",
+                    format!("is required (use {POLICY_VERSION})"),
+                );
                 None
             }
             Some(Value::Number(n)) if n.as_u64() == Some(POLICY_VERSION) => Some(POLICY_VERSION),
             Some(Value::String(s)) if s == "1" => Some(POLICY_VERSION),
             Some(other) => {
-                ctx.err("$.version", "policy.version", format!("unsupported version {other} (this build reads {POLICY_VERSION})"));
+                ctx.err(
+                    "$.version",
+                    "policy.version",
+                    format!("unsupported version {other} (this build reads {POLICY_VERSION})"),
+                );
                 None
             }
         };
@@ -355,7 +398,9 @@ impl Policy {
             .get("unsignedEvidence")
             .and_then(|v| ctx.unsigned_action(v, "$.unsignedEvidence"))
             .unwrap_or(UnsignedAction::Fail);
-        let max_evidence_age_seconds = m.get("maxEvidenceAge").and_then(|v| ctx.duration(v, "$.maxEvidenceAge"));
+        let max_evidence_age_seconds = m
+            .get("maxEvidenceAge")
+            .and_then(|v| ctx.duration(v, "$.maxEvidenceAge"));
         let require_transparency_log = m
             .get("requireTransparencyLog")
             .and_then(|v| ctx.boolean(v, "$.requireTransparencyLog"))
@@ -363,10 +408,18 @@ impl Policy {
 
         let mut requirements = Vec::new();
         match m.get("requirements") {
-            None => ctx.warn("$.requirements", "policy.requirements.none", "no requirements: any image passes"),
+            None => ctx.warn(
+                "$.requirements",
+                "policy.requirements.none",
+                "no requirements: any image passes",
+            ),
             Some(Value::Array(items)) => {
                 if items.is_empty() {
-                    ctx.warn("$.requirements", "policy.requirements.none", "no requirements: any image passes");
+                    ctx.warn(
+                        "$.requirements",
+                        "policy.requirements.none",
+                        "no requirements: any image passes",
+                    );
                 }
                 let mut names = BTreeSet::new();
                 for (i, item) in items.iter().enumerate() {
@@ -384,15 +437,25 @@ impl Policy {
                         continue;
                     };
                     if !names.insert(r.name.clone()) {
-                        ctx.err(&format!("{path}.name"), "policy.requirement.duplicate", format!("requirement name {:?} is used twice", r.name));
+                        ctx.err(
+                            &format!("{path}.name"),
+                            "policy.requirement.duplicate",
+                            format!("requirement name {:?} is used twice", r.name),
+                        );
                     }
                     requirements.push(r);
                 }
             }
-            Some(other) => ctx.err("$.requirements", "policy.type", format!("must be a list, found {}", kind(other))),
+            Some(other) => ctx.err(
+                "$.requirements",
+                "policy.type",
+                format!("must be a list, found {}", kind(other)),
+            ),
         }
 
-        let needs_signers = requirements.iter().any(|r| r.unsigned != UnsignedAction::Ignore);
+        let needs_signers = requirements
+            .iter()
+            .any(|r| r.unsigned != UnsignedAction::Ignore);
         if signers.is_empty() && needs_signers && !requirements.is_empty() {
             ctx.err(
                 "$.signers",
@@ -427,17 +490,36 @@ impl Policy {
         if let Some(k) = m.get("keyless") {
             let kp = format!("{path}.keyless");
             if let Some(km) = ctx.object(k, &kp) {
-                ctx.unknown_keys(km, &kp, &["identity", "identityRegexp", "issuer", "issuerRegexp"]);
+                ctx.unknown_keys(
+                    km,
+                    &kp,
+                    &["identity", "identityRegexp", "issuer", "issuerRegexp"],
+                );
                 let id = KeylessIdentity {
-                    identity: km.get("identity").and_then(|v| ctx.string(v, &format!("{kp}.identity"))),
-                    identity_regexp: km.get("identityRegexp").and_then(|v| ctx.regex(v, &format!("{kp}.identityRegexp"))),
-                    issuer: km.get("issuer").and_then(|v| ctx.string(v, &format!("{kp}.issuer"))),
-                    issuer_regexp: km.get("issuerRegexp").and_then(|v| ctx.regex(v, &format!("{kp}.issuerRegexp"))),
+                    identity: km
+                        .get("identity")
+                        .and_then(|v| ctx.string(v, &format!("{kp}.identity"))),
+                    identity_regexp: km
+                        .get("identityRegexp")
+                        .and_then(|v| ctx.regex(v, &format!("{kp}.identityRegexp"))),
+                    issuer: km
+                        .get("issuer")
+                        .and_then(|v| ctx.string(v, &format!("{kp}.issuer"))),
+                    issuer_regexp: km
+                        .get("issuerRegexp")
+                        .and_then(|v| ctx.regex(v, &format!("{kp}.issuerRegexp"))),
                 };
-                let ids = [km.contains_key("identity"), km.contains_key("identityRegexp")];
+                let ids = [
+                    km.contains_key("identity"),
+                    km.contains_key("identityRegexp"),
+                ];
                 let iss = [km.contains_key("issuer"), km.contains_key("issuerRegexp")];
                 if ids == [true, true] || iss == [true, true] {
-                    ctx.err(&kp, "policy.keyless.conflict", "give either the exact value or the regexp, not both");
+                    ctx.err(
+                        &kp,
+                        "policy.keyless.conflict",
+                        "give either the exact value or the regexp, not both",
+                    );
                 }
                 if !ids.contains(&true) || !iss.contains(&true) {
                     ctx.err(&kp, "policy.keyless.incomplete", "a keyless signer needs an identity (or identityRegexp) and an issuer (or issuerRegexp)");
@@ -446,7 +528,11 @@ impl Policy {
             }
         }
         if s.keys.is_empty() && s.ca_roots.is_empty() && s.keyless.is_none() {
-            ctx.err(path, "policy.signer.empty", "a signer needs keys, caRoots or keyless");
+            ctx.err(
+                path,
+                "policy.signer.empty",
+                "a signer needs keys, caRoots or keyless",
+            );
             return None;
         }
         Some(s)
@@ -464,15 +550,32 @@ impl Policy {
         ctx: &mut Ctx,
     ) -> Option<Requirement> {
         let m = ctx.object(v, path)?;
-        ctx.unknown_keys(m, path, &["name", "type", "signers", "maxAge", "transparencyLog", "unsigned"]);
+        ctx.unknown_keys(
+            m,
+            path,
+            &[
+                "name",
+                "type",
+                "signers",
+                "maxAge",
+                "transparencyLog",
+                "unsigned",
+            ],
+        );
         let r#type = match m.get("type") {
             Some(t) => ctx.string(t, &format!("{path}.type")),
             None => {
-                ctx.err(&format!("{path}.type"), "policy.requirement.type", "is required");
+                ctx.err(
+                    &format!("{path}.type"),
+                    "policy.requirement.type",
+                    "is required",
+                );
                 None
             }
         };
-        let resolved_type = r#type.as_deref().map(|t| aliases(t).unwrap_or_else(|| t.to_string()));
+        let resolved_type = r#type
+            .as_deref()
+            .map(|t| aliases(t).unwrap_or_else(|| t.to_string()));
         if let (Some(t), Some(rt)) = (&r#type, &resolved_type) {
             if aliases(t).is_none() && !plausible_type(rt) {
                 ctx.err(
@@ -503,11 +606,15 @@ impl Policy {
             None => default_max_age,
         };
         let transparency_log = match m.get("transparencyLog") {
-            Some(v) => ctx.boolean(v, &format!("{path}.transparencyLog")).unwrap_or(default_tlog),
+            Some(v) => ctx
+                .boolean(v, &format!("{path}.transparencyLog"))
+                .unwrap_or(default_tlog),
             None => default_tlog,
         };
         let unsigned = match m.get("unsigned") {
-            Some(v) => ctx.unsigned_action(v, &format!("{path}.unsigned")).unwrap_or(default_unsigned),
+            Some(v) => ctx
+                .unsigned_action(v, &format!("{path}.unsigned"))
+                .unwrap_or(default_unsigned),
             None => default_unsigned,
         };
         if transparency_log && unsigned != UnsignedAction::Fail {
@@ -595,7 +702,11 @@ extra: 1
         );
         assert!(p.is_none());
         assert!(!d.success);
-        let paths: Vec<(&str, &str)> = d.issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+        let paths: Vec<(&str, &str)> = d
+            .issues
+            .iter()
+            .map(|i| (i.path.as_str(), i.code.as_str()))
+            .collect();
         for want in [
             ("$.extra", "policy.unknown_key"),
             ("$.signers.release.colour", "policy.unknown_key"),
@@ -607,7 +718,13 @@ extra: 1
         ] {
             assert!(paths.contains(&want), "missing {want:?} in {paths:?}");
         }
-        assert_eq!(d.error_count, d.issues.iter().filter(|i| i.severity == Severity::Error).count());
+        assert_eq!(
+            d.error_count,
+            d.issues
+                .iter()
+                .filter(|i| i.severity == Severity::Error)
+                .count()
+        );
     }
 
     #[test]
@@ -619,7 +736,11 @@ extra: 1
         let (_, d) = parse("version: [1\n");
         assert!(d.issues.iter().any(|i| i.code == "policy.syntax"));
         let (_, d) = parse("- 1\n- 2\n");
-        assert!(d.issues.iter().any(|i| i.path == "$" && i.code == "policy.type"));
+        assert!(
+            d.issues
+                .iter()
+                .any(|i| i.path == "$" && i.code == "policy.type")
+        );
     }
 
     #[test]
@@ -627,17 +748,25 @@ extra: 1
         let (p, d) = parse("version: 1\nrequirements:\n  - type: cyclonedx\n");
         assert!(p.is_none());
         assert!(d.issues.iter().any(|i| i.code == "policy.signers.none"));
-        let (p, _) = parse("version: 1\nunsignedEvidence: ignore\nrequirements:\n  - type: cyclonedx\n");
+        let (p, _) =
+            parse("version: 1\nunsignedEvidence: ignore\nrequirements:\n  - type: cyclonedx\n");
         assert!(p.is_some());
     }
 
     #[test]
     fn keyless_needs_both_halves() {
         let (_, d) = parse("version: 1\nsigners:\n  ci: { keyless: { identity: a } }\n");
-        assert!(d.issues.iter().any(|i| i.code == "policy.keyless.incomplete"));
-        let (_, d) = parse("version: 1\nsigners:\n  ci: { keyless: { identity: a, identityRegexp: b, issuer: c } }\n");
+        assert!(
+            d.issues
+                .iter()
+                .any(|i| i.code == "policy.keyless.incomplete")
+        );
+        let (_, d) = parse(
+            "version: 1\nsigners:\n  ci: { keyless: { identity: a, identityRegexp: b, issuer: c } }\n",
+        );
         assert!(d.issues.iter().any(|i| i.code == "policy.keyless.conflict"));
-        let (_, d) = parse("version: 1\nsigners:\n  ci: { keyless: { identityRegexp: '(', issuer: c } }\n");
+        let (_, d) =
+            parse("version: 1\nsigners:\n  ci: { keyless: { identityRegexp: '(', issuer: c } }\n");
         assert!(d.issues.iter().any(|i| i.code == "policy.regexp"));
     }
 }

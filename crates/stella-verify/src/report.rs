@@ -115,7 +115,10 @@ impl Report {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
         };
-        out.push_str(&format!("{verdict} {} ({})\n", self.image.reference, self.image.digest));
+        out.push_str(&format!(
+            "{verdict} {} ({})\n",
+            self.image.reference, self.image.digest
+        ));
         for r in &self.requirements {
             let mark = match r.status {
                 RequirementStatus::Satisfied => "ok  ",

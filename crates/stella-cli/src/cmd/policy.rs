@@ -22,7 +22,9 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<Outcome> {
 pub fn load(path: &std::path::Path) -> anyhow::Result<(Option<Policy>, PolicyDiagnostics)> {
     let bytes = crate::cmd::read_capped(path, stella_types::limits::MAX_JSON_DOCUMENT_BYTES)
         .with_context(|| format!("cannot read policy {}", path.display()))?;
-    Ok(Policy::parse(&bytes, &|a| resolve_alias(a).map(str::to_string)))
+    Ok(Policy::parse(&bytes, &|a| {
+        resolve_alias(a).map(str::to_string)
+    }))
 }
 
 fn validate(args: PolicyValidateArgs) -> anyhow::Result<Outcome> {
@@ -45,12 +47,20 @@ fn validate(args: PolicyValidateArgs) -> anyhow::Result<Outcome> {
             writeln!(
                 out,
                 "{}: {} requirement(s), {} error(s), {} warning(s)",
-                if diagnostics.success { "valid" } else { "invalid" },
+                if diagnostics.success {
+                    "valid"
+                } else {
+                    "invalid"
+                },
                 diagnostics.requirement_count,
                 diagnostics.error_count,
                 diagnostics.warning_count
             )?;
         }
     }
-    Ok(if diagnostics.success { Outcome::Success } else { Outcome::VerificationFailed })
+    Ok(if diagnostics.success {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
 }

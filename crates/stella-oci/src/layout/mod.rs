@@ -804,7 +804,11 @@ impl OciLayout {
     /// `stella evidence list-referrers` finds them. Called under the
     /// `index.json` lock; the index blob is written before `index.json`
     /// points at it. Without referrers the tag is removed.
-    fn sync_tag_schema_index(&self, idx: &mut ImageIndex, subject: &Digest) -> Result<(), OciError> {
+    fn sync_tag_schema_index(
+        &self,
+        idx: &mut ImageIndex,
+        subject: &Digest,
+    ) -> Result<(), OciError> {
         let tag = subject.referrers_tag();
         let subject_str = subject.to_string();
         let mut entries: Vec<Descriptor> = idx
