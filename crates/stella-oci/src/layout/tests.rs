@@ -223,7 +223,18 @@ fn concurrent_writers_do_not_lose_entries() {
     let l = OciLayout::open(&root).unwrap();
     let listing = rt.block_on(l.list_referrers(&subject.digest, &[])).unwrap();
     assert_eq!(listing.referrers.len(), 48);
-    assert_eq!(l.read_index().unwrap().manifests.len(), 49);
+    // image + 48 referrers + the subject's tag-schema index, which must list
+    // all 48 too (it is rewritten under the same lock).
+    assert_eq!(l.read_index().unwrap().manifests.len(), 50);
+    let fallback = rt
+        .block_on(l.resolve_tag(&subject.digest.referrers_tag()))
+        .unwrap();
+    let bytes = rt
+        .block_on(l.fetch_manifest(&fallback.digest))
+        .unwrap()
+        .bytes;
+    let index: stella_types::ImageIndex = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(index.manifests.len(), 48);
 }
 
 #[tokio::test]
