@@ -85,6 +85,13 @@ impl ReferrersRead for AnyStore {
     async fn list_referrers(&self, d: &Digest, a: &[String]) -> Result<ReferrerListing, OciError> {
         both!(self, s => s.list_referrers(d, a).await)
     }
+    async fn list_referrers_skip_legacy(
+        &self,
+        d: &Digest,
+        a: &[String],
+    ) -> Result<ReferrerListing, OciError> {
+        both!(self, s => s.list_referrers_skip_legacy(d, a).await)
+    }
 }
 
 impl ReferrersWrite for AnyStore {

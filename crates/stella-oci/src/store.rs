@@ -180,6 +180,17 @@ pub trait ReferrersRead {
         subject: &Digest,
         artifact_types: &[String],
     ) -> Result<ReferrerListing, OciError>;
+    /// Like [`ReferrersRead::list_referrers`], but `legacy` may be left
+    /// empty: a registry then skips the three cosign legacy-tag lookups.
+    /// For discovery below the image (referrers of an SBOM), where they
+    /// cost three requests per artifact and are almost never there.
+    async fn list_referrers_skip_legacy(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<ReferrerListing, OciError> {
+        self.list_referrers(subject, artifact_types).await
+    }
 }
 
 /// Keeping a store's referrers bookkeeping (fallback index, layout

@@ -836,3 +836,35 @@ async fn unsafe_single_writer_skips_the_settle_check() {
         "{digests:?}"
     );
 }
+
+/// `list_referrers_skip_legacy` returns the same referrers as
+/// `list_referrers` without the three cosign legacy-tag lookups.
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_without_legacy_tags_saves_three_requests() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let client = plain_client();
+    let repo = repo_on(&client, &reg.host_port(), "apps/lean");
+    let subject = push_image(&repo, "subject", Some("latest")).await;
+    let a = push_artifact(&repo, &subject, "application/spdx+json", "{\"a\":1}").await;
+    repo.add_referrer(&subject, &a).await.unwrap();
+    repo.referrers_mode().await.unwrap();
+
+    let before = client.request_count();
+    let full = repo.list_referrers(&subject.digest, &[]).await.unwrap();
+    let full_requests = client.request_count() - before;
+    let before = client.request_count();
+    let lean = repo
+        .list_referrers_skip_legacy(&subject.digest, &[])
+        .await
+        .unwrap();
+    let lean_requests = client.request_count() - before;
+
+    assert_eq!(full.referrers, lean.referrers);
+    assert!(lean.legacy.is_empty());
+    assert_eq!(
+        full_requests,
+        lean_requests + 3,
+        "{full_requests} vs {lean_requests}"
+    );
+    assert_eq!(lean_requests, 1, "one index GET");
+}

@@ -188,7 +188,17 @@ impl ReferrersRead for Repository {
         subject: &Digest,
         artifact_types: &[String],
     ) -> Result<ReferrerListing, OciError> {
-        self.list_referrers_impl(subject, artifact_types).await
+        self.list_referrers_impl(subject, artifact_types, true)
+            .await
+    }
+
+    async fn list_referrers_skip_legacy(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<ReferrerListing, OciError> {
+        self.list_referrers_impl(subject, artifact_types, false)
+            .await
     }
 }
 

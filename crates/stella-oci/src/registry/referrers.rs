@@ -240,6 +240,7 @@ impl Repository {
         &self,
         subject: &Digest,
         artifact_types: &[String],
+        with_legacy: bool,
     ) -> Result<ReferrerListing, OciError> {
         let mode = self.referrers_mode_impl().await?;
         let (entries, legacy) = tokio::join!(
@@ -249,7 +250,13 @@ impl Repository {
                     _ => self.read_fallback(subject).await.map(|f| f.index.manifests),
                 }
             },
-            self.legacy_tags(subject)
+            async {
+                if with_legacy {
+                    self.legacy_tags(subject).await
+                } else {
+                    Ok(Vec::new())
+                }
+            }
         );
         let entries = normalize_entries(filter_types(entries?, artifact_types));
         Ok(ReferrerListing {

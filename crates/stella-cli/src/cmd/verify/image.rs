@@ -15,8 +15,9 @@ use anyhow::{Context, bail};
 use stella_attest::verify::{AttestationVerdict, TrustPolicy, verify_attestation};
 use stella_crypto::PublicKey;
 use stella_crypto::x509::Certificate;
-use stella_oci::referrers::{ReferrerNode, walk_referrers};
+use stella_oci::referrers::walk_referrers;
 use stella_oci::store::ContentRead;
+use stella_oci::store::ReferrersRead;
 use stella_oci::{AnyStore, OciError};
 use stella_types::limits::{
     DEFAULT_REFERRER_DEPTH, MAX_JSON_DOCUMENT_BYTES, MAX_REFERRERS_PER_SUBJECT,
@@ -509,23 +510,25 @@ async fn discover(
             })
             .map(|i| i.descriptor.digest.clone())
             .collect();
-        let levels: Vec<Vec<ReferrerNode>> =
-            stream::iter(parents.iter().map(|d| walk_referrers(store, d, &[], 1)))
-                .buffered(FETCH_CONCURRENCY)
-                .try_collect()
-                .await?;
-        for (parent, children) in parents.iter().zip(levels) {
-            for c in children {
-                if c.dangling
-                    || c.legacy.as_deref() == Some("sig")
-                    || !visited.insert(c.descriptor.digest.clone())
-                {
+        // Below the image, cosign legacy tags are not looked up (three
+        // requests per artifact, almost never there).
+        let levels: Vec<stella_oci::store::ReferrerListing> = stream::iter(
+            parents
+                .iter()
+                .map(|d| store.list_referrers_skip_legacy(d, &[])),
+        )
+        .buffered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+        for (parent, listing) in parents.iter().zip(levels) {
+            for c in listing.referrers {
+                if c.dangling || !visited.insert(c.descriptor.digest.clone()) {
                     continue;
                 }
                 items.push(Item {
                     descriptor: c.descriptor,
                     parent: parent.clone(),
-                    legacy: c.legacy,
+                    legacy: None,
                 });
             }
         }
