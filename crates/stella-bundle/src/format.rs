@@ -223,16 +223,7 @@ impl BundleManifest {
     }
 }
 
-/// A tag per the distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn is_valid_tag(t: &str) -> bool {
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && b.first()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
+pub use stella_types::reference::is_valid_tag;
 
 /// Tar path of a blob.
 pub fn blob_path(d: &Digest) -> String {

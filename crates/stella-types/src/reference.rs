@@ -57,11 +57,13 @@ pub enum Reference {
     Layout(LayoutReference),
 }
 
-fn valid_tag(tag: &str) -> bool {
+/// A tag per the distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
     !b.is_empty()
         && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.first()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
@@ -118,7 +120,7 @@ impl Reference {
         // plain directories still work).
         let (dir, tag) = match path_and_tag.rsplit_once(':') {
             Some((dir, tag)) if !dir.is_empty() && !tag.contains('/') => {
-                if !valid_tag(tag) {
+                if !is_valid_tag(tag) {
                     return Err(ReferenceError::BadTag {
                         reference: whole.to_string(),
                         tag: tag.to_string(),
@@ -153,7 +155,7 @@ impl Reference {
             None => (name_and_tag.clone(), None),
         };
         if let Some(t) = &tag {
-            if !valid_tag(t) {
+            if !is_valid_tag(t) {
                 return Err(ReferenceError::BadTag {
                     reference: s.to_string(),
                     tag: t.clone(),

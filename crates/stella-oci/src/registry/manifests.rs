@@ -39,15 +39,7 @@ pub(crate) enum PutOutcome {
     ChildUnknown(String),
 }
 
-pub(crate) fn valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && b.first()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
+pub(crate) use stella_types::reference::is_valid_tag as valid_tag;
 
 impl Repository {
     pub(crate) fn target(&self) -> Target<'_> {
