@@ -3,55 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
 
-use stella_oci::artifact::{ArtifactSpec, LayerSource, pull_referrer, push_referrer};
+use common::{image, spec};
+use stella_oci::artifact::{pull_referrer, push_referrer};
 use stella_oci::copy::{CopyOptions, copy_graph};
 use stella_oci::layout::OciLayout;
 use stella_oci::referrers::walk_referrers;
 use stella_oci::store::*;
-use stella_types::media_types::{self, annotations};
-use stella_types::{Descriptor, ImageIndex, ImageManifest};
-
-async fn image(l: &OciLayout, tag: Option<&str>, seed: &str) -> Descriptor {
-    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
-    let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config.as_bytes());
-    l.push_blob(&cd, BlobSource::Bytes(config.as_bytes()), &NoProgress)
-        .await
-        .unwrap();
-    let layer = format!("layer {seed}").repeat(1000);
-    let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, layer.as_bytes());
-    l.push_blob(&ld, BlobSource::Bytes(layer.as_bytes()), &NoProgress)
-        .await
-        .unwrap();
-    let m = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_types::OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: cd,
-        layers: vec![ld],
-        subject: None,
-        annotations: BTreeMap::new(),
-    };
-    l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), tag)
-        .await
-        .unwrap()
-}
-
-fn spec(at: &str, title: &str, body: &str) -> ArtifactSpec {
-    ArtifactSpec {
-        artifact_type: at.into(),
-        layers: vec![LayerSource::Bytes {
-            bytes: body.as_bytes().to_vec(),
-            media_type: "application/json".into(),
-            title: Some(title.into()),
-        }],
-        annotations: BTreeMap::from([(
-            annotations::CREATED.to_string(),
-            "2024-05-06T07:08:09Z".to_string(),
-        )]),
-    }
-}
+use stella_types::media_types::{self};
+use stella_types::{ImageIndex, ImageManifest};
 
 #[tokio::test]
 async fn copies_image_with_nested_referrers_and_is_idempotent() {

@@ -5,59 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
 
-use stella_oci::artifact::{
-    ArtifactSpec, LayerSource, delete_referrer, pull_referrer, push_referrer,
-};
+use common::spec;
+use stella_oci::artifact::{delete_referrer, pull_referrer, push_referrer};
 use stella_oci::copy::{CopyOptions, copy_graph};
 use stella_oci::layout::OciLayout;
 use stella_oci::referrers::walk_referrers;
 use stella_oci::registry::{RegistryClient, RegistryOptions, Repository};
 use stella_oci::store::*;
 use stella_testkit::{DistributionRegistry, SpecConfig, SpecRegistry};
-use stella_types::media_types::{self, annotations};
-use stella_types::{Descriptor, ImageManifest, Reference};
-
-async fn image(l: &OciLayout) -> Descriptor {
-    let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config);
-    l.push_blob(&cd, BlobSource::Bytes(config), &NoProgress)
-        .await
-        .unwrap();
-    let layer = b"layer bytes".repeat(500);
-    let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &layer);
-    l.push_blob(&ld, BlobSource::Bytes(&layer), &NoProgress)
-        .await
-        .unwrap();
-    let m = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_types::OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: cd,
-        layers: vec![ld],
-        subject: None,
-        annotations: BTreeMap::new(),
-    };
-    l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some("v1"))
-        .await
-        .unwrap()
-}
-
-fn spec(at: &str, title: &str, body: &str) -> ArtifactSpec {
-    ArtifactSpec {
-        artifact_type: at.into(),
-        layers: vec![LayerSource::Bytes {
-            bytes: body.as_bytes().to_vec(),
-            media_type: "application/json".into(),
-            title: Some(title.into()),
-        }],
-        annotations: BTreeMap::from([(
-            annotations::CREATED.to_string(),
-            "2024-05-06T07:08:09Z".to_string(),
-        )]),
-    }
-}
+use stella_types::Reference;
 
 fn repo(host_port: &str) -> Repository {
     let Reference::Registry(r) = Reference::parse(&format!("{host_port}/stella/app:v1")).unwrap()
@@ -77,7 +35,7 @@ fn repo(host_port: &str) -> Repository {
 async fn round_trip(reg: &Repository, expect_mode: ReferrersMode) {
     let t = tempfile::tempdir().unwrap();
     let src = OciLayout::open_or_create(&t.path().join("src")).unwrap();
-    let img = image(&src).await;
+    let img = common::image(&src, Some("v1"), "registry").await;
     let sbom = push_referrer(
         &src,
         &img,
