@@ -205,3 +205,23 @@ async fn referrers_mode_is_probed_again_after_its_lifetime() {
     assert_eq!(probes(&reg), 3, "an expired mode is probed again");
     assert_eq!(expiring.cached_referrers_mode(), ReferrersMode::Unknown);
 }
+
+/// The registry's futures stay `Send` (a multi-threaded server spawns them).
+#[test]
+fn registry_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let client = RegistryClient::new(RegistryOptions::default()).unwrap();
+    let repo = client.repository(&RegistryReference {
+        registry: "reg.example".into(),
+        repository: "a/b".into(),
+        tag: None,
+        digest: None,
+    });
+    let digest = stella_types::Digest::parse(EMPTY_JSON_DIGEST).unwrap();
+    assert_send(&repo.resolve_tag("v1"));
+    assert_send(&repo.blob_exists(&digest));
+    assert_send(&repo.referrers_mode());
+    assert_send(&repo.list_referrers(&digest, &[]));
+    let provider = DockerConfigCredentials::new(None);
+    assert_send(&provider.credentials("reg.example"));
+}

@@ -37,7 +37,6 @@ use reqwest::{Method, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
-use super::RegistryOptions;
 use super::auth::{Access, AuthCache, AuthEnv};
 use super::credentials::{CredentialProvider, DockerConfigCredentials, StaticCredentials};
 pub(crate) use super::http::{
@@ -45,6 +44,7 @@ pub(crate) use super::http::{
     summarize_error_body, unexpected,
 };
 use super::http::{host_port, is_certificate_problem, net_error, origin};
+use super::options::RegistryOptions;
 use crate::OciError;
 use crate::store::ReferrersMode;
 
