@@ -78,7 +78,7 @@ async fn hanging_helper_is_killed_after_its_timeout() {
     );
     let provider = DockerConfigCredentials::new(Some(dir.path().into()))
         .with_helper_dir(dir.path().into())
-        .with_helper_timeout(Duration::from_millis(500));
+        .with_helper_timeout(Duration::from_secs(2));
     let err = provider.credentials("reg.example").await.unwrap_err();
     assert!(matches!(err, OciError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("docker-credential-hang"), "{err}");

@@ -43,7 +43,7 @@ pub(crate) use super::http::{
     Target, chain, error_codes, header_str, read_capped, read_error_body, redact,
     summarize_error_body, unexpected,
 };
-use super::http::{host_port, is_certificate_problem, net_error, origin};
+use super::http::{host_port, is_certificate_problem, net_error_timed, origin};
 use super::options::RegistryOptions;
 use crate::OciError;
 use crate::store::ReferrersMode;
@@ -309,6 +309,7 @@ impl Shared {
             };
             let rb = self.build(req, url, auth.as_deref(), deadline).await?;
             self.count_request();
+            let started = Instant::now();
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -323,10 +324,13 @@ impl Shared {
                         tokio::time::sleep(backoff(transient)).await;
                         continue;
                     }
-                    return Err(net_error(
+                    return Err(net_error_timed(
                         &format!("{} {}", req.method, redact(url)),
                         e,
                         transport_hint(url, &detail),
+                        started,
+                        self.options.timeouts.idle,
+                        deadline,
                     ));
                 }
             };
@@ -608,5 +612,25 @@ mod tests {
         );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn redirects_resolve_and_never_downgrade() {
+        let https = Url::parse("https://reg.example/v2/a/blobs/sha256:1").unwrap();
+        let next = redirect_target(&https, "/other/place?sig=1", 1, "reg.example").unwrap();
+        assert_eq!(next.as_str(), "https://reg.example/other/place?sig=1");
+        let cdn = redirect_target(&https, "https://cdn.example/b", 1, "reg.example").unwrap();
+        assert_eq!(cdn.host_str(), Some("cdn.example"));
+        let down = redirect_target(&https, "http://cdn.example/b?sig=SECRET", 1, "reg.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            down.contains("refused") && !down.contains("SECRET"),
+            "{down}"
+        );
+        assert!(redirect_target(&https, "file:///etc/passwd", 1, "reg.example").is_err());
+        assert!(redirect_target(&https, "/x", MAX_REDIRECTS + 1, "reg.example").is_err());
+        let http = Url::parse("http://reg.example/v2/a/blobs/sha256:1").unwrap();
+        assert!(redirect_target(&http, "http://cdn.example/b", 1, "reg.example").is_ok());
     }
 }

@@ -8,7 +8,7 @@
 //! is [`super::client`]); it depends on no other registry module, so the
 //! client and auth modules can both use it without a cycle.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::{Response, StatusCode};
@@ -72,13 +72,43 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 /// free of secrets, e.g. built with [`redact`]). The URL `reqwest` keeps
 /// in its error (query included) is removed before anything is printed.
 pub(crate) fn net_error(context: &str, e: reqwest::Error, hint: &str) -> OciError {
+    net_error_in(context, e, hint, None)
+}
+
+/// [`net_error`] for a request that started at `started` with `idle` and
+/// `deadline` as its limits, so a timeout says which one passed.
+pub(crate) fn net_error_timed(
+    context: &str,
+    e: reqwest::Error,
+    hint: &str,
+    started: Instant,
+    idle: Duration,
+    deadline: Duration,
+) -> OciError {
+    let phase = if started.elapsed() >= deadline {
+        format!(
+            "timed out: the request deadline of {:.1}s passed",
+            deadline.as_secs_f64()
+        )
+    } else {
+        format!(
+            "timed out: nothing received for {:.1}s (idle timeout)",
+            idle.as_secs_f64()
+        )
+    };
+    net_error_in(context, e, hint, Some(phase))
+}
+
+fn net_error_in(context: &str, e: reqwest::Error, hint: &str, phase: Option<String>) -> OciError {
     let e = e.without_url();
     let detail = chain(&e);
     if e.is_timeout() {
-        let phase = if e.is_connect() {
-            "connecting timed out"
-        } else {
-            "timed out (no progress within the idle timeout, or the request deadline passed)"
+        let phase = match phase {
+            _ if e.is_connect() => "connecting timed out".to_string(),
+            Some(p) => p,
+            None => "timed out (nothing received within the idle timeout, or the request \
+                     deadline passed)"
+                .to_string(),
         };
         return OciError::Timeout {
             message: format!("{context}: {phase}: {detail}"),

@@ -8,7 +8,7 @@
 //!   hand, without credentials to other hosts), 429/Retry-After back-off,
 //!   transport retries for idempotent requests, error mapping.
 //! - [`options`]: how to reach registries ([`RegistryOptions`], deadlines).
-//! - [`http`]: helpers both the core and auth use (capped body reads,
+//! - `http`: helpers both the core and auth use (capped body reads,
 //!   origins, secret-free error text).
 //! - [`auth`]: anonymous, basic and bearer-token (challenge) auth with a
 //!   token cache per repository and access level, and the rule for which
