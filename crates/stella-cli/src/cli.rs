@@ -3,6 +3,7 @@
 //! config happens in the command modules.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -54,6 +55,42 @@ pub struct RegistryArgs {
     /// Never show progress bars.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Never send registry credentials to a token server on another host
+    /// than the registry. By default the token realm the registry itself
+    /// names is trusted, as docker does (e.g. Docker Hub's auth.docker.io).
+    #[arg(long, global = true, env = "STELLA_NO_CROSS_HOST_REALM")]
+    pub no_cross_host_realm: bool,
+    /// Stop the whole command after this long (e.g. 90s, 10m, 1h), with
+    /// exit code 2. Every registry request also has its own deadlines
+    /// (connect 15s, 60s without data, 120s per request plus time for its
+    /// size).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, env = "STELLA_TIMEOUT")]
+    pub timeout: Option<Duration>,
+}
+
+/// `<number>[ms|s|m|h]` (seconds without a unit), more than zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 10m, 1h)"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err("the duration must be more than zero".to_string());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,5 +479,20 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        use super::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("-5s").is_err());
     }
 }

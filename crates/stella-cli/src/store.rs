@@ -5,10 +5,14 @@
 //! What this module does not do: talk to registries itself or print.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use anyhow::Context;
 use stella_oci::AnyStore;
 use stella_oci::layout::OciLayout;
+use stella_oci::registry::credentials::{
+    ChainCredentials, CredentialProvider, Credentials, DockerConfigCredentials, StaticCredentials,
+};
 use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_types::Reference;
 
@@ -29,19 +33,30 @@ pub fn parse_reference(s: &str) -> anyhow::Result<Reference> {
     Reference::parse(s).with_context(|| format!("invalid reference {s:?}"))
 }
 
-/// Builds a registry client from the global flags. With `--password-stdin`
-/// the password (or token) is the first line of standard input.
-pub fn registry_client(args: &RegistryArgs) -> anyhow::Result<RegistryClient> {
-    let credentials = match (&args.username, args.password_stdin) {
-        (Some(user), true) => Some((user.clone(), read_password_stdin()?)),
+/// Builds a registry client from the global flags for the registry host
+/// `registry` (`host[:port]`). With `--password-stdin` the password (or
+/// token) is the first line of standard input, and those credentials are
+/// for `registry` only; any other host gets the docker config's.
+pub fn registry_client(args: &RegistryArgs, registry: &str) -> anyhow::Result<RegistryClient> {
+    let explicit = match (&args.username, args.password_stdin) {
+        (Some(user), true) => Some(Credentials::new(user.clone(), read_password_stdin()?)),
         (None, true) => anyhow::bail!("--password-stdin needs --username (or STELLA_USERNAME)"),
         (Some(_), false) => anyhow::bail!("--username needs --password-stdin"),
         (None, false) => None,
     };
+    let docker_config: Arc<dyn CredentialProvider> = Arc::new(DockerConfigCredentials::new(None));
+    let credential_provider: Arc<dyn CredentialProvider> = match explicit {
+        Some(c) => Arc::new(ChainCredentials::new(vec![
+            Arc::new(StaticCredentials::new().with_host(registry, c)),
+            docker_config,
+        ])),
+        None => docker_config,
+    };
     let options = RegistryOptions {
         plain_http: args.plain_http,
         ca_file: args.ca_file.clone(),
-        credentials,
+        credential_provider: Some(credential_provider),
+        no_cross_host_realm: args.no_cross_host_realm,
         unsafe_single_writer: args.unsafe_single_writer,
         ..RegistryOptions::default()
     };
@@ -82,8 +97,8 @@ pub fn open_store(
             };
             Ok(AnyStore::Layout(layout))
         }
-        Reference::Registry(_) => {
-            let client = registry_client(args)?;
+        Reference::Registry(r) => {
+            let client = registry_client(args, &r.registry)?;
             Ok(stella_oci::open_store(reference, &client)?)
         }
     }

@@ -3,6 +3,9 @@
 
 use stella_types::{Digest, DigestError, ManifestError, ReferenceError};
 
+/// The underlying cause kept by transport errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What went wrong talking to a store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,9 +39,28 @@ pub enum OciError {
     /// The registry kept answering 429 past our retry budget.
     #[error("{0}")]
     RateLimited(String),
-    /// Network or transport failure.
+    /// Network or transport failure. The message never holds a URL's query
+    /// or userinfo; `source` is the underlying error (also URL-free).
+    #[error("{message}")]
+    Transport {
+        message: String,
+        /// Whether trying again later can help (a refused connection, a
+        /// reset), as opposed to a certificate the client will never trust.
+        transient: bool,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A deadline passed: connecting, waiting between two chunks of an
+    /// answer, the whole request, or a credential helper.
+    #[error("{message}")]
+    Timeout {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The registry answered 5xx (after the retries idempotent requests get).
     #[error("{0}")]
-    Transport(String),
+    Unavailable(String),
     /// Local filesystem failure.
     #[error("{context}: {source}")]
     Io {
@@ -78,5 +100,38 @@ impl OciError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, OciError::NotFound { .. })
+    }
+
+    /// A transport failure without an underlying error value.
+    pub fn transport(message: impl Into<String>, transient: bool) -> Self {
+        OciError::Transport {
+            message: message.into(),
+            transient,
+            source: None,
+        }
+    }
+
+    /// A deadline that passed, without an underlying error value.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        OciError::Timeout {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Whether the same request may succeed if tried again later (after a
+    /// back-off): timeouts, refused or reset connections, 5xx answers and
+    /// rate limiting. Bad input, refused credentials, content that does not
+    /// match its digest and protocol violations are not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            OciError::Transport { transient, .. } => *transient,
+            OciError::Timeout { .. } | OciError::Unavailable(_) | OciError::RateLimited(_) => true,
+            _ => false,
+        }
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, OciError::Timeout { .. })
     }
 }

@@ -523,7 +523,15 @@ async fn tls_with_custom_ca() {
         .resolve_tag("v1")
         .await
         .unwrap_err();
-    assert!(matches!(err, OciError::Transport(_)), "{err}");
+    assert!(matches!(err, OciError::Transport { .. }), "{err}");
+    assert!(
+        !err.is_transient(),
+        "an untrusted certificate stays untrusted: {err}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "keeps its source"
+    );
 
     // A CA file that is not PEM is a clear input error.
     let dir = tempfile::tempdir().unwrap();
@@ -550,7 +558,11 @@ async fn registry_dying_is_a_transport_error() {
         .push_blob(&d, BlobSource::Bytes(&data), &NoProgress)
         .await
         .unwrap_err();
-    assert!(matches!(err, OciError::Transport(_)), "{err}");
+    assert!(matches!(err, OciError::Transport { .. }), "{err}");
+    assert!(
+        err.is_transient(),
+        "a registry that went away may come back: {err}"
+    );
     reg.restart().unwrap();
     assert!(!repo.blob_exists(&d.digest).await.unwrap());
     assert!(

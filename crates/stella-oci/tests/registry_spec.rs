@@ -299,6 +299,6 @@ async fn registry_dying_mid_push_leaves_no_index_entry() {
         .await
         .unwrap();
     let err = repo.add_referrer(&subject, &d).await.unwrap_err();
-    assert!(matches!(err, OciError::Transport(_)), "{err}");
+    assert!(matches!(err, OciError::Transport { .. }), "{err}");
     assert!(!reg.tags(REPO).contains(&subject.digest.referrers_tag()));
 }

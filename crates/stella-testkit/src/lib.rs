@@ -32,6 +32,7 @@
 
 pub mod distribution;
 pub mod error;
+pub mod hostile;
 pub mod net;
 mod server;
 pub mod spec_registry;

@@ -9,21 +9,43 @@
 //! does not fetch a second token for its reads. Credentials are looked up at
 //! most once per registry, and only when a registry asks for them.
 //!
+//! Who gets what (see `docs/registry.md`): challenges are only ever taken
+//! from the registry itself (the request core never passes on a 401 from a
+//! host a redirect led to). A token realm must be https when the registry
+//! is reached over https (a plain-http realm is refused, not merely sent
+//! without credentials); a realm on another host receives the registry's
+//! credentials as docker does, unless the strict mode
+//! ([`super::RegistryOptions::no_cross_host_realm`]) refuses it.
+//!
 //! What this module does not do: OAuth2 refresh-token (`identitytoken`)
-//! exchange, or send credentials to a plain-http token realm of a registry
-//! reached over TLS.
+//! exchange, send requests to the registry itself, or follow redirects
+//! (token requests do not follow any).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use reqwest::StatusCode;
 use url::Url;
 
-use super::client::{Shared, Target, chain, read_capped, read_error_body};
-use super::credentials::{self, Credentials};
+use super::credentials::{CredentialProvider, Credentials};
+use super::http::{Target, host_port, net_error, origin, read_capped, read_error_body, redact};
 use crate::OciError;
+
+/// What the auth flow needs from the client that owns it.
+pub(crate) struct AuthEnv<'a> {
+    pub http: &'a reqwest::Client,
+    pub requests: &'a AtomicU64,
+    pub provider: &'a dyn CredentialProvider,
+    /// The registry's base URL (`scheme://host[:port]/`).
+    pub registry_url: &'a Url,
+    /// Refuse token realms on another host than the registry.
+    pub no_cross_host_realm: bool,
+    /// Deadline of one token request.
+    pub token_deadline: Duration,
+}
 
 /// Largest token server answer read.
 const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
@@ -60,19 +82,41 @@ pub enum Challenge {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Token {
     value: String,
     access: Access,
     expires: Instant,
 }
 
-/// Auth state of one client.
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("value", &"<redacted>")
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Auth state of one client. `Debug` shows which registries have cached
+/// state, never a credential or token.
 #[derive(Default)]
 pub struct AuthCache {
     schemes: Mutex<HashMap<String, Challenge>>,
     creds: Mutex<HashMap<String, Option<Credentials>>>,
     tokens: Mutex<HashMap<(String, String), Token>>,
+}
+
+impl std::fmt::Debug for AuthCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthCache")
+            .field(
+                "schemes",
+                &lock(&self.schemes).keys().cloned().collect::<Vec<_>>(),
+            )
+            .field("tokens", &lock(&self.tokens).len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,7 +128,7 @@ impl AuthCache {
     /// is known to want one and none cached covers `access`.
     pub(crate) async fn header_for(
         &self,
-        shared: &Shared,
+        env: &AuthEnv<'_>,
         target: &Target<'_>,
         access: Access,
     ) -> Result<Option<String>, OciError> {
@@ -92,7 +136,7 @@ impl AuthCache {
         match scheme {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self
-                .credentials(shared, target.registry)
+                .credentials(env, target.registry)
                 .await?
                 .map(|c| c.basic_header())),
             Some(Challenge::Bearer { realm, service }) => {
@@ -108,7 +152,7 @@ impl AuthCache {
                     want = want.max(t.access);
                 }
                 let token = self
-                    .fetch_token(shared, target, want, &realm, service.as_deref())
+                    .fetch_token(env, target, want, &realm, service.as_deref())
                     .await?;
                 let header = format!("Bearer {}", token.value);
                 lock(&self.tokens).insert(key, token);
@@ -120,7 +164,7 @@ impl AuthCache {
     /// Records a 401 challenge. Returns whether a retry can succeed.
     pub(crate) async fn on_challenge(
         &self,
-        shared: &Shared,
+        env: &AuthEnv<'_>,
         target: &Target<'_>,
         _access: Access,
         header: Option<&str>,
@@ -135,7 +179,7 @@ impl AuthCache {
                 if had_auth && previous == Some(Challenge::Basic) {
                     return Ok(false);
                 }
-                Ok(self.credentials(shared, target.registry).await?.is_some())
+                Ok(self.credentials(env, target.registry).await?.is_some())
             }
             Challenge::Bearer { .. } => {
                 // The token we sent (if any) is expired or too narrow.
@@ -149,15 +193,11 @@ impl AuthCache {
     /// The error for a 401 after a retry with fresh auth.
     pub(crate) async fn refused(
         &self,
-        shared: &Shared,
+        env: &AuthEnv<'_>,
         target: &Target<'_>,
         had_auth: bool,
     ) -> OciError {
-        let creds = self
-            .credentials(shared, target.registry)
-            .await
-            .ok()
-            .flatten();
+        let creds = self.credentials(env, target.registry).await.ok().flatten();
         match creds {
             Some(c) if had_auth => OciError::Unauthorized(format!(
                 "registry {} refused the credentials of user {:?} for {}",
@@ -171,31 +211,23 @@ impl AuthCache {
         }
     }
 
-    /// Credentials for a registry: explicit options, else docker config
-    /// (looked up once).
+    /// Credentials for a registry host from the provider (asked once per host).
     async fn credentials(
         &self,
-        shared: &Shared,
+        env: &AuthEnv<'_>,
         registry: &str,
     ) -> Result<Option<Credentials>, OciError> {
-        if let Some((u, p)) = &shared.options.credentials {
-            return Ok(Some(Credentials {
-                username: u.clone(),
-                password: p.clone(),
-            }));
-        }
         if let Some(c) = lock(&self.creds).get(registry) {
             return Ok(c.clone());
         }
-        let found =
-            credentials::lookup(shared.options.docker_config_dir.as_deref(), registry).await?;
+        let found = env.provider.credentials(registry).await?;
         lock(&self.creds).insert(registry.to_string(), found.clone());
         Ok(found)
     }
 
     async fn fetch_token(
         &self,
-        shared: &Shared,
+        env: &AuthEnv<'_>,
         target: &Target<'_>,
         access: Access,
         realm: &str,
@@ -207,12 +239,9 @@ impl AuthCache {
                 target.registry
             ))
         })?;
-        if url.scheme() != "https" && url.scheme() != "http" {
-            return Err(OciError::Protocol(format!(
-                "registry {} sent a token realm that is not http(s): {realm:?}",
-                target.registry
-            )));
-        }
+        check_realm(&url, env.registry_url, env.no_cross_host_realm).map_err(|why| {
+            OciError::Unauthorized(format!("registry {}: {why}", target.registry))
+        })?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -223,22 +252,24 @@ impl AuthCache {
                 &format!("repository:{}:{}", target.repository, access.actions()),
             );
         }
-        let creds = self.credentials(shared, target.registry).await?;
-        let mut rb = shared.http.get(url.clone());
+        let creds = self.credentials(env, target.registry).await?;
+        let mut rb = env.http.get(url.clone()).timeout(env.token_deadline);
         let mut sent_creds = None;
-        if let Some(c) = &creds
-            && (url.scheme() == "https" || shared.options.plain_http)
-        {
+        if let Some(c) = &creds {
             rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
             sent_creds = Some(c.username.clone());
         }
-        shared.count_request();
+        env.requests.fetch_add(1, Ordering::Relaxed);
         let resp = rb.send().await.map_err(|e| {
-            OciError::Transport(format!(
-                "token request to {}: {}",
-                super::client::redact(&url),
-                chain(&e)
-            ))
+            net_error(
+                &format!(
+                    "token request for registry {} to {}",
+                    target.registry,
+                    redact(&url)
+                ),
+                e,
+                "",
+            )
         })?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -261,11 +292,16 @@ impl AuthCache {
         }
         if !status.is_success() {
             let body = read_error_body(resp).await;
-            return Err(OciError::Protocol(format!(
+            let message = format!(
                 "token server of registry {} answered {status}{}",
                 target.registry,
                 body.map(|b| format!(": {b}")).unwrap_or_default()
-            )));
+            );
+            return Err(if status.is_server_error() {
+                OciError::Unavailable(message)
+            } else {
+                OciError::Protocol(message)
+            });
         }
         let bytes = read_capped(resp, MAX_TOKEN_RESPONSE_BYTES, "token response").await?;
         parse_token(&bytes, access).ok_or_else(|| {
@@ -275,6 +311,39 @@ impl AuthCache {
             ))
         })
     }
+}
+
+/// Whether credentials may go to a token `realm` the registry at
+/// `registry` named in its own challenge: http(s) only; never plain http
+/// when the registry is reached over https; no userinfo; with `strict`, the
+/// realm must be on the registry's own host and port.
+pub(crate) fn check_realm(realm: &Url, registry: &Url, strict: bool) -> Result<(), String> {
+    match realm.scheme() {
+        "https" => {}
+        "http" if registry.scheme() == "http" => {}
+        "http" => {
+            return Err(format!(
+                "its token realm {} is plain http while the registry is reached over https; \
+                 refusing to fetch a token over plain http",
+                redact(realm)
+            ));
+        }
+        other => {
+            return Err(format!(
+                "its token realm uses the unsupported scheme {other:?}"
+            ));
+        }
+    }
+    if !realm.username().is_empty() || realm.password().is_some() {
+        return Err("its token realm carries user information; refusing it".to_string());
+    }
+    if strict && origin(realm) != origin(registry) {
+        return Err(format!(
+            "its token realm is on another host ({}); refused by --no-cross-host-realm",
+            host_port(realm)
+        ));
+    }
+    Ok(())
 }
 
 fn parse_token(bytes: &[u8], access: Access) -> Option<Token> {
@@ -428,5 +497,28 @@ mod tests {
         assert!(parse_token(br#"{"token":""}"#, Access::Pull).is_none());
         assert!(parse_token(b"{\"token\":\"a\\nb\"}", Access::Pull).is_none());
         assert!(Access::Delete > Access::Push && Access::Push > Access::Pull);
+    }
+
+    #[test]
+    fn realm_rules() {
+        let https_reg = Url::parse("https://reg.example:5000/").unwrap();
+        let http_reg = Url::parse("http://reg.example:5000/").unwrap();
+        let same = Url::parse("https://reg.example:5000/token").unwrap();
+        let other = Url::parse("https://auth.example/token").unwrap();
+        let plain = Url::parse("http://auth.example/token").unwrap();
+        assert!(check_realm(&same, &https_reg, true).is_ok());
+        assert!(check_realm(&other, &https_reg, false).is_ok());
+        let strict = check_realm(&other, &https_reg, true).unwrap_err();
+        assert!(strict.contains("auth.example"), "{strict}");
+        let downgrade = check_realm(&plain, &https_reg, false).unwrap_err();
+        assert!(downgrade.contains("plain http"), "{downgrade}");
+        assert!(check_realm(&plain, &http_reg, false).is_ok());
+        // Another port on the same host is another host.
+        let port = Url::parse("http://reg.example:5001/token").unwrap();
+        assert!(check_realm(&port, &http_reg, true).is_err());
+        let userinfo = Url::parse("https://u:p@auth.example/token").unwrap();
+        assert!(check_realm(&userinfo, &https_reg, false).is_err());
+        let ftp = Url::parse("ftp://auth.example/token").unwrap();
+        assert!(check_realm(&ftp, &https_reg, false).is_err());
     }
 }

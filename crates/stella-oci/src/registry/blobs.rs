@@ -31,7 +31,8 @@ use url::Url;
 
 use super::Repository;
 use super::auth::Access;
-use super::client::{Req, ReqBody, chain, header_str, read_capped, unexpected};
+use super::client::{Req, ReqBody, header_str, read_capped, unexpected};
+use super::http::net_error;
 use crate::OciError;
 use crate::store::{BlobSource, Progress, PushOutcome};
 
@@ -71,7 +72,8 @@ impl Repository {
     ) -> Result<u64, OciError> {
         let digest = &descriptor.digest;
         let what = format!("blob {}@{digest}", self.display());
-        let req = Req::new(Method::GET, self.blob_url(digest)?, Access::Pull);
+        let req =
+            Req::new(Method::GET, self.blob_url(digest)?, Access::Pull).transfer(descriptor.size);
         let resp = self.client.shared.execute(&self.target(), &req).await?;
         if !resp.status().is_success() {
             return Err(unexpected(resp, &self.registry, &what).await);
@@ -91,8 +93,7 @@ impl Repository {
         let mut seen = 0u64;
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| OciError::Transport(format!("reading {what}: {}", chain(&e))))?;
+            let chunk = chunk.map_err(|e| net_error(&format!("reading {what}"), e, ""))?;
             seen += chunk.len() as u64;
             if seen > descriptor.size {
                 return Err(OciError::integrity(
@@ -285,7 +286,9 @@ impl Repository {
         put_url
             .query_pairs_mut()
             .append_pair("digest", &descriptor.digest.to_string());
-        let mut req = Req::new(Method::PUT, put_url, Access::Push);
+        // Finishing a chunked upload makes the registry verify the whole
+        // blob: its deadline grows with the size.
+        let mut req = Req::new(Method::PUT, put_url, Access::Push).transfer(size);
         let counter = match final_body {
             Some((body, counter)) => {
                 req = req

@@ -1,9 +1,24 @@
 //! The HTTP core every endpoint module goes through: one `reqwest` client
 //! (connection pool, rustls with optional extra CA roots), request counting,
-//! auth attachment and challenge handling (via [`super::auth`]), 429 with
-//! `Retry-After` back-off, limited retries of idempotent requests on
-//! transport errors and 502/503/504, capped body reads and the mapping of
+//! deadlines, auth attachment and challenge handling (via [`super::auth`]),
+//! redirects, 429 with `Retry-After` back-off, limited retries of idempotent
+//! requests on connection failures and 500/502/503/504, and the mapping of
 //! registry answers to [`OciError`].
+//!
+//! Deadlines ([`super::RegistryTimeouts`]): a connect timeout, an idle
+//! timeout between two reads (the status line included), and a deadline per
+//! request that grows with the bytes it moves. A request that timed out
+//! after it was sent is not retried (the server may be working on it, or
+//! stalling on purpose); only connection failures are, where nothing was
+//! sent.
+//!
+//! Redirects are followed here, not by `reqwest`, for `GET`/`HEAD` only (at
+//! most [`MAX_REDIRECTS`], never from https to http). A request to another
+//! host than the registry (a redirect target such as a pre-signed blob URL,
+//! or an upload location elsewhere) carries no `Authorization`, and a 401 or
+//! 403 from it is an error naming that host: its challenge is never
+//! answered, so the registry's credentials and tokens stay with the
+//! registry.
 //!
 //! What this module does not do: know any endpoint's semantics (that is in
 //! `blobs`, `manifests`, `referrers`), or retry non-idempotent requests
@@ -14,17 +29,22 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
-use super::RegistryOptions;
-use super::auth::{Access, AuthCache};
+use super::auth::{Access, AuthCache, AuthEnv};
+use super::credentials::{CredentialProvider, DockerConfigCredentials, StaticCredentials};
+pub(crate) use super::http::{
+    Target, chain, error_codes, header_str, read_capped, read_error_body, redact,
+    summarize_error_body, unexpected,
+};
+use super::http::{host_port, is_certificate_problem, net_error_timed, origin};
+use super::options::RegistryOptions;
 use crate::OciError;
 use crate::store::ReferrersMode;
 
@@ -34,12 +54,22 @@ pub const MAX_RATE_LIMIT_ATTEMPTS: u32 = 6;
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Longest single wait honoured from a `Retry-After` header.
 pub const MAX_SINGLE_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Retries of idempotent requests after transport errors or 500/502/503/504
-/// (distribution 2.8 answers 500 while a link file it reads is being
-/// rewritten by a concurrent request).
+/// Retries of idempotent requests after connection failures or
+/// 500/502/503/504 (distribution 2.8 answers 500 while a link file it reads
+/// is being rewritten by a concurrent request).
 pub const MAX_TRANSIENT_RETRIES: u32 = 3;
+/// Redirects followed for one `GET`/`HEAD`.
+pub const MAX_REDIRECTS: u32 = 5;
 /// Read size when streaming a file into a request body.
 const FILE_READ_CHUNK: usize = 256 * 1024;
+
+/// A probed referrers mode and until when it is trusted (`None`: set by
+/// the caller, kept for the client's life).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CachedMode {
+    pub mode: ReferrersMode,
+    pub expires: Option<Instant>,
+}
 
 /// State shared by every repository of one [`super::RegistryClient`].
 pub struct Shared {
@@ -47,16 +77,17 @@ pub struct Shared {
     pub(crate) options: RegistryOptions,
     requests: AtomicU64,
     pub(crate) auth: AuthCache,
-    /// Referrers mode per registry host, decided once by probing.
-    pub(crate) modes: Mutex<HashMap<String, ReferrersMode>>,
+    provider: Arc<dyn CredentialProvider>,
+    /// Referrers mode per registry host, decided by probing.
+    pub(crate) modes: Mutex<HashMap<String, CachedMode>>,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("plain_http", &self.options.plain_http)
-            .field("ca_file", &self.options.ca_file)
+            .field("options", &self.options)
             .field("requests", &self.request_count())
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +114,9 @@ pub(crate) struct Req {
     pub headers: Vec<(&'static str, String)>,
     pub body: ReqBody,
     pub access: Access,
+    /// Bytes the request is expected to move (a blob's size), which
+    /// lengthens its deadline; bodies sent count on their own.
+    pub transfer_bytes: u64,
 }
 
 impl Req {
@@ -93,6 +127,7 @@ impl Req {
             headers: Vec::new(),
             body: ReqBody::Empty,
             access,
+            transfer_bytes: 0,
         }
     }
 
@@ -106,23 +141,41 @@ impl Req {
         self
     }
 
+    /// The request moves about `bytes` bytes (its deadline grows with them).
+    pub fn transfer(mut self, bytes: u64) -> Self {
+        self.transfer_bytes = bytes;
+        self
+    }
+
     fn idempotent(&self) -> bool {
         self.method == Method::GET || self.method == Method::HEAD
     }
+
+    fn body_len(&self) -> u64 {
+        match &self.body {
+            ReqBody::Empty => 0,
+            ReqBody::Bytes(b) => b.len() as u64,
+            ReqBody::File { len, .. } => *len,
+        }
+    }
 }
 
-/// Which repository a request is for (auth scope and messages).
-pub(crate) struct Target<'a> {
-    pub registry: &'a str,
-    pub repository: &'a str,
+/// Whether a hop goes to the registry itself or elsewhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    Registry,
+    /// Another host: no credentials, no token, no challenge answered.
+    Elsewhere,
 }
 
 impl Shared {
     pub(crate) fn new(options: RegistryOptions) -> Result<Self, OciError> {
+        let t = options.timeouts;
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("stella/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(300))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(t.connect)
+            .read_timeout(t.idle)
             .pool_idle_timeout(Duration::from_secs(60));
         if let Some(ca) = &options.ca_file {
             let pem = std::fs::read(ca)
@@ -141,11 +194,22 @@ impl Shared {
         let http = builder.build().map_err(|e| {
             OciError::InvalidInput(format!("cannot set up the HTTP client: {}", chain(&e)))
         })?;
+        let provider: Arc<dyn CredentialProvider> =
+            match (&options.credentials, &options.credential_provider) {
+                (Some((user, password)), _) => Arc::new(StaticCredentials::for_every_host(
+                    super::credentials::Credentials::new(user.clone(), password.clone()),
+                )),
+                (None, Some(p)) => p.clone(),
+                (None, None) => Arc::new(DockerConfigCredentials::new(
+                    options.docker_config_dir.clone(),
+                )),
+            };
         Ok(Shared {
             http,
             options,
             requests: AtomicU64::new(0),
             auth: AuthCache::default(),
+            provider,
             modes: Mutex::new(HashMap::new()),
         })
     }
@@ -173,82 +237,116 @@ impl Shared {
         format!("{scheme}://{host}")
     }
 
-    /// Sends `req`, handling auth challenges, 429 and transient failures.
-    /// Returns every other answer (including 4xx) for the caller to judge.
+    fn registry_url(&self, registry: &str) -> Result<Url, OciError> {
+        Url::parse(&format!("{}/", self.base_url(registry))).map_err(|e| {
+            OciError::InvalidInput(format!("cannot form a URL for registry {registry}: {e}"))
+        })
+    }
+
+    fn auth_env<'a>(&'a self, registry_url: &'a Url) -> AuthEnv<'a> {
+        AuthEnv {
+            http: &self.http,
+            requests: &self.requests,
+            provider: self.provider.as_ref(),
+            registry_url,
+            no_cross_host_realm: self.options.no_cross_host_realm,
+            token_deadline: self.options.timeouts.request,
+        }
+    }
+
+    /// Sends `req`, handling auth challenges, redirects, 429 and transient
+    /// failures. Returns every other answer (including 4xx) for the caller
+    /// to judge.
     pub(crate) async fn execute(
         &self,
         target: &Target<'_>,
         req: &Req,
     ) -> Result<Response, OciError> {
+        let registry_url = self.registry_url(target.registry)?;
+        let mut url = req.url.clone();
+        let mut redirects = 0u32;
+        loop {
+            let hop = if origin(&url) == origin(&registry_url) {
+                Hop::Registry
+            } else {
+                Hop::Elsewhere
+            };
+            let resp = self.send(target, req, &url, &registry_url, hop).await?;
+            if !resp.status().is_redirection() || !req.idempotent() {
+                return Ok(resp);
+            }
+            let Some(location) = header_str(&resp, LOCATION.as_str()) else {
+                return Ok(resp);
+            };
+            redirects += 1;
+            url = redirect_target(&url, location, redirects, target.registry)?;
+        }
+    }
+
+    /// One hop: sends `req` to `url` with the registry's auth when `hop` is
+    /// the registry, with none otherwise; retries what may be retried.
+    async fn send(
+        &self,
+        target: &Target<'_>,
+        req: &Req,
+        url: &Url,
+        registry_url: &Url,
+        hop: Hop,
+    ) -> Result<Response, OciError> {
+        let env = self.auth_env(registry_url);
+        let deadline = self
+            .options
+            .timeouts
+            .deadline_for(req.transfer_bytes.max(req.body_len()));
         let mut rate_limited_attempts = 0u32;
         let mut waited = Duration::ZERO;
         let mut transient = 0u32;
         let mut reauthed = false;
         loop {
-            let auth = self.auth.header_for(self, target, req.access).await?;
-            let mut rb = self.http.request(req.method.clone(), req.url.clone());
-            for (k, v) in &req.headers {
-                rb = rb.header(*k, v);
-            }
-            if let Some(h) = &auth {
-                rb = rb.header(AUTHORIZATION, h);
-            }
-            rb = match &req.body {
-                ReqBody::Empty => {
-                    if req.method == Method::PUT
-                        || req.method == Method::POST
-                        || req.method == Method::PATCH
-                    {
-                        rb.header(CONTENT_LENGTH, "0")
-                    } else {
-                        rb
-                    }
-                }
-                ReqBody::Bytes(b) => rb
-                    .header(CONTENT_LENGTH, b.len().to_string())
-                    .body(b.clone()),
-                ReqBody::File {
-                    path,
-                    offset,
-                    len,
-                    counter,
-                } => rb
-                    .header(CONTENT_LENGTH, len.to_string())
-                    .body(file_body(path.clone(), *offset, *len, counter.clone()).await?),
+            let auth = match hop {
+                Hop::Registry => self.auth.header_for(&env, target, req.access).await?,
+                Hop::Elsewhere => None,
             };
+            let rb = self.build(req, url, auth.as_deref(), deadline).await?;
             self.count_request();
+            let started = Instant::now();
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    let e = e.without_url();
+                    let detail = chain(&e);
                     if req.idempotent()
                         && transient < MAX_TRANSIENT_RETRIES
-                        && (e.is_connect() || e.is_timeout())
+                        && e.is_connect()
+                        && !is_certificate_problem(&detail)
                     {
                         transient += 1;
                         tokio::time::sleep(backoff(transient)).await;
                         continue;
                     }
-                    let detail = chain(&e);
-                    let hint = if req.url.scheme() == "https"
-                        && (detail.contains("InvalidContentType")
-                            || detail.contains("corrupt message"))
-                    {
-                        " (the registry may speak plain HTTP: use --plain-http)"
-                    } else if detail.contains("UnknownIssuer")
-                        || detail.contains("invalid peer certificate")
-                    {
-                        " (trust the registry's CA with --ca-file)"
-                    } else {
-                        ""
-                    };
-                    return Err(OciError::Transport(format!(
-                        "{} {}: {detail}{hint}",
-                        req.method,
-                        redact(&req.url),
-                    )));
+                    return Err(net_error_timed(
+                        &format!("{} {}", req.method, redact(url)),
+                        e,
+                        transport_hint(url, &detail),
+                        started,
+                        self.options.timeouts.idle,
+                        deadline,
+                    ));
                 }
             };
             let status = resp.status();
+            if (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+                && hop == Hop::Elsewhere
+            {
+                return Err(OciError::Unauthorized(format!(
+                    "{} (reached from registry {} for {} {}) answered {status}; Stella sends \
+                     credentials and tokens only to the registry itself, never to another host",
+                    host_port(url),
+                    target.registry,
+                    req.method,
+                    redact(url),
+                )));
+            }
             if status == StatusCode::UNAUTHORIZED {
                 let challenge = resp
                     .headers()
@@ -261,7 +359,7 @@ impl Shared {
                     if self
                         .auth
                         .on_challenge(
-                            self,
+                            &env,
                             target,
                             req.access,
                             challenge.as_deref(),
@@ -272,7 +370,7 @@ impl Shared {
                         continue;
                     }
                 }
-                return Err(self.auth.refused(self, target, auth.is_some()).await);
+                return Err(self.auth.refused(&env, target, auth.is_some()).await);
             }
             if status == StatusCode::FORBIDDEN {
                 let body = read_error_body(resp).await;
@@ -296,10 +394,13 @@ impl Shared {
                     || asked.is_some_and(|a| a > MAX_SINGLE_RETRY_AFTER)
                 {
                     return Err(OciError::RateLimited(format!(
-                        "registry {} is rate limiting {} {} (429 after {rate_limited_attempts} attempts, {:.1}s waited{}); try again later",
-                        target.registry,
+                        "{} is rate limiting {} {} (429 after {rate_limited_attempts} attempts, {:.1}s waited{}); try again later",
+                        match hop {
+                            Hop::Registry => format!("registry {}", target.registry),
+                            Hop::Elsewhere => host_port(url),
+                        },
                         req.method,
-                        redact(&req.url),
+                        redact(url),
                         waited.as_secs_f64(),
                         asked
                             .map(|a| format!(", asked to wait {}s more", a.as_secs()))
@@ -320,6 +421,98 @@ impl Shared {
             }
             return Ok(resp);
         }
+    }
+
+    /// The `reqwest` request for one attempt.
+    async fn build(
+        &self,
+        req: &Req,
+        url: &Url,
+        auth: Option<&str>,
+        deadline: Duration,
+    ) -> Result<reqwest::RequestBuilder, OciError> {
+        let mut rb = self
+            .http
+            .request(req.method.clone(), url.clone())
+            .timeout(deadline);
+        for (k, v) in &req.headers {
+            rb = rb.header(*k, v);
+        }
+        if let Some(h) = auth {
+            rb = rb.header(AUTHORIZATION, h);
+        }
+        Ok(match &req.body {
+            ReqBody::Empty => {
+                if req.method == Method::PUT
+                    || req.method == Method::POST
+                    || req.method == Method::PATCH
+                {
+                    rb.header(CONTENT_LENGTH, "0")
+                } else {
+                    rb
+                }
+            }
+            ReqBody::Bytes(b) => rb
+                .header(CONTENT_LENGTH, b.len().to_string())
+                .body(b.clone()),
+            ReqBody::File {
+                path,
+                offset,
+                len,
+                counter,
+            } => rb
+                .header(CONTENT_LENGTH, len.to_string())
+                .body(file_body(path.clone(), *offset, *len, counter.clone()).await?),
+        })
+    }
+}
+
+/// The next URL of a redirect: resolved against the current one, at most
+/// [`MAX_REDIRECTS`] hops, http(s) only and never from https down to http.
+fn redirect_target(
+    current: &Url,
+    location: &str,
+    hops: u32,
+    registry: &str,
+) -> Result<Url, OciError> {
+    if hops > MAX_REDIRECTS {
+        return Err(OciError::Protocol(format!(
+            "registry {registry}: more than {MAX_REDIRECTS} redirects for {}",
+            redact(current)
+        )));
+    }
+    let next = current.join(location.trim()).map_err(|e| {
+        OciError::Protocol(format!(
+            "registry {registry} redirected {} to an unusable location: {e}",
+            redact(current)
+        ))
+    })?;
+    let allowed = match next.scheme() {
+        "https" => true,
+        "http" => current.scheme() == "http",
+        _ => false,
+    };
+    if !allowed {
+        return Err(OciError::Protocol(format!(
+            "registry {registry} redirected {} to {} ({}); refused (https is never downgraded)",
+            redact(current),
+            redact(&next),
+            next.scheme()
+        )));
+    }
+    Ok(next)
+}
+
+/// A hint for transport errors that usually mean a wrong flag.
+fn transport_hint(url: &Url, detail: &str) -> &'static str {
+    if url.scheme() == "https"
+        && (detail.contains("InvalidContentType") || detail.contains("corrupt message"))
+    {
+        " (the registry may speak plain HTTP: use --plain-http)"
+    } else if detail.contains("UnknownIssuer") || detail.contains("invalid peer certificate") {
+        " (trust the registry's CA with --ca-file)"
+    } else {
+        ""
     }
 }
 
@@ -387,134 +580,6 @@ async fn file_body(
     Ok(reqwest::Body::wrap_stream(stream))
 }
 
-/// Reads a whole body, refusing more than `cap` bytes without allocating
-/// them (checks `Content-Length` first, then counts as it streams).
-pub(crate) async fn read_capped(resp: Response, cap: u64, what: &str) -> Result<Vec<u8>, OciError> {
-    if let Some(len) = resp.content_length()
-        && len > cap
-    {
-        return Err(OciError::Protocol(format!(
-            "{what} is {len} bytes, over the {cap}-byte limit"
-        )));
-    }
-    let mut out = Vec::with_capacity(resp.content_length().unwrap_or(0).min(cap) as usize);
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| OciError::Transport(format!("reading {what}: {}", chain(&e))))?;
-        if out.len() as u64 + chunk.len() as u64 > cap {
-            return Err(OciError::Protocol(format!(
-                "{what} is over the {cap}-byte limit"
-            )));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// The registry's error body, summarised (`CODE: message; ...`), capped.
-pub(crate) async fn read_error_body(resp: Response) -> Option<String> {
-    let bytes = read_capped(
-        resp,
-        stella_types::limits::MAX_ERROR_BODY_BYTES,
-        "error body",
-    )
-    .await
-    .ok()?;
-    summarize_error_body(&bytes)
-}
-
-/// Error codes in an OCI error body (`{"errors":[{"code":..}]}`).
-pub(crate) fn error_codes(bytes: &[u8]) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Vec::new();
-    };
-    v.get("errors")
-        .and_then(|e| e.as_array())
-        .map(|errs| {
-            errs.iter()
-                .filter_map(|e| e.get("code").and_then(|c| c.as_str()).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub(crate) fn summarize_error_body(bytes: &[u8]) -> Option<String> {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
-        && let Some(errs) = v.get("errors").and_then(|e| e.as_array())
-    {
-        let parts: Vec<String> = errs
-            .iter()
-            .take(5)
-            .map(|e| {
-                let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("UNKNOWN");
-                let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
-                clean(&format!("{code}: {msg}"))
-            })
-            .collect();
-        if !parts.is_empty() {
-            return Some(parts.join("; "));
-        }
-    }
-    let text = String::from_utf8_lossy(bytes);
-    let text = clean(text.trim());
-    if text.is_empty() { None } else { Some(text) }
-}
-
-/// One line, printable, at most 300 characters.
-fn clean(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    if s.chars().count() > 300 {
-        out.push('…');
-    }
-    out
-}
-
-/// An error for an unexpected answer to `what` (`404` → NotFound naming `what`).
-pub(crate) async fn unexpected(resp: Response, registry: &str, what: &str) -> OciError {
-    let status = resp.status();
-    let body = read_error_body(resp).await;
-    if status == StatusCode::NOT_FOUND {
-        return OciError::not_found(what.to_string());
-    }
-    OciError::Protocol(format!(
-        "registry {registry} answered {status} for {what}{}",
-        body.map(|b| format!(": {b}")).unwrap_or_default()
-    ))
-}
-
-/// An error and its sources on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let m = inner.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = inner.source();
-    }
-    s
-}
-
-/// A URL without query (upload session state, tokens) for messages.
-pub(crate) fn redact(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    let _ = u.set_password(None);
-    u.to_string()
-}
-
-/// A header as a string, if present and ASCII.
-pub(crate) fn header_str<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -550,18 +615,22 @@ mod tests {
     }
 
     #[test]
-    fn error_bodies_summarised() {
-        let b =
-            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
-        assert_eq!(
-            summarize_error_body(b).as_deref(),
-            Some("MANIFEST_UNKNOWN: manifest unknown")
+    fn redirects_resolve_and_never_downgrade() {
+        let https = Url::parse("https://reg.example/v2/a/blobs/sha256:1").unwrap();
+        let next = redirect_target(&https, "/other/place?sig=1", 1, "reg.example").unwrap();
+        assert_eq!(next.as_str(), "https://reg.example/other/place?sig=1");
+        let cdn = redirect_target(&https, "https://cdn.example/b", 1, "reg.example").unwrap();
+        assert_eq!(cdn.host_str(), Some("cdn.example"));
+        let down = redirect_target(&https, "http://cdn.example/b?sig=SECRET", 1, "reg.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            down.contains("refused") && !down.contains("SECRET"),
+            "{down}"
         );
-        assert_eq!(error_codes(b), vec!["MANIFEST_UNKNOWN".to_string()]);
-        assert_eq!(
-            summarize_error_body(b"404 page not found\n").as_deref(),
-            Some("404 page not found")
-        );
-        assert_eq!(summarize_error_body(b"").as_deref(), None);
+        assert!(redirect_target(&https, "file:///etc/passwd", 1, "reg.example").is_err());
+        assert!(redirect_target(&https, "/x", MAX_REDIRECTS + 1, "reg.example").is_err());
+        let http = Url::parse("http://reg.example/v2/a/blobs/sha256:1").unwrap();
+        assert!(redirect_target(&http, "http://cdn.example/b", 1, "reg.example").is_ok());
     }
 }

@@ -1,15 +1,30 @@
-//! Registry credentials from the docker client configuration:
-//! `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), in
-//! docker's order: `credHelpers.<host>`, then `credsStore`, then the inline
-//! `auths.<host>` (`auth` = base64 `user:password`, or `username` /
-//! `password`). A helper is run as `docker-credential-<name> get` with the
-//! server name on stdin and `{"Username","Secret"}` JSON on stdout.
+//! Registry credentials, per registry host, through [`CredentialProvider`]:
 //!
-//! What this module does not do: write credentials (`docker login`), or
-//! exchange `identitytoken` refresh tokens.
+//! - [`DockerConfigCredentials`]: the docker client configuration,
+//!   `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), in
+//!   docker's order: `credHelpers.<host>`, then `credsStore`, then the inline
+//!   `auths.<host>` (`auth` = base64 `user:password`, or `username` /
+//!   `password`). A helper is run as `docker-credential-<name> get` with the
+//!   server name on stdin and `{"Username","Secret"}` JSON on stdout; it is
+//!   killed when it takes longer than its timeout.
+//! - [`StaticCredentials`]: fixed credentials for named hosts (the CLI's
+//!   `--username`/`--password-stdin` for the registry the command names).
+//! - [`ChainCredentials`]: the first provider that knows the host wins.
+//!
+//! A server can plug its own provider (a vault, per-tenant secrets).
+//! Nothing here prints a secret: `Debug` is redacted, and a failing helper's
+//! stdout (which may hold the secret) is never echoed into an error.
+//!
+//! What this module does not do: write credentials (`docker login`),
+//! exchange `identitytoken` refresh tokens, or decide which host may receive
+//! credentials (that is [`super::auth`]).
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -19,14 +34,23 @@ use crate::OciError;
 
 /// Largest `config.json` or helper answer read.
 const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
-/// How long a credential helper may take.
-const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a credential helper may take before it is killed.
+pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A user name and password (or token).
+/// A user name and password (or token). `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -35,6 +59,135 @@ impl std::fmt::Debug for Credentials {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .finish()
+    }
+}
+
+/// What a provider's lookup returns.
+pub type CredentialFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Credentials>, OciError>> + Send + 'a>>;
+
+/// Where credentials for a registry host come from.
+///
+/// `registry` is the host as written in references (`host[:port]`,
+/// `docker.io` for Docker Hub). `Ok(None)` means "none for this host"
+/// (anonymous); an error means the source itself failed (a configured
+/// helper that is missing, crashes or hangs), which is not silently
+/// turned into anonymity. The client asks at most once per host per run,
+/// and only when the registry asks for authentication.
+pub trait CredentialProvider: Send + Sync + std::fmt::Debug {
+    fn credentials<'a>(&'a self, registry: &'a str) -> CredentialFuture<'a>;
+}
+
+/// Fixed credentials for named registry hosts (and optionally for any host).
+#[derive(Clone, Default)]
+pub struct StaticCredentials {
+    by_host: BTreeMap<String, Credentials>,
+    any_host: Option<Credentials>,
+}
+
+impl StaticCredentials {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Credentials for one registry host (`host[:port]`).
+    pub fn with_host(mut self, registry: &str, credentials: Credentials) -> Self {
+        self.by_host.insert(host_of(registry), credentials);
+        self
+    }
+
+    /// The same credentials for every registry this client talks to (what
+    /// [`super::RegistryOptions::credentials`] means). Prefer
+    /// [`Self::with_host`].
+    pub fn for_every_host(credentials: Credentials) -> Self {
+        StaticCredentials {
+            by_host: BTreeMap::new(),
+            any_host: Some(credentials),
+        }
+    }
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("hosts", &self.by_host.keys().collect::<Vec<_>>())
+            .field("any_host", &self.any_host.is_some())
+            .finish()
+    }
+}
+
+impl CredentialProvider for StaticCredentials {
+    fn credentials<'a>(&'a self, registry: &'a str) -> CredentialFuture<'a> {
+        let found = self
+            .by_host
+            .get(&host_of(registry))
+            .or(self.any_host.as_ref())
+            .cloned();
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+/// Asks each provider in turn; the first that has credentials for the host
+/// wins, the first error stops the search.
+#[derive(Debug, Clone, Default)]
+pub struct ChainCredentials {
+    providers: Vec<Arc<dyn CredentialProvider>>,
+}
+
+impl ChainCredentials {
+    pub fn new(providers: Vec<Arc<dyn CredentialProvider>>) -> Self {
+        ChainCredentials { providers }
+    }
+}
+
+impl CredentialProvider for ChainCredentials {
+    fn credentials<'a>(&'a self, registry: &'a str) -> CredentialFuture<'a> {
+        Box::pin(async move {
+            for p in &self.providers {
+                if let Some(c) = p.credentials(registry).await? {
+                    return Ok(Some(c));
+                }
+            }
+            Ok(None)
+        })
+    }
+}
+
+/// Credentials from the docker client configuration and its helpers.
+#[derive(Debug, Clone)]
+pub struct DockerConfigCredentials {
+    dir: Option<PathBuf>,
+    helper_dir: Option<PathBuf>,
+    helper_timeout: Duration,
+}
+
+impl DockerConfigCredentials {
+    /// Reads `<dir>/config.json`; `None` means `$DOCKER_CONFIG`, else `~/.docker`.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        DockerConfigCredentials {
+            dir,
+            helper_dir: None,
+            helper_timeout: DEFAULT_HELPER_TIMEOUT,
+        }
+    }
+
+    /// Runs helpers from this directory instead of looking them up on `PATH`.
+    pub fn with_helper_dir(mut self, dir: PathBuf) -> Self {
+        self.helper_dir = Some(dir);
+        self
+    }
+
+    /// How long a helper may run before it is killed (default
+    /// [`DEFAULT_HELPER_TIMEOUT`]).
+    pub fn with_helper_timeout(mut self, timeout: Duration) -> Self {
+        self.helper_timeout = timeout;
+        self
+    }
+}
+
+impl CredentialProvider for DockerConfigCredentials {
+    fn credentials<'a>(&'a self, registry: &'a str) -> CredentialFuture<'a> {
+        Box::pin(lookup_with(self, registry))
     }
 }
 
@@ -51,10 +204,22 @@ pub fn config_dir(dir: Option<&Path>) -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".docker"))
 }
 
-/// Looks up credentials for `registry` (`host[:port]`). `Ok(None)` when
-/// nothing is configured for it.
+/// Looks up credentials for `registry` (`host[:port]`) in the docker
+/// config under `dir` (see [`config_dir`]). `Ok(None)` when nothing is
+/// configured for it.
 pub async fn lookup(dir: Option<&Path>, registry: &str) -> Result<Option<Credentials>, OciError> {
-    let Some(dir) = config_dir(dir) else {
+    lookup_with(
+        &DockerConfigCredentials::new(dir.map(Path::to_path_buf)),
+        registry,
+    )
+    .await
+}
+
+async fn lookup_with(
+    source: &DockerConfigCredentials,
+    registry: &str,
+) -> Result<Option<Credentials>, OciError> {
+    let Some(dir) = config_dir(source.dir.as_deref()) else {
         return Ok(None);
     };
     let path = dir.join("config.json");
@@ -74,7 +239,7 @@ pub async fn lookup(dir: Option<&Path>, registry: &str) -> Result<Option<Credent
             .find(|(k, _)| host_of(k) == host_of(registry))
             .and_then(|(_, v)| v.as_str())
     {
-        return run_helper(helper, &server).await;
+        return run_helper(source, helper, &server).await;
     }
     let inline = config
         .get("auths")
@@ -88,7 +253,7 @@ pub async fn lookup(dir: Option<&Path>, registry: &str) -> Result<Option<Credent
         .get("credsStore")
         .and_then(|s| s.as_str())
         .filter(|s| !s.is_empty())
-        && let Some(c) = run_helper(store, &server).await?
+        && let Some(c) = run_helper(source, store, &server).await?
     {
         return Ok(Some(c));
     }
@@ -179,8 +344,14 @@ async fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Runs `docker-credential-<name> get`. `Ok(None)` when the helper has no
-/// credentials for the server.
-async fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, OciError> {
+/// credentials for the server. The helper is killed when it takes longer
+/// than the timeout. Its stdout is never echoed (it may hold the secret);
+/// only a line of its stderr goes into an error.
+async fn run_helper(
+    source: &DockerConfigCredentials,
+    name: &str,
+    server: &str,
+) -> Result<Option<Credentials>, OciError> {
     if name.is_empty()
         || !name
             .bytes()
@@ -191,7 +362,11 @@ async fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Oci
         )));
     }
     let program = format!("docker-credential-{name}");
-    let mut child = tokio::process::Command::new(&program)
+    let path = match &source.helper_dir {
+        Some(d) => d.join(&program),
+        None => PathBuf::from(&program),
+    };
+    let mut child = tokio::process::Command::new(&path)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -201,13 +376,24 @@ async fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Oci
         .map_err(|e| {
             OciError::Unauthorized(format!("cannot run credential helper {program}: {e}"))
         })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(server.as_bytes()).await;
-        drop(stdin);
-    }
-    let out = tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output())
+    let stdin = child.stdin.take();
+    let talk = async move {
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(server.as_bytes()).await;
+            drop(stdin);
+        }
+        child.wait_with_output().await
+    };
+    // On timeout the future (and the child in it) is dropped: kill_on_drop
+    // kills the helper.
+    let out = tokio::time::timeout(source.helper_timeout, talk)
         .await
-        .map_err(|_| OciError::Unauthorized(format!("credential helper {program} timed out")))?
+        .map_err(|_| {
+            OciError::timeout(format!(
+                "credential helper {program} did not answer within {}s and was stopped",
+                source.helper_timeout.as_secs_f64()
+            ))
+        })?
         .map_err(|e| OciError::Unauthorized(format!("credential helper {program} failed: {e}")))?;
     if out.stdout.len() as u64 > MAX_CONFIG_BYTES {
         return Err(OciError::Unauthorized(format!(
@@ -215,19 +401,29 @@ async fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Oci
         )));
     }
     if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        if text.to_ascii_lowercase().contains("credentials not found") {
+        let stdout = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stdout.contains("credentials not found")
+            || stderr
+                .to_ascii_lowercase()
+                .contains("credentials not found")
+        {
             return Ok(None);
         }
-        let line: String = text
+        let line: String = stderr
             .trim()
             .chars()
             .filter(|c| !c.is_control())
             .take(200)
             .collect();
+        let detail = if line.is_empty() {
+            String::new()
+        } else {
+            format!(": {line}")
+        };
         return Err(OciError::Unauthorized(format!(
-            "credential helper {program} failed: {line}"
+            "credential helper {program} failed ({}){detail}",
+            out.status
         )));
     }
     #[derive(serde::Deserialize)]
@@ -237,9 +433,14 @@ async fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Oci
         #[serde(rename = "Secret")]
         secret: Option<String>,
     }
+    // serde_json's message can quote a value (the secret): only its
+    // category and position are shown.
     let a: Answer = serde_json::from_slice(&out.stdout).map_err(|e| {
         OciError::Unauthorized(format!(
-            "credential helper {program} answered unusable JSON: {e}"
+            "credential helper {program} answered unusable JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
         ))
     })?;
     match (a.username, a.secret) {

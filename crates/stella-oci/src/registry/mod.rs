@@ -4,12 +4,18 @@
 //!
 //! Layout (one file per endpoint):
 //! - [`client`]: the HTTP core shared by every repository of a run: one
-//!   connection pool, request counting, 429/Retry-After back-off, transport
-//!   retries for idempotent requests, capped body reads, error mapping.
+//!   connection pool, request counting, deadlines, redirects (followed by
+//!   hand, without credentials to other hosts), 429/Retry-After back-off,
+//!   transport retries for idempotent requests, error mapping.
+//! - [`options`]: how to reach registries ([`RegistryOptions`], deadlines).
+//! - `http`: helpers both the core and auth use (capped body reads,
+//!   origins, secret-free error text).
 //! - [`auth`]: anonymous, basic and bearer-token (challenge) auth with a
-//!   token cache per repository and access level.
-//! - [`credentials`]: docker `config.json` (`auths`, `credHelpers`,
-//!   `credsStore`) and credential helpers.
+//!   token cache per repository and access level, and the rule for which
+//!   token realm may receive credentials.
+//! - [`credentials`]: credentials per registry host through
+//!   [`credentials::CredentialProvider`]: docker `config.json` (`auths`,
+//!   `credHelpers`, `credsStore`) and credential helpers, or fixed ones.
 //! - [`blobs`], [`manifests`]: the blob and manifest endpoints.
 //! - [`referrers`]: the referrers API, the tag schema, the per-registry mode
 //!   probe and the fallback index update protocol for concurrent writers.
@@ -26,11 +32,12 @@ pub mod auth;
 pub mod blobs;
 pub mod client;
 pub mod credentials;
+pub(crate) mod http;
 pub mod manifests;
+pub mod options;
 pub mod referrers;
 pub mod repair;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use stella_types::reference::RegistryReference;
@@ -40,32 +47,8 @@ use tokio::io::AsyncWrite;
 use crate::OciError;
 use crate::store::*;
 
+pub use options::{DEFAULT_REFERRERS_MODE_TTL, RegistryOptions, RegistryTimeouts};
 pub use repair::{RepairFinding, RepairReport};
-
-/// How to reach registries.
-#[derive(Debug, Clone, Default)]
-pub struct RegistryOptions {
-    /// Use http:// instead of https://. Never implied by the host name
-    /// (`localhost` and `127.0.0.1` still use TLS unless this is set).
-    pub plain_http: bool,
-    /// Extra CA certificates (PEM) to trust, added to the platform roots.
-    pub ca_file: Option<PathBuf>,
-    /// Explicit credentials (user, password/token); otherwise docker config.
-    pub credentials: Option<(String, String)>,
-    /// Directory holding the docker `config.json` to read credentials from;
-    /// `None` means `$DOCKER_CONFIG`, else `~/.docker`.
-    pub docker_config_dir: Option<PathBuf>,
-    /// Bytes per `PATCH` when uploading files; 0 means the default
-    /// ([`blobs::DEFAULT_CHUNK_SIZE`]). Files no larger than one chunk go up
-    /// in one `PUT`.
-    pub upload_chunk_size: u64,
-    /// Skip the settle re-check after writing a referrers fallback index.
-    /// Only safe when no other process writes referrers of the same subject
-    /// at the same time (e.g. one CI job attaching its own evidence): a
-    /// concurrent writer can then silently drop our entry. Saves one request
-    /// and the settle delay (about 0.3-0.5 s) per push.
-    pub unsafe_single_writer: bool,
-}
 
 /// A client shared by all repositories of a run (connection pool, tokens,
 /// per-registry referrers mode, request counter). Cheap to clone.

@@ -3,9 +3,11 @@
 //! or, on registries without it, the referrers tag schema: an image index
 //! tagged `<alg>-<hex>` listing the referrer manifests.
 //!
-//! The mode is decided once per registry by probing the API (404 means tag
+//! The mode is decided per registry by probing the API (404 means tag
 //! schema; an `OCI-Subject` header alone proves nothing) and cached in the
-//! [`super::RegistryClient`].
+//! [`super::RegistryClient`] for `RegistryOptions::referrers_mode_ttl`
+//! (a long-running process re-probes after it, e.g. once a registry was
+//! upgraded to one with the API).
 //!
 //! Updating a fallback index when writers race (no registry gives a lock;
 //! distribution 2.8 ignores `If-Match`):
@@ -45,7 +47,7 @@ use url::Url;
 
 use super::Repository;
 use super::auth::Access;
-use super::client::{Req, header_str, read_capped, unexpected};
+use super::client::{CachedMode, Req, header_str, read_capped, unexpected};
 use super::manifests::PutOutcome;
 use crate::OciError;
 use crate::store::{LegacyAttachment, ReferrerEntry, ReferrerListing, ReferrersMode};
@@ -182,6 +184,20 @@ pub(crate) fn next_link(header: &str) -> Option<String> {
 
 impl Repository {
     pub(crate) async fn referrers_mode_impl(&self) -> Result<ReferrersMode, OciError> {
+        if let Some(m) = self.fresh_mode() {
+            return Ok(m);
+        }
+        let mode = self.probe_mode().await?;
+        let ttl = self.client.shared.options.referrers_mode_ttl;
+        self.store_mode(CachedMode {
+            mode,
+            expires: Instant::now().checked_add(ttl),
+        });
+        Ok(mode)
+    }
+
+    /// The cached mode of this registry, unless its lifetime has passed.
+    fn fresh_mode(&self) -> Option<ReferrersMode> {
         let cached = self
             .client
             .shared
@@ -189,18 +205,20 @@ impl Repository {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&self.registry)
-            .copied();
-        if let Some(m) = cached {
-            return Ok(m);
+            .copied()?;
+        match cached.expires {
+            Some(t) if t <= Instant::now() => None,
+            _ => Some(cached.mode),
         }
-        let mode = self.probe_mode().await?;
+    }
+
+    fn store_mode(&self, cached: CachedMode) {
         self.client
             .shared
             .modes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(self.registry.clone(), mode);
-        Ok(mode)
+            .insert(self.registry.clone(), cached);
     }
 
     /// `GET /v2/<name>/referrers/<empty-json digest>`: a registry with the
@@ -623,27 +641,19 @@ impl Repository {
         Ok(())
     }
 
-    /// The referrers mode cached for this registry, without probing.
+    /// The referrers mode cached for this registry, without probing
+    /// (`Unknown` when none is cached or its lifetime has passed).
     pub fn cached_referrers_mode(&self) -> ReferrersMode {
-        self.client
-            .shared
-            .modes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&self.registry)
-            .copied()
-            .unwrap_or(ReferrersMode::Unknown)
+        self.fresh_mode().unwrap_or(ReferrersMode::Unknown)
     }
 
     /// Sets the referrers mode for this registry instead of probing (tests,
-    /// or a user who knows better).
+    /// or a user who knows better); it does not expire.
     pub fn set_referrers_mode(&self, mode: ReferrersMode) {
-        self.client
-            .shared
-            .modes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(self.registry.clone(), mode);
+        self.store_mode(CachedMode {
+            mode,
+            expires: None,
+        });
     }
 
     /// The API URL of a subject's referrers (for messages and tests).
