@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use stella_sigstore::{
-    Artifact, Bundle, HashAlg, IdentityPolicy, PinnedCheckpoint, Policy, SignerMaterial,
-    SigstoreError, VerificationResult, Verifier, anchor_bundle,
+    Artifact, Bundle, HashAlg, IdentityPolicy, PinnedCheckpoint, Policy, SigstoreError,
+    VerificationResult, Verifier, anchor_bundle,
 };
 use stella_tlog::AnchorStatus;
 use stella_types::{Digest, DigestAlgorithm};
@@ -95,8 +95,23 @@ pub struct KeylessVerified {
 
 /// True when the bytes are a sigstore bundle signed with a certificate (the
 /// keyless case), as opposed to a `publicKey` bundle or a plain envelope.
+/// Decided by the document's shape (a bundle `mediaType` and a
+/// `certificate` or `x509CertificateChain` in `verificationMaterial`), not
+/// by a full parse: a certificate bundle that the sigstore parser refuses is
+/// still one, and its verification then reports the parser's reason.
 pub fn is_certificate_bundle(bytes: &[u8]) -> bool {
-    Bundle::parse(bytes).is_ok_and(|b| matches!(b.signer, SignerMaterial::Certificate(_)))
+    use stella_types::media_types::AttestationFormat;
+    if !matches!(
+        AttestationFormat::of_content(bytes),
+        AttestationFormat::SigstoreBundle { .. }
+    ) {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return false;
+    };
+    let material = &v["verificationMaterial"];
+    material.get("certificate").is_some() || material.get("x509CertificateChain").is_some()
 }
 
 fn hash_alg(d: &Digest) -> HashAlg {

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use stella_types::media_types::{DSSE_ENVELOPE, IN_TOTO_JSON};
 use stella_types::{Descriptor, Digest, DigestAlgorithm};
 
 use crate::error::{BundleError, codes};
@@ -414,11 +413,10 @@ pub enum EvidenceClass {
     TransparencyLog,
 }
 
-/// Is this media type a signed attestation document the verifier should check?
+/// Is this media type an attestation document the verifier should check?
+/// The one classifier, `stella_types::media_types::AttestationFormat`.
 pub fn is_attestation_media_type(mt: &str) -> bool {
-    mt == DSSE_ENVELOPE
-        || mt == IN_TOTO_JSON
-        || mt.starts_with("application/vnd.dev.sigstore.bundle")
+    stella_types::media_types::is_attestation_media_type(mt)
 }
 
 /// Is this media/artifact type transparency-log material?
@@ -448,6 +446,7 @@ pub fn classify(artifact_type: Option<&str>, layers: &[Descriptor]) -> EvidenceC
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use stella_types::media_types::DSSE_ENVELOPE;
 
     #[test]
     fn checksums_round_trip_and_reject_garbage() {

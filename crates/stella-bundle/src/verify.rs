@@ -8,6 +8,10 @@
 //! binding, and required artifact / predicate types. Produces a
 //! deterministic [`VerifyReport`].
 //!
+//! Which layers are attestations is the one classifier's answer
+//! (`stella_types::media_types::attestation_layers`): by media type, or by
+//! content for a generic layer type under an attestation `artifactType`.
+//!
 //! Memory: only manifests (parsed, capped) and one attestation document at
 //! a time are held; other blobs are hashed as they stream.
 
@@ -16,6 +20,7 @@ use std::io::Read;
 
 use serde::Serialize;
 use stella_types::limits::{MAX_JSON_DOCUMENT_BYTES, MAX_MANIFEST_BYTES};
+use stella_types::media_types;
 use stella_types::{Descriptor, Digest, Manifest};
 
 use crate::error::{BundleError, codes};
@@ -226,6 +231,21 @@ pub fn verify_open(
             .collect()
     };
 
+    // A blob of a generic type (`oras attach` defaults) that a referrer
+    // with an attestation artifactType uses: read by content.
+    let generic_attestation_layer = |a: &ArtifactEntry| -> bool {
+        media_types::is_generic_layer_type(&a.media_type)
+            && a.used_by
+                .iter()
+                .filter_map(|u| manifest.artifact(u))
+                .any(|r| {
+                    r.role == Role::Referrer
+                        && r.artifact_type.as_deref().is_some_and(|t| {
+                            media_types::AttestationFormat::of_media_type(t).is_signed()
+                        })
+                })
+    };
+
     loop {
         let blob = match reader.next_blob() {
             Ok(Some(b)) => b,
@@ -251,12 +271,15 @@ pub fn verify_open(
                 Ok(bytes) => match Manifest::parse(&bytes, Some(&a.media_type)) {
                     Ok(m) => {
                         let attestation_layers = match &m {
-                            Manifest::Image(im) => im
-                                .layers
-                                .iter()
-                                .filter(|l| is_attestation_media_type(&l.media_type))
-                                .cloned()
-                                .collect(),
+                            Manifest::Image(im) => media_types::attestation_layers(
+                                im,
+                                a.artifact_type
+                                    .as_deref()
+                                    .unwrap_or(im.effective_artifact_type()),
+                            )
+                            .into_iter()
+                            .map(|l| l.descriptor)
+                            .collect(),
                             Manifest::Index(_) => Vec::new(),
                         };
                         parsed.insert(
@@ -284,7 +307,7 @@ pub fn verify_open(
                 Err(e) => return Err(e),
             }
         } else if opts.attestations.is_some()
-            && is_attestation_media_type(&a.media_type)
+            && (is_attestation_media_type(&a.media_type) || generic_attestation_layer(&a))
             && a.size <= MAX_JSON_DOCUMENT_BYTES
         {
             match blob.read_all() {
