@@ -161,10 +161,10 @@ impl AttestationFormat {
             return Self::NotAttestation;
         };
         if v.contains_key("verificationMaterial") {
-            if let Some(mt) = v.get("mediaType").and_then(|m| m.as_str()) {
-                if let f @ Self::SigstoreBundle { .. } = Self::of_media_type(mt) {
-                    return f;
-                }
+            if let Some(mt) = v.get("mediaType").and_then(|m| m.as_str())
+                && let f @ Self::SigstoreBundle { .. } = Self::of_media_type(mt)
+            {
+                return f;
             }
             return Self::NotAttestation;
         }
