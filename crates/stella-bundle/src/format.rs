@@ -350,6 +350,7 @@ pub fn verify_manifest_signature(
     envelope: &[u8],
     manifest_bytes: &[u8],
     verifier: &dyn ManifestSignatureVerifier,
+    key_word: &str,
 ) -> Result<String, BundleError> {
     let env: ManifestEnvelope = serde_json::from_slice(envelope).map_err(|e| {
         BundleError::unusable(
@@ -376,7 +377,7 @@ pub fn verify_manifest_signature(
     if !verifier.has_keys() {
         return Err(BundleError::failed(
             codes::SIGNATURE,
-            "the bundle manifest is signed but no --key was given to check it",
+            format!("the bundle manifest is signed but no {key_word} was given to check it"),
         ));
     }
     let message = pae(&env.payload_type, &payload);

@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde_json::json;
 use stella_attest::verify::TrustPolicy;
 use stella_bundle::format::ManifestSigner;
-use stella_bundle::verify::{Status, VerifyOptions, VerifyReport};
+use stella_bundle::verify::{Status, VerifyOptions, VerifyReport, VerifyWords};
 use stella_bundle::{
     BundleError, BundleReader, Compression, ExportOptions, ReadLimits, Selection, plan_export,
     push_plan, write_bundle_to_path,
@@ -327,6 +327,10 @@ fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
         allow_unanchored_proofs: args.allow_unanchored_proofs,
         integrity_only: false,
         limits: ReadLimits::default(),
+        words: VerifyWords {
+            key: "--key".into(),
+            allow_unanchored: "--allow-unanchored-proofs".into(),
+        },
     };
     let report = match BundleReader::open_path(&args.bundle, opts.limits)
         .and_then(|mut r| stella_bundle::verify::verify_open(&mut r, &opts))
