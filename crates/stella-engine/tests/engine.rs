@@ -314,3 +314,117 @@ async fn generic_layer_without_an_attestation_fails() {
         r.attestations[0].reason
     );
 }
+
+/// In-toto typed referrers: a bare statement is an attestation, but
+/// unsigned (a failure for `verify attestation`, unsigned evidence for the
+/// policy); an envelope under the in-toto type is read by content.
+#[tokio::test]
+async fn in_toto_typed_referrers() {
+    let f = image("intoto").await;
+    let statement = serde_json::to_vec(&serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "app", "digest": {"sha256": f.image.digest.hex()}}],
+        "predicateType": SLSA,
+        "predicate": {},
+    }))
+    .unwrap();
+    let bare = push_referrer(
+        &f.layout,
+        &f.image,
+        &ArtifactSpec {
+            artifact_type: media_types::IN_TOTO_JSON.into(),
+            layers: vec![LayerSource::Bytes {
+                bytes: statement,
+                media_type: media_types::IN_TOTO_JSON.into(),
+                title: None,
+            }],
+            annotations: created(MADE),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap()
+    .descriptor
+    .digest;
+    let signed = stella_attest::sign::attest(
+        "app",
+        &f.image.digest,
+        SLSA,
+        serde_json::json!({}),
+        &f.ci,
+        &[],
+    )
+    .unwrap();
+    let envelope = serde_json::to_vec(
+        &serde_json::from_slice::<serde_json::Value>(&signed.bundle_json).unwrap()["dsseEnvelope"],
+    )
+    .unwrap();
+    let wrapped = push_referrer(
+        &f.layout,
+        &f.image,
+        &ArtifactSpec {
+            artifact_type: media_types::IN_TOTO_JSON.into(),
+            layers: vec![LayerSource::Bytes {
+                bytes: envelope,
+                media_type: media_types::IN_TOTO_JSON.into(),
+                title: None,
+            }],
+            annotations: created(MADE),
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap()
+    .descriptor
+    .digest;
+
+    let request = AttestationsRequest {
+        image_name: "app".into(),
+        image: f.image.clone(),
+        predicate_type: None,
+    };
+    let policy = TrustPolicy {
+        keys: vec![f.ci.public_key().clone()],
+        ..TrustPolicy::default()
+    };
+    let r = verify_attestations(&f.layout, &request, &policy, MADE)
+        .await
+        .unwrap();
+    let item = |d: &Digest| {
+        r.attestations
+            .iter()
+            .find(|i| i.referrer == d.to_string())
+            .unwrap()
+    };
+    assert!(!item(&bare).verified);
+    assert!(
+        item(&bare).reason.contains("unsigned in-toto statement"),
+        "{r:?}"
+    );
+    assert!(item(&wrapped).verified, "{r:?}");
+    assert!(!r.verified);
+
+    let report = verify(&f, policy_in_toto(), MADE).await;
+    let ev = |d: &Digest| report.evidence.iter().find(|e| &e.digest == d).unwrap();
+    assert_eq!(
+        ev(&bare).status,
+        stella_verify::report::EvidenceStatus::Unsigned,
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(
+        ev(&wrapped).status,
+        stella_verify::report::EvidenceStatus::Verified,
+        "{}",
+        report.to_text()
+    );
+}
+
+fn policy_in_toto() -> Policy {
+    let yaml = "version: 1\nsigners:\n  ci:\n    keys: [ci.pub]\nrequirements:\n\
+                \x20 - name: provenance\n    type: slsaprovenance\n    signers: [ci]\n";
+    let (p, d) = Policy::parse(yaml.as_bytes(), &|a| {
+        stella_types::predicate_types::resolve_alias(a).map(str::to_string)
+    });
+    p.unwrap_or_else(|| panic!("{d:?}"))
+}
