@@ -203,3 +203,29 @@ pub fn unverified_entries(count: usize) -> Vec<ProofAnchor> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_certificate_bundle;
+
+    /// By shape: a certificate bundle the sigstore parser would refuse
+    /// (here: no DSSE envelope content, a bad log index) is still one, so
+    /// its verification reports the parser's reason.
+    #[test]
+    fn certificate_bundles_are_recognised_by_shape() {
+        let cert = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial":{"certificate":{"rawBytes":"AA=="},
+            "tlogEntries":[{"logIndex":"not-a-number"}]},"dsseEnvelope":{}}"#;
+        assert!(is_certificate_bundle(cert));
+        let chain = br#"{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.2",
+            "verificationMaterial":{"x509CertificateChain":{"certificates":[]}}}"#;
+        assert!(is_certificate_bundle(chain));
+        let key = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial":{"publicKey":{"hint":"x"}},"dsseEnvelope":{}}"#;
+        assert!(!is_certificate_bundle(key));
+        let envelope =
+            br#"{"payloadType":"application/vnd.in-toto+json","payload":"","signatures":[]}"#;
+        assert!(!is_certificate_bundle(envelope));
+        assert!(!is_certificate_bundle(b"not json"));
+    }
+}
