@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
+use stella_types::media_types::{AttestationFormat, SigstoreBundleVersion};
 
 use crate::AttestError;
 use crate::dsse::{Envelope, WireEnvelope, decode_base64, encode_base64};
@@ -28,13 +29,20 @@ pub const BUNDLE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0
 /// v0.1 bundle media type.
 pub const BUNDLE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
 
-/// True for any sigstore bundle media type stella reads.
+/// True for any sigstore bundle media type stella reads (every spelling of
+/// v0.1–v0.3; see [`AttestationFormat::of_media_type`], the one classifier).
 pub fn is_bundle_media_type(mt: &str) -> bool {
-    mt == BUNDLE_V03
-        || mt == BUNDLE_V02
-        || mt == BUNDLE_V01
-        || mt == "application/vnd.dev.sigstore.bundle.v0.2+json"
-        || mt == "application/vnd.dev.sigstore.bundle.v0.1+json"
+    matches!(
+        AttestationFormat::of_media_type(mt),
+        AttestationFormat::SigstoreBundle { version: Some(_) }
+    )
+}
+
+fn is_v03(mt: &str) -> bool {
+    AttestationFormat::of_media_type(mt)
+        == AttestationFormat::SigstoreBundle {
+            version: Some(SigstoreBundleVersion::V0_3),
+        }
 }
 
 /// How the signer is identified.
@@ -165,7 +173,7 @@ impl Bundle {
                 if chain.certificates.len() > stella_crypto::x509::MAX_CHAIN_CERTS {
                     return Err(malformed("x509CertificateChain too long"));
                 }
-                if wire.media_type == BUNDLE_V03 {
+                if is_v03(&wire.media_type) {
                     return Err(malformed(
                         "v0.3 bundles must carry the leaf in certificate, not x509CertificateChain",
                     ));
@@ -220,9 +228,7 @@ impl Bundle {
             SignerMaterial::PublicKey { hint } => {
                 vm.public_key = Some(WireHint { hint: hint.clone() })
             }
-            SignerMaterial::Certificates(certs)
-                if certs.len() == 1 && self.media_type == BUNDLE_V03 =>
-            {
+            SignerMaterial::Certificates(certs) if certs.len() == 1 && is_v03(&self.media_type) => {
                 vm.certificate = certs.first().map(|c| WireRaw {
                     raw_bytes: encode_base64(c),
                 });

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use stella_sigstore::{
-    Artifact, Bundle, HashAlg, IdentityPolicy, PinnedCheckpoint, Policy, SignerMaterial,
-    SigstoreError, VerificationResult, Verifier, anchor_bundle,
+    Artifact, Bundle, HashAlg, IdentityPolicy, PinnedCheckpoint, Policy, SigstoreError,
+    VerificationResult, Verifier, anchor_bundle,
 };
 use stella_tlog::AnchorStatus;
 use stella_types::{Digest, DigestAlgorithm};
@@ -95,8 +95,23 @@ pub struct KeylessVerified {
 
 /// True when the bytes are a sigstore bundle signed with a certificate (the
 /// keyless case), as opposed to a `publicKey` bundle or a plain envelope.
+/// Decided by the document's shape (a bundle `mediaType` and a
+/// `certificate` or `x509CertificateChain` in `verificationMaterial`), not
+/// by a full parse: a certificate bundle that the sigstore parser refuses is
+/// still one, and its verification then reports the parser's reason.
 pub fn is_certificate_bundle(bytes: &[u8]) -> bool {
-    Bundle::parse(bytes).is_ok_and(|b| matches!(b.signer, SignerMaterial::Certificate(_)))
+    use stella_types::media_types::AttestationFormat;
+    if !matches!(
+        AttestationFormat::of_content(bytes),
+        AttestationFormat::SigstoreBundle { .. }
+    ) {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return false;
+    };
+    let material = &v["verificationMaterial"];
+    material.get("certificate").is_some() || material.get("x509CertificateChain").is_some()
 }
 
 fn hash_alg(d: &Digest) -> HashAlg {
@@ -187,4 +202,30 @@ pub fn unverified_entries(count: usize) -> Vec<ProofAnchor> {
             ),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_certificate_bundle;
+
+    /// By shape: a certificate bundle the sigstore parser would refuse
+    /// (here: no DSSE envelope content, a bad log index) is still one, so
+    /// its verification reports the parser's reason.
+    #[test]
+    fn certificate_bundles_are_recognised_by_shape() {
+        let cert = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial":{"certificate":{"rawBytes":"AA=="},
+            "tlogEntries":[{"logIndex":"not-a-number"}]},"dsseEnvelope":{}}"#;
+        assert!(is_certificate_bundle(cert));
+        let chain = br#"{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.2",
+            "verificationMaterial":{"x509CertificateChain":{"certificates":[]}}}"#;
+        assert!(is_certificate_bundle(chain));
+        let key = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial":{"publicKey":{"hint":"x"}},"dsseEnvelope":{}}"#;
+        assert!(!is_certificate_bundle(key));
+        let envelope =
+            br#"{"payloadType":"application/vnd.in-toto+json","payload":"","signatures":[]}"#;
+        assert!(!is_certificate_bundle(envelope));
+        assert!(!is_certificate_bundle(b"not json"));
+    }
 }

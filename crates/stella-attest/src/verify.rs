@@ -20,6 +20,12 @@
 //! by `stella_sigstore`), falling back to the CA path only when
 //! `ca_roots` are also given. Pinned-checkpoint anchoring is reported in
 //! [`AttestationVerdict::anchors`].
+//!
+//! The container format comes from the one classifier,
+//! [`stella_types::media_types::AttestationFormat`]: by media type, or by
+//! content when the media type is not a signed container. Reasons name the
+//! trust material in the caller's words ([`TrustWords`]), never a
+//! command-line flag of their own.
 
 use std::time::SystemTime;
 
@@ -27,9 +33,10 @@ use stella_crypto::PublicKey;
 use stella_crypto::x509::{self, Certificate, ChainOptions};
 use stella_types::Digest;
 use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
+use stella_types::media_types::AttestationFormat;
 
 use crate::AttestError;
-use crate::bundle::{Bundle, SignerMaterial, is_bundle_media_type};
+use crate::bundle::{Bundle, SignerMaterial};
 use crate::dsse::Envelope;
 use crate::keyless::{
     KeylessTrust, ProofAnchor, is_certificate_bundle, unverified_entries, verify_keyless,
@@ -38,7 +45,30 @@ use crate::sign::IN_TOTO_PAYLOAD_TYPE;
 use crate::statement::Statement;
 
 /// DSSE envelope media type.
-pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+pub const DSSE_ENVELOPE: &str = stella_types::media_types::DSSE_ENVELOPE;
+
+/// What the caller calls each kind of trust material, for reasons shown to
+/// people: a command line names its flags (`--key`), a server its
+/// configuration fields. The defaults are plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustWords {
+    /// Trusted public keys ("no {key} was given").
+    pub key: String,
+    /// Trusted CA roots ("no {ca_root} was given").
+    pub ca_root: String,
+    /// "nor does it verify with {via_ca_root}".
+    pub via_ca_root: String,
+}
+
+impl Default for TrustWords {
+    fn default() -> Self {
+        TrustWords {
+            key: "trusted key".into(),
+            ca_root: "trusted CA root".into(),
+            via_ca_root: "a trusted CA root".into(),
+        }
+    }
+}
 
 /// What the verifier trusts.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +82,8 @@ pub struct TrustPolicy {
     /// Keyless (Fulcio + Rekor) trust: certificate-signed sigstore bundles go
     /// to `stella_sigstore` with this trusted root and identity policy.
     pub keyless: Option<KeylessTrust>,
+    /// How reasons name the trust material.
+    pub words: TrustWords,
 }
 
 /// Why an attestation did not verify.
@@ -149,7 +181,9 @@ pub fn verify_attestation(
             None,
         );
     }
-    // Keyless: a certificate-signed sigstore bundle, when a trusted root is given.
+    // Keyless: a certificate-signed sigstore bundle, when a trusted root is
+    // given. Decided by the document's shape, so a bundle the sigstore
+    // parser refuses gets that parser's reason, not "not keyless".
     let keyless_failure = match &policy.keyless {
         Some(k) if is_certificate_bundle(bytes) => {
             let v = keyless_verdict(bytes, subject, k);
@@ -165,8 +199,8 @@ pub fn verify_attestation(
     match keyless_failure {
         Some(mut k) if !verdict.verified => {
             k.reason = format!(
-                "{}; nor does it verify with a --trust-root CA: {}",
-                k.reason, verdict.reason
+                "{}; nor does it verify with {}: {}",
+                k.reason, policy.words.via_ca_root, verdict.reason
             );
             k
         }
@@ -222,42 +256,47 @@ fn verify_key_or_pki(
     subject: &Digest,
     policy: &TrustPolicy,
 ) -> AttestationVerdict {
-    if policy.keys.is_empty() && policy.ca_roots.is_empty() {
-        return fail(
-            FailureKind::Failed,
-            "not a keyless (certificate) sigstore bundle, and no --key or --trust-root was given"
-                .into(),
-            None,
-            None,
-        );
-    }
-    // Parse the container: by media type, else sniff.
-    let parsed = if is_bundle_media_type(media_type) {
-        Bundle::parse(bytes).map(|b| (b.envelope, b.signer, b.tlog_entries))
-    } else if media_type == DSSE_ENVELOPE {
-        Envelope::parse(bytes).map(|e| (e, SignerMaterial::PublicKey { hint: None }, 0))
-    } else {
-        match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Ok(v) if v.get("dsseEnvelope").is_some() => {
-                Bundle::parse(bytes).map(|b| (b.envelope, b.signer, b.tlog_entries))
-            }
-            Ok(v) if v.get("payloadType").is_some() => {
-                Envelope::parse(bytes).map(|e| (e, SignerMaterial::PublicKey { hint: None }, 0))
-            }
-            _ => {
-                return fail(
-                    FailureKind::Unusable,
-                    format!("media type {media_type:?} is not a DSSE envelope or sigstore bundle"),
-                    None,
-                    None,
-                );
-            }
+    let words = &policy.words;
+    // Parse the container: by media type, else by content.
+    let parsed = match container_format(bytes, media_type) {
+        AttestationFormat::SigstoreBundle { .. } => {
+            Bundle::parse(bytes).map(|b| (b.envelope, b.signer, b.tlog_entries))
+        }
+        AttestationFormat::DsseEnvelope => {
+            Envelope::parse(bytes).map(|e| (e, SignerMaterial::PublicKey { hint: None }, 0))
+        }
+        AttestationFormat::InTotoStatement => {
+            return fail(
+                FailureKind::Failed,
+                "an unsigned in-toto statement (no DSSE envelope or sigstore bundle)".into(),
+                claimed_predicate_type(bytes),
+                None,
+            );
+        }
+        AttestationFormat::NotAttestation => {
+            return fail(
+                FailureKind::Unusable,
+                format!("media type {media_type:?} is not a DSSE envelope or sigstore bundle"),
+                None,
+                None,
+            );
         }
     };
     let (envelope, signer_material, tlog) = match parsed {
         Ok(p) => p,
         Err(e) => return fail(classify(&e), e.to_string(), None, None),
     };
+    if policy.keys.is_empty() && policy.ca_roots.is_empty() {
+        return fail(
+            FailureKind::Failed,
+            format!(
+                "not a keyless (certificate) sigstore bundle, and no {} or {} was given",
+                words.key, words.ca_root
+            ),
+            None,
+            None,
+        );
+    }
     let claimed = claimed_predicate_type(&envelope.payload);
     match verify_parsed(&envelope, &signer_material, subject, policy) {
         Ok((statement, signer, note)) => AttestationVerdict {
@@ -274,6 +313,19 @@ fn verify_key_or_pki(
             },
         },
         Err((e, signer)) => fail(classify(&e), e.to_string(), claimed, signer),
+    }
+}
+
+/// The container format of an attestation document: its media type's,
+/// unless that is not a signed container (a generic layer type, an in-toto
+/// type holding an envelope), then its content's.
+pub fn container_format(bytes: &[u8], media_type: &str) -> AttestationFormat {
+    match AttestationFormat::of_media_type(media_type) {
+        f if f.is_signed() => f,
+        declared => match AttestationFormat::of_content(bytes) {
+            AttestationFormat::NotAttestation => declared,
+            sniffed => sniffed,
+        },
     }
 }
 
@@ -301,9 +353,10 @@ fn verify_parsed(
         SignerMaterial::PublicKey { .. } => {
             if policy.keys.is_empty() {
                 return Err((
-                    AttestError::Untrusted(
-                        "signed with a key, but no --key was given (only CA roots)".into(),
-                    ),
+                    AttestError::Untrusted(format!(
+                        "signed with a key, but no {} was given (only CA roots)",
+                        policy.words.key
+                    )),
                     None,
                 ));
             }
@@ -319,9 +372,10 @@ fn verify_parsed(
         SignerMaterial::Certificates(ders) => {
             if policy.ca_roots.is_empty() {
                 return Err((
-                    AttestError::Untrusted(
-                        "signed with a certificate, but no --trust-root was given".into(),
-                    ),
+                    AttestError::Untrusted(format!(
+                        "signed with a certificate, but no {} was given",
+                        policy.words.ca_root
+                    )),
                     None,
                 ));
             }

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use stella_attest::bundle::{BUNDLE_V02, BUNDLE_V03};
 use stella_attest::dsse::{Envelope, encode_base64};
 use stella_attest::sign::attest;
-use stella_attest::verify::{DSSE_ENVELOPE, FailureKind, TrustPolicy, verify_attestation};
+use stella_attest::verify::{
+    DSSE_ENVELOPE, FailureKind, TrustPolicy, TrustWords, verify_attestation,
+};
 use stella_crypto::x509::Certificate;
 use stella_crypto::{KeyKind, PrivateKey};
 use stella_types::Digest;
@@ -323,14 +325,26 @@ fn pki_signed_bundles() {
         &later,
     );
     assert!(!v.verified && v.reason.contains("expired"), "{}", v.reason);
-    // Certificate-signed but only --key given.
+    // Certificate-signed but only a key trusted: the reason names the
+    // missing material in the caller's words (plain ones by default; the
+    // library names no command-line flag).
     let k = key("leaf.key");
     let v = verify_attestation(&s.bundle_json, &s.media_type, &image(), &key_policy(&k));
     assert!(
-        !v.verified && v.reason.contains("--trust-root"),
+        !v.verified && v.reason.contains("no trusted CA root was given"),
         "{}",
         v.reason
     );
+    assert!(!v.reason.contains("--"), "{}", v.reason);
+    let worded = TrustPolicy {
+        words: TrustWords {
+            ca_root: "caRoots".into(),
+            ..TrustWords::default()
+        },
+        ..key_policy(&k)
+    };
+    let v = verify_attestation(&s.bundle_json, &s.media_type, &image(), &worded);
+    assert!(v.reason.contains("no caRoots was given"), "{}", v.reason);
     // Signing with a key that is not the certificate's is refused.
     assert!(
         attest(

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use stella_types::media_types::{DSSE_ENVELOPE, IN_TOTO_JSON};
 use stella_types::{Descriptor, Digest, DigestAlgorithm};
 
 use crate::error::{BundleError, codes};
@@ -351,6 +350,7 @@ pub fn verify_manifest_signature(
     envelope: &[u8],
     manifest_bytes: &[u8],
     verifier: &dyn ManifestSignatureVerifier,
+    key_word: &str,
 ) -> Result<String, BundleError> {
     let env: ManifestEnvelope = serde_json::from_slice(envelope).map_err(|e| {
         BundleError::unusable(
@@ -377,7 +377,7 @@ pub fn verify_manifest_signature(
     if !verifier.has_keys() {
         return Err(BundleError::failed(
             codes::SIGNATURE,
-            "the bundle manifest is signed but no --key was given to check it",
+            format!("the bundle manifest is signed but no {key_word} was given to check it"),
         ));
     }
     let message = pae(&env.payload_type, &payload);
@@ -414,11 +414,10 @@ pub enum EvidenceClass {
     TransparencyLog,
 }
 
-/// Is this media type a signed attestation document the verifier should check?
+/// Is this media type an attestation document the verifier should check?
+/// The one classifier, `stella_types::media_types::AttestationFormat`.
 pub fn is_attestation_media_type(mt: &str) -> bool {
-    mt == DSSE_ENVELOPE
-        || mt == IN_TOTO_JSON
-        || mt.starts_with("application/vnd.dev.sigstore.bundle")
+    stella_types::media_types::is_attestation_media_type(mt)
 }
 
 /// Is this media/artifact type transparency-log material?
@@ -448,6 +447,7 @@ pub fn classify(artifact_type: Option<&str>, layers: &[Descriptor]) -> EvidenceC
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use stella_types::media_types::DSSE_ENVELOPE;
 
     #[test]
     fn checksums_round_trip_and_reject_garbage() {

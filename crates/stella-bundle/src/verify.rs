@@ -8,6 +8,10 @@
 //! binding, and required artifact / predicate types. Produces a
 //! deterministic [`VerifyReport`].
 //!
+//! Which layers are attestations is the one classifier's answer
+//! (`stella_types::media_types::attestation_layers`): by media type, or by
+//! content for a generic layer type under an attestation `artifactType`.
+//!
 //! Memory: only manifests (parsed, capped) and one attestation document at
 //! a time are held; other blobs are hashed as they stream.
 
@@ -16,6 +20,7 @@ use std::io::Read;
 
 use serde::Serialize;
 use stella_types::limits::{MAX_JSON_DOCUMENT_BYTES, MAX_MANIFEST_BYTES};
+use stella_types::media_types;
 use stella_types::{Descriptor, Digest, Manifest};
 
 use crate::error::{BundleError, codes};
@@ -77,6 +82,27 @@ pub struct VerifyOptions<'a> {
     /// manifest signature are reported as not checked, not failed (import).
     pub integrity_only: bool,
     pub limits: ReadLimits,
+    /// How reasons name the caller's inputs (a command line names its
+    /// flags); plain words by default. The library names no flag itself.
+    pub words: VerifyWords,
+}
+
+/// What the caller calls the inputs that reasons mention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyWords {
+    /// The trusted keys for the bundle manifest signature.
+    pub key: String,
+    /// The switch that accepts unanchored inclusion proofs.
+    pub allow_unanchored: String,
+}
+
+impl Default for VerifyWords {
+    fn default() -> Self {
+        VerifyWords {
+            key: "trusted key".into(),
+            allow_unanchored: "unanchored proofs allowed".into(),
+        }
+    }
 }
 
 /// Status of one check or artifact.
@@ -226,6 +252,21 @@ pub fn verify_open(
             .collect()
     };
 
+    // A blob of a generic type (`oras attach` defaults) that a referrer
+    // with an attestation artifactType uses: read by content.
+    let generic_attestation_layer = |a: &ArtifactEntry| -> bool {
+        media_types::is_generic_layer_type(&a.media_type)
+            && a.used_by
+                .iter()
+                .filter_map(|u| manifest.artifact(u))
+                .any(|r| {
+                    r.role == Role::Referrer
+                        && r.artifact_type.as_deref().is_some_and(|t| {
+                            media_types::AttestationFormat::of_media_type(t).is_signed()
+                        })
+                })
+    };
+
     loop {
         let blob = match reader.next_blob() {
             Ok(Some(b)) => b,
@@ -251,12 +292,15 @@ pub fn verify_open(
                 Ok(bytes) => match Manifest::parse(&bytes, Some(&a.media_type)) {
                     Ok(m) => {
                         let attestation_layers = match &m {
-                            Manifest::Image(im) => im
-                                .layers
-                                .iter()
-                                .filter(|l| is_attestation_media_type(&l.media_type))
-                                .cloned()
-                                .collect(),
+                            Manifest::Image(im) => media_types::attestation_layers(
+                                im,
+                                a.artifact_type
+                                    .as_deref()
+                                    .unwrap_or(im.effective_artifact_type()),
+                            )
+                            .into_iter()
+                            .map(|l| l.descriptor)
+                            .collect(),
                             Manifest::Index(_) => Vec::new(),
                         };
                         parsed.insert(
@@ -284,7 +328,7 @@ pub fn verify_open(
                 Err(e) => return Err(e),
             }
         } else if opts.attestations.is_some()
-            && is_attestation_media_type(&a.media_type)
+            && (is_attestation_media_type(&a.media_type) || generic_attestation_layer(&a))
             && a.size <= MAX_JSON_DOCUMENT_BYTES
         {
             match blob.read_all() {
@@ -595,30 +639,31 @@ pub fn verify_open(
 
     // Bundle manifest signature.
     match (reader.signature(), opts.manifest_signature) {
-        (Some(sig), Some(v)) => match verify_manifest_signature(sig, reader.manifest_bytes(), v) {
-            Ok(signer) => checks.push(Check {
-                name: "bundle-signature".into(),
-                status: Status::Verified,
-                detail: format!("signed by {signer}"),
-            }),
-            Err(e) if e.is_verification_failure() => {
-                checks.push(Check {
+        (Some(sig), Some(v)) => {
+            match verify_manifest_signature(sig, reader.manifest_bytes(), v, &opts.words.key) {
+                Ok(signer) => checks.push(Check {
                     name: "bundle-signature".into(),
-                    status: Status::Failed,
-                    detail: e.to_string(),
-                });
-                fail(&mut failures, &e);
+                    status: Status::Verified,
+                    detail: format!("signed by {signer}"),
+                }),
+                Err(e) if e.is_verification_failure() => {
+                    checks.push(Check {
+                        name: "bundle-signature".into(),
+                        status: Status::Failed,
+                        detail: e.to_string(),
+                    });
+                    fail(&mut failures, &e);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        },
+        }
         (Some(_), _) if opts.integrity_only => checks.push(Check {
             name: "bundle-signature".into(),
             status: Status::NotChecked,
             detail: "integrity-only check; the signature was not verified".into(),
         }),
         (Some(_), None) => {
-            let detail =
-                "the bundle manifest is signed but no --key was given to check it".to_string();
+            let detail = unchecked_signature(&opts.words);
             failures.push(Failure {
                 code: codes::SIGNATURE.into(),
                 reason: detail.clone(),
@@ -705,6 +750,14 @@ pub fn verify_open(
     })
 }
 
+/// The reason for a signed bundle manifest that no key can check.
+fn unchecked_signature(words: &VerifyWords) -> String {
+    format!(
+        "the bundle manifest is signed but no {} was given to check it",
+        words.key
+    )
+}
+
 /// `--rekor-checkpoint`: every inclusion proof of every verified attestation
 /// must be anchored to the pinned checkpoint; the report names each one that
 /// is not. Fails closed when the bundle has no proof to anchor.
@@ -731,6 +784,7 @@ fn rekor_checkpoint_check(
         }
     }
     let allow = opts.allow_unanchored_proofs;
+    let accepted = format!(" (accepted: {})", opts.words.allow_unanchored);
     let (status, detail) = if anchored == 0 && unanchored.is_empty() {
         (
             Status::Absent,
@@ -752,11 +806,7 @@ fn rekor_checkpoint_check(
             format!(
                 "{anchored} inclusion proof(s) anchored, {} unanchored{}: {}",
                 unanchored.len(),
-                if allow {
-                    " (accepted: --allow-unanchored-proofs)"
-                } else {
-                    ""
-                },
+                if allow { accepted.as_str() } else { "" },
                 unanchored.join("; ")
             ),
         )

@@ -308,7 +308,11 @@ fn bundle_report_over_real_anchors() {
     let r = run(&checkpoint_of("managed-key-happy-path"), true);
     assert!(r.verified, "{:?}", r.failures);
     assert_eq!(check(&r).status, Status::NotChecked);
-    assert!(check(&r).detail.contains("--allow-unanchored-proofs"));
+    assert!(
+        check(&r)
+            .detail
+            .contains("(accepted: unanchored proofs allowed)")
+    );
 }
 
 // ------------------------------------------------------------ the binary

@@ -22,14 +22,23 @@ pub enum BundleVersion {
 }
 
 impl BundleVersion {
+    /// The version a bundle `mediaType` names, through the one classifier
+    /// (`stella_types::media_types::AttestationFormat`), so every spelling
+    /// Stella reads elsewhere is read here too.
     pub fn from_media_type(mt: &str) -> Result<BundleVersion, SigstoreError> {
-        match mt {
-            "application/vnd.dev.sigstore.bundle+json;version=0.1" => Ok(BundleVersion::V0_1),
-            "application/vnd.dev.sigstore.bundle+json;version=0.2" => Ok(BundleVersion::V0_2),
-            "application/vnd.dev.sigstore.bundle+json;version=0.3"
-            | "application/vnd.dev.sigstore.bundle.v0.3+json" => Ok(BundleVersion::V0_3),
-            other => Err(SigstoreError::unusable(format!(
-                "unsupported bundle mediaType {other:?}"
+        use stella_types::media_types::{AttestationFormat, SigstoreBundleVersion as V};
+        match AttestationFormat::of_media_type(mt) {
+            AttestationFormat::SigstoreBundle {
+                version: Some(V::V0_1),
+            } => Ok(BundleVersion::V0_1),
+            AttestationFormat::SigstoreBundle {
+                version: Some(V::V0_2),
+            } => Ok(BundleVersion::V0_2),
+            AttestationFormat::SigstoreBundle {
+                version: Some(V::V0_3),
+            } => Ok(BundleVersion::V0_3),
+            _ => Err(SigstoreError::unusable(format!(
+                "unsupported bundle mediaType {mt:?}"
             ))),
         }
     }

@@ -28,6 +28,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

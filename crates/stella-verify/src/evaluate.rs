@@ -151,7 +151,7 @@ fn fit(e: &Evidence, r: &Requirement, policy: &Policy, now: OffsetDateTime) -> F
 }
 
 fn human(secs: u64) -> String {
-    if secs % 86_400 == 0 && secs >= 86_400 {
+    if secs.is_multiple_of(86_400) && secs >= 86_400 {
         format!("{}d", secs / 86_400)
     } else if secs >= 86_400 {
         format!("{:.1}d", secs as f64 / 86_400.0)
@@ -324,6 +324,7 @@ fn join(d: &[Digest]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::policy::Policy;

@@ -1,38 +1,34 @@
 //! `stella bundle inspect|verify|import` and `stella evidence export-bundle`:
-//! glue between the flags and `stella_bundle`. Keys are loaded here and
-//! plugged into the library's verifier traits (attestations go through
-//! `stella_attest::verify::verify_attestation`, the same engine as `verify
-//! attestation`, including keyless sigstore bundles checked against
-//! `--trusted-root` and the identity policy, and their inclusion proofs
-//! anchored to `--rekor-checkpoint`); the library itself never prints or
-//! loads keys.
+//! glue between the flags and `stella_bundle`. Keys are loaded here
+//! (`cmd::verify::trust`) and plugged into the library's verifier traits
+//! through `stella_engine::bundle` (attestations go through the same engine
+//! as `verify attestation`, including keyless sigstore bundles checked
+//! against `--trusted-root` and the identity policy, and their inclusion
+//! proofs anchored to `--rekor-checkpoint`); the libraries never print or
+//! load keys.
 //!
 //! Exit codes: 0 verified / done, 1 verification failed, 2 unusable input.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
-use stella_attest::keyless::KeylessTrust;
-use stella_attest::verify::{TrustPolicy, verify_attestation};
-use stella_bundle::format::{ManifestSignatureVerifier, ManifestSigner};
-use stella_bundle::verify::{
-    AttestationOutcome, AttestationVerifier, Status, TlogAnchor, VerifyOptions, VerifyReport,
-};
+use stella_attest::verify::TrustPolicy;
+use stella_bundle::format::ManifestSigner;
+use stella_bundle::verify::{Status, VerifyOptions, VerifyReport, VerifyWords};
 use stella_bundle::{
     BundleError, BundleReader, Compression, ExportOptions, ReadLimits, Selection, plan_export,
     push_plan, write_bundle_to_path,
 };
 use stella_crypto::{PrivateKey, PublicKey};
+use stella_engine::bundle::{BundleAttestations, ManifestKeys};
 use stella_oci::artifact::resolve;
-use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
 use stella_types::{Digest, Reference};
 
 use super::key::{load_certificates, load_private_key, load_public_key};
 use crate::cli::{
     BundleCommand, BundleImportArgs, BundleInspectArgs, BundleVerifyArgs,
-    Compression as CliCompression, ExportBundleArgs, KeylessArgs, RegistryArgs, TextOrJson,
+    Compression as CliCompression, ExportBundleArgs, RegistryArgs, TextOrJson,
 };
 use crate::exit::Outcome;
 use crate::store::{OpenMode, open_store, parse_reference};
@@ -289,157 +285,9 @@ fn inspect(args: BundleInspectArgs) -> anyhow::Result<Outcome> {
 
 // ------------------------------------------------------------------ verify
 
-// Keyless trust material, shared with `verify attestation`.
-
-/// Why a pinned checkpoint was refused (its signature is not from a log of
-/// the trusted root): a verification failure, not a usage error.
-#[derive(Debug)]
-pub(crate) struct CheckpointRejected(pub String);
-
-impl std::fmt::Display for CheckpointRejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "pinned Rekor checkpoint rejected: {}", self.0)
-    }
-}
-
-impl std::error::Error for CheckpointRejected {}
-
-pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    super::read_capped(path, cap).with_context(|| format!("cannot read {what} {}", path.display()))
-}
-
-pub(crate) fn matcher(
-    exact: &Option<String>,
-    re: &Option<String>,
-    what: &str,
-) -> anyhow::Result<stella_sigstore::Matcher> {
-    match (exact, re) {
-        (Some(e), None) => Ok(stella_sigstore::Matcher::Exact(e.clone())),
-        (None, Some(r)) => Ok(stella_sigstore::Matcher::regex(r)?),
-        _ => anyhow::bail!(
-            "keyless verification needs --certificate-{what} or --certificate-{what}-regexp (or use --key)"
-        ),
-    }
-}
-
-/// Largest checkpoint note read.
-const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
-
-/// Keyless trust from the flags: `None` when no `--trusted-root` was given
-/// (then no `--certificate-*` flag nor checkpoint may be given either). A
-/// pinned checkpoint must be signed by a transparency log of the trusted
-/// root; otherwise the error is a [`CheckpointRejected`].
-pub(crate) fn keyless_trust(
-    k: &KeylessArgs,
-    checkpoint: Option<&Path>,
-) -> anyhow::Result<Option<KeylessTrust>> {
-    let Some(root_path) = &k.trusted_root else {
-        if k.certificate_identity.is_some()
-            || k.certificate_identity_regexp.is_some()
-            || k.certificate_oidc_issuer.is_some()
-            || k.certificate_oidc_issuer_regexp.is_some()
-        {
-            anyhow::bail!(
-                "--certificate-identity/--certificate-oidc-issuer need --trusted-root <trusted_root.json> (stella has no built-in sigstore trust root)"
-            );
-        }
-        if checkpoint.is_some() {
-            anyhow::bail!(
-                "--rekor-checkpoint needs --trusted-root <trusted_root.json>: the checkpoint's signature is checked with its log keys"
-            );
-        }
-        return Ok(None);
-    };
-    let identity = stella_sigstore::IdentityPolicy {
-        identity: matcher(
-            &k.certificate_identity,
-            &k.certificate_identity_regexp,
-            "identity",
-        )?,
-        issuer: matcher(
-            &k.certificate_oidc_issuer,
-            &k.certificate_oidc_issuer_regexp,
-            "oidc-issuer",
-        )?,
-    };
-    let root_bytes = read_capped(root_path, MAX_JSON_DOCUMENT_BYTES, "trusted root")?;
-    let root = stella_sigstore::TrustedRoot::from_json(&root_bytes)
-        .with_context(|| format!("trusted root {} is unusable", root_path.display()))?;
-    let verifier = stella_sigstore::Verifier::new(root, stella_sigstore::VerifierConfig::default());
-    let checkpoint = match checkpoint {
-        None => None,
-        Some(p) => {
-            let bytes = read_capped(p, MAX_CHECKPOINT_BYTES, "Rekor checkpoint")?;
-            let note = String::from_utf8(bytes)
-                .with_context(|| format!("Rekor checkpoint {} is not text", p.display()))?;
-            match stella_sigstore::PinnedCheckpoint::from_note(&note, verifier.trusted_root()) {
-                Ok(c) => Some(Arc::new(c)),
-                Err(e @ stella_sigstore::SigstoreError::Unusable(_)) => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("Rekor checkpoint {} is unusable", p.display())));
-                }
-                Err(e) => return Err(CheckpointRejected(e.to_string()).into()),
-            }
-        }
-    };
-    Ok(Some(KeylessTrust {
-        verifier: Arc::new(verifier),
-        identity,
-        checkpoint,
-        consistency_proofs: Vec::new(),
-    }))
-}
-
-struct AttestEngine {
-    policy: TrustPolicy,
-}
-
-impl AttestationVerifier for AttestEngine {
-    fn verify(&self, bytes: &[u8], media_type: &str, subject: &Digest) -> AttestationOutcome {
-        let v = verify_attestation(bytes, media_type, subject, &self.policy);
-        AttestationOutcome {
-            verified: v.verified,
-            predicate_type: v.predicate_type.or(if v.verified {
-                None
-            } else {
-                v.claimed_predicate_type
-            }),
-            signer: v.signer,
-            reason: v.reason,
-            tlog_anchors: v
-                .anchors
-                .into_iter()
-                .map(|a| TlogAnchor {
-                    log_index: a.log_index,
-                    tree_size: a.tree_size,
-                    anchored: a.is_anchored(),
-                    detail: a.detail,
-                })
-                .collect(),
-        }
-    }
-}
-
-struct KeyVerifier {
-    keys: Vec<PublicKey>,
-}
-
-impl ManifestSignatureVerifier for KeyVerifier {
-    fn has_keys(&self) -> bool {
-        !self.keys.is_empty()
-    }
-    fn verify(&self, _keyid: &str, message: &[u8], signature: &[u8]) -> Result<String, String> {
-        for k in &self.keys {
-            if k.verify(k.default_algorithm(), message, signature).is_ok() {
-                return Ok(format!("key {}", k.keyid()));
-            }
-        }
-        Err("the signature does not verify with any --key".into())
-    }
-}
-
 fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKey>, TrustPolicy)> {
-    let keyless = keyless_trust(&args.keyless, args.rekor_checkpoint.as_deref())?;
+    let keyless =
+        super::verify::trust::keyless_trust(&args.keyless, args.rekor_checkpoint.as_deref())?;
     let mut keys = Vec::new();
     for p in &args.keys {
         keys.push(load_public_key(p)?);
@@ -452,6 +300,7 @@ fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKe
         keys: keys.clone(),
         ca_roots,
         keyless,
+        words: super::verify::trust::cli_words(),
         ..TrustPolicy::default()
     };
     Ok((keys, policy))
@@ -461,15 +310,15 @@ fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
     let (keys, policy) = match load_verify_material(&args) {
         Ok(x) => x,
         Err(e) => {
-            if let Some(r) = e.downcast_ref::<CheckpointRejected>() {
+            if let Some(r) = super::verify::trust::checkpoint_rejected(&e) {
                 eprintln!("stella: verification failed: {r}");
                 return Ok(Outcome::VerificationFailed);
             }
             return Err(e);
         }
     };
-    let engine = AttestEngine { policy };
-    let key_verifier = KeyVerifier { keys };
+    let engine = BundleAttestations::new(policy, time::OffsetDateTime::now_utc());
+    let key_verifier = ManifestKeys::new(keys, super::verify::trust::cli_words());
     let opts = VerifyOptions {
         attestations: Some(&engine),
         manifest_signature: Some(&key_verifier),
@@ -478,6 +327,10 @@ fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
         allow_unanchored_proofs: args.allow_unanchored_proofs,
         integrity_only: false,
         limits: ReadLimits::default(),
+        words: VerifyWords {
+            key: "--key".into(),
+            allow_unanchored: "--allow-unanchored-proofs".into(),
+        },
     };
     let report = match BundleReader::open_path(&args.bundle, opts.limits)
         .and_then(|mut r| stella_bundle::verify::verify_open(&mut r, &opts))

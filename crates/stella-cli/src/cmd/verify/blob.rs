@@ -12,8 +12,8 @@ use stella_sigstore::{
 };
 use stella_types::limits;
 
+use super::trust::{matcher, read_capped};
 use crate::cli::{TextOrJson, VerifyBlobArgs};
-use crate::cmd::bundle::{matcher, read_capped};
 use crate::exit::Outcome;
 
 /// Largest artifact file read into memory; larger files are verified by

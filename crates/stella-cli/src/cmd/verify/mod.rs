@@ -3,6 +3,7 @@
 mod attestation;
 mod blob;
 mod image;
+pub(crate) mod trust;
 
 use crate::cli::{RegistryArgs, VerifyCommand};
 use crate::exit::Outcome;

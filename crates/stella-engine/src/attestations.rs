@@ -1,0 +1,258 @@
+//! `verify attestation`: find the attestations attached to an image (OCI
+//! 1.1 referrers whose artifactType is an attestation format, and cosign
+//! legacy `sha256-<hex>.att` tags), verify each against one trust policy
+//! (keys, CA roots, keyless), check that its statement is about the image,
+//! and filter by predicate type.
+//!
+//! A broken attestation found in the store is a verification failure in the
+//! report (it is evidence, not the caller's input); only store failures are
+//! errors.
+//!
+//! Not here: resolving the reference, loading keys, printing.
+
+use serde::Serialize;
+use stella_attest::verify::{AttestationVerdict, FailureKind, TrustPolicy, verify_attestation};
+use stella_oci::referrers::{ReferrerNode, walk_referrers};
+use stella_oci::store::{ContentRead, ReferrersRead};
+use stella_types::media_types::{AttestationFormat, annotations};
+use stella_types::{Descriptor, Digest, Manifest};
+use time::OffsetDateTime;
+
+use crate::error::EngineError;
+use crate::layers::{attestation_layers, read_layer};
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct AttestationsRequest {
+    /// The image's name as the report shows it (`host/repo`).
+    pub image_name: String,
+    /// The resolved image manifest.
+    pub image: Descriptor,
+    /// Keep only attestations of this (resolved) predicate type; failures
+    /// whose type is unknown are kept.
+    pub predicate_type: Option<String>,
+}
+
+/// One attestation found and judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationItem {
+    /// The referrer manifest (or legacy tag manifest) digest.
+    pub referrer: String,
+    /// The layer holding the bundle or envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// cosign legacy tag, when found that way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_tag: Option<String>,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub verified: bool,
+    /// Verified predicate type, or (when not verified) the unverified claim.
+    #[serde(rename = "predicateType", skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureKind>,
+}
+
+/// The result of [`verify_attestations`].
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationsReport {
+    pub image: String,
+    pub digest: String,
+    #[serde(rename = "predicateType", skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    /// At least one attestation was found and every one found verified.
+    pub verified: bool,
+    pub attestations: Vec<AttestationItem>,
+}
+
+fn item_from(
+    verdict: AttestationVerdict,
+    referrer: &Digest,
+    layer: &Descriptor,
+    legacy_tag: Option<String>,
+    annotation_type: Option<&str>,
+) -> AttestationItem {
+    let predicate_type = verdict
+        .predicate_type
+        .clone()
+        .or(verdict.claimed_predicate_type.clone())
+        .or(annotation_type.map(str::to_string));
+    AttestationItem {
+        referrer: referrer.to_string(),
+        layer: Some(layer.digest.to_string()),
+        legacy_tag,
+        media_type: layer.media_type.clone(),
+        verified: verdict.verified,
+        predicate_type,
+        signer: verdict.signer,
+        reason: verdict.reason,
+        failure: verdict.failure,
+    }
+}
+
+fn failed_item(
+    referrer: &Digest,
+    legacy_tag: Option<String>,
+    media_type: &str,
+    reason: String,
+    annotation_type: Option<&str>,
+) -> AttestationItem {
+    AttestationItem {
+        referrer: referrer.to_string(),
+        layer: None,
+        legacy_tag,
+        media_type: media_type.to_string(),
+        verified: false,
+        predicate_type: annotation_type.map(str::to_string),
+        signer: None,
+        reason,
+        failure: Some(FailureKind::Failed),
+    }
+}
+
+/// Finds and verifies every attestation of `request.image` with `trust`,
+/// certificate chains checked at `now` unless `trust` fixes a time.
+pub async fn verify_attestations<S: ContentRead + ReferrersRead>(
+    store: &S,
+    request: &AttestationsRequest,
+    trust: &TrustPolicy,
+    now: OffsetDateTime,
+) -> Result<AttestationsReport, EngineError> {
+    let mut trust = trust.clone();
+    trust.verification_time = Some(crate::trust::at(&trust, now));
+    let image = &request.image.digest;
+    let nodes = walk_referrers(store, image, &[], 1)
+        .await
+        .map_err(|source| EngineError::ListReferrers {
+            subject: image.clone(),
+            source,
+        })?;
+    let mut items = Vec::new();
+    for node in nodes.iter().filter(|n| is_candidate(n)) {
+        items.extend(check_referrer(store, node, image, &trust).await?);
+    }
+    if let Some(w) = &request.predicate_type {
+        items.retain(|i| i.predicate_type.as_deref().is_none_or(|t| t == w));
+    }
+    Ok(AttestationsReport {
+        image: request.image_name.clone(),
+        digest: image.to_string(),
+        predicate_type: request.predicate_type.clone(),
+        verified: !items.is_empty() && items.iter().all(|i| i.verified),
+        attestations: items,
+    })
+}
+
+/// A cosign `.att` tag, or a referrer whose artifactType is an attestation.
+fn is_candidate(node: &ReferrerNode) -> bool {
+    match node.legacy.as_deref() {
+        Some("att") => true,
+        Some(_) => false,
+        None => node
+            .descriptor
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| AttestationFormat::of_media_type(t).is_attestation()),
+    }
+}
+
+/// Verifies the attestation layers of one referrer (one item per layer, or
+/// one failed item when the referrer cannot hold any).
+async fn check_referrer<S: ContentRead>(
+    store: &S,
+    node: &ReferrerNode,
+    image: &Digest,
+    trust: &TrustPolicy,
+) -> Result<Vec<AttestationItem>, EngineError> {
+    let d = &node.descriptor;
+    let legacy_tag = node.legacy.as_ref().map(|_| {
+        d.annotation(annotations::REF_NAME)
+            .unwrap_or("")
+            .to_string()
+    });
+    let ann_type = d.annotation(annotations::SIGSTORE_PREDICATE_TYPE);
+    let artifact_type = d.artifact_type.as_deref().unwrap_or("");
+    let failed = |media_type: &str, reason: &str| {
+        vec![failed_item(
+            &d.digest,
+            legacy_tag.clone(),
+            media_type,
+            reason.to_string(),
+            ann_type,
+        )]
+    };
+    if node.dangling {
+        return Ok(failed(
+            artifact_type,
+            "listed as a referrer but the manifest is missing",
+        ));
+    }
+    let fetched =
+        store
+            .fetch_manifest(&d.digest)
+            .await
+            .map_err(|source| EngineError::FetchReferrer {
+                digest: d.digest.clone(),
+                source,
+            })?;
+    let manifest = match Manifest::parse(&fetched.bytes, Some(&fetched.descriptor.media_type)) {
+        Ok(Manifest::Image(m)) => m,
+        Ok(Manifest::Index(_)) => {
+            return Ok(failed(
+                "",
+                "attestation referrer is an index, not a manifest",
+            ));
+        }
+        Err(e) => return Ok(failed("", &format!("referrer manifest unreadable: {e}"))),
+    };
+    // The subject recorded in the referrer must be this image (the signed
+    // statement is checked again below; this catches mis-filed referrers).
+    if node.legacy.is_none() && manifest.subject.as_ref().map(|s| &s.digest) != Some(image) {
+        return Ok(failed("", "referrer manifest's subject is not this image"));
+    }
+    let own_type = manifest.artifact_type.as_deref().unwrap_or(artifact_type);
+    let layers = attestation_layers(
+        &manifest,
+        if artifact_type.is_empty() {
+            own_type
+        } else {
+            artifact_type
+        },
+    );
+    if layers.is_empty() {
+        return Ok(failed(
+            artifact_type,
+            "attestation artifact has no bundle or DSSE envelope layer",
+        ));
+    }
+    let mut items = Vec::new();
+    for layer in layers {
+        let l = &layer.descriptor;
+        let layer_type = l.annotation("predicateType").or(ann_type);
+        let verdict = match read_layer(store, &layer).await {
+            Ok(bytes) => verify_attestation(&bytes, &l.media_type, image, trust),
+            Err(e) => {
+                items.push(failed_item(
+                    &d.digest,
+                    legacy_tag.clone(),
+                    &l.media_type,
+                    format!("cannot fetch layer {}: {e}", l.digest),
+                    layer_type,
+                ));
+                continue;
+            }
+        };
+        items.push(item_from(
+            verdict,
+            &d.digest,
+            l,
+            legacy_tag.clone(),
+            layer_type,
+        ));
+    }
+    Ok(items)
+}
