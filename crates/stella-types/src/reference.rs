@@ -154,13 +154,13 @@ impl Reference {
             }
             None => (name_and_tag.clone(), None),
         };
-        if let Some(t) = &tag {
-            if !is_valid_tag(t) {
-                return Err(ReferenceError::BadTag {
-                    reference: s.to_string(),
-                    tag: t.clone(),
-                });
-            }
+        if let Some(t) = &tag
+            && !is_valid_tag(t)
+        {
+            return Err(ReferenceError::BadTag {
+                reference: s.to_string(),
+                tag: t.clone(),
+            });
         }
         let (registry, repository) = match name.split_once('/') {
             Some((first, rest))
