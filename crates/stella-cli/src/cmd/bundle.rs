@@ -136,6 +136,16 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
         tag: reference.tag().map(str::to_string),
         ..ExportOptions::default()
     };
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&subject.digest, compression));
+    if args.push_referrers.is_none() && !args.force && std::fs::symlink_metadata(&path).is_ok() {
+        anyhow::bail!(
+            "{} already exists; refusing to overwrite it (use --force to replace it)",
+            path.display()
+        );
+    }
     let (plan, excluded) = match plan_export(&store, &subject, &opts).await {
         Ok(x) => x,
         Err(e) => return finish_err(e),
@@ -161,19 +171,15 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
         report_excluded(&excluded);
         return Ok(Outcome::Success);
     }
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&subject.digest, compression));
-    let summary = match write_bundle_to_path(
+    let written = write_bundle_to_path(
         &store,
         &plan,
         signer.as_ref().map(|s| s as &dyn ManifestSigner),
         compression,
         &path,
-    )
-    .await
-    {
+        args.force,
+    );
+    let summary = match super::evidence::until_interrupted(written).await? {
         Ok(s) => s,
         Err(e) => return finish_err(e),
     };
