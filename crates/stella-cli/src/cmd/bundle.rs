@@ -39,8 +39,9 @@ use crate::store::{OpenMode, open_store, parse_reference};
 
 pub async fn run(command: BundleCommand, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     match command {
-        BundleCommand::Inspect(a) => inspect(a),
-        BundleCommand::Verify(a) => verify(a),
+        // Reading, decompressing and hashing a bundle is blocking work: off the async runtime.
+        BundleCommand::Inspect(a) => tokio::task::spawn_blocking(move || inspect(a)).await?,
+        BundleCommand::Verify(a) => tokio::task::spawn_blocking(move || verify(a)).await?,
         BundleCommand::Import(a) => import(a, registry).await,
     }
 }
