@@ -24,6 +24,9 @@ use crate::tarball::{
     declared_tar_bytes, io_to_bundle, open_decompressed,
 };
 
+/// Largest `oci-layout` file.
+const OCI_LAYOUT_CAP: u64 = 4096;
+
 /// An open bundle positioned before its first blob.
 pub struct BundleReader {
     tar: TarStream<Capped>,
@@ -114,6 +117,17 @@ impl BundleReader {
         }
         let manifest_bytes = read_small(&mut tar, &h, MAX_BUNDLE_MANIFEST_BYTES)?;
         let manifest = BundleManifest::parse(&manifest_bytes)?;
+        // From here on the manifest bounds the stream (the other head files
+        // counted at their caps until their sizes are known) and no ratio applies.
+        let head_caps = [
+            manifest_bytes.len() as u64,
+            MAX_LAYOUT_FILE_BYTES,
+            MAX_BUNDLE_MANIFEST_BYTES,
+            OCI_LAYOUT_CAP,
+            MAX_LAYOUT_FILE_BYTES,
+        ];
+        tar.inner_mut()
+            .bound_by_manifest(declared_tar_bytes(&head_caps, &manifest));
         let mut h = next_file(&mut tar, &mut seen_paths)?;
         let mut signature = None;
         if h.path == SIGNATURE_NAME {
@@ -135,7 +149,7 @@ impl BundleReader {
                 format!("entry {:?} where {OCI_LAYOUT_NAME} must come", h.path),
             ));
         }
-        let layout_bytes = read_small(&mut tar, &h, 4096)?;
+        let layout_bytes = read_small(&mut tar, &h, OCI_LAYOUT_CAP)?;
         let layout: serde_json::Value = serde_json::from_slice(&layout_bytes).map_err(|e| {
             BundleError::unusable(codes::LAYOUT, format!("{OCI_LAYOUT_NAME} is not JSON: {e}"))
         })?;

@@ -271,13 +271,18 @@ pub(crate) struct Capped {
     limits: ReadLimits,
     total_cap: u64,
     manifest_known: bool,
+    /// The total cap is the size the bundle manifest declares (not the reader's own cap).
+    cap_declared: bool,
 }
 
 impl Capped {
     /// Bounds the rest of the stream by what the bundle manifest declares and
     /// stops applying the expansion ratio.
     pub(crate) fn bound_by_manifest(&mut self, declared_total: u64) {
-        self.total_cap = self.total_cap.min(declared_total);
+        if declared_total <= self.total_cap {
+            self.total_cap = declared_total;
+            self.cap_declared = true;
+        }
         self.manifest_known = true;
     }
 
@@ -302,7 +307,7 @@ impl Read for Capped {
         self.produced += n as u64;
         let cap = self.total_cap;
         if self.produced > cap {
-            let reason = if self.manifest_known {
+            let reason = if self.cap_declared {
                 format!("the archive holds more than the {cap} bytes its bundle manifest declares")
             } else {
                 format!("bundle expands to more than {cap} bytes")
@@ -403,6 +408,7 @@ pub(crate) fn open_decompressed<R: Read + 'static>(
         limits,
         total_cap: limits.max_total_bytes,
         manifest_known: false,
+        cap_declared: false,
     };
     Ok((capped, compression))
 }
