@@ -660,7 +660,7 @@ pub async fn delete_referrer<S: ContentRead + ContentWrite + ReferrersWrite>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::layout::OciLayout;
