@@ -523,7 +523,7 @@ pub async fn push_plan<S: ContentRead, D: ContentRead + ContentWrite + Referrers
         dst.push_blob(&desc, BlobSource::File(&path), &NoProgress)
             .await
             .map_err(store_err(format!("pushing blob {}", a.digest)))?;
-        let _ = std::fs::remove_file(&path);
+        let _ = tokio::fs::remove_file(&path).await;
         report.blobs_pushed += 1;
         report.bytes_pushed += a.size;
     }
