@@ -1314,3 +1314,53 @@ fn missing_extra_and_wrong_blobs_fail_verification() {
     }
     expect_failed(raw_tar(&sums2, None), codes::CHECKSUM_LIST);
 }
+
+/// A sink that records whether any write ran on a given thread.
+struct ThreadWatch {
+    runtime_thread: std::thread::ThreadId,
+    on_runtime: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Write for ThreadWatch {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        if std::thread::current().id() == self.runtime_thread {
+            self.on_runtime.store(true, Ordering::SeqCst);
+        }
+        self.written.fetch_add(buf.len(), Ordering::SeqCst);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue 9 §3: compression and writing never run on the async runtime's
+/// thread (here a current-thread runtime on the test's own thread).
+#[test]
+fn the_tar_writer_and_compressor_run_off_the_async_runtime() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let on_runtime = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let sink = ThreadWatch {
+        runtime_thread: std::thread::current().id(),
+        on_runtime: on_runtime.clone(),
+        written: written.clone(),
+    };
+    block_on(async {
+        let f = fixture(false).await;
+        let (plan, _) = plan_export(&f.store, &f.image, &options(true, true))
+            .await
+            .unwrap();
+        write_bundle(&f.store, &plan, None, Compression::Gzip, sink)
+            .await
+            .unwrap();
+    });
+    assert!(written.load(Ordering::SeqCst) > 0);
+    assert!(
+        !on_runtime.load(Ordering::SeqCst),
+        "bundle bytes were compressed and written on the runtime thread"
+    );
+}
