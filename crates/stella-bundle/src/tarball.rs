@@ -1,7 +1,11 @@
 //! The tar container of a StellaBundle: a strict ustar writer with fixed
 //! metadata, a strict ustar reader that streams one entry at a time, the
-//! compression layer (gzip, zstd, none; detected by magic bytes) and a
-//! reader that caps decompressed bytes (total and expansion ratio).
+//! compression layer (gzip, zstd, none; detected by magic bytes; exactly
+//! one gzip member or zstd frame) and a reader that caps decompressed
+//! bytes: by the reader's total and an expansion ratio until the bundle
+//! manifest is known, then by the archive size it declares
+//! ([`declared_tar_bytes`]). After the end marker only record padding and
+//! then the end of the file are accepted.
 //!
 //! The reader accepts only what the writer produces: ustar headers with
 //! valid checksums, regular files and directories, short names (no pax or
