@@ -22,6 +22,8 @@ pub mod codes {
     pub const DUPLICATE_ENTRY: &str = "duplicate-entry";
     pub const EXPANSION_RATIO: &str = "expansion-ratio";
     pub const TOO_LARGE: &str = "too-large";
+    /// Bytes after the tar end marker, a second gzip member / zstd frame, or trailing garbage.
+    pub const TRAILING_DATA: &str = "trailing-data";
     pub const BAD_MANIFEST: &str = "bad-bundle-manifest";
     pub const UNSUPPORTED_VERSION: &str = "unsupported-version";
     pub const MISSING_BLOB: &str = "missing-blob";

@@ -115,10 +115,9 @@ impl Collector {
             .annotations()
             .get(CREATED)
             .and_then(|s| stella_types::timestamp::parse_rfc3339(s))
+            && self.newest_created.is_none_or(|n| c > n)
         {
-            if self.newest_created.is_none_or(|n| c > n) {
-                self.newest_created = Some(c);
-            }
+            self.newest_created = Some(c);
         }
         // A manifest may also have been seen as a blob of something else: the manifest role wins.
         self.artifacts.insert(
@@ -461,23 +460,23 @@ pub(crate) async fn push_manifests<D: ContentRead + ContentWrite + ReferrersWrit
                 report.bytes_pushed += a.size;
             }
         }
-        if a.role == Role::Referrer {
-            if let Some(subject) = a.refers_to.as_ref().and_then(|s| manifest.artifact(s)) {
-                let subject_desc = Descriptor::new(
-                    subject.media_type.clone(),
-                    subject.digest.clone(),
-                    subject.size,
-                );
-                let mut referrer = Descriptor::new(a.media_type.clone(), a.digest.clone(), a.size);
-                referrer.artifact_type = a.artifact_type.clone();
-                if let Ok(Manifest::Image(m)) = Manifest::parse(b, Some(&a.media_type)) {
-                    referrer.annotations = m.annotations;
-                }
-                dst.add_referrer(&subject_desc, &referrer)
-                    .await
-                    .map_err(store_err(format!("recording referrer {}", a.digest)))?;
-                report.referrers_recorded += 1;
+        if a.role == Role::Referrer
+            && let Some(subject) = a.refers_to.as_ref().and_then(|s| manifest.artifact(s))
+        {
+            let subject_desc = Descriptor::new(
+                subject.media_type.clone(),
+                subject.digest.clone(),
+                subject.size,
+            );
+            let mut referrer = Descriptor::new(a.media_type.clone(), a.digest.clone(), a.size);
+            referrer.artifact_type = a.artifact_type.clone();
+            if let Ok(Manifest::Image(m)) = Manifest::parse(b, Some(&a.media_type)) {
+                referrer.annotations = m.annotations;
             }
+            dst.add_referrer(&subject_desc, &referrer)
+                .await
+                .map_err(store_err(format!("recording referrer {}", a.digest)))?;
+            report.referrers_recorded += 1;
         }
     }
     Ok(())
@@ -524,7 +523,7 @@ pub async fn push_plan<S: ContentRead, D: ContentRead + ContentWrite + Referrers
         dst.push_blob(&desc, BlobSource::File(&path), &NoProgress)
             .await
             .map_err(store_err(format!("pushing blob {}", a.digest)))?;
-        let _ = std::fs::remove_file(&path);
+        let _ = tokio::fs::remove_file(&path).await;
         report.blobs_pushed += 1;
         report.bytes_pushed += a.size;
     }

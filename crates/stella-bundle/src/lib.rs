@@ -29,7 +29,7 @@ pub use export::{ExportOptions, TransferReport, plan_export, push_plan};
 pub use format::{BundleManifest, ManifestSignatureVerifier, ManifestSigner, Role, Selection};
 pub use import::import_bundle;
 pub use reader::BundleReader;
-pub use tarball::{Compression, ReadLimits};
+pub use tarball::{Compression, ReadLimits, declared_tar_bytes};
 pub use verify::{
     AttestationOutcome, AttestationVerifier, VerifyOptions, VerifyReport, verify_bundle,
 };

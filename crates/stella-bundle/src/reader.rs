@@ -20,13 +20,16 @@ use crate::error::{BundleError, codes};
 use crate::format::*;
 use crate::limits::{MAX_BUNDLE_MANIFEST_BYTES, MAX_LAYOUT_FILE_BYTES};
 use crate::tarball::{
-    BLOCK, CapHandle, Compression, EntryData, EntryHeader, EntryKind, ReadLimits, TarStream,
-    io_to_bundle, open_decompressed, padding,
+    Capped, Compression, EntryData, EntryHeader, EntryKind, ReadLimits, TarStream,
+    declared_tar_bytes, io_to_bundle, open_decompressed,
 };
+
+/// Largest `oci-layout` file.
+const OCI_LAYOUT_CAP: u64 = 4096;
 
 /// An open bundle positioned before its first blob.
 pub struct BundleReader {
-    tar: TarStream<Box<dyn Read>>,
+    tar: TarStream<Capped>,
     compression: Compression,
     manifest: BundleManifest,
     manifest_bytes: Vec<u8>,
@@ -40,7 +43,7 @@ pub struct BundleReader {
 }
 
 fn read_small(
-    tar: &mut TarStream<Box<dyn Read>>,
+    tar: &mut TarStream<Capped>,
     h: &EntryHeader,
     cap: u64,
 ) -> Result<Vec<u8>, BundleError> {
@@ -67,10 +70,10 @@ impl BundleReader {
 
     /// Reads and checks the head of a bundle from any byte stream.
     pub fn open<R: Read + 'static>(input: R, limits: ReadLimits) -> Result<Self, BundleError> {
-        let (stream, compression, cap) = open_decompressed(input, limits)?;
+        let (stream, compression) = open_decompressed(input, limits)?;
         let mut tar = TarStream::new(stream);
         let mut seen_paths = BTreeSet::new();
-        let next_file = |tar: &mut TarStream<Box<dyn Read>>,
+        let next_file = |tar: &mut TarStream<Capped>,
                          seen: &mut BTreeSet<String>|
          -> Result<EntryHeader, BundleError> {
             let h = tar.next_header()?.ok_or_else(|| {
@@ -114,6 +117,17 @@ impl BundleReader {
         }
         let manifest_bytes = read_small(&mut tar, &h, MAX_BUNDLE_MANIFEST_BYTES)?;
         let manifest = BundleManifest::parse(&manifest_bytes)?;
+        // From here on the manifest bounds the stream (the other head files
+        // counted at their caps until their sizes are known) and no ratio applies.
+        let head_caps = [
+            manifest_bytes.len() as u64,
+            MAX_LAYOUT_FILE_BYTES,
+            MAX_BUNDLE_MANIFEST_BYTES,
+            OCI_LAYOUT_CAP,
+            MAX_LAYOUT_FILE_BYTES,
+        ];
+        tar.inner_mut()
+            .bound_by_manifest(declared_tar_bytes(&head_caps, &manifest));
         let mut h = next_file(&mut tar, &mut seen_paths)?;
         let mut signature = None;
         if h.path == SIGNATURE_NAME {
@@ -135,7 +149,7 @@ impl BundleReader {
                 format!("entry {:?} where {OCI_LAYOUT_NAME} must come", h.path),
             ));
         }
-        let layout_bytes = read_small(&mut tar, &h, 4096)?;
+        let layout_bytes = read_small(&mut tar, &h, OCI_LAYOUT_CAP)?;
         let layout: serde_json::Value = serde_json::from_slice(&layout_bytes).map_err(|e| {
             BundleError::unusable(codes::LAYOUT, format!("{OCI_LAYOUT_NAME} is not JSON: {e}"))
         })?;
@@ -187,12 +201,22 @@ impl BundleReader {
         check_index(&manifest, &index, &mut soft_failures);
 
         // Bound the rest of the stream by what the manifest declares.
-        tighten_cap(
-            &cap,
-            &manifest,
-            &[&manifest_bytes, &sums_bytes, &layout_bytes, &index_bytes],
-            signature.as_deref(),
-        );
+        let head_sizes: Vec<u64> = [&manifest_bytes, &sums_bytes, &layout_bytes, &index_bytes]
+            .iter()
+            .map(|b| b.len() as u64)
+            .chain(signature.as_ref().map(|s| s.len() as u64))
+            .collect();
+        let declared = declared_tar_bytes(&head_sizes, &manifest);
+        if declared > limits.max_total_bytes {
+            return Err(BundleError::unusable(
+                codes::TOO_LARGE,
+                format!(
+                    "the bundle manifest declares {declared} bytes of archive, over this reader's {}-byte cap",
+                    limits.max_total_bytes
+                ),
+            ));
+        }
+        tar.inner_mut().bound_by_manifest(declared);
 
         Ok(BundleReader {
             tar,
@@ -244,6 +268,7 @@ impl BundleReader {
         }
         loop {
             let Some(h) = self.tar.next_header()? else {
+                self.tar.expect_end_of_input()?;
                 self.ended = true;
                 return Ok(None);
             };
@@ -382,24 +407,11 @@ fn check_index(manifest: &BundleManifest, index: &ImageIndex, failures: &mut Vec
     }
 }
 
-fn tighten_cap(cap: &CapHandle, manifest: &BundleManifest, head: &[&[u8]], sig: Option<&[u8]>) {
-    let entry = |size: u64| BLOCK as u64 + size + padding(size) as u64;
-    let mut total: u64 = head.iter().map(|b| entry(b.len() as u64)).sum();
-    total += sig.map(|s| entry(s.len() as u64)).unwrap_or(0);
-    total += 2 * BLOCK as u64; // directories
-    for a in &manifest.artifacts {
-        total = total.saturating_add(entry(a.size));
-    }
-    // End-of-archive marker plus the record padding other tar writers add.
-    total = total.saturating_add(2 * BLOCK as u64 + 20 * BLOCK as u64);
-    cap.tighten(total);
-}
-
 /// One blob streaming out of the bundle. Read it to the end (or call
 /// [`BlobEntry::finish`]) to have its digest and size checked.
 pub struct BlobEntry<'a> {
     pub artifact: ArtifactEntry,
-    reader: VerifyingReader<EntryData<'a, Box<dyn Read>>>,
+    reader: VerifyingReader<EntryData<'a, Capped>>,
     verified: &'a mut bool,
 }
 

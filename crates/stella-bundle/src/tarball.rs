@@ -1,7 +1,11 @@
 //! The tar container of a StellaBundle: a strict ustar writer with fixed
 //! metadata, a strict ustar reader that streams one entry at a time, the
-//! compression layer (gzip, zstd, none; detected by magic bytes) and a
-//! reader that caps decompressed bytes (total and expansion ratio).
+//! compression layer (gzip, zstd, none; detected by magic bytes; exactly
+//! one gzip member or zstd frame) and a reader that caps decompressed
+//! bytes: by the reader's total and an expansion ratio until the bundle
+//! manifest is known, then by the archive size it declares
+//! ([`declared_tar_bytes`]). After the end marker only record padding and
+//! then the end of the file are accepted.
 //!
 //! The reader accepts only what the writer produces: ustar headers with
 //! valid checksums, regular files and directories, short names (no pax or
@@ -12,8 +16,6 @@
 //! Format").
 
 use std::io::{self, Read, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{BundleError, codes};
 
@@ -198,16 +200,58 @@ impl Default for ReadLimits {
 }
 
 /// Counts bytes read from the (compressed) file.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
+pub(crate) struct Counting {
+    inner: Box<dyn Read>,
+    count: u64,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl Read for Counting {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// The decompression layer: exactly one gzip member, exactly one zstd
+/// frame, or the plain bytes. Each keeps the (buffered) compressed input
+/// reachable so [`Decompressed::input_at_eof`] can tell whether anything
+/// follows the member or frame.
+pub(crate) enum Decompressed {
+    Gzip(Box<flate2::bufread::GzDecoder<io::BufReader<Counting>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, io::BufReader<Counting>>>),
+    Plain(io::BufReader<Counting>),
+}
+
+impl Decompressed {
+    fn input(&mut self) -> &mut io::BufReader<Counting> {
+        match self {
+            Decompressed::Gzip(d) => d.get_mut(),
+            Decompressed::Zstd(d) => d.get_mut(),
+            Decompressed::Plain(b) => b,
+        }
+    }
+
+    /// Compressed bytes read from the file so far.
+    fn compressed_bytes(&mut self) -> u64 {
+        self.input().get_ref().count
+    }
+
+    /// True when the file holds nothing more (call after the decompressed
+    /// stream ended: a second gzip member or zstd frame, or any trailing
+    /// garbage, makes this false).
+    fn input_at_eof(&mut self) -> io::Result<bool> {
+        Ok(io::BufRead::fill_buf(self.input())?.is_empty())
+    }
+}
+
+impl Read for Decompressed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decompressed::Gzip(d) => d.read(buf),
+            Decompressed::Zstd(d) => d.read(buf),
+            Decompressed::Plain(b) => b.read(buf),
+        }
     }
 }
 
@@ -220,41 +264,69 @@ pub(crate) struct CapExceeded {
     pub reason: String,
 }
 
-/// Caps decompressed bytes by total and by ratio to compressed bytes read.
-pub(crate) struct Capped<R> {
-    inner: R,
-    compressed: Arc<AtomicU64>,
+/// Caps decompressed bytes. Until the bundle manifest has been read, by
+/// `max_total_bytes` and by the expansion ratio; once it has, by exactly the
+/// tar size the manifest declares (see [`declared_tar_bytes`]), with no
+/// ratio: an honest bundle of highly compressible evidence is not a bomb,
+/// and the manifest already bounds what may come out.
+pub(crate) struct Capped {
+    inner: Decompressed,
     produced: u64,
     limits: ReadLimits,
-    total_cap: Arc<AtomicU64>,
+    total_cap: u64,
+    manifest_known: bool,
+    /// The total cap is the size the bundle manifest declares (not the reader's own cap).
+    cap_declared: bool,
 }
 
-impl<R: Read> Read for Capped<R> {
+impl Capped {
+    /// Bounds the rest of the stream by what the bundle manifest declares and
+    /// stops applying the expansion ratio.
+    pub(crate) fn bound_by_manifest(&mut self, declared_total: u64) {
+        if declared_total <= self.total_cap {
+            self.total_cap = declared_total;
+            self.cap_declared = true;
+        }
+        self.manifest_known = true;
+    }
+
+    /// Decompressed bytes produced so far (the tar offset).
+    pub(crate) fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// True when nothing follows the gzip member / zstd frame / plain tar.
+    pub(crate) fn input_at_eof(&mut self) -> io::Result<bool> {
+        self.inner.input_at_eof()
+    }
+
+    fn exceeded(code: &'static str, reason: String) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, CapExceeded { code, reason })
+    }
+}
+
+impl Read for Capped {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.produced += n as u64;
-        let cap = self.total_cap.load(Ordering::Relaxed);
+        let cap = self.total_cap;
         if self.produced > cap {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                CapExceeded {
-                    code: codes::TOO_LARGE,
-                    reason: format!("bundle expands to more than {cap} bytes"),
-                },
-            ));
+            let reason = if self.cap_declared {
+                format!("the archive holds more than the {cap} bytes its bundle manifest declares")
+            } else {
+                format!("bundle expands to more than {cap} bytes")
+            };
+            return Err(Self::exceeded(codes::TOO_LARGE, reason));
         }
-        if self.produced > self.limits.ratio_grace_bytes {
-            let c = self.compressed.load(Ordering::Relaxed).max(1);
+        if !self.manifest_known && self.produced > self.limits.ratio_grace_bytes {
+            let c = self.inner.compressed_bytes().max(1);
             if self.produced / c > self.limits.max_expansion_ratio {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    CapExceeded {
-                        code: codes::EXPANSION_RATIO,
-                        reason: format!(
-                            "decompression bomb: {} bytes from {c} compressed bytes exceeds the {}:1 expansion cap",
-                            self.produced, self.limits.max_expansion_ratio
-                        ),
-                    },
+                return Err(Self::exceeded(
+                    codes::EXPANSION_RATIO,
+                    format!(
+                        "decompression bomb: {} bytes from {c} compressed bytes before the bundle manifest exceeds the {}:1 expansion cap",
+                        self.produced, self.limits.max_expansion_ratio
+                    ),
                 ));
             }
         }
@@ -262,14 +334,37 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-/// Handle to tighten the total cap after the bundle manifest is known.
-#[derive(Clone)]
-pub(crate) struct CapHandle(Arc<AtomicU64>);
-
-impl CapHandle {
-    pub(crate) fn tighten(&self, cap: u64) {
-        self.0.fetch_min(cap, Ordering::Relaxed);
+/// The most tar bytes a bundle may occupy: one header block per entry plus
+/// its data padded to 512 bytes, the two-block end-of-archive marker, and
+/// one 10240-byte record of slack for the zero padding other tar writers
+/// add (11 KiB in all beyond the entries). `file_sizes` are the head files
+/// (bundle manifest, signature, checksum list, `oci-layout`, `index.json`);
+/// the two `blobs/` directory entries and one entry per artifact are added
+/// here. This is the bound a reader holds the decompressed stream to once
+/// the bundle manifest is known, and what an exporter checks before
+/// writing.
+pub fn declared_tar_bytes(file_sizes: &[u64], manifest: &crate::format::BundleManifest) -> u64 {
+    let entry = |size: u64| {
+        (BLOCK as u64)
+            .saturating_add(size)
+            .saturating_add(padding(size) as u64)
+    };
+    let mut total: u64 = 2 * BLOCK as u64; // the two directory entries
+    for s in file_sizes {
+        total = total.saturating_add(entry(*s));
     }
+    for a in &manifest.artifacts {
+        total = total.saturating_add(entry(a.size));
+    }
+    total.saturating_add(2 * BLOCK as u64 + RECORD)
+}
+
+/// Size of a tar record: GNU and BSD tar pad archives to a multiple of it.
+pub(crate) const RECORD: u64 = 20 * BLOCK as u64;
+
+/// Zero bytes a tar writer may add after the end marker at `offset`.
+pub(crate) fn record_padding(offset: u64) -> u64 {
+    (RECORD - offset % RECORD) % RECORD
 }
 
 /// Detects the compression from the first bytes and returns a capped
@@ -277,7 +372,7 @@ impl CapHandle {
 pub(crate) fn open_decompressed<R: Read + 'static>(
     mut input: R,
     limits: ReadLimits,
-) -> Result<(Box<dyn Read>, Compression, CapHandle), BundleError> {
+) -> Result<(Capped, Compression), BundleError> {
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < magic.len() {
@@ -290,33 +385,36 @@ pub(crate) fn open_decompressed<R: Read + 'static>(
         got += n;
     }
     let head = magic.get(..got).unwrap_or(&[]).to_vec();
-    let count = Arc::new(AtomicU64::new(0));
     let counting = Counting {
-        inner: io::Cursor::new(head.clone()).chain(input),
-        count: count.clone(),
+        inner: Box::new(io::Cursor::new(head.clone()).chain(input)),
+        count: 0,
     };
-    let (inner, compression): (Box<dyn Read>, Compression) = if head.starts_with(&[0x1f, 0x8b]) {
+    let buffered = io::BufReader::with_capacity(256 * 1024, counting);
+    let (inner, compression) = if head.starts_with(&[0x1f, 0x8b]) {
         (
-            Box::new(flate2::read::GzDecoder::new(counting)),
+            Decompressed::Gzip(Box::new(flate2::bufread::GzDecoder::new(buffered))),
             Compression::Gzip,
         )
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = zstd::stream::read::Decoder::new(counting).map_err(|e| {
+        let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| {
             BundleError::unusable(codes::NOT_A_BUNDLE, format!("bad zstd stream: {e}"))
         })?;
-        (Box::new(d), Compression::Zstd)
+        (
+            Decompressed::Zstd(Box::new(d.single_frame())),
+            Compression::Zstd,
+        )
     } else {
-        (Box::new(counting), Compression::None)
+        (Decompressed::Plain(buffered), Compression::None)
     };
-    let total_cap = Arc::new(AtomicU64::new(limits.max_total_bytes));
     let capped = Capped {
         inner,
-        compressed: count,
         produced: 0,
         limits,
-        total_cap: total_cap.clone(),
+        total_cap: limits.max_total_bytes,
+        manifest_known: false,
+        cap_declared: false,
     };
-    Ok((Box::new(capped), compression, CapHandle(total_cap)))
+    Ok((capped, compression))
 }
 
 /// Maps an I/O error from the decompressed stream to a bundle error,
@@ -577,9 +675,63 @@ impl<R: Read> TarStream<R> {
         Ok(Some(EntryHeader { path, size, kind }))
     }
 
+    /// The reader under the tar stream.
+    pub(crate) fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Reads the data of the current entry (up to its size), then its padding.
     pub(crate) fn data(&mut self) -> EntryData<'_, R> {
         EntryData { stream: self }
+    }
+}
+
+impl TarStream<Capped> {
+    /// Called after the end-of-archive marker: accepts only the zero
+    /// padding a tar writer adds up to its record size, then requires the
+    /// end of the decompressed stream and of the file (no second gzip member
+    /// or zstd frame, no trailing garbage). A bundle is exactly what its
+    /// manifest lists; anything after it could be read by other tools.
+    pub(crate) fn expect_end_of_input(&mut self) -> Result<(), BundleError> {
+        if !self.done {
+            return Err(BundleError::InvalidInput(
+                "the end of the archive was not reached".into(),
+            ));
+        }
+        let trailing = |what: &str| {
+            BundleError::unusable(
+                codes::TRAILING_DATA,
+                format!(
+                    "{what} after the end of the archive (a bundle holds nothing but its listed entries)"
+                ),
+            )
+        };
+        let mut allowed = record_padding(self.inner.produced());
+        let mut buf = [0u8; BLOCK];
+        loop {
+            let n = match self.inner.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    if e.get_ref().is_some_and(|i| i.is::<CapExceeded>()) {
+                        return Err(trailing("data"));
+                    }
+                    return Err(io_to_bundle("reading the end of the bundle", e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or(&[]);
+            if n as u64 > allowed || chunk.iter().any(|b| *b != 0) {
+                return Err(trailing("data"));
+            }
+            allowed -= n as u64;
+        }
+        match self.inner.input_at_eof() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(trailing("another compressed stream or garbage")),
+            Err(e) => Err(io_to_bundle("reading the end of the bundle", e)),
+        }
     }
 }
 

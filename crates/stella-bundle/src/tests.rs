@@ -706,7 +706,7 @@ fn import_is_idempotent_and_round_trips_byte_identically() {
         let (plan, _) = plan_export(&f.store, &f.image, &options(true, true))
             .await
             .unwrap();
-        write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path)
+        write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path, false)
             .await
             .unwrap();
         // Only the bundle is left in the directory (no temp files).
@@ -733,7 +733,7 @@ fn import_is_idempotent_and_round_trips_byte_identically() {
             .await
             .unwrap();
         let path2 = dir.path().join("c.tar.gz");
-        write_bundle_to_path(&dst, &plan2, None, Compression::Gzip, &path2)
+        write_bundle_to_path(&dst, &plan2, None, Compression::Gzip, &path2, false)
             .await
             .unwrap();
         assert_eq!(
@@ -767,7 +767,7 @@ fn third_party_tools_read_the_bundle() {
         let (plan, _) = plan_export(&f.store, &f.image, &options(true, true))
             .await
             .unwrap();
-        write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path)
+        write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path, false)
             .await
             .unwrap();
         let out = Command::new("tar").arg("-tzf").arg(&path).output().unwrap();
@@ -824,7 +824,7 @@ fn third_party_tools_read_the_bundle() {
         );
         // zstd too.
         let zpath = dir.path().join("b.tar.zst");
-        write_bundle_to_path(&f.store, &plan, None, Compression::Zstd, &zpath)
+        write_bundle_to_path(&f.store, &plan, None, Compression::Zstd, &zpath, false)
             .await
             .unwrap();
         let out = Command::new("tar")
@@ -966,45 +966,295 @@ fn duplicates_lies_and_truncation_are_unusable() {
     expect_unusable(b"hello world, not a tar".repeat(40), codes::NOT_A_BUNDLE);
 }
 
-#[test]
-fn gzip_bomb_is_stopped_by_the_expansion_cap() {
-    // An honest bundle whose evidence is 8 MiB of zeros: only the ratio cap stops it.
-    let gz = block_on(async {
-        let s = MemStore::default();
-        let image = push_image(&s).await;
-        push_referrer(
-            &s,
-            &image,
-            "application/spdx+json",
-            "application/spdx+json",
-            &vec![0u8; 8 * 1024 * 1024],
-        )
-        .await;
-        export_bytes(&s, &image, &options(false, false), Compression::Gzip, None).await
-    });
-    assert!(gz.len() < 100 * 1024);
-    let limits = ReadLimits {
+/// A strict ratio cap (50:1 after 1 MiB) that an honest bundle of 16 MiB of zeros exceeds.
+fn strict_ratio() -> ReadLimits {
+    ReadLimits {
         max_expansion_ratio: 50,
         ratio_grace_bytes: 1024 * 1024,
         max_total_bytes: 1 << 40,
-    };
-    let err = verify_bundle(
-        std::io::Cursor::new(gz.clone()),
+    }
+}
+
+/// A store holding an image and one referrer whose evidence is `zeros` zero bytes.
+async fn compressible_fixture(zeros: usize) -> (MemStore, Descriptor) {
+    let s = MemStore::default();
+    let image = push_image(&s).await;
+    push_referrer(
+        &s,
+        &image,
+        "application/spdx+json",
+        "application/spdx+json",
+        &vec![0u8; zeros],
+    )
+    .await;
+    (s, image)
+}
+
+/// Issue 10 §3: what export writes, verify and import read back, however
+/// well it compresses (the bundle manifest bounds the size, not a ratio).
+#[test]
+fn compressible_evidence_exports_verifies_and_imports_under_a_strict_ratio() {
+    block_on(async {
+        let (s, image) = compressible_fixture(16 * 1024 * 1024).await;
+        let dir = tempfile::tempdir().unwrap();
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let path = dir.path().join(format!("b{}", c.extension()));
+            let (plan, _) = plan_export(&s, &image, &options(false, false))
+                .await
+                .unwrap();
+            write_bundle_to_path(&s, &plan, None, c, &path, false)
+                .await
+                .unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(bytes.len() < 1024 * 1024 / 2, "{c:?}: {}", bytes.len());
+            let opts = VerifyOptions {
+                limits: strict_ratio(),
+                ..VerifyOptions::default()
+            };
+            let report = verify_bytes(bytes, &opts).unwrap();
+            assert!(report.verified, "{c:?}: {:?}", report.failures);
+            let dst = MemStore::default();
+            let r = import_bundle(&path, &dst, None, strict_ratio())
+                .await
+                .unwrap();
+            assert_eq!(r.referrers_recorded, 1, "{c:?}");
+        }
+    });
+}
+
+/// Before the bundle manifest is known, the ratio cap still stops a bomb:
+/// here a 30 MiB "bundle manifest" of spaces.
+#[test]
+fn a_bomb_before_the_bundle_manifest_is_stopped_by_the_ratio_cap() {
+    let mut doc = vec![b' '; 30 * 1024 * 1024];
+    doc.extend_from_slice(b"{}");
+    let tar = raw_tar(&[(MANIFEST_NAME.to_string(), b'0', doc)], None);
+    let gz = gzip(&tar);
+    let err = verify_bytes(
+        gz,
         &VerifyOptions {
-            limits,
+            limits: strict_ratio(),
             ..VerifyOptions::default()
         },
     )
     .unwrap_err();
     assert_eq!(err.code(), codes::EXPANSION_RATIO, "{err}");
     assert!(!err.is_verification_failure());
-    // With the default (generous) caps the same bundle is fine.
-    assert!(
-        verify_bundle(std::io::Cursor::new(gz), &VerifyOptions::default())
-            .unwrap()
-            .verified
-    );
+}
 
+/// A bundle manifest that declares more than the reader accepts is refused
+/// at once, before any blob is read.
+#[test]
+fn a_declared_size_over_the_readers_cap_is_refused_on_open() {
+    let tar = raw_tar(&valid_entries(), None);
+    let limits = ReadLimits {
+        max_total_bytes: tar.len() as u64 / 2,
+        ..ReadLimits::default()
+    };
+    let err = match BundleReader::open(std::io::Cursor::new(tar), limits) {
+        Err(e) => e,
+        Ok(_) => panic!("opened a bundle declaring more than the cap"),
+    };
+    assert_eq!(err.code(), codes::TOO_LARGE, "{err}");
+    assert!(err.to_string().contains("declares"), "{err}");
+}
+
+/// Export refuses, before writing, a bundle the reader would refuse: here
+/// a layer that claims 2 TiB (over the 1 TiB archive cap).
+#[test]
+fn export_refuses_a_bundle_the_reader_would_refuse() {
+    block_on(async {
+        let s = MemStore::default();
+        let image = push_image(&s).await;
+        let (mut plan, _) = plan_export(&s, &image, &options(false, true))
+            .await
+            .unwrap();
+        let layer = plan
+            .manifest
+            .artifacts
+            .iter_mut()
+            .find(|a| a.role == Role::Blob && a.media_type == OCI_LAYER_TAR)
+            .unwrap();
+        layer.size = 2 << 40;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.tar.gz");
+        let err = write_bundle_to_path(&s, &plan, None, Compression::Gzip, &path, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::INVALID_INPUT, "{err}");
+        assert!(err.to_string().contains("would refuse"), "{err}");
+        assert!(err.to_string().contains("cap"), "{err}");
+        // Nothing written, not even a temporary file.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    });
+}
+
+/// An existing output file is kept unless the caller allows replacing it.
+#[test]
+fn export_does_not_replace_an_existing_file_unless_asked() {
+    block_on(async {
+        let f = fixture(false).await;
+        let (plan, _) = plan_export(&f.store, &f.image, &options(false, false))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        std::fs::write(&path, b"precious").unwrap();
+        let err = write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::INVALID_INPUT, "{err}");
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path, true)
+            .await
+            .unwrap();
+        let report = verify_bytes(std::fs::read(&path).unwrap(), &VerifyOptions::default());
+        assert!(report.unwrap().verified);
+    });
+}
+
+/// A failing store leaves no `.stella-bundle-*.partial` behind; a stale
+/// one (a killed export) is swept by the next export into the directory.
+#[test]
+fn a_failed_export_leaves_no_partial_file_and_stale_ones_are_swept() {
+    block_on(async {
+        let f = fixture(false).await;
+        let (plan, _) = plan_export(&f.store, &f.image, &options(false, true))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".stella-bundle-killed.partial");
+        std::fs::write(&stale, b"left by a killed export").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let fresh = dir.path().join(".stella-bundle-running.partial");
+        std::fs::write(&fresh, b"another export, still running").unwrap();
+        // A store that lost a blob the plan names.
+        let layer = plan
+            .manifest
+            .artifacts
+            .iter()
+            .find(|a| a.media_type == OCI_LAYER_TAR)
+            .unwrap()
+            .digest
+            .clone();
+        f.store.blobs.lock().unwrap().remove(&layer);
+        let path = dir.path().join("b.tar.gz");
+        let err = write_bundle_to_path(&f.store, &plan, None, Compression::Gzip, &path, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::STORE, "{err}");
+        let left: BTreeSet<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            left,
+            BTreeSet::from([".stella-bundle-running.partial".to_string()])
+        );
+    });
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+fn zstd_frame(bytes: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(bytes, 3).unwrap()
+}
+
+fn expect_trailing(bytes: Vec<u8>, what: &str) {
+    match verify_bytes(bytes, &VerifyOptions::default()) {
+        Err(e) => assert_eq!(e.code(), codes::TRAILING_DATA, "{what}: {e}"),
+        Ok(r) => panic!("{what}: accepted (verified: {})", r.verified),
+    }
+}
+
+/// Issue 10 §6: a bundle is exactly what its manifest lists. Nothing may
+/// follow the tar end marker but zero padding to the 10240-byte record,
+/// and nothing may follow the gzip member or zstd frame.
+#[test]
+fn data_after_the_end_of_the_archive_is_refused() {
+    let entries = valid_entries();
+    let tar = raw_tar(&entries, None);
+    // What GNU tar writes: zero padding up to the record size is fine.
+    let mut padded = tar.clone();
+    padded.resize(padded.len().div_ceil(10240) * 10240, 0);
+    assert!(padded.len() > tar.len());
+    for ok in [padded.clone(), gzip(&padded), zstd_frame(&padded)] {
+        let r = verify_bytes(ok, &VerifyOptions::default()).unwrap();
+        assert!(r.verified, "{:?}", r.failures);
+    }
+    // An extra entry after the end marker (other tar readers may list it).
+    let extra_data = b"unverified".to_vec();
+    let d = Digest::sha256_of(&extra_data);
+    let extra = raw_tar(
+        &[(format!("blobs/sha256/{}", d.hex()), b'0', extra_data)],
+        None,
+    );
+    let mut hidden = tar.clone();
+    hidden.extend_from_slice(&extra);
+    expect_trailing(hidden.clone(), "plain: entry after the end marker");
+    expect_trailing(gzip(&hidden), "gzip: entry after the end marker");
+    // Zeros beyond the record, and garbage within it.
+    let mut zeros = padded.clone();
+    zeros.extend(vec![0u8; 512]);
+    expect_trailing(zeros, "plain: zeros beyond the record");
+    let mut garbage = tar.clone();
+    garbage.extend_from_slice(b"garbage");
+    expect_trailing(garbage, "plain: garbage after the end marker");
+    // A second gzip member, trailing garbage after the member.
+    let mut two_members = gzip(&tar);
+    two_members.extend(gzip(&extra));
+    expect_trailing(two_members, "gzip: second member");
+    let mut gz_garbage = gzip(&tar);
+    gz_garbage.extend_from_slice(b"\0\0garbage");
+    expect_trailing(gz_garbage, "gzip: trailing garbage");
+    // A second zstd frame, trailing garbage after the frame.
+    let mut two_frames = zstd_frame(&tar);
+    two_frames.extend(zstd_frame(&extra));
+    expect_trailing(two_frames, "zstd: second frame");
+    let mut zst_garbage = zstd_frame(&tar);
+    zst_garbage.extend_from_slice(b"garbage");
+    expect_trailing(zst_garbage, "zstd: trailing garbage");
+    // A gzip member without its trailer (CRC, size) is cut short, not accepted.
+    let gz = gzip(&tar);
+    let cut = gz[..gz.len() - 8].to_vec();
+    let err = verify_bytes(cut, &VerifyOptions::default()).unwrap_err();
+    assert!(!err.is_verification_failure(), "{err}");
+}
+
+/// Import reads through the same reader: it refuses trailing data too, and
+/// pushes nothing.
+#[test]
+fn import_refuses_trailing_data_and_pushes_nothing() {
+    let mut two_members = gzip(&raw_tar(&valid_entries(), None));
+    two_members.extend(gzip(b"more"));
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        std::fs::write(&path, &two_members).unwrap();
+        let dst = MemStore::default();
+        let err = import_bundle(&path, &dst, None, ReadLimits::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::TRAILING_DATA, "{err}");
+        assert!(dst.manifests.lock().unwrap().is_empty());
+        assert!(dst.blobs.lock().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn gzip_bomb_is_stopped_by_the_total_cap() {
     // A bundle whose tar holds far more than its manifest declares hits the total cap.
     let base = valid_entries();
     let mut e = base.clone();
@@ -1063,4 +1313,54 @@ fn missing_extra_and_wrong_blobs_fail_verification() {
         sums2[sums_idx].2 = text.replacen('0', "1", 1).into_bytes();
     }
     expect_failed(raw_tar(&sums2, None), codes::CHECKSUM_LIST);
+}
+
+/// A sink that records whether any write ran on a given thread.
+struct ThreadWatch {
+    runtime_thread: std::thread::ThreadId,
+    on_runtime: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Write for ThreadWatch {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        if std::thread::current().id() == self.runtime_thread {
+            self.on_runtime.store(true, Ordering::SeqCst);
+        }
+        self.written.fetch_add(buf.len(), Ordering::SeqCst);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue 9 §3: compression and writing never run on the async runtime's
+/// thread (here a current-thread runtime on the test's own thread).
+#[test]
+fn the_tar_writer_and_compressor_run_off_the_async_runtime() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let on_runtime = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let sink = ThreadWatch {
+        runtime_thread: std::thread::current().id(),
+        on_runtime: on_runtime.clone(),
+        written: written.clone(),
+    };
+    block_on(async {
+        let f = fixture(false).await;
+        let (plan, _) = plan_export(&f.store, &f.image, &options(true, true))
+            .await
+            .unwrap();
+        write_bundle(&f.store, &plan, None, Compression::Gzip, sink)
+            .await
+            .unwrap();
+    });
+    assert!(written.load(Ordering::SeqCst) > 0);
+    assert!(
+        !on_runtime.load(Ordering::SeqCst),
+        "bundle bytes were compressed and written on the runtime thread"
+    );
 }

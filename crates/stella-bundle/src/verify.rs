@@ -389,10 +389,10 @@ pub fn verify_open(
             if !set.insert(d.clone()) {
                 continue;
             }
-            if let Some(p) = parsed.get(&d) {
-                if p.is_index {
-                    stack.extend(p.children.iter().map(|c| c.digest.clone()));
-                }
+            if let Some(p) = parsed.get(&d)
+                && p.is_index
+            {
+                stack.extend(p.children.iter().map(|c| c.digest.clone()));
             }
         }
         set

@@ -266,6 +266,9 @@ pub struct ExportBundleArgs {
     /// Copy the graph into this repository as referrers instead of writing a tar.
     #[arg(long, value_name = "TARGET_REF")]
     pub push_referrers: Option<String>,
+    /// Replace the --output file if it exists (without it, an existing file is an error).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -269,24 +269,82 @@ pub async fn resolve<S: ContentRead>(
     }
 }
 
+/// Characters that make a name display as something it is not: bidi
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), the
+/// implicit direction marks (U+200E, U+200F, U+061C) and the line and
+/// paragraph separators (U+2028, U+2029). `evil\u{202e}txt.exe` shows as
+/// `evilexe.txt`.
+fn is_deceptive_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// Longest part of a refused name echoed in an error message, in characters.
+pub const ECHOED_NAME_CHARS: usize = 80;
+
+/// A name from outside, made safe to print in one line: control and
+/// deceptive characters escaped (`\u{202e}`), cut to
+/// [`ECHOED_NAME_CHARS`] characters plus `…` and its total length.
+pub fn echo_name(name: &str) -> String {
+    let mut out = String::new();
+    let total = name.chars().count();
+    for c in name.chars().take(ECHOED_NAME_CHARS) {
+        if c.is_control() || is_deceptive_char(c) {
+            out.extend(c.escape_unicode());
+        } else if c == '"' || c == '\\' {
+            out.push('\\');
+            out.push(c);
+        } else {
+            out.push(c);
+        }
+    }
+    if total > ECHOED_NAME_CHARS {
+        out.push_str(&format!("…\" ({total} characters)"));
+        format!("\"{out}")
+    } else {
+        format!("\"{out}\"")
+    }
+}
+
 /// Checks that a layer title is a plain file name: not empty, not `.`/`..`,
-/// no path separators, no NUL or control characters, not absolute.
+/// no path separators, no control characters, no bidi or line-separator
+/// characters (which make a name display as another), not absolute, at most
+/// 255 bytes. The error echoes at most [`ECHOED_NAME_CHARS`] characters of
+/// it, escaped.
 pub fn check_title(title: &str) -> Result<(), OciError> {
-    let bad = title.is_empty()
+    let why = if title.len() > 255 {
+        Some("longer than 255 bytes")
+    } else if title.is_empty()
         || title == "."
         || title == ".."
         || title.contains("..")
         || title.contains('/')
         || title.contains('\\')
-        || title.chars().any(char::is_control)
         || Path::new(title).is_absolute()
-        || title.len() > 255;
-    if bad {
-        return Err(OciError::InvalidInput(format!(
-            "layer title {title:?} is not a plain file name (refusing path traversal)"
-        )));
+    {
+        Some("refusing path traversal")
+    } else if title.chars().any(char::is_control) {
+        Some("it holds control characters")
+    } else if title.chars().any(is_deceptive_char) {
+        Some("it holds bidirectional-override or line-separator characters")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(OciError::InvalidInput(format!(
+            "layer title {} is not a plain file name ({why})",
+            echo_name(title)
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// One file written by [`pull_referrer`].
@@ -313,12 +371,127 @@ fn layer_file_name(d: &Descriptor) -> Result<String, OciError> {
     }
 }
 
+/// Prefix of the temporary files [`pull_referrer`] writes into the output directory.
+pub const PULL_TEMP_PREFIX: &str = ".stella-pull-";
+
+/// How old a temporary file of ours must be before a later run removes it.
+/// A running pull or export writes its file continuously, so its
+/// modification time stays fresh.
+pub const STALE_TEMP_AFTER: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Removes, from `dir`, temporary files of ours that a killed process left
+/// behind: regular files named `<prefix>*<suffix>` last modified more than
+/// [`STALE_TEMP_AFTER`] ago. Symlinks, directories and other files are
+/// never touched; a file that cannot be removed is left alone. Returns how
+/// many were removed.
+pub fn sweep_stale_temp_files(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    sweep_temp_files_older_than(dir, prefix, suffix, STALE_TEMP_AFTER)
+}
+
+/// [`sweep_stale_temp_files`] with an explicit age.
+pub fn sweep_temp_files_older_than(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+    age: std::time::Duration,
+) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(prefix)
+            || !name.ends_with(suffix)
+            || name.len() <= prefix.len() + suffix.len()
+        {
+            continue;
+        }
+        // `DirEntry::metadata` does not follow symlinks.
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|a| a >= age);
+        if meta.file_type().is_file() && old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The output directories a pull created (deepest first). Unless disarmed,
+/// removes them on drop, each only while empty: a pull that fails or is
+/// cancelled leaves no directory of its own behind, and never removes one
+/// that existed before or holds anything.
+struct CreatedDirs {
+    dirs: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl CreatedDirs {
+    /// Creates `dir` (and missing parents), remembering which ones were new.
+    fn create(dir: &Path) -> Result<Self, OciError> {
+        let mut missing = Vec::new();
+        let mut p = dir;
+        while std::fs::symlink_metadata(p).is_err() {
+            missing.push(p.to_path_buf());
+            match p.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+                _ => break,
+            }
+        }
+        let guard = CreatedDirs {
+            dirs: missing,
+            keep: false,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OciError::io(format!("cannot create {}", dir.display()), e))?;
+        Ok(guard)
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        for d in &self.dirs {
+            // `remove_dir` refuses a non-empty directory: nothing of anyone else's goes.
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs blocking file-system work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OciError> + Send + 'static,
+) -> Result<T, OciError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        OciError::io(
+            "file system task failed",
+            std::io::Error::other(e.to_string()),
+        )
+    })?
+}
+
 /// Downloads the layers of the artifact manifest `digest` into `out_dir`
-/// (created if missing). Every layer streams into a temp file in `out_dir`
-/// while its digest and size are checked; only when all are good are they
-/// renamed into place. An existing file with the same content is left as
-/// is; one with different content is an error (never overwritten). Layers
-/// that are the empty descriptor and have no title are skipped.
+/// (created if missing). Every layer streams into a temp file
+/// (`.stella-pull-*`) in `out_dir` while its digest and size are checked;
+/// only when all are good are they renamed into place. An existing file
+/// with the same content is left as is; one with different content is an
+/// error (never overwritten). Layers that are the empty descriptor and have
+/// no title are skipped.
+///
+/// Cleanup: a pull that fails, or whose future is dropped (the CLI drops it
+/// on SIGINT/SIGTERM), removes its temp files and the output directory if
+/// it created it and it is still empty. Temp files of ours older than
+/// [`STALE_TEMP_AFTER`] (left by a killed process) are swept first.
 pub async fn pull_referrer<S: ContentRead>(
     store: &S,
     digest: &Digest,
@@ -349,24 +522,23 @@ pub async fn pull_referrer<S: ContentRead>(
         }
         plan.push((name, layer.clone()));
     }
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| OciError::io(format!("cannot create {}", out_dir.display()), e))?;
+    let dir = out_dir.to_path_buf();
+    let mut created = blocking(move || {
+        let created = CreatedDirs::create(&dir)?;
+        sweep_stale_temp_files(&dir, PULL_TEMP_PREFIX, "");
+        Ok(created)
+    })
+    .await?;
+    // Declared after `created`, so dropped (temp files removed) before it.
     let mut staged = Vec::new();
     for (name, layer) in plan {
         let dest = out_dir.join(&name);
-        if dest.exists() {
-            let (d, size) = digest_file(&dest)?;
-            if d == layer.digest && size == layer.size {
-                staged.push((None, dest, layer));
-                continue;
-            }
-            return Err(OciError::InvalidInput(format!(
-                "{} already exists with different content (refusing to overwrite)",
-                dest.display()
-            )));
+        if let Some(unchanged) = existing_matches(&dest, &layer).await? {
+            staged.push((None, unchanged, layer));
+            continue;
         }
         let tmp = tempfile::Builder::new()
-            .prefix(".stella-pull-")
+            .prefix(PULL_TEMP_PREFIX)
             .tempfile_in(out_dir)
             .map_err(|e| {
                 OciError::io(
@@ -391,20 +563,47 @@ pub async fn pull_referrer<S: ContentRead>(
             .map_err(|e| OciError::io(format!("cannot write {}", dest.display()), e))?;
         staged.push((Some(tmp), dest, layer));
     }
-    let mut out = Vec::new();
-    for (tmp, dest, layer) in staged {
-        let unchanged = tmp.is_none();
-        if let Some(tmp) = tmp {
-            tmp.persist_noclobber(&dest)
-                .map_err(|e| OciError::io(format!("cannot write {}", dest.display()), e.error))?;
+    let out = blocking(move || {
+        let mut out = Vec::new();
+        for (tmp, dest, layer) in staged {
+            let unchanged = tmp.is_none();
+            if let Some(tmp) = tmp {
+                tmp.persist_noclobber(&dest).map_err(|e| {
+                    OciError::io(format!("cannot write {}", dest.display()), e.error)
+                })?;
+            }
+            out.push(PulledFile {
+                path: dest,
+                descriptor: layer,
+                unchanged,
+            });
         }
-        out.push(PulledFile {
-            path: dest,
-            descriptor: layer,
-            unchanged,
-        });
-    }
+        Ok(out)
+    })
+    .await?;
+    created.keep = true;
     Ok(out)
+}
+
+/// `Some(dest)` when `dest` already holds exactly `layer`; `None` when it
+/// does not exist; an error when it holds something else (never overwritten).
+async fn existing_matches(dest: &Path, layer: &Descriptor) -> Result<Option<PathBuf>, OciError> {
+    let dest = dest.to_path_buf();
+    let layer = layer.clone();
+    blocking(move || {
+        if std::fs::symlink_metadata(&dest).is_err() {
+            return Ok(None);
+        }
+        let (d, size) = digest_file(&dest)?;
+        if d == layer.digest && size == layer.size {
+            return Ok(Some(dest));
+        }
+        Err(OciError::InvalidInput(format!(
+            "{} already exists with different content (refusing to overwrite)",
+            dest.display()
+        )))
+    })
+    .await
 }
 
 /// An `AsyncWrite` that reports bytes written to a [`Progress`].
@@ -458,4 +657,164 @@ pub async fn delete_referrer<S: ContentRead + ContentWrite + ReferrersWrite>(
     store.remove_referrer(&subject.digest, digest).await?;
     store.delete_manifest(digest).await?;
     Ok(subject)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::layout::OciLayout;
+
+    #[test]
+    fn titles_that_display_as_something_else_are_refused() {
+        for bad in [
+            "evil\u{202e}txt.exe",
+            "a\u{202a}b",
+            "a\u{2066}b",
+            "a\u{2069}b",
+            "a\u{200f}b",
+            "line\u{2028}break",
+            "para\u{2029}break",
+            "bell\u{7}",
+            "c1\u{85}",
+        ] {
+            let err = check_title(bad).unwrap_err().to_string();
+            assert!(!err.contains(bad), "{err}");
+            assert!(err.contains("\\u{"), "escaped: {err}");
+        }
+        for good in ["sbom.spdx.json", "résumé.txt", "日本語.json", "a b.txt"] {
+            check_title(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_refused_title_is_echoed_short_and_escaped() {
+        let long = format!("{}\u{202e}{}", "x".repeat(3 * 1024 * 1024), "y");
+        let err = check_title(&long).unwrap_err().to_string();
+        assert!(err.len() < 400, "{} bytes", err.len());
+        assert!(err.contains('…'), "{err}");
+        assert!(err.contains(&"x".repeat(ECHOED_NAME_CHARS)), "{err}");
+        assert!(!err.contains(&"x".repeat(ECHOED_NAME_CHARS + 1)), "{err}");
+        assert!(err.contains("3145730 characters"), "{err}");
+        // Short names are echoed whole, quoted, controls escaped.
+        assert_eq!(echo_name("a\nb\"c"), "\"a\\u{a}b\\\"c\"");
+    }
+
+    /// Pushes an image and a two-file referrer; returns the referrer digest and its layers.
+    async fn layout_with_referrer(l: &OciLayout) -> (Digest, Vec<Descriptor>) {
+        let cfg = b"{}";
+        let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, cfg);
+        l.push_blob(&cd, BlobSource::Bytes(cfg), &NoProgress)
+            .await
+            .unwrap();
+        let m = ImageManifest {
+            schema_version: 2,
+            media_type: Some(media_types::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config: cd,
+            layers: vec![],
+            subject: None,
+            annotations: BTreeMap::new(),
+        };
+        let img = l
+            .push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some("v1"))
+            .await
+            .unwrap();
+        let layer = |name: &str, fill: u8| LayerSource::Bytes {
+            bytes: vec![fill; 256 * 1024],
+            media_type: "application/octet-stream".into(),
+            title: Some(name.into()),
+        };
+        let spec = ArtifactSpec {
+            artifact_type: "application/x.test".into(),
+            layers: vec![layer("a.bin", b'a'), layer("b.bin", b'b')],
+            annotations: BTreeMap::new(),
+        };
+        let pushed = push_referrer(l, &img, &spec, &NoProgress).await.unwrap();
+        let Manifest::Image(m) = Manifest::parse(&pushed.manifest_bytes, None).unwrap() else {
+            panic!("not an image manifest");
+        };
+        (pushed.descriptor.digest, m.layers)
+    }
+
+    /// A pull whose store fails in the middle of the second blob leaves
+    /// neither temp files nor the output directories it created.
+    #[tokio::test]
+    async fn a_pull_that_fails_mid_blob_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = OciLayout::open_or_create(&dir.path().join("lay")).unwrap();
+        let (referrer, layers) = layout_with_referrer(&l).await;
+        // The second blob is cut short: the store fails after half of it.
+        let b = l.blob_path(&layers[1].digest);
+        let bytes = std::fs::read(&b).unwrap();
+        std::fs::write(&b, &bytes[..bytes.len() / 2]).unwrap();
+        let out = dir.path().join("new").join("out");
+        let err = pull_referrer(&l, &referrer, &out, &NoProgress).await;
+        assert!(err.is_err());
+        assert!(!dir.path().join("new").exists(), "created directories left");
+        // Into an existing directory: it stays, holding only what it held.
+        let existing = dir.path().join("existing");
+        std::fs::create_dir(&existing).unwrap();
+        std::fs::write(existing.join("keep.txt"), b"mine").unwrap();
+        assert!(
+            pull_referrer(&l, &referrer, &existing, &NoProgress)
+                .await
+                .is_err()
+        );
+        let names: Vec<String> = std::fs::read_dir(&existing)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["keep.txt".to_string()]);
+    }
+
+    /// Stale temp files of ours (a killed pull) are swept by the next pull;
+    /// fresh ones, other names, directories and symlinks are not.
+    #[tokio::test]
+    async fn the_next_pull_sweeps_stale_temp_files_of_ours_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = OciLayout::open_or_create(&dir.path().join("lay")).unwrap();
+        let (referrer, _) = layout_with_referrer(&l).await;
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+        let age = |p: &Path| {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        let stale = out.join(".stella-pull-killed");
+        std::fs::write(&stale, b"partial").unwrap();
+        age(&stale);
+        let fresh = out.join(".stella-pull-running");
+        std::fs::write(&fresh, b"another pull").unwrap();
+        let other = out.join("stella-pull-notours");
+        std::fs::write(&other, b"x").unwrap();
+        age(&other);
+        std::fs::create_dir(out.join(".stella-pull-dir")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&other, out.join(".stella-pull-link")).unwrap();
+        pull_referrer(&l, &referrer, &out, &NoProgress)
+            .await
+            .unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut expected = vec![
+            ".stella-pull-dir",
+            ".stella-pull-running",
+            "a.bin",
+            "b.bin",
+            "stella-pull-notours",
+        ];
+        if cfg!(unix) {
+            expected.insert(1, ".stella-pull-link");
+        }
+        assert_eq!(names, expected);
+    }
 }

@@ -5,6 +5,7 @@
 //!   [`token`] server) or TLS (with a generated CA, see [`tls`]).
 //! - [`spec_registry`]: an in-process, in-memory registry following the OCI distribution spec
 //!   v1.1, including the Referrers API that distribution 2.8 lacks, with fault injection.
+//! - [`blob_faults`]: a read-only registry that dies or stalls in the middle of one blob.
 //!
 //! Quick start:
 //!
@@ -30,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod blob_faults;
 pub mod distribution;
 pub mod error;
 pub mod hostile;

@@ -35,8 +35,9 @@ use crate::store::{OpenMode, open_store, parse_reference};
 
 pub async fn run(command: BundleCommand, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     match command {
-        BundleCommand::Inspect(a) => inspect(a),
-        BundleCommand::Verify(a) => verify(a),
+        // Reading, decompressing and hashing a bundle is blocking work: off the async runtime.
+        BundleCommand::Inspect(a) => tokio::task::spawn_blocking(move || inspect(a)).await?,
+        BundleCommand::Verify(a) => tokio::task::spawn_blocking(move || verify(a)).await?,
         BundleCommand::Import(a) => import(a, registry).await,
     }
 }
@@ -132,6 +133,16 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
         tag: reference.tag().map(str::to_string),
         ..ExportOptions::default()
     };
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&subject.digest, compression));
+    if args.push_referrers.is_none() && !args.force && std::fs::symlink_metadata(&path).is_ok() {
+        anyhow::bail!(
+            "{} already exists; refusing to overwrite it (use --force to replace it)",
+            path.display()
+        );
+    }
     let (plan, excluded) = match plan_export(&store, &subject, &opts).await {
         Ok(x) => x,
         Err(e) => return finish_err(e),
@@ -157,19 +168,15 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
         report_excluded(&excluded);
         return Ok(Outcome::Success);
     }
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&subject.digest, compression));
-    let summary = match write_bundle_to_path(
+    let written = write_bundle_to_path(
         &store,
         &plan,
         signer.as_ref().map(|s| s as &dyn ManifestSigner),
         compression,
         &path,
-    )
-    .await
-    {
+        args.force,
+    );
+    let summary = match super::evidence::until_interrupted(written).await? {
         Ok(s) => s,
         Err(e) => return finish_err(e),
     };

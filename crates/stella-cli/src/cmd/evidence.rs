@@ -1,5 +1,7 @@
 //! `stella evidence ...`: push, list, pull and delete referrers, repair a
 //! fallback index; `export-bundle` is dispatched to the bundle module.
+//! `pull-referrer` (and `export-bundle`) stop cleanly on SIGINT/SIGTERM:
+//! the work is dropped, which removes its temporary files.
 //!
 //! Each command resolves the user's reference once (a tag becomes a digest
 //! up front), calls the generic operations in `stella_oci` on whichever store
@@ -305,12 +307,55 @@ async fn list(a: ListReferrersArgs, registry: &RegistryArgs) -> anyhow::Result<O
     Ok(Outcome::Success)
 }
 
+/// Resolves when the process receives SIGINT or SIGTERM (Ctrl-C on other
+/// platforms), with the signal's name. If no handler can be installed it
+/// never resolves (the default action, dying, then applies).
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs `work` until it finishes or the process is interrupted. On SIGINT
+/// or SIGTERM the work's future is dropped, which removes its temporary
+/// files (and an output directory it created, while empty), and the
+/// command fails (exit 2) saying so.
+pub(crate) async fn until_interrupted<T>(
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        out = work => Ok(out),
+        sig = interrupted() => {
+            anyhow::bail!("interrupted by {sig}: stopped and removed the partial files")
+        }
+    }
+}
+
 async fn pull(a: PullReferrerArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     let (reference, store) = open(&a.reference, registry, OpenMode::Existing)?;
     let digest = reference.require_digest()?.clone();
     let progress = crate::progress::for_args(registry);
-    let files = artifact::pull_referrer(&store, &digest, &a.output, progress.as_ref())
-        .await
+    let pulled = artifact::pull_referrer(&store, &digest, &a.output, progress.as_ref());
+    let files = until_interrupted(pulled)
+        .await?
         .with_context(|| format!("cannot pull {reference}"))?;
     let mut out = stdout();
     for f in files {
