@@ -248,7 +248,7 @@ impl TufCache {
     /// live generation's TUF metadata (so rollbacks are detected).
     pub(crate) fn begin(&self, mirror: &Mirror) -> Result<Staging, TrustError> {
         let mdir = self.mirror_dir(mirror);
-        std::fs::create_dir_all(&mdir).map_err(|e| TrustError::io(&mdir, e))?;
+        create_private_dir_all(&mdir)?;
         sweep_stale_staging(&mdir);
         let dir = tempfile::Builder::new()
             .prefix("tmp-")
@@ -258,7 +258,7 @@ impl TufCache {
         if let Some(prev) = &previous {
             copy_metadata(prev, dir.path())?;
         }
-        Ok(Staging { dir, previous })
+        Ok(Staging { dir })
     }
 
     /// Publishes a completed staging directory as the live generation of
@@ -295,12 +295,15 @@ impl TufCache {
             let _ = std::fs::remove_dir_all(&kept);
             return Err(TrustError::io(&gen_dir, e));
         }
+        // The generation being replaced is whatever is live now: another
+        // update may have published since this one began.
+        let replaced = self.current_generation(mirror).ok().flatten();
         if let Err(e) = replace_file_atomically(&mdir, CURRENT_FILE, gen_name.as_bytes()) {
             let _ = std::fs::remove_dir_all(&gen_dir);
             return Err(e);
         }
-        if let Some(prev) = staging.previous.filter(|p| *p != gen_dir) {
-            let _ = std::fs::remove_dir_all(prev);
+        if let Some(old) = replaced.filter(|p| *p != gen_dir) {
+            let _ = std::fs::remove_dir_all(old);
         }
         replace_file_atomically(&self.dir, SELECTED_FILE, mirror.as_str().as_bytes())?;
         Ok(CachedTrust {
@@ -315,13 +318,22 @@ impl TufCache {
 /// failed update leaves the cache exactly as it was.
 pub(crate) struct Staging {
     dir: tempfile::TempDir,
-    previous: Option<PathBuf>,
 }
 
 impl Staging {
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Creates the cache directories readable and writable by the user only
+/// (on Unix): nobody else should be able to swap the trusted root.
+fn create_private_dir_all(dir: &Path) -> Result<(), TrustError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| TrustError::io(dir, e))
 }
 
 fn read_small_text(path: &Path) -> Result<Option<String>, TrustError> {

@@ -322,3 +322,63 @@ fn a_root_that_does_not_sign_itself_is_refused() {
     assert!(err.is_refusal(), "{err}");
     assert!(cache.load_selected().unwrap().is_none());
 }
+
+#[test]
+fn concurrent_updates_leave_one_consistent_cache() {
+    let (fx, _home, cache) = updated_once();
+    fx.publish(&["--target", staging_root().to_str().unwrap()]);
+    let results = rt().block_on(async {
+        let reqs: Vec<_> = (0..4).map(|_| request(&fx.url, None)).collect();
+        let futs = reqs.iter().map(|r| update(&cache, r));
+        futures_util::future::join_all(futs).await
+    });
+    for r in &results {
+        assert!(r.is_ok(), "{:?}", r.as_ref().err());
+    }
+    let cached = cache.load_selected().unwrap().unwrap();
+    assert_eq!(
+        cached.trusted_root_json,
+        std::fs::read(staging_root()).unwrap()
+    );
+    assert_eq!(cached.state.tuf.targets.version, 2);
+    let mirror_dir = cached.dir.parent().unwrap();
+    let staging_left = std::fs::read_dir(mirror_dir)
+        .unwrap()
+        .filter(|e| {
+            let n = e.as_ref().unwrap().file_name();
+            n.to_str().unwrap().starts_with("tmp-")
+        })
+        .count();
+    assert_eq!(staging_left, 0);
+}
+
+#[test]
+fn expired_metadata_still_verifies_offline_but_says_to_update() {
+    let (_fx, _home, cache) = updated_once();
+    let cached = cache.load_selected().unwrap().unwrap();
+    let later = cached.metadata_expires() + 1;
+    let chosen = cached_trusted_root(&cache, later).unwrap();
+    match &chosen.origin {
+        stella_trust::TrustedRootOrigin::TufCache {
+            metadata_expired, ..
+        } => assert!(*metadata_expired),
+        other => panic!("unexpected origin {other:?}"),
+    }
+    assert!(
+        chosen
+            .origin
+            .describe()
+            .contains("run `stella trust update`")
+    );
+    let fresh = cached_trusted_root(&cache, cached.metadata_expires() - 10).unwrap();
+    assert!(!fresh.origin.describe().contains("expired"));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_cache_is_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_fx, _home, cache) = updated_once();
+    let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}
