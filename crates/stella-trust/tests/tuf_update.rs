@@ -382,3 +382,49 @@ fn the_cache_is_private_to_the_user() {
     let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
 }
+
+#[test]
+fn endless_metadata_is_cut_off() {
+    let (fx, _home, cache) = updated_once();
+    // A 2 MiB "timestamp.json": over tough's 1 MiB timestamp limit.
+    let ts = fx.dir.path().join("repo/timestamp.json");
+    std::fs::write(&ts, vec![b' '; 2 * 1024 * 1024]).unwrap();
+    let before = snapshot(cache.dir());
+    let err = rt()
+        .block_on(update(&cache, &request(&fx.url, None)))
+        .unwrap_err();
+    assert!(err.to_string().contains("Maximum size"), "{err}");
+    assert_eq!(snapshot(cache.dir()), before);
+}
+
+#[test]
+fn a_mirror_that_never_answers_hits_the_deadline() {
+    let (fx, _home, cache) = updated_once();
+    // Accepts connections and never writes a byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(16) {
+            held.push(conn);
+        }
+    });
+    let mut req = request(&url, Some(&fx.root_json()));
+    req.timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        read: Duration::from_secs(1),
+        per_file: Duration::from_secs(2),
+        total: Duration::from_secs(10),
+    };
+    let err = rt().block_on(update(&cache, &req)).unwrap_err();
+    assert!(
+        matches!(err, TrustError::Network { .. } | TrustError::Timeout { .. }),
+        "{err}"
+    );
+    // The other mirror's cache is untouched and still selected.
+    let cached = cache.load_selected().unwrap().unwrap();
+    assert_eq!(
+        cached.trusted_root_json,
+        std::fs::read(production_root()).unwrap()
+    );
+}
