@@ -40,7 +40,7 @@ pub struct RegistryArgs {
     /// Read the registry password or token from standard input.
     #[arg(long, global = true)]
     pub password_stdin: bool,
-    /// PEM file of extra CA certificates to trust for registry TLS.
+    /// PEM file of extra CA certificates to trust for registry (and TUF mirror) TLS.
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// Talk plain HTTP to registries (no TLS). For local test registries.

@@ -252,3 +252,34 @@ fn without_cache_or_root_the_commands_say_what_to_do() {
         u.stderr
     );
 }
+
+#[test]
+fn an_https_mirror_behind_a_private_ca_needs_ca_file() {
+    let tls_dir = tempfile::tempdir().unwrap();
+    let tls = stella_testkit::tls::generate_server_tls(tls_dir.path()).unwrap();
+    let fx = TufFixture::new_https(&production_root(), &tls.cert_pem, &tls.key_pem);
+    assert!(fx.url.starts_with("https://"));
+    let cache = tempfile::tempdir().unwrap();
+
+    // Not trusted by the system roots: a network error, nothing cached.
+    let r = update(cache.path(), &fx, true);
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert_eq!(stella(cache.path(), &["trust", "show"]).code, 2);
+
+    let root = fx.root_json();
+    let ok = stella(
+        cache.path(),
+        &[
+            "trust",
+            "update",
+            "--tuf-mirror",
+            &fx.url,
+            "--tuf-root",
+            root.to_str().unwrap(),
+            "--ca-file",
+            tls.ca_pem.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(ok.code, 0, "{} {}", ok.stdout, ok.stderr);
+    assert_eq!(verify_blob(cache.path(), &[]).code, 0);
+}

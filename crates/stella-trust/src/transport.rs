@@ -43,16 +43,31 @@ pub struct MirrorTransport {
 }
 
 impl MirrorTransport {
-    pub fn new(timeouts: &Timeouts) -> Result<MirrorTransport, TrustError> {
-        let http = reqwest::Client::builder()
+    /// `extra_ca_pem`: PEM certificates trusted for the mirror's TLS on
+    /// top of the system roots (a private mirror behind a company CA).
+    pub fn new(
+        timeouts: &Timeouts,
+        extra_ca_pem: Option<&[u8]>,
+    ) -> Result<MirrorTransport, TrustError> {
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("stella/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.read)
-            .build()
-            .map_err(|e| TrustError::Network {
-                mirror: String::new(),
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+            .read_timeout(timeouts.read);
+        if let Some(pem) = extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| TrustError::BadInputFile {
+                    what: "CA file",
+                    path: "--ca-file".into(),
+                    reason: "holds no usable PEM certificate".into(),
+                })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| TrustError::Network {
+            mirror: String::new(),
+            reason: format!("cannot set up the HTTP client: {e}"),
+        })?;
         Ok(MirrorTransport {
             http,
             per_file: timeouts.per_file,

@@ -31,6 +31,8 @@ pub struct UpdateRequest {
     /// Unix seconds recorded as the update time.
     pub now: i64,
     pub timeouts: Timeouts,
+    /// Extra PEM CA certificates for the mirror's TLS (`--ca-file`).
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 /// Where the starting TUF root came from.
@@ -81,7 +83,7 @@ async fn update_within_deadline(
     let mirror = &request.mirror;
     let (root, started_from) = starting_root(cache, request)?;
     let staging = cache.begin(mirror)?;
-    let transport = MirrorTransport::new(&request.timeouts)?;
+    let transport = MirrorTransport::new(&request.timeouts, request.extra_ca_pem.as_deref())?;
     let repo = RepositoryLoader::new(&root, mirror.metadata_url(), mirror.targets_url()?)
         .transport(transport)
         .datastore(staging.path())

@@ -33,6 +33,7 @@ fn request(url: &str, tuf_root: Option<&Path>) -> UpdateRequest {
         tuf_root: tuf_root.map(|p| std::fs::read(p).unwrap()),
         now: NOW,
         timeouts: timeouts(),
+        extra_ca_pem: None,
     }
 }
 

@@ -20,7 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(c) => verify::run(c, &cli.registry).await,
         Command::Bundle(c) => bundle::run(c, &cli.registry).await,
         Command::Policy(c) => policy::run(c),
-        Command::Trust(c) => trust::run(c).await,
+        Command::Trust(c) => trust::run(c, &cli.registry).await,
     }
 }
 

@@ -13,15 +13,15 @@ use stella_trust::{
     human_duration, rfc3339,
 };
 
-use crate::cli::{TextOrJson, TrustCommand, TrustShowArgs, TrustUpdateArgs};
+use crate::cli::{RegistryArgs, TextOrJson, TrustCommand, TrustShowArgs, TrustUpdateArgs};
 use crate::exit::Outcome;
 
 /// Largest TUF root.json accepted from --tuf-root.
 const MAX_TUF_ROOT_BYTES: u64 = 1024 * 1024;
 
-pub async fn run(command: TrustCommand) -> anyhow::Result<Outcome> {
+pub async fn run(command: TrustCommand, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     match command {
-        TrustCommand::Update(a) => update(a).await,
+        TrustCommand::Update(a) => update(a, registry).await,
         TrustCommand::Show(a) => show(a),
     }
 }
@@ -34,12 +34,22 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-async fn update(args: TrustUpdateArgs) -> anyhow::Result<Outcome> {
+/// Largest --ca-file read.
+const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
+async fn update(args: TrustUpdateArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     let mirror = Mirror::parse(&args.tuf_mirror)?;
     let tuf_root = match &args.tuf_root {
         Some(p) => Some(
             crate::cmd::read_capped(p, MAX_TUF_ROOT_BYTES)
                 .with_context(|| format!("cannot read --tuf-root {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let extra_ca_pem = match &registry.ca_file {
+        Some(p) => Some(
+            crate::cmd::read_capped(p, MAX_CA_FILE_BYTES)
+                .with_context(|| format!("cannot read --ca-file {}", p.display()))?,
         ),
         None => None,
     };
@@ -49,6 +59,7 @@ async fn update(args: TrustUpdateArgs) -> anyhow::Result<Outcome> {
         tuf_root,
         now: unix_now(),
         timeouts: Timeouts::default(),
+        extra_ca_pem,
     };
     let outcome = match stella_trust::update(&cache, &request).await {
         Ok(o) => o,

@@ -1,6 +1,6 @@
 //! Test fixture: a real TUF repository made by python-tuf
-//! (`make_tuf_repo.py` beside this file) in a temp dir, served over HTTP on
-//! 127.0.0.1 by Python's `http.server` on a free port. Shared by the
+//! (`make_tuf_repo.py` beside this file) in a temp dir, served over HTTP(S)
+//! on 127.0.0.1 by Python's `http.server` on a free port. Shared by the
 //! stella-trust and stella-cli tests (included with `#[path]`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,6 +16,20 @@ pub const SIGSTORE_CONF: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/conformance/sigstore"
 );
+
+/// Python's static file server on 127.0.0.1, port chosen by the kernel and
+/// printed as `port N`; TLS when a certificate and key follow the directory.
+const SERVER_PY: &str = "
+import functools, http.server, ssl, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+if len(sys.argv) > 3:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print('port', server.server_address[1], flush=True)
+server.serve_forever()
+";
 
 pub fn production_root() -> PathBuf {
     Path::new(SIGSTORE_CONF).join("trusted_root/production.json")
@@ -33,8 +47,17 @@ pub struct TufFixture {
 
 impl TufFixture {
     /// A repository whose `trusted_root.json` target has `target`'s bytes,
-    /// already being served.
+    /// already being served over HTTP.
     pub fn new(target: &Path) -> TufFixture {
+        TufFixture::start(target, None)
+    }
+
+    /// The same, served over HTTPS with this server certificate and key.
+    pub fn new_https(target: &Path, cert_pem: &Path, key_pem: &Path) -> TufFixture {
+        TufFixture::start(target, Some((cert_pem, key_pem)))
+    }
+
+    fn start(target: &Path, tls: Option<(&Path, &Path)>) -> TufFixture {
         let dir = tempfile::tempdir().unwrap();
         run_script(&["init", path_str(dir.path()), "--target", path_str(target)]);
         let mut f = TufFixture {
@@ -42,39 +65,32 @@ impl TufFixture {
             server: None,
             url: String::new(),
         };
-        f.serve();
+        f.serve(tls);
         f
     }
 
-    fn serve(&mut self) {
+    fn serve(&mut self, tls: Option<(&Path, &Path)>) {
         let repo = self.dir.path().join("repo");
-        // Port 0: the kernel picks a free port; http.server prints it.
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(&repo)
+        let mut cmd = Command::new("python3");
+        cmd.args(["-u", "-c", SERVER_PY]).arg(&repo);
+        if let Some((cert, key)) = tls {
+            cmd.arg(cert).arg(key);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m http.server");
+            .expect("python3 static file server");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
         let port: u16 = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
+            .trim()
+            .strip_prefix("port ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in http.server banner {line:?}"));
-        self.url = format!("http://127.0.0.1:{port}");
+            .unwrap_or_else(|| panic!("no port from the file server: {line:?}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        self.url = format!("{scheme}://127.0.0.1:{port}");
         self.server = Some(child);
     }
 
