@@ -18,6 +18,10 @@ pub enum TrustError {
     )]
     NoStartingRoot { mirror: String, hint: &'static str },
 
+    /// The TUF root.json to start from is not TUF root metadata at all.
+    #[error("the TUF root.json to start from is unusable: {reason}")]
+    UnusableStartingRoot { reason: String },
+
     /// A `--tuf-root` / `--trusted-root` file the user named is unusable.
     #[error("{what} {path}: {reason}")]
     BadInputFile {

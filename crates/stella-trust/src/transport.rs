@@ -81,7 +81,9 @@ impl MirrorTransport {
             .timeout(self.per_file)
             .send()
             .await
-            .map_err(|e| TransportError::new_with_cause(TransportErrorKind::Other, &url, e))?;
+            .map_err(|e| {
+                TransportError::new_with_cause(TransportErrorKind::Other, &url, chain(&e))
+            })?;
         let status = response.status();
         if !status.is_success() {
             // CDNs in front of object stores answer 403 for absent objects.
@@ -95,11 +97,27 @@ impl MirrorTransport {
                 format!("HTTP status {status}"),
             ));
         }
-        let stream = response
-            .bytes_stream()
-            .map_err(move |e| TransportError::new_with_cause(TransportErrorKind::Other, &url, e));
+        let stream = response.bytes_stream().map_err(move |e| {
+            TransportError::new_with_cause(TransportErrorKind::Other, &url, chain(&e))
+        });
         Ok(Box::pin(stream))
     }
+}
+
+/// An error and its causes on one line ("error sending request: ...:
+/// Connection refused"); reqwest's own message leaves the causes out.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !out.contains(&part) {
+            out.push_str(": ");
+            out.push_str(&part);
+        }
+        source = s.source();
+    }
+    out
 }
 
 #[tough::async_trait]

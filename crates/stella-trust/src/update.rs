@@ -230,6 +230,7 @@ fn classify(mirror: &Mirror, e: &tough::error::Error) -> TrustError {
             path: std::path::PathBuf::from("TUF datastore"),
             source: std::io::Error::other(reason),
         },
+        E::ParseTrustedMetadata { .. } => TrustError::UnusableStartingRoot { reason },
         _ => TrustError::Refused { mirror, reason },
     }
 }

@@ -429,3 +429,18 @@ fn a_mirror_that_never_answers_hits_the_deadline() {
         std::fs::read(production_root()).unwrap()
     );
 }
+
+#[test]
+fn a_starting_root_that_is_not_json_is_unusable_input() {
+    let fx = TufFixture::new(&production_root());
+    let home = tempfile::tempdir().unwrap();
+    let cache = TufCache::at(home.path().join("tuf"));
+    let mut req = request(&fx.url, None);
+    req.tuf_root = Some(b"not json".to_vec());
+    let err = rt().block_on(update(&cache, &req)).unwrap_err();
+    assert!(
+        matches!(err, TrustError::UnusableStartingRoot { .. }),
+        "{err}"
+    );
+    assert!(!err.is_refusal());
+}
