@@ -444,3 +444,17 @@ fn a_starting_root_that_is_not_json_is_unusable_input() {
     );
     assert!(!err.is_refusal());
 }
+
+#[test]
+fn a_cached_root_changed_on_disk_is_reported_not_used() {
+    let (_fx, _home, cache) = updated_once();
+    let cached = cache.load_selected().unwrap().unwrap();
+    std::fs::write(
+        cached.dir.join("trusted_root.json"),
+        std::fs::read(staging_root()).unwrap(),
+    )
+    .unwrap();
+    let err = cached_trusted_root(&cache, NOW).unwrap_err();
+    assert!(matches!(err, TrustError::DamagedCache { .. }), "{err}");
+    assert!(err.to_string().contains("stella trust update"), "{err}");
+}
