@@ -2,7 +2,7 @@
 # Installs what the test suite needs and runs all of it.
 #
 # Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
-# (apache2-utils), openssl; PyPI oras, securesystemslib and cryptography
+# (apache2-utils), openssl; PyPI oras, securesystemslib, cryptography and tuf
 # (independent implementations used as test oracles). Installs whatever is
 # missing (as root via apt-get / pip), then runs every test in the workspace.
 set -euo pipefail
@@ -22,9 +22,9 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
 fi
 
-if ! python3 -c 'import oras, securesystemslib, cryptography' 2>/dev/null; then
-  echo "installing PyPI test oracles: oras securesystemslib cryptography"
-  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42'
+if ! python3 -c 'import oras, securesystemslib, cryptography, tuf' 2>/dev/null; then
+  echo "installing PyPI test oracles: oras securesystemslib cryptography tuf"
+  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' 'tuf==7.0.1'
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -41,7 +41,7 @@ pub struct RegistryArgs {
     /// Read the registry password or token from standard input.
     #[arg(long, global = true)]
     pub password_stdin: bool,
-    /// PEM file of extra CA certificates to trust for registry TLS.
+    /// PEM file of extra CA certificates to trust for registry (and TUF mirror) TLS.
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// Talk plain HTTP to registries (no TLS). For local test registries.
@@ -112,6 +112,55 @@ pub enum Command {
     /// Check evidence policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Keep the sigstore trusted root up to date through TUF, and show it.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+/// Sigstore trust roots fetched through TUF into the user's cache
+/// (`$STELLA_CACHE_DIR/tuf`, else `$XDG_CACHE_HOME/stella/tuf`, else
+/// `~/.cache/stella/tuf`). Verification commands use the cached root,
+/// offline, when no --trusted-root is given.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Refresh the sigstore trusted_root.json from a TUF repository into the cache.
+    ///
+    /// Every TUF check applies (signature thresholds, expiry, rollback,
+    /// target hashes); a refused or failed update leaves the cache as it was
+    /// (exit 1 when a check refused the metadata, 2 for network or input
+    /// errors).
+    Update(TrustUpdateArgs),
+    /// Show the cached trusted root: mirror, TUF metadata versions and
+    /// expiry, CAs, transparency logs, CT logs, TSAs and the cache's age.
+    Show(TrustShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustUpdateArgs {
+    /// TUF repository (https://, http:// or file://); metadata is signed, so
+    /// the transport need not be trusted.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://tuf-repo-cdn.sigstore.dev"
+    )]
+    pub tuf_mirror: String,
+    /// TUF root.json to start from, trusted out of band. Default: the root
+    /// cached by the last update of this mirror, else the one built into
+    /// stella (public-good mirror only, when this build embeds it).
+    #[arg(long, value_name = "ROOT_JSON")]
+    pub tuf_root: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustShowArgs {
+    /// Show this mirror's cache instead of the mirror last updated.
+    #[arg(long, value_name = "URL")]
+    pub tuf_mirror: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,6 +419,7 @@ pub struct VerifyImageArgs {
 #[derive(Debug, Clone, Args, Default)]
 pub struct KeylessArgs {
     /// sigstore trusted_root.json (Fulcio CAs, Rekor, CT logs, TSAs).
+    /// Default: the root cached by `stella trust update` (used offline).
     #[arg(long, value_name = "JSON")]
     pub trusted_root: Option<PathBuf>,
     /// Exact certificate identity (SAN) required.

@@ -6,6 +6,7 @@ mod bundle;
 mod evidence;
 mod key;
 mod policy;
+mod trust;
 mod verify;
 
 use crate::cli::{Cli, Command};
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(c) => verify::run(c, &cli.registry).await,
         Command::Bundle(c) => bundle::run(c, &cli.registry).await,
         Command::Policy(c) => policy::run(c),
+        Command::Trust(c) => trust::run(c, &cli.registry).await,
     }
 }
 

@@ -1,6 +1,8 @@
 //! `stella verify blob`: verifies a sigstore bundle for a file or a digest
 //! against a trusted_root.json, fully offline (stella-sigstore does the
 //! work; this module reads inputs, builds the policy and prints the result).
+//! The trusted root is `--trusted-root`, else the one `stella trust update`
+//! cached (stella-trust picks it; its origin and age are reported).
 //! Exit codes: 0 verified, 1 did not verify, 2 unusable input.
 
 use std::path::Path;
@@ -54,13 +56,12 @@ fn parse_digest(s: &str) -> Option<(HashAlg, Vec<u8>)> {
 }
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
-    let root_path = args
-        .keyless
-        .trusted_root
-        .as_ref()
-        .context("--trusted-root is required: stella verifies offline and has no built-in sigstore trust root")?;
-    let root_bytes = read_capped(root_path, limits::MAX_JSON_DOCUMENT_BYTES, "trusted root")?;
-    let root = TrustedRoot::from_json(&root_bytes).context("trusted root is unusable")?;
+    let chosen = stella_trust::choose_trusted_root(
+        args.keyless.trusted_root.as_deref(),
+        crate::cmd::trust::unix_now(),
+    )?;
+    let origin = chosen.origin;
+    let root = TrustedRoot::from_json(&chosen.json).context("trusted root is unusable")?;
 
     let policy = match &args.key {
         Some(k) => {
@@ -128,11 +129,15 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
         Ok(r) => {
             match args.output {
                 TextOrJson::Json => {
-                    let v = serde_json::json!({"verified": true, "result": r});
+                    let v =
+                        serde_json::json!({"verified": true, "result": r, "trustedRoot": origin});
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 }
                 TextOrJson::Text => {
                     println!("Verified OK");
+                    if let stella_trust::TrustedRootOrigin::TufCache { .. } = origin {
+                        println!("  {}", origin.describe());
+                    }
                     if let Some(id) = &r.identity {
                         println!("  identity: {id}");
                     }
@@ -156,8 +161,10 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
         Err(e @ SigstoreError::Unusable(_)) => Err(anyhow::Error::new(e)),
         Err(e) => {
             if args.output == TextOrJson::Json {
-                let v = serde_json::json!({"verified": false, "reason": e.to_string()});
+                let v = serde_json::json!({"verified": false, "reason": e.to_string(), "trustedRoot": origin});
                 println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if let stella_trust::TrustedRootOrigin::TufCache { .. } = origin {
+                eprintln!("stella: {}", origin.describe());
             }
             eprintln!("stella: verification failed: {e}");
             Ok(Outcome::VerificationFailed)
