@@ -16,20 +16,14 @@ mod pkcs8enc;
 pub mod provider;
 pub mod x509;
 
+pub use backend::default_provider;
 pub use error::CryptoError;
 pub use keys::{
     KeyKind, PrivateKey, PublicKey, SignatureAlgorithm, classify_spki, default_algorithm,
 };
-pub use provider::{CryptoProvider, default_provider};
+pub use provider::{CryptoProvider, HashAlgorithm};
 
-/// SHA-256 of `data` with the default provider.
+/// SHA-256 of `data` (through `stella_types::digest`, the one hashing path).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let v = default_provider()
-        .hash
-        .digest(provider::HashAlgorithm::Sha256, data);
-    let mut out = [0u8; 32];
-    if v.len() == 32 {
-        out.copy_from_slice(&v);
-    }
-    out
+    stella_types::digest::sha256_bytes(data)
 }
