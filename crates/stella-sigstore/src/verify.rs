@@ -199,14 +199,17 @@ fn system_time(unix: i64) -> SystemTime {
 /// trusted root at `t`, with stella-crypto's one chain validator (the same
 /// as organisation PKI): codeSigning EKU required, digitalSignature, not a
 /// CA, CA basic constraints, keyCertSign and path length on the issuers,
-/// every certificate valid at `t`. Returns the leaf's issuer.
-fn fulcio_path(leaf: &Certificate, ca: &Authority, t: i64) -> Result<Certificate, SigstoreError> {
+/// every certificate valid at `t`. Returns the leaf's issuer (`None` when the
+/// trusted root names the leaf itself).
+fn fulcio_path(
+    leaf: &Certificate,
+    ca: &Authority,
+    t: i64,
+) -> Result<Option<Certificate>, SigstoreError> {
     let opts =
         ChainOptions::code_signing(system_time(t)).requiring_eku(fulcio::OID_EKU_CODE_SIGNING);
     let path = x509::verify_chain(leaf, ca.intermediates(), ca.anchor(), &opts)?;
-    path.get(1)
-        .cloned()
-        .ok_or_else(|| failed("the signing certificate is itself the trusted anchor"))
+    Ok(path.get(1).cloned())
 }
 
 /// Maps a signature check to the verifier's outcome: a bad signature is a
@@ -369,7 +372,7 @@ impl Verifier {
                     match fulcio_path(leaf, ca, vt.unix) {
                         Ok(issuer) => {
                             ok = true;
-                            issuer_cert = Some(issuer);
+                            issuer_cert = issuer;
                             break;
                         }
                         Err(e) => last = e,
