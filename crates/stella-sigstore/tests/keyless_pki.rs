@@ -177,8 +177,9 @@ fn checkpoint(log: &Log, root_hash: &[u8]) -> String {
 }
 
 /// A v0.3 bundle: message signature over [`ARTIFACT`], logged at index 0 of
-/// a fresh log with a signed entry timestamp and an inclusion proof. Like
-/// protobuf JSON, it leaves out every int64 field whose value is 0.
+/// a fresh log with a signed entry timestamp and an inclusion proof. The
+/// zero `logIndex` fields are written out ([`omit_zero_log_index`] removes
+/// them as protobuf JSON does).
 fn bundle(h: &Hierarchy, log: &Log) -> Value {
     let digest = sha256_bytes(ARTIFACT);
     let sig = h.leaf_key.sign(ARTIFACT).unwrap();
@@ -205,11 +206,13 @@ fn bundle(h: &Hierarchy, log: &Log) -> Value {
         "verificationMaterial": {
             "certificate": {"rawBytes": b64(&h.leaf)},
             "tlogEntries": [{
+                "logIndex": "0",
                 "logId": {"keyId": b64(&log.id)},
                 "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
                 "integratedTime": INTEGRATED_TIME.to_string(),
                 "inclusionPromise": {"signedEntryTimestamp": b64(&set)},
                 "inclusionProof": {
+                    "logIndex": "0",
                     "rootHash": b64(&root_hash),
                     "treeSize": "1",
                     "hashes": [],
@@ -223,6 +226,16 @@ fn bundle(h: &Hierarchy, log: &Log) -> Value {
             "signature": b64(&sig)
         }
     })
+}
+
+/// Drops the zero `logIndex` fields, as a protobuf-JSON writer does.
+fn omit_zero_log_index(b: &mut Value) {
+    let entry = &mut b["verificationMaterial"]["tlogEntries"][0];
+    entry.as_object_mut().unwrap().remove("logIndex");
+    entry["inclusionProof"]
+        .as_object_mut()
+        .unwrap()
+        .remove("logIndex");
 }
 
 fn verify(bundle: &Value, root: &TrustedRoot) -> Result<(), SigstoreError> {
@@ -249,18 +262,19 @@ fn outcome(pki: Pki) -> Result<(), SigstoreError> {
 
 #[test]
 fn private_deployment_at_log_index_zero_verifies() {
-    // logIndex (entry and proof) is absent, as protobuf JSON writes 0.
     outcome(Pki::Good).unwrap();
 }
 
 #[test]
-fn log_index_zero_written_out_also_verifies() {
+fn log_index_zero_left_out_as_protobuf_json_does_verifies() {
     let h = hierarchy(Pki::Good);
     let log = log();
     let mut b = bundle(&h, &log);
-    let entry = &mut b["verificationMaterial"]["tlogEntries"][0];
-    entry["logIndex"] = json!("0");
-    entry["inclusionProof"]["logIndex"] = json!(0);
+    omit_zero_log_index(&mut b);
+    verify(&b, &trusted_root(&h, &log)).unwrap();
+    // `null` is the same as absent.
+    let mut b = bundle(&h, &log);
+    b["verificationMaterial"]["tlogEntries"][0]["logIndex"] = Value::Null;
     verify(&b, &trusted_root(&h, &log)).unwrap();
 }
 
