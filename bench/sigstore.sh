@@ -12,10 +12,13 @@ N_CLI=${N_CLI:-50}
 
 # Library crates optimised like the dependencies (the workspace dev profile
 # already builds dependencies at opt-level 2); no full release build needed.
-OPT=(--config 'profile.dev.package.stella-sigstore.opt-level=3'
-     --config 'profile.dev.package.stella-tlog.opt-level=3'
-     --config 'profile.dev.package.stella-sigstore.debug-assertions=false'
-     --config 'profile.dev.package.stella-tlog.debug-assertions=false')
+# Verification runs through stella-crypto (keys, chain validation) and
+# stella-types (hashing) too, so they are optimised as well.
+OPT=()
+for crate in stella-sigstore stella-tlog stella-crypto stella-types; do
+  OPT+=(--config "profile.dev.package.$crate.opt-level=3"
+        --config "profile.dev.package.$crate.debug-assertions=false")
+done
 cargo build -q -p stella-sigstore --example sigstore_bench "${OPT[@]}"
 
 LIB=$(./target/debug/examples/sigstore_bench "$CONF" "$N")

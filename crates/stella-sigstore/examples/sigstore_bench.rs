@@ -94,7 +94,9 @@ fn main() {
     let mut issuers = Vec::new();
     let t = Instant::now();
     for i in 0..n {
-        let leaf = &leaves[i % leaves.len()];
+        // A fresh parse, as in a real verification: a parsed certificate
+        // remembers the issuer signatures that verified.
+        let leaf = &Certificate::from_der(leaves[i % leaves.len()].der()).unwrap();
         let tm = times[i % times.len()];
         let path = root
             .certificate_authorities
@@ -158,7 +160,7 @@ fn main() {
 
     println!(
         "{{\"bundles\":{n},\"total_s\":{total:.6},\"bundles_per_s\":{:.1},\"p256_verifies_per_bundle\":4,\"p384_verifies_per_bundle\":2,\
-\"steps_s\":{{\"json_parse\":{parse:.6},\"cert_parse\":{cert_parse:.6},\"cert_chain(1xP-384; CA-to-root link remembered)\":{chain:.6},\"sct(1xP-256)\":{sct:.6},\"merkle+checkpoint_parse\":{merkle:.6},\"artifact_signature(1xP-256)\":{artifact_sig:.6}}}}}",
+\"steps_s\":{{\"json_parse\":{parse:.6},\"cert_parse\":{cert_parse:.6},\"cert_parse+chain(1xP-384; CA-to-root link remembered)\":{chain:.6},\"sct(1xP-256)\":{sct:.6},\"merkle+checkpoint_parse\":{merkle:.6},\"artifact_signature(1xP-256)\":{artifact_sig:.6}}}}}",
         n as f64 / total
     );
 }
