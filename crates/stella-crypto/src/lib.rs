@@ -1,9 +1,13 @@
 //! Crypto provider: key loading (PEM, PKCS#8 plain and PBES2-encrypted, SPKI,
-//! SEC1), signing and verification behind one provider struct
-//! ([`CryptoProvider`], rustls-style) with an aws-lc-rs default backend, plus
-//! X.509 chain validation shared by the PKI and sigstore verifiers.
+//! bare PKCS#1 RSA public keys, SEC1), signing and verification (also over a
+//! precomputed digest; ECDSA with the hash the signature algorithm names)
+//! behind one provider struct ([`CryptoProvider`], rustls-style) with an
+//! aws-lc-rs default backend, plus the one X.509 chain validator shared by
+//! the organisation-PKI and sigstore verifiers.
 //!
-//! Does not: talk to the network, read files, know about DSSE or OCI.
+//! Does not: talk to the network, read files, know about DSSE or OCI, or
+//! hash (`stella_types::digest` is the one hashing path; [`sha256`] is a
+//! thin alias kept for callers).
 
 #![forbid(unsafe_code)]
 
