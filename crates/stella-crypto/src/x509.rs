@@ -17,7 +17,7 @@ use der::{Decode, Encode, Reader};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 
-use crate::{CryptoError, HashAlgorithm, KeyKind, PublicKey, SignatureAlgorithm, oids, pem};
+use crate::{CryptoError, HashAlgorithm, PublicKey, SignatureAlgorithm, oids, pem};
 
 pub use const_oid::ObjectIdentifier;
 pub use x509_cert;
@@ -431,14 +431,19 @@ pub fn signature_algorithm(
     } else if oid == oids::SHA512_WITH_RSA {
         A::RsaPkcs1Sha512
     } else if oid == oids::RSA_ENCRYPTION {
-        SignatureAlgorithm::with_hash(
-            KeyKind::Rsa { bits: 0 },
-            digest_hint.ok_or_else(unsupported)?,
-        )
-        .ok_or_else(unsupported)?
+        match digest_hint {
+            Some(HashAlgorithm::Sha256) => A::RsaPkcs1Sha256,
+            Some(HashAlgorithm::Sha384) => A::RsaPkcs1Sha384,
+            Some(HashAlgorithm::Sha512) => A::RsaPkcs1Sha512,
+            _ => return Err(unsupported()),
+        }
     } else if oid == oids::EC_PUBLIC_KEY {
-        SignatureAlgorithm::with_hash(KeyKind::EcdsaP256, digest_hint.ok_or_else(unsupported)?)
-            .ok_or_else(unsupported)?
+        match digest_hint {
+            Some(HashAlgorithm::Sha256) => A::EcdsaSha256,
+            Some(HashAlgorithm::Sha384) => A::EcdsaSha384,
+            Some(HashAlgorithm::Sha512) => A::EcdsaSha512,
+            _ => return Err(unsupported()),
+        }
     } else if oid == oids::RSASSA_PSS {
         let params = alg
             .parameters
