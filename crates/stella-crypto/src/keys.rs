@@ -9,7 +9,8 @@ use std::sync::Arc;
 use der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 
-use crate::provider::{CryptoProvider, SigningKey, VerifyingKey, default_provider};
+use crate::backend::default_provider;
+use crate::provider::{CryptoProvider, HashAlgorithm, SigningKey, VerifyingKey};
 use crate::{CryptoError, oids, pem};
 
 /// The kind of a key.
@@ -19,6 +20,9 @@ pub enum KeyKind {
     EcdsaP256,
     /// ECDSA on NIST P-384.
     EcdsaP384,
+    /// ECDSA on NIST P-521 (verification and generation; seen in sigstore
+    /// trusted roots).
+    EcdsaP521,
     /// Ed25519.
     Ed25519,
     /// RSA with the modulus size in bits.
@@ -33,6 +37,7 @@ impl fmt::Display for KeyKind {
         match self {
             KeyKind::EcdsaP256 => f.write_str("ecdsa-p256"),
             KeyKind::EcdsaP384 => f.write_str("ecdsa-p384"),
+            KeyKind::EcdsaP521 => f.write_str("ecdsa-p521"),
             KeyKind::Ed25519 => f.write_str("ed25519"),
             KeyKind::Rsa { bits } => write!(f, "rsa-{bits}"),
         }
@@ -46,6 +51,15 @@ pub enum SignatureAlgorithm {
     EcdsaP256Sha256,
     /// ECDSA P-384 with SHA-384.
     EcdsaP384Sha384,
+    /// ECDSA P-521 with SHA-512.
+    EcdsaP521Sha512,
+    /// ECDSA with SHA-256 on whatever curve the key has. X.509, CMS and
+    /// sigstore name only the hash (`ecdsa-with-SHA256`), not the curve.
+    EcdsaSha256,
+    /// ECDSA with SHA-384 on the key's curve.
+    EcdsaSha384,
+    /// ECDSA with SHA-512 on the key's curve.
+    EcdsaSha512,
     /// Pure Ed25519.
     Ed25519,
     /// RSA PKCS#1 v1.5 with SHA-256.
@@ -67,6 +81,10 @@ impl fmt::Display for SignatureAlgorithm {
         f.write_str(match self {
             SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
             SignatureAlgorithm::EcdsaP384Sha384 => "ecdsa-p384-sha384",
+            SignatureAlgorithm::EcdsaP521Sha512 => "ecdsa-p521-sha512",
+            SignatureAlgorithm::EcdsaSha256 => "ecdsa-sha256",
+            SignatureAlgorithm::EcdsaSha384 => "ecdsa-sha384",
+            SignatureAlgorithm::EcdsaSha512 => "ecdsa-sha512",
             SignatureAlgorithm::Ed25519 => "ed25519",
             SignatureAlgorithm::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
             SignatureAlgorithm::RsaPkcs1Sha384 => "rsa-pkcs1-sha384",
@@ -74,6 +92,43 @@ impl fmt::Display for SignatureAlgorithm {
             SignatureAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
             SignatureAlgorithm::RsaPssSha384 => "rsa-pss-sha384",
             SignatureAlgorithm::RsaPssSha512 => "rsa-pss-sha512",
+        })
+    }
+}
+
+impl SignatureAlgorithm {
+    /// The hash the algorithm signs with; `None` for pure Ed25519, which
+    /// hashes internally and cannot verify a digest.
+    pub fn hash(self) -> Option<HashAlgorithm> {
+        use SignatureAlgorithm as A;
+        match self {
+            A::EcdsaP256Sha256 | A::EcdsaSha256 | A::RsaPkcs1Sha256 | A::RsaPssSha256 => {
+                Some(HashAlgorithm::Sha256)
+            }
+            A::EcdsaP384Sha384 | A::EcdsaSha384 | A::RsaPkcs1Sha384 | A::RsaPssSha384 => {
+                Some(HashAlgorithm::Sha384)
+            }
+            A::EcdsaP521Sha512 | A::EcdsaSha512 | A::RsaPkcs1Sha512 | A::RsaPssSha512 => {
+                Some(HashAlgorithm::Sha512)
+            }
+            A::Ed25519 => None,
+        }
+    }
+
+    /// The signature algorithm of a key kind with an explicit hash (ECDSA on
+    /// the key's curve, RSA PKCS#1 v1.5); Ed25519 ignores the hash. `None`
+    /// for SHA-1, which is never accepted for signatures.
+    pub fn with_hash(kind: KeyKind, hash: HashAlgorithm) -> Option<Self> {
+        use SignatureAlgorithm as A;
+        Some(match (kind, hash) {
+            (KeyKind::Ed25519, _) => A::Ed25519,
+            (_, HashAlgorithm::Sha1) => return None,
+            (KeyKind::Rsa { .. }, HashAlgorithm::Sha256) => A::RsaPkcs1Sha256,
+            (KeyKind::Rsa { .. }, HashAlgorithm::Sha384) => A::RsaPkcs1Sha384,
+            (KeyKind::Rsa { .. }, HashAlgorithm::Sha512) => A::RsaPkcs1Sha512,
+            (_, HashAlgorithm::Sha256) => A::EcdsaSha256,
+            (_, HashAlgorithm::Sha384) => A::EcdsaSha384,
+            (_, HashAlgorithm::Sha512) => A::EcdsaSha512,
         })
     }
 }
@@ -116,6 +171,8 @@ pub fn classify_spki(der: &[u8]) -> Result<KeyKind, CryptoError> {
             Ok(KeyKind::EcdsaP256)
         } else if curve == oids::SECP384R1 {
             Ok(KeyKind::EcdsaP384)
+        } else if curve == oids::SECP521R1 {
+            Ok(KeyKind::EcdsaP521)
         } else {
             Err(CryptoError::UnsupportedAlgorithm(format!(
                 "EC curve {curve}"
@@ -169,6 +226,22 @@ impl PublicKey {
         })
     }
 
+    /// Parses a bare PKCS#1 `RSAPublicKey` (as sigstore trusted roots carry
+    /// with `PKCS1_RSA_*` key details) by wrapping it in a SubjectPublicKeyInfo.
+    pub fn from_pkcs1_rsa_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
+        use der::Encode;
+        let bad = |e: der::Error| CryptoError::MalformedKey(format!("bad PKCS#1 RSA key: {e}"));
+        rsa_modulus_bits(der_bytes)?;
+        let spki = spki::SubjectPublicKeyInfoOwned {
+            algorithm: spki::AlgorithmIdentifierOwned {
+                oid: oids::RSA_ENCRYPTION,
+                parameters: Some(der::asn1::Any::null()),
+            },
+            subject_public_key: der::asn1::BitString::from_bytes(der_bytes).map_err(bad)?,
+        };
+        Self::from_spki_der(&spki.to_der().map_err(bad)?)
+    }
+
     /// Parses a `PUBLIC KEY` (SPKI) PEM block. Certificates are rejected here:
     /// use [`crate::x509::Certificate`] to get a certificate's key.
     pub fn from_pem(pem_text: &str) -> Result<Self, CryptoError> {
@@ -216,7 +289,7 @@ impl PublicKey {
     /// A stable identifier: lowercase hex SHA-256 of the SPKI DER. (Only a hint
     /// in DSSE `keyid`; never used to decide trust.)
     pub fn keyid(&self) -> String {
-        hex_lower(&crate::sha256(&self.spki))
+        hex_lower(&stella_types::digest::sha256_bytes(&self.spki))
     }
 
     /// Verifies `signature` over `message`. ECDSA accepts ASN.1 DER signatures
@@ -230,8 +303,20 @@ impl PublicKey {
         self.inner.verify(alg, message, signature)
     }
 
+    /// Verifies `signature` over an already computed `digest` (the hash of
+    /// `alg`). ECDSA and RSA only: Ed25519 signs the message itself, so it is
+    /// reported as unsupported. A digest of the wrong length does not verify.
+    pub fn verify_prehashed(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        self.inner.verify_prehashed(alg, digest, signature)
+    }
+
     /// The default algorithm for the key kind: P-256→SHA-256, P-384→SHA-384,
-    /// Ed25519 pure, RSA→PKCS#1 v1.5 SHA-256.
+    /// P-521→SHA-512, Ed25519 pure, RSA→PKCS#1 v1.5 SHA-256.
     pub fn default_algorithm(&self) -> SignatureAlgorithm {
         default_algorithm(self.kind)
     }
@@ -242,6 +327,7 @@ pub fn default_algorithm(kind: KeyKind) -> SignatureAlgorithm {
     match kind {
         KeyKind::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
         KeyKind::EcdsaP384 => SignatureAlgorithm::EcdsaP384Sha384,
+        KeyKind::EcdsaP521 => SignatureAlgorithm::EcdsaP521Sha512,
         KeyKind::Ed25519 => SignatureAlgorithm::Ed25519,
         KeyKind::Rsa { .. } => SignatureAlgorithm::RsaPkcs1Sha256,
     }

@@ -1,9 +1,13 @@
 //! Crypto provider: key loading (PEM, PKCS#8 plain and PBES2-encrypted, SPKI,
-//! SEC1), signing and verification behind one provider struct
-//! ([`CryptoProvider`], rustls-style) with an aws-lc-rs default backend, plus
-//! X.509 chain validation shared by the PKI and sigstore verifiers.
+//! bare PKCS#1 RSA public keys, SEC1), signing and verification (also over a
+//! precomputed digest; ECDSA with the hash the signature algorithm names)
+//! behind one provider struct ([`CryptoProvider`], rustls-style) with an
+//! aws-lc-rs default backend, plus the one X.509 chain validator shared by
+//! the organisation-PKI and sigstore verifiers.
 //!
-//! Does not: talk to the network, read files, know about DSSE or OCI.
+//! Does not: talk to the network, read files, know about DSSE or OCI, or
+//! hash (`stella_types::digest` is the one hashing path; [`sha256`] is a
+//! thin alias kept for callers).
 
 #![forbid(unsafe_code)]
 
@@ -16,20 +20,14 @@ mod pkcs8enc;
 pub mod provider;
 pub mod x509;
 
+pub use backend::default_provider;
 pub use error::CryptoError;
 pub use keys::{
     KeyKind, PrivateKey, PublicKey, SignatureAlgorithm, classify_spki, default_algorithm,
 };
-pub use provider::{CryptoProvider, default_provider};
+pub use provider::{CryptoProvider, HashAlgorithm};
 
-/// SHA-256 of `data` with the default provider.
+/// SHA-256 of `data` (through `stella_types::digest`, the one hashing path).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let v = default_provider()
-        .hash
-        .digest(provider::HashAlgorithm::Sha256, data);
-    let mut out = [0u8; 32];
-    if v.len() == 32 {
-        out.copy_from_slice(&v);
-    }
-    out
+    stella_types::digest::sha256_bytes(data)
 }

@@ -9,6 +9,8 @@ pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 pub const SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
 /// secp384r1.
 pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
+/// secp521r1.
+pub const SECP521R1: Oid = Oid::new_unwrap("1.3.132.0.35");
 /// id-Ed25519.
 pub const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 /// rsaEncryption.
@@ -25,6 +27,8 @@ pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
 pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 /// ecdsa-with-SHA384.
 pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+/// ecdsa-with-SHA512.
+pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
 /// id-sha256.
 pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// id-sha384.

@@ -1,17 +1,20 @@
 //! The crypto provider: a plain struct of `&'static dyn` trait objects (the
 //! rustls pattern), so a FIPS or regional backend can be plugged in later
-//! without touching callers. [`default_provider`] returns the aws-lc-rs backend.
+//! without touching callers. [`crate::default_provider`] (assembled in
+//! `backend`) returns the aws-lc-rs backend.
 //!
 //! Callers normally go through [`crate::PublicKey`] / [`crate::PrivateKey`],
 //! which take a provider explicitly in their `*_with` constructors and use the
-//! default otherwise. This module defines only the seams; it holds no key logic.
+//! default otherwise. This module defines only the seams and depends on no
+//! backend; it holds no key logic. Hashing is not a provider capability:
+//! every Stella crate hashes through `stella_types::digest` (sha2).
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::{CryptoError, KeyKind, SignatureAlgorithm};
 
-/// Hash functions a backend provides.
+/// Hash functions named by signature algorithms and key-encryption PRFs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HashAlgorithm {
@@ -44,6 +47,14 @@ pub trait VerifyingKey: Send + Sync + Debug {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError>;
+    /// Verifies `signature` over a `digest` already computed with `alg`'s
+    /// hash (ECDSA and RSA; Ed25519 is `UnsupportedAlgorithm`).
+    fn verify_prehashed(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError>;
 }
 
 /// A loaded private key.
@@ -74,12 +85,6 @@ pub trait KeyBackend: Send + Sync + Debug {
     fn generate(&self, kind: KeyKind) -> Result<Arc<dyn SigningKey>, CryptoError>;
 }
 
-/// Message digests.
-pub trait HashBackend: Send + Sync + Debug {
-    /// Digest of `data`.
-    fn digest(&self, alg: HashAlgorithm, data: &[u8]) -> Vec<u8>;
-}
-
 /// Primitives for password-based key encryption (PKCS#5 PBES2).
 pub trait PbeBackend: Send + Sync + Debug {
     /// PBKDF2 with HMAC-`prf`, filling `out`.
@@ -108,13 +113,6 @@ pub struct CryptoProvider {
     pub name: &'static str,
     /// Key parsing, generation, signing and verification.
     pub keys: &'static dyn KeyBackend,
-    /// Hashes.
-    pub hash: &'static dyn HashBackend,
     /// Password-based encryption primitives.
     pub pbe: &'static dyn PbeBackend,
-}
-
-/// The default provider (aws-lc-rs).
-pub fn default_provider() -> &'static CryptoProvider {
-    &crate::backend::aws_lc::PROVIDER
 }

@@ -10,13 +10,14 @@
 //! (a critical nameConstraints extension is rejected), policy processing, and
 //! RSA-PSS certificate signatures with non-default parameters beyond the hash.
 
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use der::{Decode, Encode, Reader};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 
-use crate::{CryptoError, PublicKey, SignatureAlgorithm, oids, pem};
+use crate::{CryptoError, HashAlgorithm, PublicKey, SignatureAlgorithm, oids, pem};
 
 pub use const_oid::ObjectIdentifier;
 pub use x509_cert;
@@ -26,17 +27,42 @@ pub const MAX_CHAIN_DEPTH: usize = 8;
 /// Most certificates accepted in one PEM chain file.
 pub const MAX_CHAIN_CERTS: usize = 64;
 
-/// A parsed certificate together with its original DER.
-#[derive(Clone, Debug)]
+/// A parsed certificate together with its original DER. Cheap to clone
+/// (shared); the subject key is parsed once, and a signature that verified
+/// under an issuer key is remembered, so long-lived trusted certificates are
+/// checked once rather than on every chain validation.
+#[derive(Clone)]
 pub struct Certificate {
+    inner: Arc<Parsed>,
+}
+
+struct Parsed {
     der: Vec<u8>,
     tbs_der: Vec<u8>,
+    issuer_der: Vec<u8>,
+    subject_der: Vec<u8>,
     cert: x509_cert::Certificate,
+    key: OnceLock<Result<PublicKey, CryptoError>>,
+    /// SPKI DER of issuer keys under which this certificate's signature verified.
+    verified_by: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Most issuer keys remembered per certificate.
+const MAX_REMEMBERED_ISSUERS: usize = 4;
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject())
+            .field("issuer", &self.issuer())
+            .field("serial", &self.serial_hex())
+            .finish()
+    }
 }
 
 impl PartialEq for Certificate {
     fn eq(&self, other: &Self) -> bool {
-        self.der == other.der
+        self.inner.der == other.inner.der
     }
 }
 impl Eq for Certificate {}
@@ -59,10 +85,17 @@ impl Certificate {
                 Ok::<_, der::Error>(tbs)
             })
             .map_err(malformed)?;
+        let tbs_cert = cert.tbs_certificate();
         Ok(Certificate {
-            der: der_bytes.to_vec(),
-            tbs_der: tbs.to_vec(),
-            cert,
+            inner: Arc::new(Parsed {
+                der: der_bytes.to_vec(),
+                tbs_der: tbs.to_vec(),
+                issuer_der: tbs_cert.issuer().to_der().map_err(malformed)?,
+                subject_der: tbs_cert.subject().to_der().map_err(malformed)?,
+                cert,
+                key: OnceLock::new(),
+                verified_by: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -98,53 +131,70 @@ impl Certificate {
 
     /// The certificate DER as given.
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.inner.der
     }
 
     /// The certificate as a PEM block.
     pub fn to_pem(&self) -> String {
-        pem::encode("CERTIFICATE", &self.der)
+        pem::encode("CERTIFICATE", &self.inner.der)
     }
 
     /// The exact tbsCertificate bytes that the issuer signed.
     pub fn tbs_der(&self) -> &[u8] {
-        &self.tbs_der
+        &self.inner.tbs_der
     }
 
     /// The parsed x509-cert structure.
     pub fn inner(&self) -> &x509_cert::Certificate {
-        &self.cert
+        &self.inner.cert
     }
 
-    /// The subject public key.
+    /// The subject public key (parsed once per certificate).
     pub fn public_key(&self) -> Result<PublicKey, CryptoError> {
-        let spki = self
-            .cert
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()
-            .map_err(malformed)?;
-        PublicKey::from_spki_der(&spki)
+        self.inner
+            .key
+            .get_or_init(|| {
+                let spki = self
+                    .inner
+                    .cert
+                    .tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
+                    .map_err(malformed)?;
+                PublicKey::from_spki_der(&spki)
+            })
+            .clone()
+    }
+
+    /// The subject name as DER (exact bytes, for name chaining).
+    pub fn subject_der(&self) -> &[u8] {
+        &self.inner.subject_der
+    }
+
+    /// The issuer name as DER.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.inner.issuer_der
     }
 
     /// The subject name (RFC 4514 string).
     pub fn subject(&self) -> String {
-        self.cert.tbs_certificate().subject().to_string()
+        self.inner.cert.tbs_certificate().subject().to_string()
     }
 
     /// The issuer name (RFC 4514 string).
     pub fn issuer(&self) -> String {
-        self.cert.tbs_certificate().issuer().to_string()
+        self.inner.cert.tbs_certificate().issuer().to_string()
     }
 
     /// Lowercase hex serial number.
     pub fn serial_hex(&self) -> String {
-        crate::keys::hex_lower(self.cert.tbs_certificate().serial_number().as_bytes())
+        crate::keys::hex_lower(self.inner.cert.tbs_certificate().serial_number().as_bytes())
     }
 
     /// Start of the validity period.
     pub fn not_before(&self) -> SystemTime {
-        self.cert
+        self.inner
+            .cert
             .tbs_certificate()
             .validity()
             .not_before
@@ -153,7 +203,8 @@ impl Certificate {
 
     /// End of the validity period.
     pub fn not_after(&self) -> SystemTime {
-        self.cert
+        self.inner
+            .cert
             .tbs_certificate()
             .validity()
             .not_after
@@ -167,7 +218,8 @@ impl Certificate {
 
     /// Raw value and criticality of the extension `oid`, if present once.
     pub fn extension(&self, oid: &ObjectIdentifier) -> Option<(bool, &[u8])> {
-        self.cert
+        self.inner
+            .cert
             .tbs_certificate()
             .extensions()?
             .iter()
@@ -181,7 +233,8 @@ impl Certificate {
     where
         <T as Decode<'a>>::Error: std::fmt::Display,
     {
-        self.cert
+        self.inner
+            .cert
             .tbs_certificate()
             .get_extension::<T>()
             .map(|o| o.map(|(_, v)| v))
@@ -221,67 +274,16 @@ impl Certificate {
         Ok(out)
     }
 
-    /// The signature algorithm of this certificate's own signature, given the
-    /// issuer key kind.
+    /// The signature algorithm of this certificate's own signature. ECDSA
+    /// names only the hash; the curve is the issuer key's.
     pub fn signature_algorithm(&self) -> Result<SignatureAlgorithm, CryptoError> {
-        let alg = self.cert.signature_algorithm();
-        let oid = alg.oid;
-        Ok(if oid == oids::ECDSA_WITH_SHA256 {
-            SignatureAlgorithm::EcdsaP256Sha256
-        } else if oid == oids::ECDSA_WITH_SHA384 {
-            SignatureAlgorithm::EcdsaP384Sha384
-        } else if oid == oids::ED25519 {
-            SignatureAlgorithm::Ed25519
-        } else if oid == oids::SHA256_WITH_RSA {
-            SignatureAlgorithm::RsaPkcs1Sha256
-        } else if oid == oids::SHA384_WITH_RSA {
-            SignatureAlgorithm::RsaPkcs1Sha384
-        } else if oid == oids::SHA512_WITH_RSA {
-            SignatureAlgorithm::RsaPkcs1Sha512
-        } else if oid == oids::RSASSA_PSS {
-            let params = alg
-                .parameters
-                .as_ref()
-                .and_then(|p| p.to_der().ok())
-                .unwrap_or_default();
-            let has = |o: &ObjectIdentifier| {
-                let enc = o.as_bytes();
-                params.windows(enc.len()).any(|w| w == enc)
-            };
-            if has(&oids::SHA512) {
-                SignatureAlgorithm::RsaPssSha512
-            } else if has(&oids::SHA384) {
-                SignatureAlgorithm::RsaPssSha384
-            } else if has(&oids::SHA256) {
-                SignatureAlgorithm::RsaPssSha256
-            } else {
-                return Err(CryptoError::UnsupportedAlgorithm(
-                    "RSA-PSS certificate signature with SHA-1".into(),
-                ));
-            }
-        } else {
-            return Err(CryptoError::UnsupportedAlgorithm(format!(
-                "certificate signature algorithm {oid}"
-            )));
-        })
+        signature_algorithm(self.inner.cert.signature_algorithm(), None)
     }
 
     /// Checks that `issuer` issued this certificate: issuer name matches the
     /// issuer's subject and the signature verifies under the issuer's key.
     pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), CryptoError> {
-        let my_issuer = self
-            .cert
-            .tbs_certificate()
-            .issuer()
-            .to_der()
-            .map_err(malformed)?;
-        let their_subject = issuer
-            .cert
-            .tbs_certificate()
-            .subject()
-            .to_der()
-            .map_err(malformed)?;
-        if my_issuer != their_subject {
+        if self.inner.issuer_der != issuer.inner.subject_der {
             return Err(CryptoError::CertificateRejected(format!(
                 "issuer name of {} does not match {}",
                 self.subject(),
@@ -291,22 +293,95 @@ impl Certificate {
         self.verify_signature_with(&issuer.public_key()?)
     }
 
-    /// Verifies this certificate's signature under `key`.
+    /// Verifies this certificate's signature under `key`. A success is
+    /// remembered per key (the result depends only on the two byte strings).
     pub fn verify_signature_with(&self, key: &PublicKey) -> Result<(), CryptoError> {
+        if let Ok(seen) = self.inner.verified_by.lock()
+            && seen.iter().any(|k| k.as_slice() == key.spki_der())
+        {
+            return Ok(());
+        }
         let sig =
-            self.cert.signature().as_bytes().ok_or_else(|| {
+            self.inner.cert.signature().as_bytes().ok_or_else(|| {
                 CryptoError::MalformedCertificate("signature has unused bits".into())
             })?;
         let alg = self.signature_algorithm()?;
-        key.verify(alg, &self.tbs_der, sig).map_err(|e| match e {
-            CryptoError::BadSignature | CryptoError::MalformedSignature(_) => {
-                CryptoError::CertificateRejected(format!(
-                    "signature of certificate {} does not verify",
-                    self.subject()
-                ))
+        key.verify(alg, &self.inner.tbs_der, sig)
+            .map_err(|e| match e {
+                CryptoError::BadSignature | CryptoError::MalformedSignature(_) => {
+                    CryptoError::CertificateRejected(format!(
+                        "signature of certificate {} does not verify",
+                        self.subject()
+                    ))
+                }
+                other => other,
+            })?;
+        if let Ok(mut seen) = self.inner.verified_by.lock()
+            && seen.len() < MAX_REMEMBERED_ISSUERS
+        {
+            seen.push(key.spki_der().to_vec());
+        }
+        Ok(())
+    }
+
+    /// UTF-8 values of the otherName SANs of type `type_id` (e.g. Fulcio's
+    /// `1.3.6.1.4.1.57264.1.7`), whose value is a DER UTF8String.
+    pub fn other_name_sans(&self, type_id: &ObjectIdentifier) -> Result<Vec<String>, CryptoError> {
+        let mut out = Vec::new();
+        if let Some(san) = self.typed_extension::<SubjectAltName>()? {
+            for name in san.0 {
+                if let GeneralName::OtherName(o) = name
+                    && &o.type_id == type_id
+                {
+                    let s = o
+                        .value
+                        .decode_as::<der::asn1::Utf8StringRef<'_>>()
+                        .map_err(|e| {
+                            malformed(format!("otherName {type_id} is not a UTF8String: {e}"))
+                        })?;
+                    out.push(s.as_str().to_string());
+                }
             }
-            other => other,
-        })
+        }
+        Ok(out)
+    }
+
+    /// The tbsCertificate without the extension `oid`, DER encoded (RFC 6962
+    /// §3.2 precertificate TBS when `oid` is the embedded SCT list). Every
+    /// other element keeps its original bytes.
+    pub fn tbs_der_without_extension(
+        &self,
+        oid: &ObjectIdentifier,
+    ) -> Result<Vec<u8>, CryptoError> {
+        use der::asn1::{Any, AnyRef};
+        use der::{Tag, TagNumber};
+        let kept: Vec<x509_cert::ext::Extension> = self
+            .inner
+            .cert
+            .tbs_certificate()
+            .extensions()
+            .map(|exts| exts.iter().filter(|e| &e.extn_id != oid).cloned().collect())
+            .unwrap_or_default();
+        let tbs = AnyRef::from_der(&self.inner.tbs_der).map_err(malformed)?;
+        let mut reader = der::SliceReader::new(tbs.value()).map_err(malformed)?;
+        let mut content = Vec::with_capacity(self.inner.tbs_der.len());
+        while !reader.is_finished() {
+            let element = reader.tlv_bytes().map_err(malformed)?;
+            if element.first() != Some(&0xa3) {
+                content.extend_from_slice(element);
+            } else if !kept.is_empty() {
+                let explicit = Tag::ContextSpecific {
+                    constructed: true,
+                    number: TagNumber(3),
+                };
+                let list = kept.to_der().map_err(malformed)?;
+                let wrapped = Any::new(explicit, list).map_err(malformed)?;
+                content.extend(wrapped.to_der().map_err(malformed)?);
+            }
+        }
+        Any::new(Tag::Sequence, content)
+            .and_then(|a| a.to_der())
+            .map_err(malformed)
     }
 
     fn unknown_critical_extension(&self) -> Option<ObjectIdentifier> {
@@ -319,13 +394,80 @@ impl Certificate {
             oids::SUBJECT_KEY_ID,
             oids::AUTHORITY_KEY_ID,
         ];
-        self.cert
+        self.inner
+            .cert
             .tbs_certificate()
             .extensions()?
             .iter()
             .find(|e| e.critical && !known.contains(&e.extn_id))
             .map(|e| e.extn_id)
     }
+}
+
+/// Maps an X.509 / CMS signature AlgorithmIdentifier to a
+/// [`SignatureAlgorithm`]. ECDSA OIDs name only the hash (the curve is the
+/// verifying key's). CMS may name only the key type (`rsaEncryption`,
+/// `id-ecPublicKey`); then `digest_hint` (the SignerInfo digestAlgorithm)
+/// gives the hash. RSA-PSS takes its hash from the parameters.
+pub fn signature_algorithm(
+    alg: &spki::AlgorithmIdentifierOwned,
+    digest_hint: Option<HashAlgorithm>,
+) -> Result<SignatureAlgorithm, CryptoError> {
+    use SignatureAlgorithm as A;
+    let oid = alg.oid;
+    let unsupported = || CryptoError::UnsupportedAlgorithm(format!("signature algorithm {oid}"));
+    Ok(if oid == oids::ECDSA_WITH_SHA256 {
+        A::EcdsaSha256
+    } else if oid == oids::ECDSA_WITH_SHA384 {
+        A::EcdsaSha384
+    } else if oid == oids::ECDSA_WITH_SHA512 {
+        A::EcdsaSha512
+    } else if oid == oids::ED25519 {
+        A::Ed25519
+    } else if oid == oids::SHA256_WITH_RSA {
+        A::RsaPkcs1Sha256
+    } else if oid == oids::SHA384_WITH_RSA {
+        A::RsaPkcs1Sha384
+    } else if oid == oids::SHA512_WITH_RSA {
+        A::RsaPkcs1Sha512
+    } else if oid == oids::RSA_ENCRYPTION {
+        match digest_hint {
+            Some(HashAlgorithm::Sha256) => A::RsaPkcs1Sha256,
+            Some(HashAlgorithm::Sha384) => A::RsaPkcs1Sha384,
+            Some(HashAlgorithm::Sha512) => A::RsaPkcs1Sha512,
+            _ => return Err(unsupported()),
+        }
+    } else if oid == oids::EC_PUBLIC_KEY {
+        match digest_hint {
+            Some(HashAlgorithm::Sha256) => A::EcdsaSha256,
+            Some(HashAlgorithm::Sha384) => A::EcdsaSha384,
+            Some(HashAlgorithm::Sha512) => A::EcdsaSha512,
+            _ => return Err(unsupported()),
+        }
+    } else if oid == oids::RSASSA_PSS {
+        let params = alg
+            .parameters
+            .as_ref()
+            .and_then(|p| p.to_der().ok())
+            .unwrap_or_default();
+        let has = |o: &ObjectIdentifier| {
+            let enc = o.as_bytes();
+            params.windows(enc.len()).any(|w| w == enc)
+        };
+        if has(&oids::SHA512) {
+            A::RsaPssSha512
+        } else if has(&oids::SHA384) {
+            A::RsaPssSha384
+        } else if has(&oids::SHA256) {
+            A::RsaPssSha256
+        } else {
+            return Err(CryptoError::UnsupportedAlgorithm(
+                "RSA-PSS signature with SHA-1".into(),
+            ));
+        }
+    } else {
+        return Err(unsupported());
+    })
 }
 
 /// Subject alternative names of a certificate.
@@ -361,16 +503,27 @@ pub struct ChainOptions {
     /// Require the leaf keyUsage (when present) to include digitalSignature.
     /// A leaf without a keyUsage extension is unrestricted (RFC 5280 §4.2.1.3).
     pub require_digital_signature: bool,
+    /// Refuse a leaf whose basicConstraints says it is a CA.
+    pub forbid_ca_leaf: bool,
 }
 
 impl ChainOptions {
-    /// Code-signing profile at `at_time`: digitalSignature, codeSigning EKU when present.
+    /// Code-signing profile at `at_time`: digitalSignature, codeSigning EKU
+    /// when present, not a CA.
     pub fn code_signing(at_time: SystemTime) -> Self {
         ChainOptions {
             at_time,
             eku: EkuPolicy::IfPresent(oids::KP_CODE_SIGNING),
             require_digital_signature: true,
+            forbid_ca_leaf: true,
         }
+    }
+
+    /// The same profile with the leaf EKU `oid` required (sigstore: Fulcio
+    /// leaves must say codeSigning, timestamp authorities timeStamping).
+    pub fn requiring_eku(mut self, oid: ObjectIdentifier) -> Self {
+        self.eku = EkuPolicy::Required(oid);
+        self
     }
 }
 
@@ -427,6 +580,12 @@ fn check_validity(cert: &Certificate, role: &str, at: SystemTime) -> Result<(), 
 
 fn check_leaf(leaf: &Certificate, opts: &ChainOptions) -> Result<(), CryptoError> {
     check_validity(leaf, "signing", opts.at_time)?;
+    if opts.forbid_ca_leaf && leaf.basic_constraints()?.is_some_and(|(ca, _)| ca) {
+        return Err(CryptoError::CertificateRejected(format!(
+            "signing certificate {} is a CA certificate",
+            leaf.subject()
+        )));
+    }
     if opts.require_digital_signature && leaf.key_usage()?.is_some_and(|ku| !ku.digital_signature())
     {
         return Err(CryptoError::CertificateRejected(format!(
@@ -495,7 +654,10 @@ fn check_issuer_ca(ca: &Certificate, below: usize) -> Result<(), CryptoError> {
 /// Every certificate in the path, anchor included, must be valid at
 /// `opts.at_time`. Intermediates and anchors must be CAs (basicConstraints)
 /// with keyCertSign when keyUsage is present; path-length constraints are
-/// enforced. The first error met on the most promising path is reported.
+/// enforced. A leaf that is itself one of `roots` is accepted as a path of
+/// one (after the leaf checks). The first error met on the most promising
+/// path is reported. This one validator serves organisation PKI and
+/// sigstore (Fulcio, timestamp authorities) alike.
 pub fn verify_chain(
     leaf: &Certificate,
     intermediates: &[Certificate],
@@ -508,6 +670,11 @@ pub fn verify_chain(
         ));
     }
     check_leaf(leaf, opts)?;
+    if roots.contains(leaf) {
+        // The caller trusts this very certificate (e.g. a timestamp
+        // authority's own certificate in a sigstore trusted root).
+        return Ok(vec![leaf.clone()]);
+    }
     let mut path = vec![leaf.clone()];
     let mut last_err = None;
     if extend(&mut path, intermediates, roots, opts, &mut last_err) {

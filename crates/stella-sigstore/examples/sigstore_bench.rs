@@ -10,10 +10,12 @@
 use std::path::Path;
 use std::time::Instant;
 
+use stella_crypto::x509::{ChainOptions, verify_chain};
 use stella_sigstore::bundle::SignerMaterial;
-use stella_sigstore::x509::{self, Certificate};
+use stella_sigstore::fulcio::OID_EKU_CODE_SIGNING;
 use stella_sigstore::{
-    Artifact, Bundle, IdentityPolicy, Matcher, Policy, TrustedRoot, Verifier, VerifierConfig,
+    Artifact, Bundle, Certificate, IdentityPolicy, Matcher, Policy, TrustedRoot, Verifier,
+    VerifierConfig,
 };
 
 const CASES: &[&str] = &[
@@ -87,18 +89,24 @@ fn main() {
 
     let times: Vec<i64> = parsed
         .iter()
-        .map(|b| b.tlog_entries[0].integrated_time.unwrap())
+        .map(|b| b.tlog_entries[0].integrated_time)
         .collect();
     let mut issuers = Vec::new();
     let t = Instant::now();
     for i in 0..n {
-        let leaf = &leaves[i % leaves.len()];
+        // A fresh parse, as in a real verification: a parsed certificate
+        // remembers the issuer signatures that verified.
+        let leaf = &Certificate::from_der(leaves[i % leaves.len()].der()).unwrap();
         let tm = times[i % times.len()];
         let path = root
             .certificate_authorities
             .iter()
             .filter(|ca| ca.valid_for.contains(tm))
-            .find_map(|ca| x509::verify_path(leaf, &ca.chain, tm, x509::OID_EKU_CODE_SIGNING).ok())
+            .find_map(|ca| {
+                let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(tm as u64);
+                let opts = ChainOptions::code_signing(at).requiring_eku(OID_EKU_CODE_SIGNING);
+                verify_chain(leaf, ca.intermediates(), ca.anchor(), &opts).ok()
+            })
             .unwrap();
         if i < leaves.len() {
             issuers.push(path[1].clone());
@@ -129,12 +137,13 @@ fn main() {
     let merkle = t.elapsed().as_secs_f64();
 
     // Signature verifications per bundle (all ECDSA): artifact/DSSE, SET,
-    // checkpoint, SCT (P-256) + leaf and intermediate certificates (P-384 issuer keys).
+    // checkpoint, SCT (P-256) + the leaf certificate (P-384 issuer key; the
+    // intermediate-to-root link is verified once and remembered).
     let t = Instant::now();
     for i in 0..n {
         let k = i % parsed.len();
         let b = &parsed[k];
-        let key = &leaves[k].public_key;
+        let key = leaves[k].public_key().unwrap();
         let msg: Vec<u8> = match &b.content {
             stella_sigstore::Content::MessageSignature { .. } => artifact.clone(),
             stella_sigstore::Content::Dsse {
@@ -143,13 +152,16 @@ fn main() {
                 ..
             } => stella_sigstore::pae(payload_type, payload),
         };
-        assert!(key.verify(key.default_hash(), &msg, b.content.signature()));
+        assert!(
+            key.verify(key.default_algorithm(), &msg, b.content.signature())
+                .is_ok()
+        );
     }
     let artifact_sig = t.elapsed().as_secs_f64();
 
     println!(
-        "{{\"bundles\":{n},\"total_s\":{total:.6},\"bundles_per_s\":{:.1},\"p256_verifies_per_bundle\":4,\"p384_verifies_per_bundle\":2,\
-\"steps_s\":{{\"json_parse\":{parse:.6},\"cert_parse\":{cert_parse:.6},\"cert_chain(1xP-384; CA-to-root link cached)\":{chain:.6},\"sct(1xP-256)\":{sct:.6},\"merkle+checkpoint_parse\":{merkle:.6},\"artifact_signature(1xP-256)\":{artifact_sig:.6}}}}}",
+        "{{\"bundles\":{n},\"total_s\":{total:.6},\"bundles_per_s\":{:.1},\"p256_verifies_per_bundle\":4,\"p384_verifies_per_bundle\":1,\
+\"steps_s\":{{\"json_parse\":{parse:.6},\"cert_parse\":{cert_parse:.6},\"cert_parse+chain(1xP-384; CA-to-root link remembered)\":{chain:.6},\"sct(1xP-256)\":{sct:.6},\"merkle+checkpoint_parse\":{merkle:.6},\"artifact_signature(1xP-256)\":{artifact_sig:.6}}}}}",
         n as f64 / total
     );
 }

@@ -1,7 +1,9 @@
 //! Sigstore bundle parsing (protobuf-specs Bundle v0.1, v0.2, v0.3 in both
 //! media-type spellings) into typed structures, enforcing the structural
 //! rules of the spec (one content, one DSSE signature, per-version required
-//! fields). Parsing only: nothing here checks a signature or a proof.
+//! fields). Protobuf-JSON rules apply: an absent `int64` (`logIndex`,
+//! `integratedTime`, `treeSize`) is 0, never "missing". Parsing only:
+//! nothing here checks a signature or a proof.
 
 use serde_json::Value;
 use stella_types::limits;
@@ -68,7 +70,8 @@ pub struct TlogEntry {
     pub log_id: Vec<u8>,
     pub kind: String,
     pub version: String,
-    pub integrated_time: Option<i64>,
+    /// Unix seconds; 0 when the bundle leaves it out (Rekor v2 has none).
+    pub integrated_time: i64,
     pub signed_entry_timestamp: Option<Vec<u8>>,
     pub inclusion_proof: Option<InclusionProof>,
     pub canonicalized_body: Vec<u8>,
@@ -119,8 +122,9 @@ fn unusable(m: impl Into<String>) -> SigstoreError {
     SigstoreError::unusable(m)
 }
 
+/// A protobuf `int64` that must not be negative; absent means 0.
 fn u64_field(o: &Obj, k: &str, path: &str) -> Result<u64, SigstoreError> {
-    let v = json::req_i64(o, k, path)?;
+    let v = json::int64_or_zero(o, k, path)?;
     u64::try_from(v).map_err(|_| unusable(format!("{path}.{k} must not be negative ({v})")))
 }
 
@@ -136,8 +140,8 @@ fn parse_entry(v: &Value, path: &str, version: BundleVersion) -> Result<TlogEntr
     let kvp = format!("{path}.kindVersion");
     let kind = json::req_str(kv, "kind", &kvp)?.to_string();
     let kversion = json::req_str(kv, "version", &kvp)?.to_string();
-    let integrated_time = json::opt_i64(o, "integratedTime", path)?;
-    if integrated_time.is_some_and(|t| t < 0) {
+    let integrated_time = json::int64_or_zero(o, "integratedTime", path)?;
+    if integrated_time < 0 {
         return Err(unusable(format!(
             "{path}.integratedTime must not be negative"
         )));
@@ -167,7 +171,7 @@ fn parse_entry(v: &Value, path: &str, version: BundleVersion) -> Result<TlogEntr
                 let s = h
                     .as_str()
                     .ok_or_else(|| unusable(format!("{hp} must be a string")))?;
-                hashes.push(crate::b64::decode(&hp, s)?);
+                hashes.push(json::decode_bytes(&hp, s)?);
             }
             let cp = json::opt_obj(p, "checkpoint", &pp)?;
             let checkpoint = match cp {

@@ -9,7 +9,6 @@ use stella_tlog::{AnchorInput, AnchorStatus, Checkpoint, anchor_inclusion_proofs
 
 use crate::bundle::Bundle;
 use crate::error::SigstoreError;
-use crate::keys::HashAlg;
 use crate::trust_root::{LogKey, TrustedRoot};
 
 /// A checkpoint whose signature verified with a trusted-root log key.
@@ -38,7 +37,7 @@ impl NoteVerifier for Key<'_> {
         self.any_name || name == self.name
     }
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.log.key.verify(HashAlg::Sha256, message, signature)
+        self.log.verifies_sha256(message, signature)
     }
 }
 

@@ -33,3 +33,15 @@ impl SigstoreError {
         }
     }
 }
+
+impl From<stella_crypto::CryptoError> for SigstoreError {
+    /// A signature or certificate that does not verify is a failure (exit 1);
+    /// unparseable or unsupported material is unusable input (exit 2).
+    fn from(e: stella_crypto::CryptoError) -> Self {
+        if e.is_verification_failure() {
+            SigstoreError::Failed(e.to_string())
+        } else {
+            SigstoreError::Unusable(e.to_string())
+        }
+    }
+}

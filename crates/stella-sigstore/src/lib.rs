@@ -4,6 +4,12 @@
 //! inclusion proof and signed checkpoint), RFC 3161 timestamps, message and
 //! DSSE signatures, in-toto subjects and identity policy.
 //!
+//! Crypto and formats are not its own: keys, signatures and X.509 path
+//! validation go through `stella-crypto` (the same chain validator as
+//! organisation PKI), certificates, SCTs and CMS through RustCrypto
+//! `x509-cert` / `cms`, hashing through `stella_types::digest`, base64
+//! through the `base64` crate.
+//!
 //! What it does not do: fetch anything (no HTTP client, no TUF), check
 //! revocation, or sign. Errors are split into [`SigstoreError::Unusable`]
 //! (bad input, exit 2) and [`SigstoreError::Failed`] (does not verify, exit 1).
@@ -11,22 +17,22 @@
 // `if let` chains would need Rust 1.88; the workspace MSRV is 1.85.
 #![allow(clippy::collapsible_if)]
 
-mod b64;
 pub mod bundle;
-pub mod der;
 pub mod error;
+pub mod fulcio;
+pub mod hash;
 mod json;
-pub mod keys;
 pub mod sct;
 pub mod trust_root;
 pub mod tsa;
 pub mod verify;
-pub mod x509;
 
 pub use bundle::{Bundle, BundleVersion, Content, SignerMaterial, TlogEntry};
 pub use checkpoint_anchor::{PinnedCheckpoint, anchor_bundle};
 pub use error::SigstoreError;
-pub use keys::{HashAlg, PublicKey};
+pub use hash::HashAlg;
+pub use stella_crypto::PublicKey;
+pub use stella_crypto::x509::Certificate;
 pub use trust_root::TrustedRoot;
 pub use verify::{
     Artifact, IdentityPolicy, Matcher, Policy, VerificationResult, Verifier, VerifierConfig, pae,

@@ -6,10 +6,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use stella_crypto::x509::Certificate;
+use stella_crypto::{HashAlgorithm, KeyKind, PublicKey, SignatureAlgorithm};
+
 use crate::error::SigstoreError;
 use crate::json::{self, Obj};
-use crate::keys::{KeyType, PublicKey};
-use crate::x509::{Certificate, TrustedChain};
 
 /// Largest trusted root accepted.
 pub const MAX_TRUSTED_ROOT_BYTES: usize = 8 * 1024 * 1024;
@@ -53,6 +54,19 @@ impl LogKey {
             _ => s,
         }
     }
+    /// The algorithm log signatures (SETs, checkpoints, SCTs) use with this
+    /// key and `hash`: ECDSA on the key's curve, RSA PKCS#1 v1.5, Ed25519.
+    pub fn signature_algorithm(&self, hash: HashAlgorithm) -> Option<SignatureAlgorithm> {
+        SignatureAlgorithm::with_hash(self.key.kind(), hash)
+    }
+
+    /// Whether `signature` over `message` verifies with this key and SHA-256
+    /// (signed entry timestamps and checkpoints).
+    pub fn verifies_sha256(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.signature_algorithm(HashAlgorithm::Sha256)
+            .is_some_and(|alg| self.key.verify(alg, message, signature).is_ok())
+    }
+
     /// The 4-byte signed-note key ID.
     pub fn note_key_id(&self) -> u32 {
         let src = self.checkpoint_key_id.as_deref().unwrap_or(&self.log_id);
@@ -67,8 +81,24 @@ impl LogKey {
 #[derive(Debug, Clone)]
 pub struct Authority {
     pub uri: String,
-    pub chain: TrustedChain,
+    /// The trusted chain: closest to the leaf first, the anchor last.
+    pub chain: Vec<Certificate>,
     pub valid_for: TimeRange,
+}
+
+impl Authority {
+    /// The chain without its anchor (trusted intermediates).
+    pub fn intermediates(&self) -> &[Certificate] {
+        self.chain.split_last().map(|(_, rest)| rest).unwrap_or(&[])
+    }
+
+    /// The anchor (last certificate), as a one-element slice.
+    pub fn anchor(&self) -> &[Certificate] {
+        match self.chain.split_last() {
+            Some((last, _)) => std::slice::from_ref(last),
+            None => &[],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -115,11 +145,11 @@ fn parse_log(v: &Value, path: &str) -> Result<LogKey, SigstoreError> {
         .unwrap_or("")
         .to_string();
     let key = if key_details.starts_with("PKCS1_") {
-        PublicKey::from_pkcs1_rsa(&raw)
+        PublicKey::from_pkcs1_rsa_der(&raw)
     } else {
         PublicKey::from_spki_der(&raw)
     }
-    .map_err(|e| e.context(&pkp))?;
+    .map_err(|e| SigstoreError::unusable(format!("{pkp}: public key: {e}")))?;
     let valid_for = parse_range(json::opt_obj(pk, "validFor", &pkp)?, &pkp)?;
     let lid = json::req_obj(o, "logId", path)?;
     let log_id = json::req_bytes(lid, "keyId", &format!("{path}.logId"))?;
@@ -149,7 +179,10 @@ fn parse_authority(v: &Value, path: &str) -> Result<Authority, SigstoreError> {
         let cp = format!("{path}.certChain.certificates[{i}]");
         let co = json::as_obj(c, &cp)?;
         let der = json::req_bytes(co, "rawBytes", &cp)?;
-        certs.push(Certificate::from_der(&der).map_err(|e| e.context(&cp))?);
+        certs.push(
+            Certificate::from_der(&der)
+                .map_err(|e| SigstoreError::unusable(format!("{cp}: {e}")))?,
+        );
     }
     if certs.is_empty() {
         return Err(SigstoreError::unusable(format!(
@@ -159,7 +192,7 @@ fn parse_authority(v: &Value, path: &str) -> Result<Authority, SigstoreError> {
     let valid_for = parse_range(json::opt_obj(o, "validFor", path)?, path)?;
     Ok(Authority {
         uri,
-        chain: TrustedChain::new(certs),
+        chain: certs,
         valid_for,
     })
 }
@@ -220,5 +253,5 @@ impl TrustedRoot {
 
 /// Whether a log key is an Ed25519 key (Rekor v2 style note keys).
 pub fn is_ed25519(k: &LogKey) -> bool {
-    k.key.kind == KeyType::Ed25519
+    k.key.kind() == KeyKind::Ed25519
 }

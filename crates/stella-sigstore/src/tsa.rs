@@ -1,224 +1,272 @@
-//! RFC 3161 timestamps: parses a TimeStampResp or a bare TimeStampToken
-//! (CMS SignedData over TSTInfo, RFC 5652) and verifies it against the
-//! trusted root's timestamp authorities: signature (signed attributes and
-//! messageDigest), message imprint over the artifact signature, signer
-//! certificate chained to a trusted TSA at genTime, genTime inside the TSA's
+//! RFC 3161 timestamps: reads a TimeStampResp or a bare TimeStampToken (CMS
+//! SignedData over TSTInfo, RFC 5652, through the `cms` crate) and verifies
+//! it against the trusted root's timestamp authorities: signature (signed
+//! attributes and messageDigest) through stella-crypto, message imprint over
+//! the artifact signature, signer certificate validated by stella-crypto's
+//! chain validator at genTime (timeStamping EKU), genTime inside the TSA's
 //! validity window. Does not check nonces or policies (offline use).
 
-use crate::der::{self, Tlv};
+use std::time::{Duration, SystemTime};
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::asn1::{Any, BitString, Int, ObjectIdentifier as Oid, OctetString};
+use der::{Decode, Encode, Reader, Sequence, Tagged};
+use stella_crypto::x509::{self, Certificate, ChainOptions};
+
 use crate::error::SigstoreError;
-use crate::keys::{self, HashAlg};
+use crate::fulcio::OID_EKU_TIME_STAMPING;
+use crate::hash::HashAlg;
 use crate::trust_root::TrustedRoot;
-use crate::x509::{self, Certificate};
 
-const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
-const OID_TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
-const OID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
-const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
+const OID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const OID_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const OID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+const OID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+/// Most certificates read from one token.
+const MAX_TOKEN_CERTS: usize = 16;
 
-fn bad(m: &str) -> SigstoreError {
+fn bad(m: impl std::fmt::Display) -> SigstoreError {
     SigstoreError::unusable(format!("RFC 3161 timestamp: {m}"))
 }
 
-struct SignerInfo<'a> {
-    issuer: Option<&'a [u8]>,
-    serial: Option<&'a [u8]>,
-    ski: Option<&'a [u8]>,
-    digest_alg: HashAlg,
-    signed_attrs: Option<Tlv<'a>>,
-    sig_alg: String,
-    signature: &'a [u8],
+/// `PKIStatusInfo` (RFC 3161 §2.4.2); only the status is read.
+#[derive(Sequence)]
+struct PkiStatusInfo {
+    status: u32,
+    status_string: Option<Any>,
+    fail_info: Option<BitString>,
+}
+
+/// `TimeStampResp` (RFC 3161 §2.4.2).
+#[derive(Sequence)]
+struct TimeStampResp {
+    status: PkiStatusInfo,
+    time_stamp_token: Option<ContentInfo>,
+}
+
+/// The fields of `TSTInfo` (RFC 3161 §2.4.2) the verifier needs.
+struct TstInfo {
+    imprint_alg: HashAlg,
+    imprint: Vec<u8>,
+    gen_time: i64,
 }
 
 /// A parsed token.
-pub struct Token<'a> {
-    tst_info: &'a [u8],
+pub struct Token {
+    tst_info: Vec<u8>,
     certs: Vec<Certificate>,
-    signer: SignerInfo<'a>,
+    signer: SignerInfo,
     pub gen_time: i64,
     imprint_alg: HashAlg,
-    imprint: &'a [u8],
+    imprint: Vec<u8>,
 }
 
-fn content_info(bytes: &[u8]) -> Result<Tlv<'_>, SigstoreError> {
-    let outer = der::parse_one(bytes, der::SEQUENCE)?;
-    let mut r = outer.reader();
-    if r.peek_tag() == Some(der::SEQUENCE) {
-        // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken ContentInfo OPTIONAL }
-        let status = r.read_tag(der::SEQUENCE)?;
-        let mut sr = status.reader();
-        let st = sr.read_tag(der::INTEGER)?;
-        if !(st.value == [0] || st.value == [1]) {
-            return Err(bad("response status is not granted"));
-        }
-        let token = r.read_tag(der::SEQUENCE)?;
-        r.finish()?;
-        Ok(token)
-    } else {
-        Ok(outer)
+fn content_info(bytes: &[u8]) -> Result<ContentInfo, SigstoreError> {
+    if let Ok(ci) = ContentInfo::from_der(bytes) {
+        return Ok(ci);
     }
+    let resp = TimeStampResp::from_der(bytes).map_err(bad)?;
+    // granted (0) or grantedWithMods (1)
+    if resp.status.status > 1 {
+        return Err(bad("response status is not granted"));
+    }
+    resp.time_stamp_token
+        .ok_or_else(|| bad("response carries no token"))
 }
 
-pub fn parse(bytes: &[u8]) -> Result<Token<'_>, SigstoreError> {
-    let ci = content_info(bytes)?;
-    let mut r = ci.reader();
-    if der::read_oid(&mut r)? != OID_SIGNED_DATA {
-        return Err(bad("not CMS SignedData"));
+/// Unix seconds of a GeneralizedTime `YYYYMMDDHHMMSS[.fff]Z`; fractions are
+/// dropped (the `der` type refuses them, TSAs send them).
+fn generalized_time(raw: &[u8]) -> Result<i64, SigstoreError> {
+    let s = std::str::from_utf8(raw).map_err(|_| bad("genTime is not ASCII"))?;
+    let s = s
+        .strip_suffix('Z')
+        .ok_or_else(|| bad("genTime must be UTC"))?;
+    let whole = s.split('.').next().unwrap_or("");
+    let digits = whole.as_bytes();
+    if digits.len() != 14 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad("genTime is not YYYYMMDDHHMMSSZ"));
     }
-    let sd_wrap = r.read_tag(0xa0)?;
-    let sd = der::parse_one(sd_wrap.value, der::SEQUENCE)?;
-    let mut sr = sd.reader();
-    sr.read_tag(der::INTEGER)?;
-    sr.read_tag(der::SET)?;
-    let encap = sr.read_tag(der::SEQUENCE)?;
-    let mut er = encap.reader();
-    if der::read_oid(&mut er)? != OID_TST_INFO {
-        return Err(bad("content is not TSTInfo"));
-    }
-    let ec = er.read_tag(0xa0)?;
-    let tst_info = der::parse_one(ec.value, der::OCTET_STRING)?.value;
-    let mut certs = Vec::new();
-    if let Some(cs) = sr.read_optional(0xa0)? {
-        let mut cr = cs.reader();
-        while !cr.is_empty() {
-            let c = cr.read()?;
-            if c.tag == der::SEQUENCE && certs.len() < 16 {
-                certs.push(Certificate::from_der(c.raw)?);
-            }
-        }
-    }
-    sr.read_optional(0xa1)?;
-    let infos = sr.read_tag(der::SET)?;
-    let mut ir = infos.reader();
-    let si = ir.read_tag(der::SEQUENCE)?;
-    if !ir.is_empty() {
-        return Err(bad("more than one SignerInfo"));
-    }
-    let mut s = si.reader();
-    s.read_tag(der::INTEGER)?;
-    let sid = s.read()?;
-    let (issuer, serial, ski) = match sid.tag {
-        der::SEQUENCE => {
-            let mut x = sid.reader();
-            let iss = x.read_tag(der::SEQUENCE)?.raw;
-            let ser = x.read_tag(der::INTEGER)?.value;
-            (Some(iss), Some(ser), None)
-        }
-        0x80 => (None, None, Some(sid.value)),
-        _ => return Err(bad("unknown signer identifier")),
-    };
-    let (dalg, _) = keys::read_alg_id(&mut s)?;
-    let digest_alg = HashAlg::from_oid(&dalg).ok_or_else(|| bad("unsupported digest algorithm"))?;
-    let signed_attrs = s.read_optional(0xa0)?;
-    let (sig_alg, _) = keys::read_alg_id(&mut s)?;
-    let signature = s.read_tag(der::OCTET_STRING)?.value;
+    let num = |a: usize, n: usize| whole.get(a..a + n).and_then(|v| v.parse::<i64>().ok());
+    let field = |a, n| num(a, n).ok_or_else(|| bad("genTime digits"));
+    let month = time::Month::try_from(u8::try_from(field(4, 2)?).unwrap_or(0)).map_err(bad)?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(field(0, 4)?).map_err(bad)?,
+        month,
+        u8::try_from(field(6, 2)?).map_err(bad)?,
+    )
+    .map_err(bad)?;
+    let hms = time::Time::from_hms(
+        u8::try_from(field(8, 2)?).map_err(bad)?,
+        u8::try_from(field(10, 2)?).map_err(bad)?,
+        u8::try_from(field(12, 2)?).map_err(bad)?,
+    )
+    .map_err(bad)?;
+    Ok(time::PrimitiveDateTime::new(date, hms)
+        .assume_utc()
+        .unix_timestamp())
+}
 
-    // TSTInfo
-    let tst = der::parse_one(tst_info, der::SEQUENCE)?;
-    let mut tr = tst.reader();
-    tr.read_tag(der::INTEGER)?;
-    tr.read_tag(der::OID)?;
-    let mi = tr.read_tag(der::SEQUENCE)?;
-    let mut mr = mi.reader();
-    let (ialg, _) = keys::read_alg_id(&mut mr)?;
+fn parse_tst_info(der_bytes: &[u8]) -> Result<TstInfo, SigstoreError> {
+    let mut reader = der::SliceReader::new(der_bytes).map_err(bad)?;
+    let (alg, imprint, gen_time_raw) = reader
+        .sequence(|r| {
+            let _version: Int = r.decode()?;
+            let _policy: Oid = r.decode()?;
+            let (alg, imprint) = r.sequence(|m| {
+                let alg: x509_cert::spki::AlgorithmIdentifierOwned = m.decode()?;
+                let digest: OctetString = m.decode()?;
+                Ok::<_, der::Error>((alg, digest.as_bytes().to_vec()))
+            })?;
+            let _serial: Int = r.decode()?;
+            let gen_time: Any = r.decode()?;
+            // accuracy, ordering, nonce, tsa, extensions: not used offline.
+            let rest = r.remaining_len();
+            r.read_slice(rest)?;
+            Ok::<_, der::Error>((alg, imprint, gen_time))
+        })
+        .map_err(bad)?;
+    if gen_time_raw.tag() != der::Tag::GeneralizedTime {
+        return Err(bad("genTime is not a GeneralizedTime"));
+    }
     let imprint_alg =
-        HashAlg::from_oid(&ialg).ok_or_else(|| bad("unsupported message imprint algorithm"))?;
-    let imprint = mr.read_tag(der::OCTET_STRING)?.value;
-    tr.read_tag(der::INTEGER)?;
-    let gt = tr.read_tag(der::GENERALIZED_TIME)?;
-    let gen_time = der::parse_time(&gt)?;
-    Ok(Token {
-        tst_info,
-        certs,
-        signer: SignerInfo {
-            issuer,
-            serial,
-            ski,
-            digest_alg,
-            signed_attrs,
-            sig_alg,
-            signature,
-        },
-        gen_time,
+        HashAlg::from_oid(&alg.oid).ok_or_else(|| bad("unsupported message imprint algorithm"))?;
+    Ok(TstInfo {
         imprint_alg,
         imprint,
+        gen_time: generalized_time(gen_time_raw.value())?,
     })
 }
 
-fn strip_int(v: &[u8]) -> &[u8] {
-    let mut v = v;
-    while v.len() > 1 && v.first() == Some(&0) {
-        v = v.get(1..).unwrap_or(v);
+/// Parses a TimeStampResp or TimeStampToken.
+pub fn parse(bytes: &[u8]) -> Result<Token, SigstoreError> {
+    let ci = content_info(bytes)?;
+    if ci.content_type != OID_SIGNED_DATA {
+        return Err(bad("not CMS SignedData"));
     }
-    v
-}
-
-fn matches_sid(c: &Certificate, s: &SignerInfo<'_>) -> bool {
-    if let (Some(i), Some(ser)) = (s.issuer, s.serial) {
-        return c.issuer == i && strip_int(&c.serial) == strip_int(ser);
+    let sd: SignedData = ci.content.decode_as().map_err(bad)?;
+    if sd.encap_content_info.econtent_type != OID_TST_INFO {
+        return Err(bad("content is not TSTInfo"));
     }
-    if let Some(ski) = s.ski {
-        if let Some(e) = c.extension("2.5.29.14") {
-            if let Ok(o) = der::parse_one(&e.value, der::OCTET_STRING) {
-                return o.value == ski;
+    let econtent = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or_else(|| bad("token has no TSTInfo"))?;
+    let tst_info = OctetString::from_der(&econtent.to_der().map_err(bad)?)
+        .map_err(bad)?
+        .as_bytes()
+        .to_vec();
+    let mut certs = Vec::new();
+    if let Some(set) = &sd.certificates {
+        for choice in set.0.iter().take(MAX_TOKEN_CERTS) {
+            if let CertificateChoices::Certificate(c) = choice {
+                certs.push(Certificate::from_der(&c.to_der().map_err(bad)?)?);
             }
         }
     }
-    false
+    let mut infos = sd.signer_infos.0.into_vec().into_iter();
+    let (Some(signer), None) = (infos.next(), infos.next()) else {
+        return Err(bad("a token must have exactly one SignerInfo"));
+    };
+    let tst = parse_tst_info(&tst_info)?;
+    Ok(Token {
+        tst_info,
+        certs,
+        signer,
+        gen_time: tst.gen_time,
+        imprint_alg: tst.imprint_alg,
+        imprint: tst.imprint,
+    })
 }
 
-impl Token<'_> {
+fn strip_leading_zeros(v: &[u8]) -> &[u8] {
+    let skip = v
+        .iter()
+        .take_while(|b| **b == 0)
+        .count()
+        .min(v.len().saturating_sub(1));
+    v.get(skip..).unwrap_or(v)
+}
+
+fn matches_sid(c: &Certificate, sid: &SignerIdentifier) -> bool {
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(isn) => {
+            let tbs = c.inner().tbs_certificate();
+            isn.issuer.to_der().is_ok_and(|n| n == c.issuer_der())
+                && strip_leading_zeros(isn.serial_number.as_bytes())
+                    == strip_leading_zeros(tbs.serial_number().as_bytes())
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => c
+            .extension(&stella_crypto::oids::SUBJECT_KEY_ID)
+            .and_then(|(_, v)| OctetString::from_der(v).ok())
+            .is_some_and(|o| o.as_bytes() == ski.0.as_bytes()),
+    }
+}
+
+impl Token {
+    /// The bytes the signature covers: the DER signed attributes (after
+    /// checking their content type and message digest), else the TSTInfo.
+    fn signed_bytes(&self, digest_alg: HashAlg) -> Result<Option<Vec<u8>>, SigstoreError> {
+        let Some(attrs) = &self.signer.signed_attrs else {
+            return Ok(Some(self.tst_info.clone()));
+        };
+        let mut digest_ok = false;
+        let mut content_type_ok = false;
+        for attr in attrs.iter() {
+            let Some(value) = attr.values.iter().next() else {
+                continue;
+            };
+            if attr.oid == OID_MESSAGE_DIGEST {
+                digest_ok = value
+                    .decode_as::<OctetString>()
+                    .is_ok_and(|d| d.as_bytes() == digest_alg.digest(&self.tst_info).as_slice());
+            } else if attr.oid == OID_CONTENT_TYPE {
+                content_type_ok = value.decode_as::<Oid>().is_ok_and(|o| o == OID_TST_INFO);
+            }
+        }
+        if !digest_ok || !content_type_ok {
+            return Ok(None);
+        }
+        attrs.to_der().map(Some).map_err(bad)
+    }
+
     /// Checks the CMS signature with `cert`'s key.
     fn signature_ok(&self, cert: &Certificate) -> Result<bool, SigstoreError> {
-        let s = &self.signer;
-        let signed: Vec<u8> = match &s.signed_attrs {
-            None => self.tst_info.to_vec(),
-            Some(attrs) => {
-                let mut md_ok = false;
-                let mut ct_ok = false;
-                let mut ar = attrs.reader();
-                while !ar.is_empty() {
-                    let a = ar.read_tag(der::SEQUENCE)?;
-                    let mut x = a.reader();
-                    let oid = der::read_oid(&mut x)?;
-                    let vals = x.read_tag(der::SET)?;
-                    let mut vr = vals.reader();
-                    if oid == OID_MESSAGE_DIGEST {
-                        let v = vr.read_tag(der::OCTET_STRING)?;
-                        md_ok = v.value == s.digest_alg.digest(self.tst_info).as_slice();
-                    } else if oid == OID_CONTENT_TYPE {
-                        ct_ok = der::read_oid(&mut vr)? == OID_TST_INFO;
-                    }
-                }
-                if !md_ok || !ct_ok {
-                    return Ok(false);
-                }
-                let mut v = attrs.raw.to_vec();
-                if let Some(first) = v.first_mut() {
-                    *first = der::SET;
-                }
-                v
-            }
+        let digest_alg = HashAlg::from_oid(&self.signer.digest_alg.oid)
+            .ok_or_else(|| bad("unsupported digest algorithm"))?;
+        let Some(signed) = self.signed_bytes(digest_alg)? else {
+            return Ok(false);
         };
-        Ok(keys::verify_by_oid(
-            &cert.public_key,
-            &s.sig_alg,
-            Some(s.digest_alg),
-            &signed,
-            s.signature,
-        ))
+        let Ok(alg) = x509::signature_algorithm(
+            &self.signer.signature_algorithm,
+            Some(digest_alg.to_crypto()),
+        ) else {
+            return Ok(false);
+        };
+        Ok(cert
+            .public_key()?
+            .verify(alg, &signed, self.signer.signature.as_bytes())
+            .is_ok())
     }
+}
+
+fn system_time(unix: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0))
 }
 
 /// Verifies one timestamp over `signature` and returns its genTime.
 pub fn verify(bytes: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<i64, SigstoreError> {
     let token = parse(bytes)?;
-    if token.imprint != token.imprint_alg.digest(signature).as_slice() {
+    if token.imprint != token.imprint_alg.digest(signature) {
         return Err(SigstoreError::failed(
             "RFC 3161 timestamp: message imprint does not match the signature",
         ));
     }
     let t = token.gen_time;
+    let opts = ChainOptions::code_signing(system_time(t)).requiring_eku(OID_EKU_TIME_STAMPING);
     let mut last =
         SigstoreError::failed("RFC 3161 timestamp: not issued by a trusted timestamp authority");
     for tsa in &root.timestamp_authorities {
@@ -226,17 +274,16 @@ pub fn verify(bytes: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<i64,
         // and those embedded in the token (only ever as leaves, never anchors).
         let candidates = tsa
             .chain
-            .certs
             .iter()
             .chain(token.certs.iter())
-            .filter(|c| matches_sid(c, &token.signer));
+            .filter(|c| matches_sid(c, &token.signer.sid));
         for cand in candidates {
             if !token.signature_ok(cand)? {
                 last = SigstoreError::failed("RFC 3161 timestamp: signature does not verify");
                 continue;
             }
-            if let Err(e) = x509::verify_path(cand, &tsa.chain, t, x509::OID_EKU_TIME_STAMPING) {
-                last = e.context("RFC 3161 timestamp authority certificate");
+            if let Err(e) = x509::verify_chain(cand, tsa.intermediates(), tsa.anchor(), &opts) {
+                last = SigstoreError::from(e).context("RFC 3161 timestamp authority certificate");
                 continue;
             }
             if !tsa.valid_for.contains(t) {

@@ -6,20 +6,26 @@
 //! evidence is required ([`VerifierConfig`]); each call supplies the artifact
 //! and the [`Policy`]. Offline only: never fetches anything.
 
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::Value;
+use stella_crypto::x509::{self, Certificate, ChainOptions};
+use stella_crypto::{CryptoError, KeyKind, PublicKey};
 use stella_tlog::note::{Note, NoteVerifier};
 use stella_tlog::{Checkpoint, leaf_hash, verify_inclusion};
+use stella_types::digest::sha256_bytes;
 
-use crate::b64;
 use crate::bundle::{Bundle, Content, SignerMaterial, TlogEntry};
 use crate::error::SigstoreError;
+use crate::fulcio;
+use crate::hash::HashAlg;
 use crate::json;
-use crate::keys::{HashAlg, KeyType, PublicKey, pem_decode, sha256};
 use crate::sct;
-use crate::trust_root::{LogKey, TrustedRoot};
+use crate::trust_root::{Authority, LogKey, TrustedRoot};
 use crate::tsa;
-use crate::x509::{self, Certificate};
 
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
@@ -158,24 +164,61 @@ impl NoteVerifier for LogNoteKey<'_> {
         self.any_name || name == self.name
     }
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.log.key.verify(HashAlg::Sha256, message, signature)
+        self.log.verifies_sha256(message, signature)
     }
 }
 
 fn hash_name(alg: HashAlg) -> &'static str {
-    match alg {
-        HashAlg::Sha256 => "sha256",
-        HashAlg::Sha384 => "sha384",
-        HashAlg::Sha512 => "sha512",
-    }
+    alg.name()
 }
 
 fn hash_from_name(s: &str) -> Option<HashAlg> {
-    match s.to_ascii_lowercase().replace(['_', '-'], "").as_str() {
-        "sha256" | "sha2256" => Some(HashAlg::Sha256),
-        "sha384" | "sha2384" => Some(HashAlg::Sha384),
-        "sha512" | "sha2512" => Some(HashAlg::Sha512),
-        _ => None,
+    HashAlg::from_name(s)
+}
+
+/// The DER of every PEM block labelled `label` in `pem`.
+fn pem_ders(pem: &[u8], label: &str) -> Vec<Vec<u8>> {
+    std::str::from_utf8(pem)
+        .ok()
+        .and_then(|s| stella_crypto::pem::parse_all(s).ok())
+        .map(|blocks| {
+            blocks
+                .into_iter()
+                .filter(|b| b.label == label)
+                .map(|b| b.der)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn system_time(unix: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0))
+}
+
+/// Validates the Fulcio leaf against one certificate authority of the
+/// trusted root at `t`, with stella-crypto's one chain validator (the same
+/// as organisation PKI): codeSigning EKU required, digitalSignature, not a
+/// CA, CA basic constraints, keyCertSign and path length on the issuers,
+/// every certificate valid at `t`. Returns the leaf's issuer (`None` when the
+/// trusted root names the leaf itself).
+fn fulcio_path(
+    leaf: &Certificate,
+    ca: &Authority,
+    t: i64,
+) -> Result<Option<Certificate>, SigstoreError> {
+    let opts =
+        ChainOptions::code_signing(system_time(t)).requiring_eku(fulcio::OID_EKU_CODE_SIGNING);
+    let path = x509::verify_chain(leaf, ca.intermediates(), ca.anchor(), &opts)?;
+    Ok(path.get(1).cloned())
+}
+
+/// Maps a signature check to the verifier's outcome: a bad signature is a
+/// failure with `what`; an algorithm the key cannot do is unusable input.
+fn signature_check(r: Result<(), CryptoError>, what: &str) -> Result<(), SigstoreError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(CryptoError::UnsupportedAlgorithm(m)) => Err(SigstoreError::unusable(m)),
+        Err(_) => Err(failed(what)),
     }
 }
 
@@ -192,8 +235,12 @@ impl SignerRef<'_> {
             return false;
         };
         match self {
-            SignerRef::Cert(c) => pem_decode(s, "CERTIFICATE").is_ok_and(|d| d == c.der),
-            SignerRef::Key(k) => pem_decode(s, "PUBLIC KEY").is_ok_and(|d| d == k.spki),
+            SignerRef::Cert(c) => pem_ders(s.as_bytes(), "CERTIFICATE")
+                .first()
+                .is_some_and(|d| d.as_slice() == c.der()),
+            SignerRef::Key(k) => pem_ders(s.as_bytes(), "PUBLIC KEY")
+                .first()
+                .is_some_and(|d| d.as_slice() == k.spki_der()),
         }
     }
 }
@@ -216,10 +263,15 @@ impl Verifier {
         let mut steps = Vec::new();
         // 0. Signer material must fit the policy.
         let leaf;
+        let leaf_key;
         let (key, signer) = match (policy, &bundle.signer) {
             (Policy::Identity(_), SignerMaterial::Certificate(der)) => {
-                leaf = Certificate::from_der(der).map_err(|e| e.context("signing certificate"))?;
-                (&leaf.public_key, SignerRef::Cert(&leaf))
+                leaf = Certificate::from_der(der)
+                    .map_err(|e| SigstoreError::from(e).context("signing certificate"))?;
+                leaf_key = leaf
+                    .public_key()
+                    .map_err(|e| SigstoreError::from(e).context("signing certificate"))?;
+                (&leaf_key, SignerRef::Cert(&leaf))
             }
             (Policy::Identity(_), SignerMaterial::PublicKey { .. }) => {
                 return Err(failed(
@@ -317,10 +369,10 @@ impl Verifier {
                     if !ca.valid_for.contains(vt.unix) {
                         continue;
                     }
-                    match x509::verify_path(leaf, &ca.chain, vt.unix, x509::OID_EKU_CODE_SIGNING) {
-                        Ok(path) => {
+                    match fulcio_path(leaf, ca, vt.unix) {
+                        Ok(issuer) => {
                             ok = true;
-                            issuer_cert = path.get(1).cloned();
+                            issuer_cert = issuer;
                             break;
                         }
                         Err(e) => last = e,
@@ -339,8 +391,8 @@ impl Verifier {
                 sct::verify_embedded(leaf, &issuer, &self.root)?;
                 steps.push("embedded SCT verified".into());
             }
-            identity = leaf.sans()?.into_iter().next();
-            issuer_name = leaf.oidc_issuer()?;
+            identity = fulcio::sans(leaf)?.into_iter().next();
+            issuer_name = fulcio::oidc_issuer(leaf)?;
         }
 
         // 5. Signature; 6. statement subject.
@@ -361,22 +413,27 @@ impl Verifier {
                         }
                     }
                 }
-                let ok = match artifact {
-                    Artifact::Bytes(b) => key.verify(key.default_hash(), b, signature),
+                let alg = key.default_algorithm();
+                let outcome = match artifact {
+                    Artifact::Bytes(b) => key.verify(alg, b, signature),
                     Artifact::Digest { algorithm, digest } => {
-                        if key.kind != KeyType::Ed25519 && algorithm != key.default_hash() {
+                        if key.kind() == KeyKind::Ed25519 {
+                            return Err(SigstoreError::unusable(
+                                "an Ed25519 message signature cannot be verified from a digest alone; pass the artifact file",
+                            ));
+                        }
+                        let own = alg.hash().and_then(HashAlg::from_crypto);
+                        if own != Some(algorithm) {
                             return Err(SigstoreError::unusable(format!(
                                 "the key signs {} digests but a {} digest was given",
-                                hash_name(key.default_hash()),
+                                own.map(hash_name).unwrap_or("other"),
                                 hash_name(algorithm)
                             )));
                         }
-                        key.verify_prehashed(algorithm, digest, signature)?
+                        key.verify_prehashed(alg, digest, signature)
                     }
                 };
-                if !ok {
-                    return Err(failed("signature does not verify over the artifact"));
-                }
+                signature_check(outcome, "signature does not verify over the artifact")?;
                 steps.push("message signature verified".into());
             }
             Content::Dsse {
@@ -390,9 +447,14 @@ impl Verifier {
                         "unsupported DSSE payloadType {payload_type:?}"
                     )));
                 }
-                if !key.verify(key.default_hash(), &pae(payload_type, payload), signature) {
-                    return Err(failed("DSSE signature does not verify"));
-                }
+                signature_check(
+                    key.verify(
+                        key.default_algorithm(),
+                        &pae(payload_type, payload),
+                        signature,
+                    ),
+                    "DSSE signature does not verify",
+                )?;
                 steps.push("DSSE signature verified".into());
                 predicate_type = Some(check_subject(payload, &artifact_digest)?);
                 steps.push("in-toto statement subject matches the artifact".into());
@@ -404,7 +466,7 @@ impl Verifier {
             let SignerRef::Cert(leaf) = &signer else {
                 return Err(failed("identity policy needs a certificate"));
             };
-            let sans = leaf.sans()?;
+            let sans = fulcio::sans(leaf)?;
             let Some(san) = sans.iter().find(|s| p.identity.matches(s)) else {
                 return Err(failed(format!(
                     "certificate identity {:?} does not match {}",
@@ -428,7 +490,7 @@ impl Verifier {
             content: content_kind.into(),
             identity,
             issuer: issuer_name,
-            key_sha256: hex_lower(&sha256(&key.spki)),
+            key_sha256: hex_lower(&sha256_bytes(key.spki_der())),
             verified_times: times,
             tlog_entries: summaries,
             predicate_type,
@@ -464,25 +526,22 @@ impl Verifier {
 
         let mut verified_time = None;
         if e.is_rekor_v2() {
-            if e.signed_entry_timestamp.is_some() || e.integrated_time.is_some_and(|t| t != 0) {
-                // Rekor v2 has neither; ignore rather than trust them.
-            }
+            // Rekor v2 has neither a SET nor an integrated time; anything
+            // in those fields is ignored rather than trusted.
             if e.inclusion_proof.is_none() {
                 return Err(failed("Rekor v2 entry has no inclusion proof"));
             }
         } else {
             if let Some(set) = &e.signed_entry_timestamp {
-                let t = e
-                    .integrated_time
-                    .ok_or_else(|| failed("signed entry timestamp without integratedTime"))?;
+                let t = e.integrated_time;
                 let payload = format!(
                     "{{\"body\":\"{}\",\"integratedTime\":{},\"logID\":\"{}\",\"logIndex\":{}}}",
-                    b64::encode(&e.canonicalized_body),
+                    STANDARD.encode(&e.canonicalized_body),
                     t,
                     hex_lower(&e.log_id),
                     e.log_index
                 );
-                if !log.key.verify(HashAlg::Sha256, payload.as_bytes(), set) {
+                if !log.verifies_sha256(payload.as_bytes(), set) {
                     return Err(failed("signed entry timestamp does not verify"));
                 }
                 if !log.valid_for.contains(t) {
@@ -562,7 +621,7 @@ fn sv<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, SigstoreError> {
 
 fn body_b64(v: &Value, path: &[&str]) -> Result<Vec<u8>, SigstoreError> {
     let st = sv(v, path)?;
-    b64::decode(&path.join("."), st).map_err(|e| failed(e.to_string()))
+    json::decode_bytes(&path.join("."), st).map_err(|e| failed(e.to_string()))
 }
 
 /// Checks that the logged body describes this bundle's signature, signer and artifact.
@@ -629,7 +688,7 @@ fn bind_body(
                     payload_type,
                     payload,
                     ..
-                } => sha256(&pae(payload_type, payload)).to_vec(),
+                } => sha256_bytes(&pae(payload_type, payload)).to_vec(),
             };
             if want != logged {
                 return Err(failed("logged digest differs from the signed content"));
@@ -639,12 +698,12 @@ fn bind_body(
             let ok = match signer {
                 SignerRef::Cert(c) => s(ver, &["x509Certificate", "rawBytes"])
                     .and_then(Value::as_str)
-                    .and_then(|x| b64::decode("rawBytes", x).ok())
-                    .is_some_and(|d| d == c.der),
+                    .and_then(|x| json::decode_bytes("rawBytes", x).ok())
+                    .is_some_and(|d| d == c.der()),
                 SignerRef::Key(k) => s(ver, &["publicKey", "rawBytes"])
                     .and_then(Value::as_str)
-                    .and_then(|x| b64::decode("rawBytes", x).ok())
-                    .is_some_and(|d| d == k.spki),
+                    .and_then(|x| json::decode_bytes("rawBytes", x).ok())
+                    .is_some_and(|d| d == k.spki_der()),
             };
             if !ok {
                 return Err(failed("logged verifier differs from the bundle's signer"));
@@ -652,7 +711,7 @@ fn bind_body(
         }
         ("dsse", "0.0.1", Content::Dsse { payload, .. }) => {
             let ph = sv(&body, &["spec", "payloadHash", "value"])?;
-            if ph.to_ascii_lowercase() != hex_lower(&sha256(payload)) {
+            if ph.to_ascii_lowercase() != hex_lower(&sha256_bytes(payload)) {
                 return Err(failed(
                     "logged payload hash differs from the envelope payload",
                 ));
@@ -674,7 +733,7 @@ fn bind_body(
         }
         ("intoto", "0.0.2", Content::Dsse { payload, .. }) => {
             let ph = sv(&body, &["spec", "content", "payloadHash", "value"])?;
-            if ph.to_ascii_lowercase() != hex_lower(&sha256(payload)) {
+            if ph.to_ascii_lowercase() != hex_lower(&sha256_bytes(payload)) {
                 return Err(failed(
                     "logged payload hash differs from the envelope payload",
                 ));
@@ -688,7 +747,7 @@ fn bind_body(
                 let sig_ok = body_b64(x, &["sig"])
                     .ok()
                     .and_then(|t| String::from_utf8(t).ok())
-                    .and_then(|t| b64::decode("sig", &t).ok())
+                    .and_then(|t| json::decode_bytes("sig", &t).ok())
                     .is_some_and(|v| v == sig);
                 let key_ok = body_b64(x, &["publicKey"]).is_ok_and(|pem| signer.matches_pem(&pem));
                 sig_ok && key_ok

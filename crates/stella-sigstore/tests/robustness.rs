@@ -188,10 +188,6 @@ fn unknown_versions_and_missing_fields_are_unusable() {
             Value::from("abc"),
         ),
         (
-            vec!["verificationMaterial", "tlogEntries", "0", "logIndex"],
-            Value::Null,
-        ),
-        (
             vec![
                 "verificationMaterial",
                 "tlogEntries",
@@ -227,6 +223,46 @@ fn unknown_versions_and_missing_fields_are_unusable() {
         set_path(&mut v, &path, val.clone());
         let e = verify_value(&v, &root).unwrap_err();
         assert!(e.is_unusable(), "{path:?}={val}: {e}");
+    }
+}
+
+#[test]
+fn absent_int64_fields_are_zero_not_missing() {
+    // Protobuf JSON has no presence for int64: null or absent is 0. On a real
+    // bundle whose entry is not at index 0 that makes the signed entry
+    // timestamp (or proof) fail to verify: a verification failure, never
+    // "is required".
+    let root = production();
+    for field in ["logIndex", "integratedTime"] {
+        let mut v = case("happy-path-v0.3");
+        set_path(
+            &mut v,
+            &["verificationMaterial", "tlogEntries", "0", field],
+            Value::Null,
+        );
+        let e = verify_value(&v, &root).unwrap_err();
+        assert!(!e.is_unusable(), "{field}: {e}");
+        assert!(!e.to_string().contains("required"), "{field}: {e}");
+    }
+    for field in ["logIndex", "treeSize"] {
+        let mut v = case("happy-path-v0.3");
+        set_path(
+            &mut v,
+            &[
+                "verificationMaterial",
+                "tlogEntries",
+                "0",
+                "inclusionProof",
+                field,
+            ],
+            Value::Null,
+        );
+        let e = verify_value(&v, &root).unwrap_err();
+        assert!(!e.is_unusable(), "inclusionProof.{field}: {e}");
+        assert!(
+            !e.to_string().contains("required"),
+            "inclusionProof.{field}: {e}"
+        );
     }
 }
 

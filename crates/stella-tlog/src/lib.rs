@@ -4,7 +4,7 @@
 //!
 //! Everything here is pure: no I/O, no clock, no network. Signature checks on
 //! notes go through the [`note::NoteVerifier`] trait so that the crypto
-//! provider is chosen by the caller (stella-sigstore plugs in aws-lc-rs).
+//! provider is chosen by the caller (stella-sigstore plugs in stella-crypto).
 
 // `if let` chains would need Rust 1.88; the workspace MSRV is 1.85.
 #![allow(clippy::collapsible_if)]

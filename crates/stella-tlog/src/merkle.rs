@@ -1,7 +1,8 @@
 //! RFC 6962 §2.1 / RFC 9162 §2.1 Merkle tree hashing and proof verification
-//! (SHA-256). Verifies proofs only; does not build trees or store anything.
+//! (SHA-256 through stella-types' digest helpers). Verifies proofs only; does
+//! not build trees or store anything.
 
-use sha2::{Digest as _, Sha256};
+use stella_types::digest::sha256_concat;
 
 /// Longest proof accepted: a tree of 2^64 leaves needs at most 64 hashes
 /// (inclusion) or 2*64 (consistency). Longer proofs are rejected up front.
@@ -26,19 +27,12 @@ pub enum MerkleError {
 
 /// `SHA-256(0x00 || leaf)`.
 pub fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(leaf);
-    h.finalize().into()
+    sha256_concat(&[&[0u8], leaf])
 }
 
 /// `SHA-256(0x01 || left || right)`.
 pub fn node_hash(left: &[u8], right: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([1u8]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+    sha256_concat(&[&[1u8], left, right])
 }
 
 fn hash32(b: &[u8]) -> Result<[u8; 32], MerkleError> {

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest as _, Sha256};
+use stella_types::digest::{sha256_bytes, sha256_concat};
 
 /// Most signature lines accepted on one note (as golang.org/x/mod/sumdb/note).
 pub const MAX_NOTE_SIGNATURES: usize = 100;
@@ -165,17 +165,13 @@ pub struct Vkey {
 
 /// First 4 bytes of SHA-256(name || 0x0A || type || key), big-endian.
 pub fn key_id_for_named_key(name: &str, sig_type: u8, key: &[u8]) -> u32 {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([0x0a, sig_type]);
-    h.update(key);
-    let d: [u8; 32] = h.finalize().into();
+    let d = sha256_concat(&[name.as_bytes(), &[0x0a, sig_type], key]);
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
 /// First 4 bytes of SHA-256(SPKI DER), big-endian (Rekor v1 ECDSA key hint).
 pub fn key_id_for_spki(spki_der: &[u8]) -> u32 {
-    let d: [u8; 32] = Sha256::digest(spki_der).into();
+    let d = sha256_bytes(spki_der);
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 

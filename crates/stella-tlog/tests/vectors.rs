@@ -160,7 +160,7 @@ fn rekor_real_proofs() {
     }
 }
 
-/// Test-only verifier backed by aws-lc-rs.
+/// Test-only verifier backed by stella-crypto (the provider callers plug in).
 struct TestVerifier {
     vkey: Vkey,
     any_name: bool,
@@ -177,21 +177,18 @@ impl NoteVerifier for TestVerifier {
         self.any_name || name == self.vkey.name
     }
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ED25519, UnparsedPublicKey};
-        match self.vkey.algorithm {
-            VkeyAlgorithm::Ed25519 => UnparsedPublicKey::new(&ED25519, &self.vkey.key)
-                .verify(msg, sig)
-                .is_ok(),
-            VkeyAlgorithm::Ecdsa => {
-                // SPKI: the BIT STRING holding the point is the last 65 bytes for P-256.
-                let k = &self.vkey.key;
-                let point = &k[k.len() - 65..];
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
-                    .verify(msg, sig)
-                    .is_ok()
+        use stella_crypto::{PublicKey, SignatureAlgorithm};
+        let (spki, alg) = match self.vkey.algorithm {
+            // RFC 8410 SubjectPublicKeyInfo prefix for a raw Ed25519 key.
+            VkeyAlgorithm::Ed25519 => {
+                let mut spki = hex::decode("302a300506032b6570032100").unwrap();
+                spki.extend_from_slice(&self.vkey.key);
+                (spki, SignatureAlgorithm::Ed25519)
             }
-            _ => false,
-        }
+            VkeyAlgorithm::Ecdsa => (self.vkey.key.clone(), SignatureAlgorithm::EcdsaSha256),
+            _ => return false,
+        };
+        PublicKey::from_spki_der(&spki).is_ok_and(|k| k.verify(alg, msg, sig).is_ok())
     }
 }
 

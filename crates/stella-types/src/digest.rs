@@ -195,6 +195,32 @@ impl Hasher {
     }
 }
 
+/// SHA-256 of `data` as raw bytes: the one SHA-256 every Stella crate uses
+/// for content digests, Merkle hashes, key IDs and DSSE bindings.
+pub fn sha256_bytes(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// SHA-256 over the concatenation of `parts`, without copying them together
+/// (RFC 6962 Merkle nodes, signed-note key IDs).
+pub fn sha256_concat(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// SHA-384 of `data` as raw bytes (sigstore artifacts and timestamps).
+pub fn sha384_bytes(data: &[u8]) -> [u8; 48] {
+    sha2::Sha384::digest(data).into()
+}
+
+/// SHA-512 of `data` as raw bytes.
+pub fn sha512_bytes(data: &[u8]) -> [u8; 64] {
+    Sha512::digest(data).into()
+}
+
 /// Wraps a reader and checks, as bytes stream through, that the content
 /// has exactly the expected size and digest.
 ///
@@ -330,5 +356,26 @@ mod tests {
             .read_to_end(&mut Vec::new())
             .unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
+    }
+
+    #[test]
+    fn raw_hash_helpers_match_known_answers() {
+        // FIPS 180-2 "abc" test vectors.
+        assert_eq!(
+            hex::encode(super::sha256_bytes(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            super::sha256_concat(&[b"a", b"", b"bc"]),
+            super::sha256_bytes(b"abc")
+        );
+        assert_eq!(
+            hex::encode(super::sha384_bytes(b"abc")),
+            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
+        );
+        assert_eq!(
+            hex::encode(super::sha512_bytes(b"abc")),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        );
     }
 }
