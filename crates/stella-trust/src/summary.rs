@@ -88,12 +88,11 @@ fn authority(a: &Authority) -> AuthoritySummary {
     AuthoritySummary {
         uri: a.uri.clone(),
         valid_for: a.valid_for.into(),
-        certificates: a.chain.certs.len(),
+        certificates: a.chain.len(),
         anchor_sha256: a
             .chain
-            .certs
             .last()
-            .map(|c| Digest::sha256_of(&c.der).to_string()),
+            .map(|c| Digest::sha256_of(c.der()).to_string()),
     }
 }
 
