@@ -5,6 +5,10 @@
 //!   [`token`] server) or TLS (with a generated CA, see [`tls`]).
 //! - [`spec_registry`]: an in-process, in-memory registry following the OCI distribution spec
 //!   v1.1, including the Referrers API that distribution 2.8 lacks, with fault injection.
+//! - [`cli`]: runs the built `stella` binary and checks exit codes, the one-line error
+//!   contract and JSON output.
+//! - [`fixtures`]: images in any store, layouts made by python, tars made by GNU tar,
+//!   single-layer referrers, base64, and an organisation PKI made by openssl.
 //!
 //! Quick start:
 //!
@@ -30,8 +34,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod distribution;
 pub mod error;
+pub mod fixtures;
 pub mod net;
 mod server;
 pub mod spec_registry;
