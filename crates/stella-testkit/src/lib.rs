@@ -9,6 +9,7 @@
 //!   contract and JSON output.
 //! - [`fixtures`]: images in any store, layouts made by python, tars made by GNU tar,
 //!   single-layer referrers, base64, and an organisation PKI made by openssl.
+//! - [`mem_store`]: an in-memory store implementing `stella_oci`'s store traits.
 //!
 //! Quick start:
 //!
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod distribution;
 pub mod error;
 pub mod fixtures;
+pub mod mem_store;
 pub mod net;
 mod server;
 pub mod spec_registry;
