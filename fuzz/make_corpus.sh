@@ -40,7 +40,10 @@ PY
 cd "$work"
 echo '{"spdxVersion":"SPDX-2.3","name":"seed"}' >sbom.json
 echo '{"buildDefinition":{"buildType":"https://example.com/seed"},"runDetails":{}}' >prov.json
-"$STELLA" key generate --output-key k.pem --output-pub k.pub >/dev/null
+# The attestation is signed with the key the dsse_envelope harness trusts.
+sed -n '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/p' "$OLDPWD/harness/dsse_envelope.rs" | sed 's/^.*"-----BEGIN/-----BEGIN/' >k.pem
+openssl pkey -in k.pem -pubout -out k.pub
+"$STELLA" key generate --output-key s.pem --output-pub s.pub >/dev/null
 "$STELLA" key generate --algorithm ed25519 --output-key ed.pem --output-pub ed.pub >/dev/null
 "$STELLA" evidence push-referrer --image oci:lay:v1 --artifact-type application/spdx+json --file sbom.json >/dev/null
 "$STELLA" attest --image oci:lay:v1 --type slsaprovenance --predicate prov.json --key k.pem >/dev/null
@@ -111,7 +114,8 @@ for f in sec1.pem p256.pem ed.pem rsa.pem p384.pem enc.pem p256.pub ed.pub rsa.p
          p256.pub.der ed.pub.der p256.der ed.der root.pem leaf.pem leaf.der chain.pem; do
   seed pem_keys "$f" - "$work/pki/$f"
 done
-seed pem_keys stella-k.pub - "$work/k.pub"
+seed pem_keys stella-written.pub - "$work/s.pub"
+seed pem_keys stella-written.pem - "$work/s.pem"
 
 # ---- policies (valid, with warnings, and with errors)
 P=$C/policy_parse

@@ -1,7 +1,9 @@
 //! Harness: DSSE envelopes, sigstore bundles and in-toto statements as
 //! `stella_attest` reads them, the PAE of `stella_types::dsse`, and the
-//! whole `verify_attestation` path against a fixed key. The first byte
-//! picks the media type the bytes are offered under.
+//! whole `verify_attestation` path against a fixed key that also signed the
+//! committed seeds, with the subject the statement claims (so inputs near a
+//! seed reach the signature-verified paths). The first byte picks the media
+//! type the bytes are offered under.
 //!
 //! Shared by `fuzz/fuzz_targets/dsse_envelope.rs` and the corpus replay
 //! test in `crates/stella-attest/tests/fuzz_corpus.rs`.
@@ -12,7 +14,7 @@ use stella_attest::bundle::{BUNDLE_V02, BUNDLE_V03, Bundle};
 use stella_attest::dsse::Envelope;
 use stella_attest::statement::Statement;
 use stella_attest::verify::{DSSE_ENVELOPE, TrustPolicy, verify_attestation};
-use stella_crypto::{KeyKind, PrivateKey};
+use stella_crypto::PrivateKey;
 use stella_types::Digest;
 
 const MEDIA_TYPES: [&str; 4] = [
@@ -22,11 +24,21 @@ const MEDIA_TYPES: [&str; 4] = [
     "application/vnd.in-toto+json",
 ];
 
+/// A P-256 key made for the fuzz corpus only and used nowhere else: the
+/// committed seeds are signed with it (`fuzz/make_corpus.sh` reads it from
+/// this file).
+const CORPUS_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgbwJZyAOfvLLAN1q4
+NV1iEI8EdfItjCcqwaz1DU8WZRKhRANCAATZPWrl7CloawucSCK861MS7VkClBP2
+6r5V33B50MRTFbvI+qWrQyrLJ+KHJySU+TFmHMGpFS8eZMk2QwnuJah9
+-----END PRIVATE KEY-----
+";
+
 fn policy() -> Option<&'static TrustPolicy> {
     static POLICY: OnceLock<Option<TrustPolicy>> = OnceLock::new();
     POLICY
         .get_or_init(|| {
-            let key = PrivateKey::generate(KeyKind::EcdsaP256).ok()?;
+            let key = PrivateKey::from_pkcs8_pem(CORPUS_KEY_PEM, None).ok()?;
             Some(TrustPolicy {
                 keys: vec![key.public_key().clone()],
                 ..Default::default()
@@ -35,17 +47,32 @@ fn policy() -> Option<&'static TrustPolicy> {
         .as_ref()
 }
 
+/// The first subject digest the input's statement claims, if any.
+fn claimed_subject(envelope: Option<&Envelope>) -> Option<Digest> {
+    let statement = Statement::parse(envelope?.payload_bytes()).ok()?;
+    let first = statement.subject_digests().into_iter().next()?;
+    Digest::parse(&first).ok()
+}
+
 /// Runs one input; must never panic or hang.
 pub fn run(data: &[u8]) {
+    let _ = verified(data);
+}
+
+/// Runs one input and says whether `verify_attestation` accepted it (the
+/// replay test uses this to check that the signed seeds reach the
+/// verified path).
+pub fn verified(data: &[u8]) -> bool {
     let Some((&selector, rest)) = data.split_first() else {
-        return;
+        return false;
     };
-    if let Ok(envelope) = Envelope::parse(rest) {
-        let pae = envelope.pae();
-        check_pae(&envelope.payload_type, envelope.payload_bytes(), &pae);
-        let _ = Statement::parse(envelope.payload_bytes());
+    let mut envelope = Envelope::parse(rest).ok();
+    if let Some(e) = &envelope {
+        check_pae(&e.payload_type, e.payload_bytes(), &e.pae());
     }
-    let _ = Bundle::parse(rest);
+    if let Ok(bundle) = Bundle::parse(rest) {
+        envelope = envelope.or(Some(bundle.envelope));
+    }
     let _ = Statement::parse(rest);
     let (payload_type, payload) = split_pae_input(rest);
     check_pae(
@@ -55,9 +82,11 @@ pub fn run(data: &[u8]) {
     );
     if let Some(policy) = policy() {
         let media_type = MEDIA_TYPES[usize::from(selector) % MEDIA_TYPES.len()];
-        let subject = Digest::sha256_of(b"fuzzed subject");
-        let _ = verify_attestation(rest, media_type, &subject, policy);
+        let subject = claimed_subject(envelope.as_ref())
+            .unwrap_or_else(|| Digest::sha256_of(b"fuzzed subject"));
+        return verify_attestation(rest, media_type, &subject, policy).verified;
     }
+    false
 }
 
 /// Splits the input at its first NUL into a payload type and a payload.

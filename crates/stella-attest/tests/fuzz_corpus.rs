@@ -42,3 +42,20 @@ fn replay(target: &str, run: fn(&[u8])) {
 fn dsse_envelope_corpus_does_not_panic() {
     replay("dsse_envelope", dsse_envelope::run);
 }
+
+/// The seeds signed with the harness's corpus key verify, so the fuzzer
+/// starts from inputs that reach the signature-verified paths.
+#[test]
+fn dsse_envelope_signed_seeds_verify() {
+    let signed: Vec<(String, Vec<u8>)> = corpus("dsse_envelope")
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("bundle-v03-") || name.starts_with("envelope-0"))
+        .collect();
+    assert!(signed.len() >= 2, "no signed seeds in the corpus");
+    for (name, bytes) in signed {
+        assert!(
+            dsse_envelope::verified(&bytes),
+            "seed {name} does not verify"
+        );
+    }
+}

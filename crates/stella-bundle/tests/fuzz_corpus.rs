@@ -42,3 +42,12 @@ fn replay(target: &str, run: fn(&[u8])) {
 fn bundle_read_corpus_does_not_panic() {
     replay("bundle_read", bundle_read::run);
 }
+
+/// Every committed seed is a real bundle that verifies, so the fuzzer
+/// starts from inputs that reach the whole reader.
+#[test]
+fn bundle_read_seeds_are_bundles_that_verify() {
+    for (name, bytes) in corpus("bundle_read") {
+        assert!(bundle_read::verified(&bytes), "seed {name} does not verify");
+    }
+}
