@@ -21,13 +21,24 @@ for component in rustfmt clippy; do
   fi
 done
 
-echo "lint: cargo fmt --check"
-cargo fmt --all --check
-cargo fmt --manifest-path fuzz/Cargo.toml --check
+# Every step runs; the script fails at the end if any step failed.
+failed=()
+step() {
+  local name=$1
+  shift
+  echo "lint: $name"
+  "$@" || failed+=("$name")
+}
 
-echo "lint: cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
-
-echo "lint: building the fuzz targets"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo fmt --check (fuzz)" cargo fmt --manifest-path fuzz/Cargo.toml --check
+step "cargo clippy --workspace --all-targets -- -D warnings" \
+  cargo clippy --workspace --all-targets -- -D warnings
+step "fuzz target build" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
   cargo build --manifest-path fuzz/Cargo.toml --bins
+
+if ((${#failed[@]})); then
+  printf 'lint: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "lint: ok"
