@@ -87,6 +87,47 @@ impl Fixture {
     }
 }
 
+/// Two attestations on image v1: `slsaprovenance` signed by the P-256 key
+/// `ecdsa-p256.key` (bundle also written to `b1.json`), and a custom type
+/// signed by the Ed25519 key `ed25519.key`.
+fn attest_both(f: &Fixture) {
+    let r = stella(&[
+        "attest",
+        "--image",
+        &f.image("v1"),
+        "--predicate",
+        &f.p("pred.json"),
+        "--type",
+        "slsaprovenance",
+        "--key",
+        &f.p("ecdsa-p256.key"),
+        "--output",
+        &f.p("b1.json"),
+    ]);
+    expect(&r, 0, "attested", "attest");
+    let r = stella(&[
+        "attest",
+        "--image",
+        &f.image("v1"),
+        "--predicate",
+        &f.p("pred.json"),
+        "--type",
+        "https://example.com/custom/v1",
+        "--key",
+        &f.p("ed25519.key"),
+    ]);
+    expect(&r, 0, "attested", "attest ed25519");
+}
+
+/// A fixture with both key pairs generated and [`attest_both`] done.
+fn attested_fixture() -> Fixture {
+    let f = Fixture::new();
+    f.keygen("ecdsa-p256", "ecdsa-p256");
+    f.keygen("ed25519", "ed25519");
+    attest_both(&f);
+    f
+}
+
 #[test]
 fn key_generate_attest_verify_round_trip() {
     let f = Fixture::new();
@@ -115,32 +156,7 @@ fn key_generate_attest_verify_round_trip() {
     ]);
     expect(&r, 2, "already exists", "overwrite");
 
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("pred.json"),
-        "--type",
-        "slsaprovenance",
-        "--key",
-        &f.p("ecdsa-p256.key"),
-        "--output",
-        &f.p("b1.json"),
-    ]);
-    expect(&r, 0, "attested", "attest");
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("pred.json"),
-        "--type",
-        "https://example.com/custom/v1",
-        "--key",
-        &f.p("ed25519.key"),
-    ]);
-    expect(&r, 0, "attested", "attest ed25519");
+    attest_both(&f);
 
     // The written bundle is the v0.3 bundle about image v1.
     let b = json(&std::fs::read_to_string(f.p("b1.json")).unwrap());
@@ -164,7 +180,11 @@ fn key_generate_attest_verify_round_trip() {
         "{}",
         r.stdout
     );
+}
 
+#[test]
+fn verify_attestation_filters_by_type() {
+    let f = attested_fixture();
     // Filter by type: only the slsa one is requested, and one key suffices.
     let r = stella(&[
         "verify",
@@ -186,6 +206,11 @@ fn key_generate_attest_verify_round_trip() {
         "https://slsa.dev/provenance/v1"
     );
     assert_eq!(v["digest"], f.img1.digest.to_string());
+}
+
+#[test]
+fn verify_attestation_with_one_of_two_keys_fails_the_other() {
+    let f = attested_fixture();
     // Without the type filter the ed25519 attestation fails under the P-256 key alone.
     let r = stella(&[
         "verify",
@@ -196,8 +221,12 @@ fn key_generate_attest_verify_round_trip() {
         &f.p("ecdsa-p256.pub"),
     ]);
     expect(&r, 1, "1 of 2 attestations verified", "verify one key");
+}
 
-    // Missing evidence: no cyclonedx attestation, and none at all on v2.
+#[test]
+fn verify_attestation_reports_a_missing_type() {
+    let f = attested_fixture();
+    // Missing evidence: no cyclonedx attestation.
     let r = stella(&[
         "verify",
         "attestation",
@@ -214,6 +243,12 @@ fn key_generate_attest_verify_round_trip() {
         "no attestations of type https://cyclonedx.org/bom found",
         "missing type",
     );
+}
+
+#[test]
+fn verify_attestation_of_an_image_without_attestations_fails() {
+    let f = attested_fixture();
+    // None at all on v2.
     let r = stella(&[
         "verify",
         "attestation",
@@ -223,8 +258,11 @@ fn key_generate_attest_verify_round_trip() {
         &f.p("ecdsa-p256.pub"),
     ]);
     expect(&r, 1, "no attestations found", "no attestations");
+}
 
-    // Wrong key.
+#[test]
+fn verify_attestation_with_the_wrong_key_fails() {
+    let f = attested_fixture();
     f.keygen("ecdsa-p256", "other");
     let r = stella(&[
         "verify",
@@ -238,8 +276,11 @@ fn key_generate_attest_verify_round_trip() {
     ]);
     expect(&r, 1, "does not verify", "wrong key");
     assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
+}
 
-    // --no-push writes the bundle and attaches nothing.
+#[test]
+fn attest_no_push_writes_the_bundle_and_attaches_nothing() {
+    let f = attested_fixture();
     let r = stella(&[
         "attest",
         "--image",
@@ -255,6 +296,10 @@ fn key_generate_attest_verify_round_trip() {
         &f.p("b2.json"),
     ]);
     expect(&r, 0, "not pushed", "no-push");
+    assert!(
+        std::fs::metadata(f.p("b2.json")).is_ok_and(|m| m.len() > 0),
+        "--no-push --output writes the bundle"
+    );
     let r = stella(&[
         "verify",
         "attestation",
