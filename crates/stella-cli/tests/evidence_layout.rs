@@ -533,7 +533,14 @@ fn hostile_titles_and_corrupt_blobs_are_refused() {
     }
     assert!(!t.path().join("sub").join("escape.txt").exists());
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+}
 
+#[test]
+fn layers_with_the_same_title_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let out = t.path().join("sub").join("out");
     // Two layers with the same title.
     let d = push_raw_referrer(
         &lay,
@@ -553,7 +560,13 @@ fn hostile_titles_and_corrupt_blobs_are_refused() {
         ],
         "same.txt",
     );
+}
 
+#[test]
+fn a_corrupted_layer_blob_is_refused_and_leaves_no_file() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
     // A corrupted layer blob: digest mismatch, no file (not even a partial one) left.
     let d = push_raw_referrer(
         &lay,
@@ -580,7 +593,14 @@ fn hostile_titles_and_corrupt_blobs_are_refused() {
         .map(|r| r.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
 
+#[test]
+fn a_malformed_referrer_manifest_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let out2 = t.path().join("out2");
     // A malformed manifest.
     let junk = b"{not json";
     let jd = Digest::sha256_of(junk);
