@@ -2,9 +2,11 @@
 # Installs what the test suite needs and runs all of it.
 #
 # Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
-# (apache2-utils), openssl; PyPI oras, securesystemslib, cryptography and tuf
-# (independent implementations used as test oracles). Installs whatever is
-# missing (as root via apt-get / pip), then runs every test in the workspace.
+# (apache2-utils), openssl, a C++ compiler (libFuzzer, for the fuzz target
+# build); PyPI oras, securesystemslib, cryptography and tuf (independent
+# implementations used as test oracles). Installs whatever is missing (as
+# root via apt-get / pip), runs scripts/lint.sh (fmt, clippy, fuzz target
+# build; skipped with STELLA_SKIP_LINT=1), then every test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v sha256sum >/dev/null || need+=(coreutils)
+command -v c++ >/dev/null || need+=(g++)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()
@@ -27,8 +30,18 @@ if ! python3 -c 'import oras, securesystemslib, cryptography, tuf' 2>/dev/null; 
   python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' 'tuf==7.0.1'
 fi
 
+# A lint failure does not hide the test results: both run, either fails the script.
+lint_status=0
+if [ "${STELLA_SKIP_LINT:-0}" != 1 ]; then
+  bash scripts/lint.sh || lint_status=$?
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
+fi
+if [ "$lint_status" != 0 ]; then
+  echo "scripts/lint.sh failed (exit $lint_status); see its output above" >&2
+  exit "$lint_status"
 fi

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../stella-crypto/tests/common.rs"]
-mod common;
+use stella_testkit::fixtures::pki as common;
 
 use std::time::{Duration, SystemTime};
 

@@ -4,191 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Command;
-use std::sync::Mutex;
 
-use stella_oci::OciError;
 use stella_oci::store::*;
 use stella_types::media_types::{
     DSSE_ENVELOPE, EMPTY_JSON, OCI_CONFIG, OCI_EMPTY, OCI_LAYER_TAR, OCI_MANIFEST,
 };
-use stella_types::{Descriptor, Digest, ImageManifest, Manifest};
+use stella_types::{Descriptor, Digest, ImageManifest};
 use time::OffsetDateTime;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::codes;
 use crate::format::*;
 use crate::tarball::{Compression, ReadLimits, WriteKind, padding, ustar_header};
 use crate::verify::*;
 use crate::*;
-
-// ------------------------------------------------------------ memory store
-
-#[derive(Default)]
-struct MemStore {
-    blobs: Mutex<BTreeMap<Digest, Vec<u8>>>,
-    manifests: Mutex<BTreeMap<Digest, (String, Vec<u8>)>>,
-    tags: Mutex<BTreeMap<String, Digest>>,
-    referrers: Mutex<BTreeMap<Digest, BTreeSet<Digest>>>,
-}
-
-impl ContentRead for MemStore {
-    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
-        let d = self
-            .tags
-            .lock()
-            .unwrap()
-            .get(tag)
-            .cloned()
-            .ok_or_else(|| OciError::not_found(tag))?;
-        let (mt, b) = self.manifests.lock().unwrap().get(&d).cloned().unwrap();
-        Ok(Descriptor::new(mt, d, b.len() as u64))
-    }
-    async fn fetch_manifest(&self, d: &Digest) -> Result<FetchedManifest, OciError> {
-        let (mt, b) = self
-            .manifests
-            .lock()
-            .unwrap()
-            .get(d)
-            .cloned()
-            .ok_or_else(|| OciError::not_found(d.to_string()))?;
-        Ok(FetchedManifest {
-            descriptor: Descriptor::new(mt, d.clone(), b.len() as u64),
-            bytes: b,
-        })
-    }
-    async fn manifest_exists(&self, d: &Digest) -> Result<bool, OciError> {
-        Ok(self.manifests.lock().unwrap().contains_key(d))
-    }
-    async fn blob_exists(&self, d: &Digest) -> Result<bool, OciError> {
-        Ok(self.blobs.lock().unwrap().contains_key(d))
-    }
-    async fn fetch_blob_to(
-        &self,
-        d: &Descriptor,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<u64, OciError> {
-        let b = self
-            .blobs
-            .lock()
-            .unwrap()
-            .get(&d.digest)
-            .cloned()
-            .ok_or_else(|| OciError::not_found(d.digest.to_string()))?;
-        for chunk in b.chunks(1000) {
-            sink.write_all(chunk)
-                .await
-                .map_err(|e| OciError::io("sink", e))?;
-        }
-        Ok(b.len() as u64)
-    }
-}
-
-impl ContentWrite for MemStore {
-    async fn push_blob(
-        &self,
-        d: &Descriptor,
-        src: BlobSource<'_>,
-        _p: &dyn Progress,
-    ) -> Result<PushOutcome, OciError> {
-        let bytes = match src {
-            BlobSource::Bytes(b) => b.to_vec(),
-            BlobSource::File(p) => std::fs::read(p).map_err(|e| OciError::io("read", e))?,
-        };
-        d.digest
-            .verify(&bytes)
-            .map_err(|e| OciError::integrity("push", e))?;
-        let mut blobs = self.blobs.lock().unwrap();
-        if blobs.contains_key(&d.digest) {
-            return Ok(PushOutcome::AlreadyExisted);
-        }
-        blobs.insert(d.digest.clone(), bytes);
-        Ok(PushOutcome::Uploaded)
-    }
-    async fn push_manifest(
-        &self,
-        mt: &str,
-        bytes: &[u8],
-        tag: Option<&str>,
-    ) -> Result<Descriptor, OciError> {
-        let d = Digest::sha256_of(bytes);
-        self.manifests
-            .lock()
-            .unwrap()
-            .insert(d.clone(), (mt.to_string(), bytes.to_vec()));
-        if let Some(t) = tag {
-            self.tags.lock().unwrap().insert(t.to_string(), d.clone());
-        }
-        Ok(Descriptor::new(mt, d, bytes.len() as u64))
-    }
-    async fn delete_manifest(&self, d: &Digest) -> Result<(), OciError> {
-        self.manifests.lock().unwrap().remove(d);
-        Ok(())
-    }
-}
-
-impl ReferrersRead for MemStore {
-    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError> {
-        Ok(ReferrersMode::Layout)
-    }
-    async fn list_referrers(
-        &self,
-        subject: &Digest,
-        _a: &[String],
-    ) -> Result<ReferrerListing, OciError> {
-        let set = self
-            .referrers
-            .lock()
-            .unwrap()
-            .get(subject)
-            .cloned()
-            .unwrap_or_default();
-        let mut referrers = Vec::new();
-        for d in set {
-            let (mt, b) = self.manifests.lock().unwrap().get(&d).cloned().unwrap();
-            let m = Manifest::parse(&b, Some(&mt)).unwrap();
-            let mut desc = Descriptor::new(mt, d, b.len() as u64);
-            desc.artifact_type = m.artifact_type().map(str::to_string);
-            referrers.push(ReferrerEntry {
-                descriptor: desc,
-                dangling: false,
-            });
-        }
-        referrers.sort_by(|a, b| {
-            (&a.descriptor.artifact_type, &a.descriptor.digest)
-                .cmp(&(&b.descriptor.artifact_type, &b.descriptor.digest))
-        });
-        Ok(ReferrerListing {
-            mode: ReferrersMode::Layout,
-            referrers,
-            legacy: Vec::new(),
-        })
-    }
-}
-
-impl ReferrersWrite for MemStore {
-    async fn add_referrer(
-        &self,
-        subject: &Descriptor,
-        referrer: &Descriptor,
-    ) -> Result<(), OciError> {
-        self.referrers
-            .lock()
-            .unwrap()
-            .entry(subject.digest.clone())
-            .or_default()
-            .insert(referrer.digest.clone());
-        Ok(())
-    }
-    async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError> {
-        if let Some(s) = self.referrers.lock().unwrap().get_mut(subject) {
-            s.remove(referrer);
-        }
-        Ok(())
-    }
-}
+use stella_testkit::mem_store::MemStore;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

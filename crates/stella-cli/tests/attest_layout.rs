@@ -5,129 +5,37 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../stella-crypto/tests/common.rs"]
-mod pki;
-
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
-use stella_oci::artifact::{ArtifactSpec, LayerSource, push_referrer};
 use stella_oci::layout::OciLayout;
 use stella_oci::store::{BlobSource, ContentWrite, NoProgress};
+use stella_testkit::cli::{Run, Stella, expect, json};
+use stella_testkit::fixtures::runtime as rt;
+use stella_testkit::fixtures::{self, PLAIN_CONFIG, base64_decode, base64_encode, pki};
 use stella_types::media_types;
 use stella_types::{Descriptor, ImageManifest};
 
 const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn stella_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stella"));
-    cmd.args(args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("STELLA_PASSWORD")
-        .env_remove("STELLA_USERNAME");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    Stella::new(env!("CARGO_BIN_EXE_stella")).run_env(args, env)
 }
 
 fn stella(args: &[&str]) -> Run {
     stella_env(args, &[])
 }
 
-fn expect(r: &Run, code: i32, needle: &str, what: &str) {
-    assert_eq!(
-        r.code, code,
-        "{what}: expected exit {code}\nstdout: {}\nstderr: {}",
-        r.stdout, r.stderr
-    );
-    assert!(
-        r.stdout.contains(needle) || r.stderr.contains(needle),
-        "{what}: output lacks {needle:?}\nstdout: {}\nstderr: {}",
-        r.stdout,
-        r.stderr
-    );
-    if code == 2 {
-        assert_eq!(
-            r.stderr.lines().count(),
-            1,
-            "{what}: error not one line: {:?}",
-            r.stderr
-        );
-        assert!(
-            r.stderr.starts_with("stella: error: "),
-            "{what}: {:?}",
-            r.stderr
-        );
-    }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-}
-
 /// Writes a tiny image (config + one layer + manifest) tagged `tag`.
 fn make_image(dir: &Path, tag: &str, layer: &[u8]) -> Descriptor {
-    rt().block_on(async {
-        let l = OciLayout::open_or_create(dir).unwrap();
-        let config =
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-        let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config);
-        l.push_blob(&cd, BlobSource::Bytes(config), &NoProgress)
-            .await
-            .unwrap();
-        let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, layer);
-        l.push_blob(&ld, BlobSource::Bytes(layer), &NoProgress)
-            .await
-            .unwrap();
-        let m = ImageManifest {
-            schema_version: 2,
-            media_type: Some(media_types::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: cd,
-            layers: vec![ld],
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
-        l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some(tag))
-            .await
-            .unwrap()
-    })
+    fixtures::layout_image(dir, tag, PLAIN_CONFIG, layer)
 }
 
 /// Pushes `bytes` as a referrer of `subject` the way stella/cosign do.
 fn push_bundle(dir: &Path, subject: &Descriptor, bytes: Vec<u8>, media_type: &str) {
-    rt().block_on(async {
-        let l = OciLayout::open(dir).unwrap();
-        let spec = ArtifactSpec {
-            artifact_type: media_type.to_string(),
-            layers: vec![LayerSource::Bytes {
-                bytes,
-                media_type: media_type.to_string(),
-                title: None,
-            }],
-            annotations: BTreeMap::new(),
-        };
-        push_referrer(&l, subject, &spec, &NoProgress)
-            .await
-            .unwrap();
-    });
+    fixtures::push_layout_referrer(dir, subject, media_type, bytes, None);
 }
 
 struct Fixture {
@@ -179,8 +87,45 @@ impl Fixture {
     }
 }
 
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+/// Two attestations on image v1: `slsaprovenance` signed by the P-256 key
+/// `ecdsa-p256.key` (bundle also written to `b1.json`), and a custom type
+/// signed by the Ed25519 key `ed25519.key`.
+fn attest_both(f: &Fixture) {
+    let r = stella(&[
+        "attest",
+        "--image",
+        &f.image("v1"),
+        "--predicate",
+        &f.p("pred.json"),
+        "--type",
+        "slsaprovenance",
+        "--key",
+        &f.p("ecdsa-p256.key"),
+        "--output",
+        &f.p("b1.json"),
+    ]);
+    expect(&r, 0, "attested", "attest");
+    let r = stella(&[
+        "attest",
+        "--image",
+        &f.image("v1"),
+        "--predicate",
+        &f.p("pred.json"),
+        "--type",
+        "https://example.com/custom/v1",
+        "--key",
+        &f.p("ed25519.key"),
+    ]);
+    expect(&r, 0, "attested", "attest ed25519");
+}
+
+/// A fixture with both key pairs generated and [`attest_both`] done.
+fn attested_fixture() -> Fixture {
+    let f = Fixture::new();
+    f.keygen("ecdsa-p256", "ecdsa-p256");
+    f.keygen("ed25519", "ed25519");
+    attest_both(&f);
+    f
 }
 
 #[test]
@@ -211,32 +156,7 @@ fn key_generate_attest_verify_round_trip() {
     ]);
     expect(&r, 2, "already exists", "overwrite");
 
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("pred.json"),
-        "--type",
-        "slsaprovenance",
-        "--key",
-        &f.p("ecdsa-p256.key"),
-        "--output",
-        &f.p("b1.json"),
-    ]);
-    expect(&r, 0, "attested", "attest");
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("pred.json"),
-        "--type",
-        "https://example.com/custom/v1",
-        "--key",
-        &f.p("ed25519.key"),
-    ]);
-    expect(&r, 0, "attested", "attest ed25519");
+    attest_both(&f);
 
     // The written bundle is the v0.3 bundle about image v1.
     let b = json(&std::fs::read_to_string(f.p("b1.json")).unwrap());
@@ -260,7 +180,11 @@ fn key_generate_attest_verify_round_trip() {
         "{}",
         r.stdout
     );
+}
 
+#[test]
+fn verify_attestation_filters_by_type() {
+    let f = attested_fixture();
     // Filter by type: only the slsa one is requested, and one key suffices.
     let r = stella(&[
         "verify",
@@ -282,6 +206,11 @@ fn key_generate_attest_verify_round_trip() {
         "https://slsa.dev/provenance/v1"
     );
     assert_eq!(v["digest"], f.img1.digest.to_string());
+}
+
+#[test]
+fn verify_attestation_with_one_of_two_keys_fails_the_other() {
+    let f = attested_fixture();
     // Without the type filter the ed25519 attestation fails under the P-256 key alone.
     let r = stella(&[
         "verify",
@@ -292,8 +221,12 @@ fn key_generate_attest_verify_round_trip() {
         &f.p("ecdsa-p256.pub"),
     ]);
     expect(&r, 1, "1 of 2 attestations verified", "verify one key");
+}
 
-    // Missing evidence: no cyclonedx attestation, and none at all on v2.
+#[test]
+fn verify_attestation_reports_a_missing_type() {
+    let f = attested_fixture();
+    // Missing evidence: no cyclonedx attestation.
     let r = stella(&[
         "verify",
         "attestation",
@@ -310,6 +243,12 @@ fn key_generate_attest_verify_round_trip() {
         "no attestations of type https://cyclonedx.org/bom found",
         "missing type",
     );
+}
+
+#[test]
+fn verify_attestation_of_an_image_without_attestations_fails() {
+    let f = attested_fixture();
+    // None at all on v2.
     let r = stella(&[
         "verify",
         "attestation",
@@ -319,8 +258,11 @@ fn key_generate_attest_verify_round_trip() {
         &f.p("ecdsa-p256.pub"),
     ]);
     expect(&r, 1, "no attestations found", "no attestations");
+}
 
-    // Wrong key.
+#[test]
+fn verify_attestation_with_the_wrong_key_fails() {
+    let f = attested_fixture();
     f.keygen("ecdsa-p256", "other");
     let r = stella(&[
         "verify",
@@ -334,8 +276,11 @@ fn key_generate_attest_verify_round_trip() {
     ]);
     expect(&r, 1, "does not verify", "wrong key");
     assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
+}
 
-    // --no-push writes the bundle and attaches nothing.
+#[test]
+fn attest_no_push_writes_the_bundle_and_attaches_nothing() {
+    let f = attested_fixture();
     let r = stella(&[
         "attest",
         "--image",
@@ -351,6 +296,10 @@ fn key_generate_attest_verify_round_trip() {
         &f.p("b2.json"),
     ]);
     expect(&r, 0, "not pushed", "no-push");
+    assert!(
+        std::fs::metadata(f.p("b2.json")).is_ok_and(|m| m.len() > 0),
+        "--no-push --output writes the bundle"
+    );
     let r = stella(&[
         "verify",
         "attestation",
@@ -642,8 +591,9 @@ fn organisation_pki_signed_attestations() {
     expect(&r, 2, "not the signing key", "mismatched cert");
 }
 
-#[test]
-fn encrypted_keys_and_usage_errors() {
+/// A fixture with an openssl-made, passphrase-encrypted P-256 key
+/// (`enc.key`, passphrase `s3cret`) and its public key (`enc.pub`).
+fn encrypted_key_fixture() -> Fixture {
     let f = Fixture::new();
     pki::openssl(
         &f.root,
@@ -673,6 +623,27 @@ fn encrypted_keys_and_usage_errors() {
             "enc.pub",
         ],
     );
+    f
+}
+
+/// `stella attest` of `pred.json` (or `predicate`) on v1 with `--type ty --key key`.
+fn attest_v1(f: &Fixture, predicate: &str, ty: &str, key: &str) -> Run {
+    stella(&[
+        "attest",
+        "--image",
+        &f.image("v1"),
+        "--predicate",
+        &f.p(predicate),
+        "--type",
+        ty,
+        "--key",
+        &f.p(key),
+    ])
+}
+
+#[test]
+fn encrypted_keys_need_the_right_passphrase() {
+    let f = encrypted_key_fixture();
     let attest = |env: &[(&str, &str)]| {
         stella_env(
             &[
@@ -711,47 +682,42 @@ fn encrypted_keys_and_usage_errors() {
         &f.p("enc.pub"),
     ]);
     expect(&r, 0, "1 of 1", "verify encrypted-key attestation");
+}
 
-    // Usage and input errors: exit 2, one line.
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("pred.json"),
-        "--type",
-        "nonsense",
-        "--key",
-        &f.p("enc.key"),
-    ]);
+// Usage and input errors: exit 2, one line; one test each.
+
+#[test]
+fn attest_with_an_unknown_type_alias_is_a_usage_error() {
+    let f = encrypted_key_fixture();
+    let r = attest_v1(&f, "pred.json", "nonsense", "enc.key");
     expect(&r, 2, "unknown predicate type alias", "bad alias");
+}
+
+#[test]
+fn attest_with_a_predicate_that_is_not_json_is_an_input_error() {
+    let f = encrypted_key_fixture();
     std::fs::write(f.p("notjson.json"), b"{oops").unwrap();
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("notjson.json"),
-        "--type",
-        "spdx",
-        "--key",
-        &f.p("enc.key"),
-    ]);
+    let r = attest_v1(&f, "notjson.json", "spdx", "enc.key");
     expect(&r, 2, "is not JSON", "bad predicate");
-    let r = stella(&[
-        "attest",
-        "--image",
-        &f.image("v1"),
-        "--predicate",
-        &f.p("pred.json"),
-        "--type",
-        "spdx",
-        "--key",
-        &f.p("missing.key"),
-    ]);
+}
+
+#[test]
+fn attest_with_a_missing_key_file_is_an_input_error() {
+    let f = encrypted_key_fixture();
+    let r = attest_v1(&f, "pred.json", "spdx", "missing.key");
     expect(&r, 2, "cannot read private key", "missing key");
+}
+
+#[test]
+fn verify_attestation_without_trust_is_a_usage_error() {
+    let f = encrypted_key_fixture();
     let r = stella(&["verify", "attestation", "--image", &f.image("v1")]);
     expect(&r, 2, "--key", "no trust");
+}
+
+#[test]
+fn verify_attestation_with_a_private_key_as_trust_is_an_input_error() {
+    let f = encrypted_key_fixture();
     let r = stella(&[
         "verify",
         "attestation",
@@ -761,6 +727,11 @@ fn encrypted_keys_and_usage_errors() {
         &f.p("enc.key"),
     ]);
     expect(&r, 2, "PUBLIC KEY", "private key given as public");
+}
+
+#[test]
+fn verify_attestation_of_a_missing_tag_is_an_input_error() {
+    let f = encrypted_key_fixture();
     let r = stella(&[
         "verify",
         "attestation",
@@ -770,40 +741,4 @@ fn encrypted_keys_and_usage_errors() {
         &f.p("enc.pub"),
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0u32);
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = A.iter().position(|a| *a == c).unwrap() as u32;
-        buf = (buf << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, x)| acc | (u32::from(*x) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -4,54 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use stella_oci::registry::{RegistryClient, RegistryOptions, Repository};
+use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_oci::store::*;
 use stella_testkit::DistributionRegistry;
-use stella_types::media_types::OCI_MANIFEST;
+use stella_testkit::cli::{Stella, text};
+use stella_testkit::fixtures::push_seed_image as push_image;
 use stella_types::reference::RegistryReference;
-use stella_types::{Descriptor, ImageManifest};
 
 fn stella(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
+    Stella::new(env!("CARGO_BIN_EXE_stella"))
         .env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config")
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("STELLA_USERNAME")
-        .env_remove("STELLA_PASSWORD")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-async fn push_image(repo: &Repository, seed: &str, tag: &str) -> Descriptor {
-    let config = format!("{{\"seed\":\"{seed}\"}}").into_bytes();
-    let config_d = Descriptor::for_bytes("application/vnd.oci.image.config.v1+json", &config);
-    repo.push_blob(&config_d, BlobSource::Bytes(&config), &NoProgress)
-        .await
-        .unwrap();
-    let layer = format!("layer {seed}").into_bytes();
-    let layer_d = Descriptor::for_bytes("application/vnd.oci.image.layer.v1.tar", &layer);
-    repo.push_blob(&layer_d, BlobSource::Bytes(&layer), &NoProgress)
-        .await
-        .unwrap();
-    let m = ImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: config_d,
-        layers: vec![layer_d],
-        subject: None,
-        annotations: BTreeMap::new(),
-    };
-    repo.push_manifest(OCI_MANIFEST, &m.to_json_bytes(), Some(tag))
-        .await
-        .unwrap()
+        .output_with(args, &[], None)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,90 +11,30 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use stella_oci::layout::OciLayout;
-use stella_oci::store::{BlobSource, ContentWrite, NoProgress};
-use stella_types::media_types;
-use stella_types::{Descriptor, ImageManifest};
+use stella_testkit::cli::{Run, Stella};
+use stella_testkit::fixtures;
+use stella_types::{Descriptor, media_types};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn stella_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("STELLA_USERNAME")
-        .env_remove("STELLA_PASSWORD")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+fn cli(dir: &Path) -> Stella {
+    Stella::new(env!("CARGO_BIN_EXE_stella")).current_dir(dir)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let r = stella_in(dir, args);
-    assert_eq!(
-        r.code, 0,
-        "stella {args:?} failed: {}{}",
-        r.stdout, r.stderr
-    );
-    r.stdout
+    cli(dir).ok(args)
 }
 
 fn code(dir: &Path, args: &[&str], expected: i32) -> Run {
-    let r = stella_in(dir, args);
-    assert_eq!(
-        r.code, expected,
-        "stella {args:?}: stdout {} stderr {}",
-        r.stdout, r.stderr
-    );
-    r
+    cli(dir).code(args, expected)
 }
 
-/// A small real image (config + one tar layer) tagged `v1` in a layout.
+/// A small real image (config + one tar layer made by GNU tar) tagged `v1` in a layout.
 fn make_image(dir: &Path) -> Descriptor {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-        let l = OciLayout::open_or_create(dir).unwrap();
-        // One-file tar layer built by the system tar.
-        let src = tempfile::tempdir().unwrap();
-        std::fs::write(src.path().join("hello.txt"), b"hello\n").unwrap();
-        let layer_path = src.path().join("layer.tar");
-        let st = Command::new("tar")
-            .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf"])
-            .arg(&layer_path)
-            .arg("-C")
-            .arg(src.path())
-            .arg("hello.txt")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let layer = std::fs::read(&layer_path).unwrap();
-        let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &layer);
-        let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-            ld.digest
-        );
-        let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config.as_bytes());
-        l.push_blob(&cd, BlobSource::Bytes(config.as_bytes()), &NoProgress).await.unwrap();
-        l.push_blob(&ld, BlobSource::Bytes(&layer), &NoProgress).await.unwrap();
-        let m = ImageManifest {
-            schema_version: 2,
-            media_type: Some(media_types::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: cd,
-            layers: vec![ld],
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
-        l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some("v1")).await.unwrap()
-    })
+    let layer = fixtures::system_tar("hello.txt", b"hello\n");
+    let layer_digest = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &layer).digest;
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+    );
+    fixtures::layout_image(dir, "v1", config.as_bytes(), &layer)
 }
 
 /// Image + SBOM + VEX + signed provenance attestation in layout `A`, and a key pair.
@@ -528,10 +468,8 @@ fn compressions_third_party_tools_and_skopeo() {
     assert!(listed.contains("application/spdx+json"), "{listed}");
 }
 
-#[test]
-fn tampered_garbage_and_missing_input() {
-    let tmp = tempfile::tempdir().unwrap();
-    let w = tmp.path();
+/// [`setup`] plus an uncompressed bundle `b.tar` of `oci:A:v1`.
+fn setup_with_bundle(w: &Path) {
     setup(w);
     ok(
         w,
@@ -546,6 +484,13 @@ fn tampered_garbage_and_missing_input() {
             "b.tar",
         ],
     );
+}
+
+#[test]
+fn tampered_bundle_fails_verify_and_is_not_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    setup_with_bundle(w);
     // Flip one byte inside the SBOM blob: exit 1 with a digest failure.
     let mut bytes = std::fs::read(w.join("b.tar")).unwrap();
     let needle = br#""spdxVersion":"SPDX-2.3""#;
@@ -576,20 +521,50 @@ fn tampered_garbage_and_missing_input() {
         1,
     );
     assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
+}
 
-    // Garbage and missing files: exit 2, one line.
-    std::fs::write(w.join("g.tar"), b"this is not a bundle at all").unwrap();
-    for args in [
-        vec!["bundle", "verify", "--bundle", "g.tar"],
-        vec!["bundle", "inspect", "--bundle", "g.tar"],
-        vec!["bundle", "import", "--bundle", "g.tar", "--to", "oci:G:v1"],
-        vec!["bundle", "verify", "--bundle", "missing.tar"],
-    ] {
-        let r = code(w, &args, 2);
-        assert_eq!(r.stderr.lines().count(), 1, "{:?}", r.stderr);
-        assert!(r.stderr.starts_with("stella: error: "), "{:?}", r.stderr);
-    }
-    // Export into a directory that does not exist: exit 2 and nothing written.
+/// Garbage and missing files: exit 2, one line.
+fn assert_unusable(w: &Path, args: &[&str]) {
+    let r = code(w, args, 2);
+    assert_eq!(r.stderr.lines().count(), 1, "{:?}", r.stderr);
+    assert!(r.stderr.starts_with("stella: error: "), "{:?}", r.stderr);
+}
+
+#[test]
+fn garbage_bundle_is_unusable_for_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("g.tar"), b"this is not a bundle at all").unwrap();
+    assert_unusable(tmp.path(), &["bundle", "verify", "--bundle", "g.tar"]);
+}
+
+#[test]
+fn garbage_bundle_is_unusable_for_inspect() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("g.tar"), b"this is not a bundle at all").unwrap();
+    assert_unusable(tmp.path(), &["bundle", "inspect", "--bundle", "g.tar"]);
+}
+
+#[test]
+fn garbage_bundle_is_unusable_for_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("g.tar"), b"this is not a bundle at all").unwrap();
+    assert_unusable(
+        tmp.path(),
+        &["bundle", "import", "--bundle", "g.tar", "--to", "oci:G:v1"],
+    );
+}
+
+#[test]
+fn missing_bundle_file_is_unusable() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_unusable(tmp.path(), &["bundle", "verify", "--bundle", "missing.tar"]);
+}
+
+#[test]
+fn export_into_a_missing_directory_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    setup(w);
     let r = code(
         w,
         &[
@@ -603,6 +578,14 @@ fn tampered_garbage_and_missing_input() {
         2,
     );
     assert!(r.stderr.starts_with("stella: error: "));
+    assert!(!w.join("nodir").exists(), "nothing written");
+}
+
+#[test]
+fn keyless_flags_are_refused_by_bundle_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    setup_with_bundle(w);
     // Keyless flags are refused, not ignored.
     code(
         w,

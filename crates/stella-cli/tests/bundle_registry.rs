@@ -11,63 +11,25 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use stella_testkit::cli::Stella;
 use stella_testkit::distribution::DistributionRegistry;
+use stella_testkit::fixtures::{PythonLayer, python_layout};
 
-fn stella(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .arg("--plain-http")
-        .arg("--no-progress")
-        .args(args)
+fn cli(dir: &Path) -> Stella {
+    Stella::new(env!("CARGO_BIN_EXE_stella"))
         .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .global_arg("--plain-http")
+        .global_arg("--no-progress")
         .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .env_remove("STELLA_USERNAME")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let (code, out, err) = stella(dir, args);
-    assert_eq!(code, 0, "stella {args:?}: {out}{err}");
-    out
+    cli(dir).ok(args)
 }
 
 /// A tiny OCI image in a layout, built with python (no stella code involved).
 fn make_layout(dir: &Path) {
-    let script = r#"
-import hashlib, io, json, os, sys, tarfile
-d = sys.argv[1]
-os.makedirs(d + "/blobs/sha256", exist_ok=True)
-def put(b, mt):
-    h = hashlib.sha256(b).hexdigest()
-    open(f"{d}/blobs/sha256/{h}", "wb").write(b)
-    return {"mediaType": mt, "digest": "sha256:" + h, "size": len(b)}
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
-    info = tarfile.TarInfo("hello.txt"); data = b"hello\n"; info.size = len(data); info.mtime = 0
-    t.addfile(info, io.BytesIO(data))
-layer = buf.getvalue()
-l = put(layer, "application/vnd.oci.image.layer.v1.tar")
-cfg = put(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [l["digest"]]}}).encode(),
-          "application/vnd.oci.image.config.v1+json")
-m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg, "layers": [l]}).encode(),
-        "application/vnd.oci.image.manifest.v1+json")
-m["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
-json.dump({"schemaVersion": 2, "manifests": [m]}, open(d + "/index.json", "w"))
-open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-"#;
-    let st = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    python_layout(dir, PythonLayer::HelloTar);
 }
 
 #[test]

@@ -11,83 +11,23 @@ use std::process::Command;
 use serde_json::Value;
 use stella_oci::layout::OciLayout;
 use stella_oci::store::{BlobSource, ContentWrite, NoProgress};
+use stella_testkit::cli::{Stella, json};
+use stella_testkit::fixtures::{self, PLAIN_CONFIG, runtime as rt};
 use stella_types::media_types::{self, annotations};
 use stella_types::{Descriptor, Digest, ImageManifest};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn stella(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("STELLA_USERNAME")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
 fn ok(args: &[&str]) -> String {
-    let r = stella(args);
-    assert_eq!(r.code, 0, "stella {args:?} failed: {}", r.stderr);
-    r.stdout
+    Stella::new(env!("CARGO_BIN_EXE_stella")).ok(args)
 }
 
 /// Asserts exit code 2 with a one-line `stella: error:` message containing `needle`.
 fn fails(args: &[&str], needle: &str) {
-    let r = stella(args);
-    assert_eq!(
-        r.code, 2,
-        "stella {args:?}: expected exit 2, stdout {} stderr {}",
-        r.stdout, r.stderr
-    );
-    assert_eq!(r.stderr.lines().count(), 1, "not one line: {:?}", r.stderr);
-    assert!(r.stderr.starts_with("stella: error: "), "{:?}", r.stderr);
-    assert!(r.stderr.contains(needle), "{:?} lacks {needle:?}", r.stderr);
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    Stella::new(env!("CARGO_BIN_EXE_stella")).fails(args, needle);
 }
 
 /// Writes a tiny image (config + one layer + manifest) tagged `v1`.
 fn make_image(dir: &Path) -> Descriptor {
-    rt().block_on(async {
-        let l = OciLayout::open_or_create(dir).unwrap();
-        let config =
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-        let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config);
-        l.push_blob(&cd, BlobSource::Bytes(config), &NoProgress)
-            .await
-            .unwrap();
-        let layer = b"not really a tar";
-        let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, layer);
-        l.push_blob(&ld, BlobSource::Bytes(layer), &NoProgress)
-            .await
-            .unwrap();
-        let m = ImageManifest {
-            schema_version: 2,
-            media_type: Some(media_types::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: cd,
-            layers: vec![ld],
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
-        l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some("v1"))
-            .await
-            .unwrap()
-    })
+    fixtures::layout_image(dir, "v1", PLAIN_CONFIG, b"not really a tar")
 }
 
 fn index_json(dir: &Path) -> Value {
@@ -105,10 +45,6 @@ fn entries_with(dir: &Path, digest: &str) -> usize {
 
 fn sha256_file(p: &Path) -> String {
     Digest::sha256_of(&std::fs::read(p).unwrap()).to_string()
-}
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
 #[test]
@@ -358,110 +294,171 @@ fn idempotent_push_gives_same_digest_and_one_entry() {
     assert_eq!(got, want);
 }
 
+/// A layout with image `v1` and an evidence file `x.json`, for the bad-input
+/// tests: each runs one bad command line and checks that it is refused with a
+/// one-line exit-2 error and leaves the layout's index and blobs untouched.
+struct BadInput {
+    t: tempfile::TempDir,
+    lay: std::path::PathBuf,
+    image_ref: String,
+    file: String,
+}
+
+impl BadInput {
+    fn new() -> Self {
+        let t = tempfile::tempdir().unwrap();
+        let lay = t.path().join("lay");
+        make_image(&lay);
+        let image_ref = format!("oci:{}:v1", lay.display());
+        let f = t.path().join("x.json");
+        std::fs::write(&f, b"{}").unwrap();
+        let file = f.to_str().unwrap().to_string();
+        BadInput {
+            t,
+            lay,
+            image_ref,
+            file,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.t.path().join(name).to_str().unwrap().to_string()
+    }
+
+    fn refused(&self, args: &[&str], needle: &str) {
+        let before = std::fs::read(self.lay.join("index.json")).unwrap();
+        let blobs_before = std::fs::read_dir(self.lay.join("blobs/sha256"))
+            .unwrap()
+            .count();
+        fails(args, needle);
+        assert_eq!(std::fs::read(self.lay.join("index.json")).unwrap(), before);
+        assert_eq!(
+            std::fs::read_dir(self.lay.join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            blobs_before
+        );
+    }
+}
+
 #[test]
-fn bad_input_is_a_one_line_exit_2_and_writes_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let lay = t.path().join("lay");
-    make_image(&lay);
-    let before = std::fs::read(lay.join("index.json")).unwrap();
-    let blobs_before = std::fs::read_dir(lay.join("blobs/sha256")).unwrap().count();
-    let image_ref = format!("oci:{}:v1", lay.display());
-    let missing = t.path().join("missing.json");
-    fails(
+fn push_of_a_missing_evidence_file_is_refused() {
+    let b = BadInput::new();
+    let missing = b.path("missing.json");
+    b.refused(
         &[
             "evidence",
             "push-referrer",
             "--image",
-            &image_ref,
+            &b.image_ref,
             "--artifact-type",
             "a/b",
             "--file",
-            missing.to_str().unwrap(),
+            &missing,
         ],
         "missing.json",
     );
-    let f = t.path().join("x.json");
-    std::fs::write(&f, b"{}").unwrap();
-    fails(
+}
+
+#[test]
+fn push_to_a_missing_tag_is_refused() {
+    let b = BadInput::new();
+    b.refused(
         &[
             "evidence",
             "push-referrer",
             "--image",
-            &format!("oci:{}:nope", lay.display()),
+            &format!("oci:{}:nope", b.lay.display()),
             "--artifact-type",
             "a/b",
             "--file",
-            f.to_str().unwrap(),
+            &b.file,
         ],
         "nope",
     );
-    fails(
+}
+
+#[test]
+fn push_to_a_missing_layout_is_refused_and_creates_nothing() {
+    let b = BadInput::new();
+    let nolayout = b.t.path().join("nolayout");
+    b.refused(
         &[
             "evidence",
             "push-referrer",
             "--image",
-            &format!("oci:{}:v1", t.path().join("nolayout").display()),
+            &format!("oci:{}:v1", nolayout.display()),
             "--artifact-type",
             "a/b",
             "--file",
-            f.to_str().unwrap(),
+            &b.file,
         ],
         "nolayout",
     );
     assert!(
-        !t.path().join("nolayout").exists(),
+        !nolayout.exists(),
         "a read of a missing layout must not create it"
     );
-    fails(
+}
+
+#[test]
+fn list_of_a_missing_tag_is_refused() {
+    let b = BadInput::new();
+    b.refused(
         &[
             "evidence",
             "list-referrers",
-            &format!("oci:{}:nope", lay.display()),
+            &format!("oci:{}:nope", b.lay.display()),
         ],
         "nope",
     );
-    fails(
+}
+
+#[test]
+fn annotation_without_a_value_is_refused() {
+    let b = BadInput::new();
+    b.refused(
         &[
             "evidence",
             "push-referrer",
             "--image",
-            &image_ref,
+            &b.image_ref,
             "--artifact-type",
             "a/b",
             "--file",
-            f.to_str().unwrap(),
+            &b.file,
             "--annotation",
             "novalue",
         ],
         "KEY=VALUE",
     );
-    fails(
+}
+
+#[test]
+fn artifact_type_that_is_not_a_media_type_is_refused() {
+    let b = BadInput::new();
+    b.refused(
         &[
             "evidence",
             "push-referrer",
             "--image",
-            &image_ref,
+            &b.image_ref,
             "--artifact-type",
             "notatype",
             "--file",
-            f.to_str().unwrap(),
+            &b.file,
         ],
         "notatype",
     );
-    fails(
-        &[
-            "evidence",
-            "pull-referrer",
-            &image_ref,
-            "--output",
-            t.path().join("o").to_str().unwrap(),
-        ],
+}
+
+#[test]
+fn pull_by_tag_instead_of_digest_is_refused() {
+    let b = BadInput::new();
+    let out = b.path("o");
+    b.refused(
+        &["evidence", "pull-referrer", &b.image_ref, "--output", &out],
         "digest",
-    );
-    assert_eq!(std::fs::read(lay.join("index.json")).unwrap(), before);
-    assert_eq!(
-        std::fs::read_dir(lay.join("blobs/sha256")).unwrap().count(),
-        blobs_before
     );
 }
 
@@ -536,7 +533,14 @@ fn hostile_titles_and_corrupt_blobs_are_refused() {
     }
     assert!(!t.path().join("sub").join("escape.txt").exists());
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+}
 
+#[test]
+fn layers_with_the_same_title_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
+    let out = t.path().join("sub").join("out");
     // Two layers with the same title.
     let d = push_raw_referrer(
         &lay,
@@ -556,7 +560,13 @@ fn hostile_titles_and_corrupt_blobs_are_refused() {
         ],
         "same.txt",
     );
+}
 
+#[test]
+fn a_corrupted_layer_blob_is_refused_and_leaves_no_file() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    let img = make_image(&lay);
     // A corrupted layer blob: digest mismatch, no file (not even a partial one) left.
     let d = push_raw_referrer(
         &lay,
@@ -583,7 +593,14 @@ fn hostile_titles_and_corrupt_blobs_are_refused() {
         .map(|r| r.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
 
+#[test]
+fn a_malformed_referrer_manifest_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let lay = t.path().join("lay");
+    make_image(&lay);
+    let out2 = t.path().join("out2");
     // A malformed manifest.
     let junk = b"{not json";
     let jd = Digest::sha256_of(junk);

@@ -20,21 +20,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use serde_json::Value;
 use stella_attest::keyless::{AnchorState, KeylessTrust};
 use stella_attest::verify::{TrustPolicy, verify_attestation};
-use stella_oci::artifact::{ArtifactSpec, LayerSource, push_referrer};
-use stella_oci::layout::OciLayout;
-use stella_oci::store::{BlobSource, ContentWrite, NoProgress};
 use stella_sigstore::{
     IdentityPolicy, Matcher, PinnedCheckpoint, SigstoreError, TrustedRoot, Verifier, VerifierConfig,
 };
-use stella_types::{Descriptor, Digest, ImageManifest, media_types};
+use stella_testkit::cli::{Run, Stella};
+use stella_testkit::fixtures;
+use stella_types::{Descriptor, Digest};
 
 const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
@@ -317,92 +314,37 @@ fn bundle_report_over_real_anchors() {
 
 // ------------------------------------------------------------ the binary
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn stella_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("STELLA_USERNAME")
-        .env_remove("STELLA_PASSWORD")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+fn cli(dir: &Path) -> Stella {
+    Stella::new(env!("CARGO_BIN_EXE_stella")).current_dir(dir)
 }
 
 fn code(dir: &Path, args: &[&str], expected: i32) -> Run {
-    let r = stella_in(dir, args);
-    assert_eq!(
-        r.code, expected,
-        "stella {args:?}: stdout {} stderr {}",
-        r.stdout, r.stderr
-    );
-    r
+    cli(dir).code(args, expected)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    code(dir, args, 0).stdout
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
+    cli(dir).ok(args)
 }
 
 /// A minimal image (config + one layer) tagged `v1`.
 fn make_image(dir: &Path) -> Descriptor {
-    rt().block_on(async {
-        let l = OciLayout::open_or_create(dir).unwrap();
-        let layer = b"not really a tar, never unpacked".to_vec();
-        let ld = Descriptor::for_bytes(media_types::OCI_LAYER_TAR, &layer);
-        let config = br#"{"architecture":"amd64","os":"linux"}"#;
-        let cd = Descriptor::for_bytes(media_types::OCI_CONFIG, config);
-        l.push_blob(&cd, BlobSource::Bytes(config), &NoProgress)
-            .await
-            .unwrap();
-        l.push_blob(&ld, BlobSource::Bytes(&layer), &NoProgress)
-            .await
-            .unwrap();
-        let m = ImageManifest {
-            schema_version: 2,
-            media_type: Some(media_types::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: cd,
-            layers: vec![ld],
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
-        l.push_manifest(media_types::OCI_MANIFEST, &m.to_json_bytes(), Some("v1"))
-            .await
-            .unwrap()
-    })
+    fixtures::layout_image(
+        dir,
+        "v1",
+        br#"{"architecture":"amd64","os":"linux"}"#,
+        b"not really a tar, never unpacked",
+    )
 }
 
 /// Attaches the keyless DSSE sigstore bundle as an OCI 1.1 referrer.
 fn push_keyless_referrer(dir: &Path, image: &Descriptor) {
-    rt().block_on(async {
-        let l = OciLayout::open(dir).unwrap();
-        let spec = ArtifactSpec {
-            artifact_type: BUNDLE_V03.into(),
-            layers: vec![LayerSource::Bytes {
-                bytes: dsse_bundle(),
-                media_type: BUNDLE_V03.into(),
-                title: Some("bundle.sigstore.json".into()),
-            }],
-            annotations: BTreeMap::new(),
-        };
-        push_referrer(&l, image, &spec, &NoProgress).await.unwrap();
-    });
+    fixtures::push_layout_referrer(
+        dir,
+        image,
+        BUNDLE_V03,
+        dsse_bundle(),
+        Some("bundle.sigstore.json"),
+    );
 }
 
 fn keyless_flags(root: &Path) -> Vec<String> {

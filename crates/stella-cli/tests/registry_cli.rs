@@ -4,42 +4,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use stella_oci::registry::{RegistryClient, RegistryOptions, Repository};
 use stella_oci::store::*;
 use stella_testkit::DistributionRegistry;
-use stella_types::media_types::OCI_MANIFEST;
+use stella_testkit::cli::{Stella, one_error_line, text};
+use stella_testkit::fixtures::push_seed_image as push_image;
+use stella_types::Digest;
 use stella_types::reference::RegistryReference;
-use stella_types::{Descriptor, Digest, ImageManifest};
 
 const STELLA: &str = env!("CARGO_BIN_EXE_stella");
 
 fn stella(args: &[&str], stdin: Option<&str>, env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(STELLA);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config");
-    cmd.env("SOURCE_DATE_EPOCH", "1700000000");
-    cmd.env_remove("STELLA_USERNAME");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    Stella::new(STELLA)
+        .env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config")
+        .output_with(args, &env, stdin.map(str::as_bytes))
 }
 
 fn repository(host: &str, name: &str, options: RegistryOptions) -> Repository {
@@ -58,38 +41,6 @@ fn plain() -> RegistryOptions {
         plain_http: true,
         ..Default::default()
     }
-}
-
-/// Pushes a small image tagged `tag` and returns its descriptor.
-async fn push_image(repo: &Repository, seed: &str, tag: &str) -> Descriptor {
-    let config = format!("{{\"seed\":\"{seed}\"}}").into_bytes();
-    let config_d = Descriptor::for_bytes("application/vnd.oci.image.config.v1+json", &config);
-    repo.push_blob(&config_d, BlobSource::Bytes(&config), &NoProgress)
-        .await
-        .unwrap();
-    let layer = format!("layer {seed}").into_bytes();
-    let layer_d = Descriptor::for_bytes("application/vnd.oci.image.layer.v1.tar", &layer);
-    repo.push_blob(&layer_d, BlobSource::Bytes(&layer), &NoProgress)
-        .await
-        .unwrap();
-    let m = ImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: config_d,
-        layers: vec![layer_d],
-        subject: None,
-        annotations: BTreeMap::new(),
-    };
-    repo.push_manifest(OCI_MANIFEST, &m.to_json_bytes(), Some(tag))
-        .await
-        .unwrap()
-}
-
-fn one_error_line(stderr: &str) {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].starts_with("stella: error: "), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

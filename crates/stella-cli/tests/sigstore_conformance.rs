@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use stella_testkit::cli::Stella;
 
 const CONF: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -98,10 +99,10 @@ fn protocol_args(case: &Value, digest_mode: bool) -> Vec<String> {
 }
 
 fn run_stella(args: &[String]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .output()
-        .unwrap();
+    // The conformance runs see no SOURCE_DATE_EPOCH, like the conformance suite.
+    let out = Stella::new(env!("CARGO_BIN_EXE_stella"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output_with(args, &[], None);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stderr),
@@ -340,91 +341,136 @@ fn sigstore_go_extra_vectors() {
     assert!(bad.is_empty(), "unexpected results: {bad:#?}");
 }
 
-/// Usage and output contract of `stella verify blob` beyond the protocol.
-#[test]
-fn verify_blob_cli_contract() {
-    let bundle = conf("test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json")
-        .display()
-        .to_string();
-    let root = conf("trusted_root/production.json").display().to_string();
-    let art = conf("test/assets/a.txt").display().to_string();
-    let san = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
-    let base = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["verify", "blob", "--bundle", &bundle]
+/// Usage and output contract of `stella verify blob` beyond the protocol:
+/// `verify blob --bundle <happy-path v0.3 bundle> <extra...>`, and the
+/// paths of the production trusted root and the signed artifact.
+struct BlobCase {
+    root: String,
+    art: String,
+    bundle: String,
+}
+
+const BEACON_SAN: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+
+impl BlobCase {
+    fn new() -> Self {
+        BlobCase {
+            bundle: conf("test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json")
+                .display()
+                .to_string(),
+            root: conf("trusted_root/production.json").display().to_string(),
+            art: conf("test/assets/a.txt").display().to_string(),
+        }
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ["verify", "blob", "--bundle", &self.bundle]
             .iter()
             .map(|s| s.to_string())
             .collect();
         v.extend(extra.iter().map(|s| s.to_string()));
         v
-    };
+    }
+}
+
+#[test]
+fn verify_blob_without_trusted_root_is_unusable() {
+    let c = BlobCase::new();
     // No trusted root: unusable (2), one line on stderr.
-    let (code, text) = run_stella(&base(&[
+    let (code, text) = run_stella(&c.args(&[
         "--certificate-identity",
-        san,
+        BEACON_SAN,
         "--certificate-oidc-issuer",
         "x",
-        &art,
+        &c.art,
     ]));
     assert_eq!(code, 2, "{text}");
     assert!(text.starts_with("stella: error: "), "{text}");
-    // No identity policy: unusable.
-    let (code, _) = run_stella(&base(&["--trusted-root", &root, &art]));
+}
+
+#[test]
+fn verify_blob_without_identity_policy_is_unusable() {
+    let c = BlobCase::new();
+    let (code, _) = run_stella(&c.args(&["--trusted-root", &c.root, &c.art]));
     assert_eq!(code, 2);
-    // Bad regexp: unusable.
-    let (code, _) = run_stella(&base(&[
+}
+
+#[test]
+fn verify_blob_with_a_bad_regexp_is_unusable() {
+    let c = BlobCase::new();
+    let (code, _) = run_stella(&c.args(&[
         "--trusted-root",
-        &root,
+        &c.root,
         "--certificate-identity-regexp",
         "(",
         "--certificate-oidc-issuer",
         "x",
-        &art,
+        &c.art,
     ]));
     assert_eq!(code, 2);
-    // JSON output on success and on failure.
-    let ok = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(base(&[
-            "--trusted-root",
-            &root,
-            "--certificate-identity-regexp",
-            "^https://github\\.com/sigstore-conformance/",
-            "--certificate-oidc-issuer",
-            "https://token.actions.githubusercontent.com",
-            "--output",
-            "json",
-            &art,
-        ]))
-        .output()
-        .unwrap();
+}
+
+#[test]
+fn verify_blob_json_output_on_success() {
+    let c = BlobCase::new();
+    let ok = Stella::new(env!("CARGO_BIN_EXE_stella"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output_with(
+            &c.args(&[
+                "--trusted-root",
+                &c.root,
+                "--certificate-identity-regexp",
+                "^https://github\\.com/sigstore-conformance/",
+                "--certificate-oidc-issuer",
+                "https://token.actions.githubusercontent.com",
+                "--output",
+                "json",
+                &c.art,
+            ]),
+            &[],
+            None,
+        );
     assert_eq!(ok.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(v["verified"], true);
-    assert_eq!(v["result"]["identity"], san);
+    assert_eq!(v["result"]["identity"], BEACON_SAN);
     assert!(!v["result"]["verified_times"].as_array().unwrap().is_empty());
-    let bad = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(base(&[
-            "--trusted-root",
-            &root,
-            "--certificate-identity",
-            "someone-else",
-            "--certificate-oidc-issuer",
-            "https://token.actions.githubusercontent.com",
-            "--output",
-            "json",
-            &art,
-        ]))
-        .output()
-        .unwrap();
+}
+
+#[test]
+fn verify_blob_json_output_on_failure() {
+    let c = BlobCase::new();
+    let bad = Stella::new(env!("CARGO_BIN_EXE_stella"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output_with(
+            &c.args(&[
+                "--trusted-root",
+                &c.root,
+                "--certificate-identity",
+                "someone-else",
+                "--certificate-oidc-issuer",
+                "https://token.actions.githubusercontent.com",
+                "--output",
+                "json",
+                &c.art,
+            ]),
+            &[],
+            None,
+        );
     assert_eq!(bad.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(v["verified"], false);
     assert!(v["reason"].as_str().unwrap().contains("identity"));
-    // A missing artifact file that is not a digest: unusable.
-    let (code, _) = run_stella(&base(&[
+}
+
+#[test]
+fn verify_blob_of_a_missing_file_that_is_not_a_digest_is_unusable() {
+    let c = BlobCase::new();
+    let (code, _) = run_stella(&c.args(&[
         "--trusted-root",
-        &root,
+        &c.root,
         "--certificate-identity",
-        san,
+        BEACON_SAN,
         "--certificate-oidc-issuer",
         "x",
         "/nonexistent/file",

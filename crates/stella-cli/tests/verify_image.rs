@@ -17,32 +17,18 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use stella_testkit::cli::{Run, Stella};
 use stella_testkit::distribution::DistributionRegistry;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use stella_testkit::fixtures::{PythonLayer, python_layout, skopeo_push};
 
 fn stella_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .arg("--plain-http")
-        .arg("--no-progress")
-        .args(args)
+    Stella::new(env!("CARGO_BIN_EXE_stella"))
         .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .global_arg("--plain-http")
+        .global_arg("--no-progress")
         .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .env_remove("STELLA_USERNAME")
         .env_remove("STELLA_REQUEST_STATS")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+        .run_env(args, env)
 }
 
 fn stella(dir: &Path, args: &[&str]) -> Run {
@@ -76,52 +62,9 @@ fn attest(dir: &Path, image: &str, ty: &str, predicate: &str, key: &str) -> Stri
     d
 }
 
-/// A tiny OCI image (tag v1) in a layout; `seed` makes images differ.
+/// A tiny OCI image (tag v1) in a layout, made by python; `seed` makes images differ.
 fn make_layout(dir: &Path, seed: &str) {
-    let script = r#"
-import hashlib, json, os, sys
-d, seed = sys.argv[1], sys.argv[2]
-os.makedirs(d + "/blobs/sha256", exist_ok=True)
-def put(b, mt):
-    h = hashlib.sha256(b).hexdigest()
-    open(f"{d}/blobs/sha256/{h}", "wb").write(b)
-    return {"mediaType": mt, "digest": "sha256:" + h, "size": len(b)}
-l = put(("layer " + seed).encode(), "application/vnd.oci.image.layer.v1.tar")
-cfg = put(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [l["digest"]]}}).encode(),
-          "application/vnd.oci.image.config.v1+json")
-m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg, "layers": [l]}).encode(),
-        "application/vnd.oci.image.manifest.v1+json")
-m["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
-json.dump({"schemaVersion": 2, "manifests": [m]}, open(d + "/index.json", "w"))
-open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-"#;
-    let st = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dir)
-        .arg(seed)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-fn skopeo_push(layout: &Path, dest: &str) {
-    let sk = Command::new("skopeo")
-        .args([
-            "copy",
-            "--insecure-policy",
-            "--dest-tls-verify=false",
-            "--preserve-digests",
-        ])
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(format!("docker://{dest}"))
-        .output()
-        .unwrap();
-    assert!(
-        sk.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&sk.stderr)
-    );
+    python_layout(dir, PythonLayer::Seed(seed));
 }
 
 const SBOM: &str = "application/spdx+json";
@@ -743,13 +686,20 @@ fn layout_failed_signature_never_satisfies() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
 }
 
-#[test]
-fn bad_policy_and_usage_exit_2() {
+/// Keys, policy files and an image with evidence in layout `img` (tag v1).
+fn usage_fixture() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let w = tmp.path();
     setup_files(w);
     make_layout(&w.join("img"), "usage");
     add_evidence(w, "oci:img:v1");
+    tmp
+}
+
+#[test]
+fn bad_policy_and_usage_exit_2() {
+    let tmp = usage_fixture();
+    let w = tmp.path();
     std::fs::write(
         w.join("unknown.yaml"),
         "version: 1\nsigners:\n  ci:\n    keys: [ci.pub]\nrequirements:\n  - type: openvex\n    colour: red\n",
@@ -775,7 +725,12 @@ fn bad_policy_and_usage_exit_2() {
         r.stderr
     );
     assert!(r.stdout.is_empty());
+}
 
+#[test]
+fn policy_type_nobody_can_produce_is_a_policy_error() {
+    let tmp = usage_fixture();
+    let w = tmp.path();
     // A type nobody can produce is a policy error, not a silent miss.
     std::fs::write(
         w.join("nobody.yaml"),
@@ -795,12 +750,23 @@ fn bad_policy_and_usage_exit_2() {
     );
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("$.requirements[0].type"), "{}", r.stderr);
+}
 
-    // Nothing to check; missing bundle file.
-    let r = stella(w, &["verify", "image", "oci:img:v1", "--use-referrers"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+#[test]
+fn verify_image_with_nothing_to_check_is_a_usage_error() {
+    let tmp = usage_fixture();
     let r = stella(
-        w,
+        tmp.path(),
+        &["verify", "image", "oci:img:v1", "--use-referrers"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn verify_image_of_a_missing_bundle_file_is_an_input_error() {
+    let tmp = usage_fixture();
+    let r = stella(
+        tmp.path(),
         &[
             "verify",
             "image",

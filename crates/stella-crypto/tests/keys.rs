@@ -3,10 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{openssl, read, write};
 use stella_crypto::{CryptoError, KeyKind, PrivateKey, PublicKey, SignatureAlgorithm};
+use stella_testkit::fixtures::pki::{openssl, read, write};
 
 #[test]
 fn generate_load_round_trip_both_algorithms() {

@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::{make_pki, read};
 use stella_crypto::CryptoError;
 use stella_crypto::x509::{Certificate, ChainOptions, EkuPolicy, verify_chain};
+use stella_testkit::fixtures::pki::{make_pki, read};
 
 fn cert(dir: &std::path::Path, name: &str) -> Certificate {
     Certificate::from_pem(&read(dir, name)).unwrap()

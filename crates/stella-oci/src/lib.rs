@@ -21,6 +21,8 @@ pub mod any;
 pub mod artifact;
 pub mod copy;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 pub mod referrers;
 pub mod registry;

@@ -11,6 +11,7 @@ use stella_oci::OciError;
 use stella_oci::registry::{RegistryClient, RegistryOptions, Repository};
 use stella_oci::store::*;
 use stella_testkit::DistributionRegistry;
+use stella_testkit::fixtures;
 use stella_types::media_types::{EMPTY_JSON, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
 use stella_types::reference::RegistryReference;
 use stella_types::{Descriptor, Digest, ImageIndex, ImageManifest};
@@ -38,28 +39,9 @@ fn empty_config() -> Descriptor {
 
 /// Pushes a small image (config + one layer) and returns its descriptor.
 async fn push_image(repo: &Repository, seed: &str, tag: Option<&str>) -> Descriptor {
-    let config = format!("{{\"seed\":\"{seed}\"}}").into_bytes();
-    let config_d = Descriptor::for_bytes("application/vnd.oci.image.config.v1+json", &config);
-    repo.push_blob(&config_d, BlobSource::Bytes(&config), &NoProgress)
-        .await
-        .unwrap();
-    let layer = format!("layer of {seed}").into_bytes();
-    let layer_d = Descriptor::for_bytes("application/vnd.oci.image.layer.v1.tar", &layer);
-    repo.push_blob(&layer_d, BlobSource::Bytes(&layer), &NoProgress)
-        .await
-        .unwrap();
-    let m = ImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: config_d,
-        layers: vec![layer_d],
-        subject: None,
-        annotations: BTreeMap::new(),
-    };
-    repo.push_manifest(OCI_MANIFEST, &m.to_json_bytes(), tag)
-        .await
-        .unwrap()
+    let config = format!("{{\"seed\":\"{seed}\"}}");
+    let layer = format!("layer of {seed}");
+    fixtures::push_image(repo, config.as_bytes(), layer.as_bytes(), tag).await
 }
 
 /// Pushes an artifact manifest referring to `subject` (without recording it).
@@ -820,23 +802,17 @@ async fn unsafe_single_writer_skips_the_settle_check() {
 
     let a = push_artifact(&repo, &subject, "application/spdx+json", "{\"a\":1}").await;
     let before = safe.request_count();
-    let started = std::time::Instant::now();
     repo.add_referrer(&subject, &a).await.unwrap();
-    let (safe_requests, safe_time) = (safe.request_count() - before, started.elapsed());
+    let safe_requests = safe.request_count() - before;
 
     let b = push_artifact(&fast, &subject, "application/spdx+json", "{\"b\":1}").await;
     let before = unsafe_client.request_count();
-    let started = std::time::Instant::now();
     fast.add_referrer(&subject, &b).await.unwrap();
-    let (fast_requests, fast_time) = (unsafe_client.request_count() - before, started.elapsed());
+    let fast_requests = unsafe_client.request_count() - before;
 
+    // The settle check is the extra GET (its delay is not asserted: no wall-clock checks).
     assert_eq!(safe_requests, 3, "index GET + PUT + settle GET");
     assert_eq!(fast_requests, 2, "index GET + PUT only");
-    assert!(
-        safe_time >= std::time::Duration::from_millis(250),
-        "settle delay applies: {safe_time:?}"
-    );
-    assert!(fast_time < safe_time, "{fast_time:?} vs {safe_time:?}");
     let listed = repo.list_referrers(&subject.digest, &[]).await.unwrap();
     let digests: Vec<&Digest> = listed
         .referrers

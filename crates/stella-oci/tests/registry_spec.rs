@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use stella_oci::OciError;
 use stella_oci::registry::{RegistryClient, RegistryOptions, Repository};
@@ -208,13 +207,8 @@ async fn rate_limits_are_honoured_then_reported() {
         ..Default::default()
     });
     let (client, repo) = open(&reg);
-    let started = Instant::now();
     assert_eq!(repo.referrers_mode().await.unwrap(), ReferrersMode::Api);
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "waited {:?}",
-        started.elapsed()
-    );
+    // Retried after each 429 (how long it waited is not asserted: no wall-clock checks).
     assert_eq!(client.request_count(), 3);
 
     // Always 429: bounded attempts, then a clear RateLimited error.

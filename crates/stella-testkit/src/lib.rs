@@ -6,6 +6,11 @@
 //! - [`spec_registry`]: an in-process, in-memory registry following the OCI distribution spec
 //!   v1.1, including the Referrers API that distribution 2.8 lacks, with fault injection.
 //! - [`blob_faults`]: a read-only registry that dies or stalls in the middle of one blob.
+//! - [`cli`]: runs the built `stella` binary and checks exit codes, the one-line error
+//!   contract and JSON output.
+//! - [`fixtures`]: images in any store, layouts made by python, tars made by GNU tar,
+//!   single-layer referrers, base64, and an organisation PKI made by openssl.
+//! - [`mem_store`]: an in-memory store implementing `stella_oci`'s store traits.
 //!
 //! Quick start:
 //!
@@ -32,9 +37,12 @@
 #![forbid(unsafe_code)]
 
 pub mod blob_faults;
+pub mod cli;
 pub mod distribution;
 pub mod error;
+pub mod fixtures;
 pub mod hostile;
+pub mod mem_store;
 pub mod net;
 mod server;
 pub mod spec_registry;
