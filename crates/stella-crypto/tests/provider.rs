@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{openssl, read};
 use stella_crypto::x509::signature_algorithm;
 use stella_crypto::{
     CryptoError, HashAlgorithm, KeyKind, PrivateKey, PublicKey, SignatureAlgorithm,
 };
+use stella_testkit::fixtures::pki::{openssl, read};
 use stella_types::digest::{sha256_bytes, sha384_bytes, sha512_bytes};
 
 const MSG: &[u8] = b"sigstore artifact";

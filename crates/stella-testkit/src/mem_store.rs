@@ -22,8 +22,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// Blobs, manifests, tags and referrer sets, each behind a mutex.
 #[derive(Debug, Default)]
 pub struct MemStore {
-    blobs: Mutex<BTreeMap<Digest, Vec<u8>>>,
-    manifests: Mutex<BTreeMap<Digest, (String, Vec<u8>)>>,
+    /// Exposed so tests can remove or inspect content directly.
+    pub blobs: Mutex<BTreeMap<Digest, Vec<u8>>>,
+    pub manifests: Mutex<BTreeMap<Digest, (String, Vec<u8>)>>,
     tags: Mutex<BTreeMap<String, Digest>>,
     referrers: Mutex<BTreeMap<Digest, BTreeSet<Digest>>>,
 }
