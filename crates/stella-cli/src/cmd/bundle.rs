@@ -118,10 +118,7 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
     let subject = resolve(&store, &reference)
         .await
         .with_context(|| format!("cannot resolve {reference}"))?;
-    let created = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Some(stella_types::timestamp::creation_time()?),
-        _ => None,
-    };
+    let created = super::evidence::source_date_epoch()?;
     let opts = ExportOptions {
         selection: Selection {
             include_dsse: args.include_dsse,
@@ -193,14 +190,23 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
     Ok(Outcome::Success)
 }
 
-/// Says on stderr which referrers the selection left out, and why.
+/// Says on stderr which referrers the selection left out, and why (naming
+/// the flag that would include them).
 fn report_excluded(excluded: &[stella_bundle::export::Excluded]) {
+    use stella_bundle::export::ExclusionReason as Why;
     for e in excluded {
+        let why = match e.why {
+            Why::ArtifactTypeNotSelected => "not a requested --artifact-type",
+            Why::SignedAttestationNotSelected => "signed attestation (use --include-dsse)",
+            Why::TransparencyLogNotSelected => {
+                "transparency-log material (use --include-rekor-proof)"
+            }
+            Why::SubjectDiffers => e.reason.as_str(),
+        };
         eprintln!(
-            "left out {} ({}): {}",
+            "left out {} ({}): {why}",
             e.digest,
             e.artifact_type.as_deref().unwrap_or("no artifact type"),
-            e.reason
         );
     }
 }

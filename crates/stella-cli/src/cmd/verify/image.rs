@@ -39,10 +39,7 @@ use crate::store::{OpenMode, open};
 /// The report's `evaluatedAt` stamp: `SOURCE_DATE_EPOCH` when set (so the
 /// same inputs give the same bytes), else none (the evaluation time).
 fn report_stamp() -> anyhow::Result<Option<OffsetDateTime>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Ok(Some(stella_types::timestamp::creation_time()?)),
-        _ => Ok(None),
-    }
+    crate::cmd::evidence::source_date_epoch()
 }
 
 /// The evaluation time: now, in whole seconds.
