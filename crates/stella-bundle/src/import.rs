@@ -67,14 +67,28 @@ fn check_integrity(path: &Path, limits: ReadLimits) -> Result<BundleManifest, Bu
     Ok(reader.manifest().clone())
 }
 
+/// What an import does with a bundle made without its image
+/// (`selection.includeImage` false) when the target lacks the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingSubject {
+    /// Refuse before uploading anything ([`BundleError::SubjectMissing`]).
+    #[default]
+    Refuse,
+    /// Import the evidence anyway, leaving the subject manifest without its
+    /// blobs. Only for a private scratch store that serves to read the
+    /// evidence (verifying a bundle offline), never a user's repository.
+    AllowInScratchStore,
+}
+
 /// Refuses, before anything is uploaded, a bundle made without its image
 /// (`selection.includeImage` false) whose subject the target lacks.
 async fn require_subject<D: ContentRead>(
     dst: &D,
     manifest: &BundleManifest,
     tag: &str,
+    missing: MissingSubject,
 ) -> Result<(), BundleError> {
-    if manifest.selection.include_image {
+    if manifest.selection.include_image || missing == MissingSubject::AllowInScratchStore {
         return Ok(());
     }
     let subject = &manifest.subject.digest;
@@ -151,6 +165,18 @@ pub async fn import_bundle<D: ContentRead + ContentWrite + ReferrersWrite>(
     tag: Option<&str>,
     limits: ReadLimits,
 ) -> Result<TransferReport, BundleError> {
+    import_bundle_with(path, dst, tag, limits, MissingSubject::Refuse).await
+}
+
+/// [`import_bundle`], choosing what happens when the bundle was made
+/// without its image and the target lacks it.
+pub async fn import_bundle_with<D: ContentRead + ContentWrite + ReferrersWrite>(
+    path: &Path,
+    dst: &D,
+    tag: Option<&str>,
+    limits: ReadLimits,
+    missing: MissingSubject,
+) -> Result<TransferReport, BundleError> {
     let p = path.to_path_buf();
     let manifest = tokio::task::spawn_blocking(move || check_integrity(&p, limits))
         .await
@@ -158,7 +184,7 @@ pub async fn import_bundle<D: ContentRead + ContentWrite + ReferrersWrite>(
     let tag = tag
         .map(str::to_string)
         .unwrap_or_else(|| manifest.subject.tag.clone());
-    require_subject(dst, &manifest, &tag).await?;
+    require_subject(dst, &manifest, &tag, missing).await?;
 
     let mut present = BTreeSet::new();
     for a in manifest.artifacts.iter().filter(|a| !a.role.is_manifest()) {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use stella_bundle::{
-    BundleError, Compression, ExportOptions, ReadLimits, Selection, codes, import_bundle,
-    plan_export, write_bundle_to_path,
+    BundleError, Compression, ExportOptions, MissingSubject, ReadLimits, Selection, codes,
+    import_bundle, import_bundle_with, plan_export, write_bundle_to_path,
 };
 use stella_oci::artifact::{ArtifactSpec, LayerSource, push_referrer};
 use stella_oci::layout::OciLayout;
@@ -219,6 +219,45 @@ fn layout_lacking_the_image_gets_no_blob_then_accepts_after_the_image_is_copied(
             .unwrap();
         assert_eq!(r.referrers_recorded, 1, "{r:?}");
         assert!(dst.blob_exists(&sbom_layer.digest).await.unwrap());
+    });
+}
+
+/// `verify image --bundle` reads an evidence-only bundle through a private
+/// scratch layout: there the missing image is allowed on request.
+#[test]
+fn a_scratch_store_may_take_the_evidence_without_the_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = image();
+    let bundle = tmp.path().join("evidence.tar.gz");
+    block_on(async {
+        let (subject, sbom_layer) = evidence_only_bundle(tmp.path(), &img, &bundle).await;
+        let scratch = OciLayout::open_or_create(&tmp.path().join("scratch")).unwrap();
+        let r = import_bundle_with(
+            &bundle,
+            &scratch,
+            Some("subject"),
+            ReadLimits::default(),
+            MissingSubject::AllowInScratchStore,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.referrers_recorded, 1, "{r:?}");
+        assert!(scratch.blob_exists(&sbom_layer.digest).await.unwrap());
+        assert_eq!(
+            scratch.resolve_tag("subject").await.unwrap().digest,
+            subject.digest
+        );
+        // The default still refuses on a fresh store.
+        let other = OciLayout::open_or_create(&tmp.path().join("other")).unwrap();
+        let refused = import_bundle_with(
+            &bundle,
+            &other,
+            None,
+            ReadLimits::default(),
+            MissingSubject::default(),
+        )
+        .await;
+        expect_subject_missing(refused, &subject);
     });
 }
 

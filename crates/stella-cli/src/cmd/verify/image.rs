@@ -64,9 +64,17 @@ pub async fn run(args: VerifyImageArgs, registry: &RegistryArgs) -> anyhow::Resu
         let dir = tmp.path().join("layout");
         let layout = stella_oci::layout::OciLayout::open_or_create(&dir)?;
         let limits = stella_bundle::tarball::ReadLimits::default();
-        stella_bundle::import::import_bundle(bundle, &layout, Some("subject"), limits)
-            .await
-            .with_context(|| format!("bundle {}", bundle.display()))?;
+        // A private scratch layout: evidence-only bundles are read without their image.
+        let scratch = stella_bundle::MissingSubject::AllowInScratchStore;
+        stella_bundle::import::import_bundle_with(
+            bundle,
+            &layout,
+            Some("subject"),
+            limits,
+            scratch,
+        )
+        .await
+        .with_context(|| format!("bundle {}", bundle.display()))?;
         let store = AnyStore::Layout(layout);
         let subject = store.resolve_tag("subject").await?;
         if let Some(r) = &args.reference {
