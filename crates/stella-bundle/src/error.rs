@@ -1,8 +1,9 @@
 //! Errors of the bundle library, split by what the caller should do:
 //! [`BundleError::Unusable`] (the input cannot be read safely or is not a
 //! well-formed bundle: exit 2), [`BundleError::VerificationFailed`] (a
-//! well-formed bundle whose content does not match its claims: exit 1), and
-//! store / I/O failures (exit 2). Every error carries a stable `code` so
+//! well-formed bundle whose content does not match its claims: exit 1),
+//! [`BundleError::SubjectMissing`] (an import that cannot work without the
+//! image being copied first: exit 2) and store / I/O failures (exit 2). Every error carries a stable `code` so
 //! tests and scripts can tell causes apart without parsing messages.
 
 use stella_oci::OciError;
@@ -38,6 +39,8 @@ pub mod codes {
     pub const STORE: &str = "store";
     pub const IO: &str = "io";
     pub const INVALID_INPUT: &str = "invalid-input";
+    /// An import target that lacks the subject image of a bundle that does not carry it.
+    pub const SUBJECT_MISSING: &str = "subject-missing";
 }
 
 /// What went wrong with a bundle.
@@ -62,6 +65,21 @@ pub enum BundleError {
     /// The caller asked for something that cannot be done.
     #[error("{0}")]
     InvalidInput(String),
+    /// Import refused before anything was uploaded: the bundle was made
+    /// without its subject image and the target does not have that image,
+    /// so the evidence would refer to nothing (a registry refuses the
+    /// subject manifest once its blobs are found missing; a layout would be
+    /// left with a manifest whose blobs are absent). The caller says how
+    /// to get the image there in its own words.
+    #[error(
+        "the target has no image {subject} and the bundle does not carry it (made without the image); nothing was uploaded"
+    )]
+    SubjectMissing {
+        /// The subject manifest (or index) digest the target lacks.
+        subject: stella_types::Digest,
+        /// The tag the import would have given it.
+        tag: String,
+    },
 }
 
 impl BundleError {
@@ -102,6 +120,7 @@ impl BundleError {
             BundleError::Store { .. } => codes::STORE,
             BundleError::Io { .. } => codes::IO,
             BundleError::InvalidInput(_) => codes::INVALID_INPUT,
+            BundleError::SubjectMissing { .. } => codes::SUBJECT_MISSING,
         }
     }
 

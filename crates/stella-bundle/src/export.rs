@@ -1,9 +1,10 @@
 //! Choosing what goes into a bundle: walks the subject (and, for an index,
 //! its per-platform manifests), then the referrers graph of every manifest
-//! recursively, applying `--artifact-type`, `--include-dsse`,
-//! `--include-rekor-proof` and `--include-image`, and produces a
-//! [`BundlePlan`] for the writer. Also copies the same selection into
-//! another store as native referrers (`--push-referrers`).
+//! recursively, applying the [`Selection`] (artifact types, signed
+//! attestations, transparency-log material, the image itself), and
+//! produces a [`BundlePlan`] for the writer, with the referrers left out
+//! and why ([`ExclusionReason`], which the caller words). Also copies the
+//! same selection into another store as native referrers.
 //!
 //! Works over the `stella_oci` store traits, so a registry and a local
 //! layout are handled alike. It does not write files (see `writer`).
@@ -50,13 +51,58 @@ impl Default for ExportOptions {
     }
 }
 
+/// Why a referrer was left out; the caller turns it into its own words
+/// (the command line names the switch that would include it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExclusionReason {
+    /// Its artifact type is not among `Selection::artifact_types`.
+    ArtifactTypeNotSelected,
+    /// Listed as a referrer, but its manifest names another subject.
+    SubjectDiffers,
+    /// A signed attestation, and `Selection::include_dsse` is off.
+    SignedAttestationNotSelected,
+    /// Transparency-log material, and `Selection::include_rekor_proof` is off.
+    TransparencyLogNotSelected,
+}
+
+impl ExclusionReason {
+    /// A neutral description (no command-line words).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExclusionReason::ArtifactTypeNotSelected => "not a requested artifact type",
+            ExclusionReason::SubjectDiffers => "listed as a referrer but its subject differs",
+            ExclusionReason::SignedAttestationNotSelected => {
+                "signed attestation (signed attestations not selected)"
+            }
+            ExclusionReason::TransparencyLogNotSelected => {
+                "transparency-log material (not selected)"
+            }
+        }
+    }
+}
+
 /// Referrers left out by the selection rules, for the caller to report.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Excluded {
     pub digest: String,
     pub artifact_type: Option<String>,
+    /// Why, as a code.
+    pub why: ExclusionReason,
+    /// Why, in words ([`ExclusionReason::describe`]).
     pub reason: String,
+}
+
+impl Excluded {
+    fn new(digest: &Digest, artifact_type: Option<String>, why: ExclusionReason) -> Self {
+        Excluded {
+            digest: digest.to_string(),
+            artifact_type,
+            why,
+            reason: why.describe().to_string(),
+        }
+    }
 }
 
 fn store_err(ctx: String) -> impl FnOnce(stella_oci::OciError) -> BundleError {
@@ -222,11 +268,11 @@ pub async fn plan_export<S: ContentRead + ReferrersRead>(
             if depth == 1 && !sel.artifact_types.is_empty() {
                 let at = d.artifact_type.as_deref().unwrap_or("");
                 if !sel.artifact_types.iter().any(|t| t == at) {
-                    excluded.push(Excluded {
-                        digest: d.digest.to_string(),
-                        artifact_type: d.artifact_type.clone(),
-                        reason: "not a requested --artifact-type".into(),
-                    });
+                    excluded.push(Excluded::new(
+                        &d.digest,
+                        d.artifact_type.clone(),
+                        ExclusionReason::ArtifactTypeNotSelected,
+                    ));
                     continue;
                 }
             }
@@ -238,11 +284,11 @@ pub async fn plan_export<S: ContentRead + ReferrersRead>(
                 .map_err(|e| BundleError::InvalidInput(format!("referrer {}: {e}", d.digest)))?;
             if parsed.subject().map(|s| &s.digest) != Some(&subject_digest) {
                 // A listing that names a manifest whose subject is something else: not ours to copy.
-                excluded.push(Excluded {
-                    digest: d.digest.to_string(),
-                    artifact_type: d.artifact_type.clone(),
-                    reason: "listed as a referrer but its subject differs".into(),
-                });
+                excluded.push(Excluded::new(
+                    &d.digest,
+                    d.artifact_type.clone(),
+                    ExclusionReason::SubjectDiffers,
+                ));
                 continue;
             }
             let layers: Vec<Descriptor> = match &parsed {
@@ -256,16 +302,17 @@ pub async fn plan_export<S: ContentRead + ReferrersRead>(
                 EvidenceClass::TransparencyLog => sel.include_rekor_proof,
             };
             if !keep {
-                excluded.push(Excluded {
-                    digest: d.digest.to_string(),
-                    artifact_type: parsed.artifact_type().map(str::to_string),
-                    reason: match class {
-                        EvidenceClass::SignedAttestation => {
-                            "signed attestation (use --include-dsse)".into()
-                        }
-                        _ => "transparency-log material (use --include-rekor-proof)".into(),
-                    },
-                });
+                let why = match class {
+                    EvidenceClass::SignedAttestation => {
+                        ExclusionReason::SignedAttestationNotSelected
+                    }
+                    _ => ExclusionReason::TransparencyLogNotSelected,
+                };
+                excluded.push(Excluded::new(
+                    &d.digest,
+                    parsed.artifact_type().map(str::to_string),
+                    why,
+                ));
                 continue;
             }
             visited.insert(d.digest.clone());

@@ -2,12 +2,17 @@
 //! store, digests preserved, referrers recorded with
 //! `ReferrersWrite::add_referrer` (which keeps a fallback index where the
 //! store needs one). Two passes over the file: the first verifies
-//! integrity (nothing is pushed from a bundle that does not verify), the
-//! second streams blobs into the store one at a time through a private
-//! temporary directory (files named by us, never by the archive), keeping
-//! only manifests in memory. Idempotent: what exists is skipped and counted.
-//! Reading, decompressing, hashing and temp-file writing run on blocking
-//! threads; the async side only talks to the target store.
+//! integrity (nothing is pushed from a bundle that does not verify); then
+//! a bundle made without its image is refused, again before anything is
+//! pushed, unless the target already has the subject manifest (the
+//! evidence would refer to an image the target lacks; a registry refuses
+//! the subject manifest only after every blob went up, and a layout would
+//! keep a manifest whose blobs are absent); the second pass streams blobs
+//! into the store one at a time through a private temporary directory
+//! (files named by us, never by the archive), keeping only manifests in
+//! memory. Idempotent: what exists is skipped and counted. Reading,
+//! decompressing, hashing and temp-file writing run on blocking threads;
+//! the async side only talks to the target store.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -62,6 +67,45 @@ fn check_integrity(path: &Path, limits: ReadLimits) -> Result<BundleManifest, Bu
     Ok(reader.manifest().clone())
 }
 
+/// What an import does with a bundle made without its image
+/// (`selection.includeImage` false) when the target lacks the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingSubject {
+    /// Refuse before uploading anything ([`BundleError::SubjectMissing`]).
+    #[default]
+    Refuse,
+    /// Import the evidence anyway, leaving the subject manifest without its
+    /// blobs. Only for a private scratch store that serves to read the
+    /// evidence (verifying a bundle offline), never a user's repository.
+    AllowInScratchStore,
+}
+
+/// Refuses, before anything is uploaded, a bundle made without its image
+/// (`selection.includeImage` false) whose subject the target lacks.
+async fn require_subject<D: ContentRead>(
+    dst: &D,
+    manifest: &BundleManifest,
+    tag: &str,
+    missing: MissingSubject,
+) -> Result<(), BundleError> {
+    if manifest.selection.include_image || missing == MissingSubject::AllowInScratchStore {
+        return Ok(());
+    }
+    let subject = &manifest.subject.digest;
+    let exists = dst
+        .manifest_exists(subject)
+        .await
+        .map_err(|e| BundleError::store(format!("checking image {subject}"), e))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(BundleError::SubjectMissing {
+            subject: subject.clone(),
+            tag: tag.to_string(),
+        })
+    }
+}
+
 /// What the blocking reader hands to the pushing side.
 enum Staged {
     /// A manifest's bytes (pushed after every blob).
@@ -110,7 +154,9 @@ fn stage_blobs(
 }
 
 /// Imports the bundle at `path` into `dst`, tagging the subject with `tag`
-/// (default: the tag recorded in the bundle). Reading, decompressing and
+/// (default: the tag recorded in the bundle). A bundle made without its
+/// image needs the image at the target already
+/// ([`BundleError::SubjectMissing`] otherwise, nothing uploaded). Reading, decompressing and
 /// hashing the bundle and writing temporary files run on blocking threads;
 /// only the store calls run here.
 pub async fn import_bundle<D: ContentRead + ContentWrite + ReferrersWrite>(
@@ -119,6 +165,18 @@ pub async fn import_bundle<D: ContentRead + ContentWrite + ReferrersWrite>(
     tag: Option<&str>,
     limits: ReadLimits,
 ) -> Result<TransferReport, BundleError> {
+    import_bundle_with(path, dst, tag, limits, MissingSubject::Refuse).await
+}
+
+/// [`import_bundle`], choosing what happens when the bundle was made
+/// without its image and the target lacks it.
+pub async fn import_bundle_with<D: ContentRead + ContentWrite + ReferrersWrite>(
+    path: &Path,
+    dst: &D,
+    tag: Option<&str>,
+    limits: ReadLimits,
+    missing: MissingSubject,
+) -> Result<TransferReport, BundleError> {
     let p = path.to_path_buf();
     let manifest = tokio::task::spawn_blocking(move || check_integrity(&p, limits))
         .await
@@ -126,6 +184,7 @@ pub async fn import_bundle<D: ContentRead + ContentWrite + ReferrersWrite>(
     let tag = tag
         .map(str::to_string)
         .unwrap_or_else(|| manifest.subject.tag.clone());
+    require_subject(dst, &manifest, &tag, missing).await?;
 
     let mut present = BTreeSet::new();
     for a in manifest.artifacts.iter().filter(|a| !a.role.is_manifest()) {

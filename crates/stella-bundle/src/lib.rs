@@ -27,7 +27,7 @@ pub mod writer;
 pub use error::{BundleError, codes};
 pub use export::{ExportOptions, TransferReport, plan_export, push_plan};
 pub use format::{BundleManifest, ManifestSignatureVerifier, ManifestSigner, Role, Selection};
-pub use import::import_bundle;
+pub use import::{MissingSubject, import_bundle, import_bundle_with};
 pub use reader::BundleReader;
 pub use tarball::{Compression, ReadLimits, declared_tar_bytes};
 pub use verify::{

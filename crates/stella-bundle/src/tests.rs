@@ -845,7 +845,9 @@ fn compressible_evidence_exports_verifies_and_imports_under_a_strict_ratio() {
             };
             let report = verify_bytes(bytes, &opts).unwrap();
             assert!(report.verified, "{c:?}: {:?}", report.failures);
+            // Evidence only (no image in the bundle): the target has the image.
             let dst = MemStore::default();
+            push_image(&dst).await;
             let r = import_bundle(&path, &dst, None, strict_ratio())
                 .await
                 .unwrap();

@@ -525,58 +525,52 @@ pub fn verify_open(
         let mut predicate_type = None;
         let mut signer = None;
         if a.role == Role::Referrer {
-            if let Some(p) = parsed.get(&a.digest) {
-                if !p.attestation_layers.is_empty() {
-                    let subject = p.subject.clone();
-                    let mut all_verified = status == Status::Ok;
-                    for l in &p.attestation_layers {
-                        match (opts.attestations, subject.as_ref()) {
-                            (None, _) => {
+            if let Some(p) = parsed.get(&a.digest)
+                && !p.attestation_layers.is_empty()
+            {
+                let subject = p.subject.clone();
+                let mut all_verified = status == Status::Ok;
+                for l in &p.attestation_layers {
+                    match (opts.attestations, subject.as_ref()) {
+                        (None, _) => {
+                            all_verified = false;
+                            if status == Status::Ok {
+                                status = Status::NotChecked;
+                            }
+                        }
+                        (Some(_), Some(s)) => match verdicts.get(&(l.digest.clone(), s.clone())) {
+                            Some(v) if v.verified => {
+                                predicate_type = predicate_type.or(v.predicate_type.clone());
+                                signer = signer.or(v.signer.clone());
+                            }
+                            Some(v) => {
                                 all_verified = false;
-                                if status == Status::Ok {
-                                    status = Status::NotChecked;
-                                }
+                                probs.push(format!("attestation {}: {}", l.digest, v.reason));
                             }
-                            (Some(_), Some(s)) => {
-                                match verdicts.get(&(l.digest.clone(), s.clone())) {
-                                    Some(v) if v.verified => {
-                                        predicate_type =
-                                            predicate_type.or(v.predicate_type.clone());
-                                        signer = signer.or(v.signer.clone());
-                                    }
-                                    Some(v) => {
-                                        all_verified = false;
-                                        probs.push(format!(
-                                            "attestation {}: {}",
-                                            l.digest, v.reason
-                                        ));
-                                    }
-                                    None => {
-                                        all_verified = false;
-                                        probs.push(format!("attestation {} was not verified (missing, too large, or misdescribed)", l.digest));
-                                    }
-                                }
-                            }
-                            (Some(_), None) => {
+                            None => {
                                 all_verified = false;
-                                probs.push("attestation referrer has no subject".into());
+                                probs.push(format!("attestation {} was not verified (missing, too large, or misdescribed)", l.digest));
                             }
+                        },
+                        (Some(_), None) => {
+                            all_verified = false;
+                            probs.push("attestation referrer has no subject".into());
                         }
                     }
-                    if opts.attestations.is_some() {
-                        if all_verified {
-                            status = Status::Verified;
-                        } else {
-                            status = Status::Failed;
-                            failures.push(Failure {
-                                code: codes::SIGNATURE.into(),
-                                reason: format!(
-                                    "attestation referrer {}: {}",
-                                    a.digest,
-                                    probs.join("; ")
-                                ),
-                            });
-                        }
+                }
+                if opts.attestations.is_some() {
+                    if all_verified {
+                        status = Status::Verified;
+                    } else {
+                        status = Status::Failed;
+                        failures.push(Failure {
+                            code: codes::SIGNATURE.into(),
+                            reason: format!(
+                                "attestation referrer {}: {}",
+                                a.digest,
+                                probs.join("; ")
+                            ),
+                        });
                     }
                 }
             }
@@ -587,13 +581,13 @@ pub fn verify_open(
                         .or_default()
                         .push(a.digest.clone());
                 }
-                if status == Status::Verified {
-                    if let Some(pt) = &predicate_type {
-                        predicate_hits
-                            .entry(pt.clone())
-                            .or_default()
-                            .push(a.digest.clone());
-                    }
+                if status == Status::Verified
+                    && let Some(pt) = &predicate_type
+                {
+                    predicate_hits
+                        .entry(pt.clone())
+                        .or_default()
+                        .push(a.digest.clone());
                 }
             }
         }

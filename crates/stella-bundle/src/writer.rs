@@ -203,7 +203,7 @@ fn render_head(
 
 fn refuse_unreadable(why: String) -> BundleError {
     BundleError::InvalidInput(format!(
-        "refusing to write a bundle that `stella bundle verify` would refuse: {why}"
+        "refusing to write a bundle that its readers (verify, import) would refuse: {why}"
     ))
 }
 

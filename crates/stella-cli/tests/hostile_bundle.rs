@@ -130,6 +130,8 @@ fn a_highly_compressible_300_mb_bundle_exports_verifies_and_imports() {
     assert!(size < 2 * 1024 * 1024, "{size} bytes");
     let r = expect(dir.path(), &["bundle", "verify", "--bundle", "b.tar.gz"], 0);
     assert!(!r.stderr.contains("bomb"), "{}", r.stderr);
+    // The bundle carries evidence only: the image must be in the target first.
+    make_image(&dir.path().join("B"));
     expect(
         dir.path(),
         &[

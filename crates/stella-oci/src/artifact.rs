@@ -6,7 +6,8 @@
 //! (`application/vnd.oci.empty.v1+json`, blob `{}`), one layer per file with
 //! `org.opencontainers.image.title`, the `subject` descriptor (media type,
 //! digest, size only) and the caller's annotations plus
-//! `org.opencontainers.image.created` (from `SOURCE_DATE_EPOCH` when set).
+//! `org.opencontainers.image.created` (the caller's when given, else the
+//! creation time passed in, else now; the binary passes `SOURCE_DATE_EPOCH`).
 //! Serialization is deterministic, so the same inputs give the same digest.
 //!
 //! What this module does not do: talk HTTP or touch a layout directly (it is
@@ -111,10 +112,13 @@ pub fn empty_descriptor() -> Descriptor {
 }
 
 /// Builds the artifact manifest (no I/O besides hashing files). Returns the
-/// manifest and, per layer, the descriptor and its source.
+/// manifest and, per layer, the descriptor and its source. Unless the
+/// spec's annotations carry `org.opencontainers.image.created`, it is set
+/// from `created` (now when `None`).
 pub fn build_manifest(
     subject: &Descriptor,
     spec: &ArtifactSpec,
+    created: Option<time::OffsetDateTime>,
 ) -> Result<(ImageManifest, Vec<(Descriptor, LayerSource)>), OciError> {
     let at = spec.artifact_type.trim();
     if at.is_empty() || !at.contains('/') || at.chars().any(char::is_whitespace) {
@@ -158,8 +162,7 @@ pub fn build_manifest(
     }
     let mut ann = spec.annotations.clone();
     if !ann.contains_key(annotations::CREATED) {
-        let t = stella_types::timestamp::creation_time()
-            .map_err(|e| OciError::InvalidInput(e.to_string()))?;
+        let t = stella_types::timestamp::creation_time(created);
         ann.insert(
             annotations::CREATED.to_string(),
             stella_types::timestamp::rfc3339(t),
@@ -185,8 +188,8 @@ pub fn build_manifest(
 
 /// Builds the OCI 1.1 artifact manifest (artifactType, empty config, one
 /// layer per source with org.opencontainers.image.title, subject,
-/// annotations + org.opencontainers.image.created from SOURCE_DATE_EPOCH
-/// unless the caller set it), pushes blobs (skip existing), the empty
+/// annotations + org.opencontainers.image.created, now unless the caller set
+/// it in the spec's annotations), pushes blobs (skip existing), the empty
 /// config, the manifest by digest, then calls ReferrersWrite::add_referrer.
 pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite>(
     store: &S,
@@ -194,7 +197,7 @@ pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + Refer
     spec: &ArtifactSpec,
     progress: &dyn Progress,
 ) -> Result<PushedArtifact, OciError> {
-    let (manifest, layers) = build_manifest(subject, spec)?;
+    let (manifest, layers) = build_manifest(subject, spec, None)?;
     let mode = store.referrers_mode().await?;
     for (d, src) in &layers {
         match src {

@@ -122,6 +122,7 @@ async fn push_signed<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWr
         annotations::SIGSTORE_CONTENT.to_string(),
         "dsse-envelope".to_string(),
     );
+    super::evidence::stamp_created(&mut ann)?;
     let spec = ArtifactSpec {
         artifact_type: signed.media_type.clone(),
         layers: vec![LayerSource::Bytes {

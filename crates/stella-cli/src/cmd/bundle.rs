@@ -118,10 +118,7 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
     let subject = resolve(&store, &reference)
         .await
         .with_context(|| format!("cannot resolve {reference}"))?;
-    let created = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Some(stella_types::timestamp::creation_time()?),
-        _ => None,
-    };
+    let created = super::evidence::source_date_epoch()?;
     let opts = ExportOptions {
         selection: Selection {
             include_dsse: args.include_dsse,
@@ -193,14 +190,23 @@ pub async fn export(args: ExportBundleArgs, registry: &RegistryArgs) -> anyhow::
     Ok(Outcome::Success)
 }
 
-/// Says on stderr which referrers the selection left out, and why.
+/// Says on stderr which referrers the selection left out, and why (naming
+/// the flag that would include them).
 fn report_excluded(excluded: &[stella_bundle::export::Excluded]) {
+    use stella_bundle::export::ExclusionReason as Why;
     for e in excluded {
+        let why = match e.why {
+            Why::ArtifactTypeNotSelected => "not a requested --artifact-type",
+            Why::SignedAttestationNotSelected => "signed attestation (use --include-dsse)",
+            Why::TransparencyLogNotSelected => {
+                "transparency-log material (use --include-rekor-proof)"
+            }
+            Why::SubjectDiffers => e.reason.as_str(),
+        };
         eprintln!(
-            "left out {} ({}): {}",
+            "left out {} ({}): {why}",
             e.digest,
             e.artifact_type.as_deref().unwrap_or("no artifact type"),
-            e.reason
         );
     }
 }
@@ -452,6 +458,9 @@ async fn import(args: BundleImportArgs, registry: &RegistryArgs) -> anyhow::Resu
             .await
         {
             Ok(r) => r,
+            Err(BundleError::SubjectMissing { subject, tag }) => {
+                return Err(subject_missing(&args, &target, &subject, &tag));
+            }
             Err(e) => return finish_err(e),
         };
     emitln(format!(
@@ -466,4 +475,31 @@ async fn import(args: BundleImportArgs, registry: &RegistryArgs) -> anyhow::Resu
         report.referrers_recorded
     ))?;
     Ok(Outcome::Success)
+}
+
+/// The import was refused because the target lacks the image a bundle made
+/// without `--include-image` refers to: say what to do, in our words (one
+/// line: errors are printed on one line).
+fn subject_missing(
+    args: &BundleImportArgs,
+    target: &Reference,
+    subject: &Digest,
+    tag: &str,
+) -> anyhow::Error {
+    let dest = target.with_tag(tag);
+    let skopeo_dest = match &dest {
+        Reference::Layout(_) => dest.to_string(),
+        Reference::Registry(_) => format!("docker://{dest}"),
+    };
+    anyhow::anyhow!(
+        "{to} has no image {subject}, and {bundle} was exported without --include-image, so its \
+         evidence would refer to nothing; nothing was uploaded. Copy the image into {to} first \
+         with its digest preserved, then import again (e.g. `skopeo copy --all \
+         --preserve-digests docker://<source>/<repository>@{subject} {skopeo_dest}`, or, where \
+         the source is reachable, `stella evidence export-bundle --image \
+         <source>/<repository>@{subject} --include-image --push-referrers {dest}`), or export the \
+         bundle again with --include-image.",
+        to = args.to,
+        bundle = args.bundle.display(),
+    )
 }

@@ -101,13 +101,41 @@ pub fn parse_annotations(raw: &[String]) -> anyhow::Result<BTreeMap<String, Stri
     Ok(out)
 }
 
+/// `SOURCE_DATE_EPOCH` when set (and not empty): the time to stamp on what
+/// Stella creates, for reproducible output. Only the binary reads it; the
+/// libraries take the time as a parameter.
+pub(crate) fn source_date_epoch() -> anyhow::Result<Option<time::OffsetDateTime>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => stella_types::timestamp::parse_epoch_seconds(&v)
+            .map(Some)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds since 1970 in range"
+                )
+            }),
+        _ => Ok(None),
+    }
+}
+
+/// Sets `org.opencontainers.image.created` from `SOURCE_DATE_EPOCH` (when
+/// set) unless the annotations already carry one; the library stamps now
+/// when neither is given.
+pub(crate) fn stamp_created(ann: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+    if let Some(t) = source_date_epoch()? {
+        ann.entry(annotations::CREATED.to_string())
+            .or_insert_with(|| stella_types::timestamp::rfc3339(t));
+    }
+    Ok(())
+}
+
 async fn push(a: PushReferrerArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     let mut layers = Vec::new();
     for f in &a.files {
         let (path, media_type) = parse_file_arg(f)?;
         layers.push(LayerSource::File { path, media_type });
     }
-    let annotations = parse_annotations(&a.annotations)?;
+    let mut annotations = parse_annotations(&a.annotations)?;
+    stamp_created(&mut annotations)?;
     let (reference, store) = open(&a.image, registry, OpenMode::Existing)?;
     let subject = artifact::resolve(&store, &reference).await?;
     let spec = ArtifactSpec {

@@ -39,10 +39,7 @@ use crate::store::{OpenMode, open};
 /// The report's `evaluatedAt` stamp: `SOURCE_DATE_EPOCH` when set (so the
 /// same inputs give the same bytes), else none (the evaluation time).
 fn report_stamp() -> anyhow::Result<Option<OffsetDateTime>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Ok(Some(stella_types::timestamp::creation_time()?)),
-        _ => Ok(None),
-    }
+    crate::cmd::evidence::source_date_epoch()
 }
 
 /// The evaluation time: now, in whole seconds.
@@ -67,9 +64,17 @@ pub async fn run(args: VerifyImageArgs, registry: &RegistryArgs) -> anyhow::Resu
         let dir = tmp.path().join("layout");
         let layout = stella_oci::layout::OciLayout::open_or_create(&dir)?;
         let limits = stella_bundle::tarball::ReadLimits::default();
-        stella_bundle::import::import_bundle(bundle, &layout, Some("subject"), limits)
-            .await
-            .with_context(|| format!("bundle {}", bundle.display()))?;
+        // A private scratch layout: evidence-only bundles are read without their image.
+        let scratch = stella_bundle::MissingSubject::AllowInScratchStore;
+        stella_bundle::import::import_bundle_with(
+            bundle,
+            &layout,
+            Some("subject"),
+            limits,
+            scratch,
+        )
+        .await
+        .with_context(|| format!("bundle {}", bundle.display()))?;
         let store = AnyStore::Layout(layout);
         let subject = store.resolve_tag("subject").await?;
         if let Some(r) = &args.reference {
