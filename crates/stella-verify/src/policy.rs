@@ -383,13 +383,13 @@ impl Policy {
         };
 
         let mut signers = BTreeMap::new();
-        if let Some(v) = m.get("signers") {
-            if let Some(sm) = ctx.object(v, "$.signers") {
-                for (name, sv) in sm {
-                    let path = format!("$.signers.{name}");
-                    if let Some(s) = Self::parse_signer(sv, &path, ctx) {
-                        signers.insert(name.clone(), s);
-                    }
+        if let Some(v) = m.get("signers")
+            && let Some(sm) = ctx.object(v, "$.signers")
+        {
+            for (name, sv) in sm {
+                let path = format!("$.signers.{name}");
+                if let Some(s) = Self::parse_signer(sv, &path, ctx) {
+                    signers.insert(name.clone(), s);
                 }
             }
         }
@@ -576,14 +576,15 @@ impl Policy {
         let resolved_type = r#type
             .as_deref()
             .map(|t| aliases(t).unwrap_or_else(|| t.to_string()));
-        if let (Some(t), Some(rt)) = (&r#type, &resolved_type) {
-            if aliases(t).is_none() && !plausible_type(rt) {
-                ctx.err(
+        if let (Some(t), Some(rt)) = (&r#type, &resolved_type)
+            && aliases(t).is_none()
+            && !plausible_type(rt)
+        {
+            ctx.err(
                     &format!("{path}.type"),
                     "policy.requirement.unknown_type",
                     format!("{t:?} is not a known alias, a predicate type URI or a media type, so no evidence can satisfy it"),
                 );
-            }
         }
         let name = match m.get("name") {
             Some(n) => ctx.string(n, &format!("{path}.name")),
