@@ -186,15 +186,28 @@ pub fn build_manifest(
 /// Builds the OCI 1.1 artifact manifest (artifactType, empty config, one
 /// layer per source with org.opencontainers.image.title, subject,
 /// annotations + org.opencontainers.image.created from SOURCE_DATE_EPOCH
-/// unless the caller set it), pushes blobs (skip existing), the empty
-/// config, the manifest by digest, then calls ReferrersWrite::add_referrer.
-pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite>(
+/// unless the caller set it), asks the store whether its bookkeeping has
+/// room for it (ReferrersWrite::check_referrer_room: nothing is written
+/// when it has not), pushes blobs (skip existing), the empty config, the
+/// manifest by digest, then calls ReferrersWrite::add_referrer. Files are
+/// hashed on the blocking pool.
+pub async fn push_referrer<
+    S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite + ?Sized,
+>(
     store: &S,
     subject: &Descriptor,
     spec: &ArtifactSpec,
     progress: &dyn Progress,
 ) -> Result<PushedArtifact, OciError> {
-    let (manifest, layers) = build_manifest(subject, spec)?;
+    let (manifest, layers) = {
+        let (subject, spec) = (subject.clone(), spec.clone());
+        crate::blocking::run("hashing the artifact's files", move || {
+            build_manifest(&subject, &spec)
+        })
+        .await?
+    };
+    let bytes = manifest.to_json_bytes();
+    store.check_referrer_room(subject, &bytes).await?;
     let mode = store.referrers_mode().await?;
     for (d, src) in &layers {
         match src {
@@ -215,7 +228,6 @@ pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + Refer
             &NoProgress,
         )
         .await?;
-    let bytes = manifest.to_json_bytes();
     let pushed = store
         .push_manifest(media_types::OCI_MANIFEST, &bytes, None)
         .await?;
@@ -244,7 +256,7 @@ pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + Refer
 
 /// Resolves a reference (tag or digest) to the descriptor of its manifest
 /// (mediaType, digest, size). A digest wins over a tag.
-pub async fn resolve<S: ContentRead>(
+pub async fn resolve<S: ContentRead + ?Sized>(
     store: &S,
     reference: &Reference,
 ) -> Result<Descriptor, OciError> {
@@ -317,9 +329,10 @@ fn layer_file_name(d: &Descriptor) -> Result<String, OciError> {
 /// (created if missing). Every layer streams into a temp file in `out_dir`
 /// while its digest and size are checked; only when all are good are they
 /// renamed into place. An existing file with the same content is left as
-/// is; one with different content is an error (never overwritten). Layers
-/// that are the empty descriptor and have no title are skipped.
-pub async fn pull_referrer<S: ContentRead>(
+/// is; one with different content, or anything but a regular file, is an
+/// error (never overwritten). Layers that are the empty descriptor and have
+/// no title are skipped. File work runs on the blocking pool.
+pub async fn pull_referrer<S: ContentRead + ?Sized>(
     store: &S,
     digest: &Digest,
     out_dir: &Path,
@@ -349,13 +362,18 @@ pub async fn pull_referrer<S: ContentRead>(
         }
         plan.push((name, layer.clone()));
     }
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| OciError::io(format!("cannot create {}", out_dir.display()), e))?;
+    {
+        let out_dir = out_dir.to_path_buf();
+        crate::blocking::run("creating the output directory", move || {
+            std::fs::create_dir_all(&out_dir)
+                .map_err(|e| OciError::io(format!("cannot create {}", out_dir.display()), e))
+        })
+        .await?;
+    }
     let mut staged = Vec::new();
     for (name, layer) in plan {
         let dest = out_dir.join(&name);
-        if dest.exists() {
-            let (d, size) = digest_file(&dest)?;
+        if let Some((d, size)) = existing_output(&dest).await? {
             if d == layer.digest && size == layer.size {
                 staged.push((None, dest, layer));
                 continue;
@@ -365,18 +383,25 @@ pub async fn pull_referrer<S: ContentRead>(
                 dest.display()
             )));
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(".stella-pull-")
-            .tempfile_in(out_dir)
-            .map_err(|e| {
-                OciError::io(
-                    format!("cannot create temp file in {}", out_dir.display()),
-                    e,
-                )
-            })?;
-        let std_file = tmp
-            .reopen()
-            .map_err(|e| OciError::io(format!("cannot write in {}", out_dir.display()), e))?;
+        let (tmp, std_file) = {
+            let out_dir = out_dir.to_path_buf();
+            crate::blocking::run("creating a temp file", move || {
+                let tmp = tempfile::Builder::new()
+                    .prefix(".stella-pull-")
+                    .tempfile_in(&out_dir)
+                    .map_err(|e| {
+                        OciError::io(
+                            format!("cannot create temp file in {}", out_dir.display()),
+                            e,
+                        )
+                    })?;
+                let f = tmp.reopen().map_err(|e| {
+                    OciError::io(format!("cannot write in {}", out_dir.display()), e)
+                })?;
+                Ok((tmp, f))
+            })
+            .await?
+        };
         let mut sink = ProgressWriter {
             inner: tokio::fs::File::from_std(std_file),
             progress,
@@ -391,20 +416,51 @@ pub async fn pull_referrer<S: ContentRead>(
             .map_err(|e| OciError::io(format!("cannot write {}", dest.display()), e))?;
         staged.push((Some(tmp), dest, layer));
     }
-    let mut out = Vec::new();
-    for (tmp, dest, layer) in staged {
-        let unchanged = tmp.is_none();
-        if let Some(tmp) = tmp {
-            tmp.persist_noclobber(&dest)
-                .map_err(|e| OciError::io(format!("cannot write {}", dest.display()), e.error))?;
+    crate::blocking::run("moving the pulled files into place", move || {
+        let mut out = Vec::new();
+        for (tmp, dest, layer) in staged {
+            let unchanged = tmp.is_none();
+            if let Some(tmp) = tmp {
+                tmp.persist_noclobber(&dest).map_err(|e| {
+                    OciError::io(format!("cannot write {}", dest.display()), e.error)
+                })?;
+            }
+            out.push(PulledFile {
+                path: dest,
+                descriptor: layer,
+                unchanged,
+            });
         }
-        out.push(PulledFile {
-            path: dest,
-            descriptor: layer,
-            unchanged,
-        });
-    }
-    Ok(out)
+        Ok(out)
+    })
+    .await
+}
+
+/// The digest and size of a file already at `dest`, if there is one. Only
+/// a regular file is read: a symlink, FIFO or directory there is refused
+/// (reading a FIFO would block forever).
+async fn existing_output(dest: &Path) -> Result<Option<(Digest, u64)>, OciError> {
+    let dest = dest.to_path_buf();
+    crate::blocking::run("checking the output file", move || {
+        let meta = match std::fs::symlink_metadata(&dest) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(OciError::io(
+                    format!("cannot inspect {}", dest.display()),
+                    e,
+                ));
+            }
+        };
+        if !meta.file_type().is_file() {
+            return Err(OciError::InvalidInput(format!(
+                "{} already exists and is not a regular file (refusing to overwrite or read it)",
+                dest.display()
+            )));
+        }
+        digest_file(&dest).map(Some)
+    })
+    .await
 }
 
 /// An `AsyncWrite` that reports bytes written to a [`Progress`].
@@ -443,7 +499,7 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ProgressWriter<
 /// bookkeeping entry (fallback index / layout index entry), then deletes the
 /// manifest. Returns the subject. A manifest without a subject is refused
 /// (this is not a way to delete images).
-pub async fn delete_referrer<S: ContentRead + ContentWrite + ReferrersWrite>(
+pub async fn delete_referrer<S: ContentRead + ContentWrite + ReferrersWrite + ?Sized>(
     store: &S,
     digest: &Digest,
 ) -> Result<Descriptor, OciError> {
