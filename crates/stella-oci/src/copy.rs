@@ -103,17 +103,27 @@ async fn copy_blob<S: ContentRead + ?Sized, D: ContentWrite + ContentRead + ?Siz
         cx.report.blobs_skipped += 1;
         return Ok(());
     }
-    let tmp =
-        tempfile::NamedTempFile::new().map_err(|e| OciError::io("cannot create temp file", e))?;
-    let f = tmp
-        .reopen()
-        .map_err(|e| OciError::io("cannot open temp file", e))?;
+    let (tmp, f) = crate::blocking::run("creating a temp file", || {
+        let tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| OciError::io("cannot create temp file", e))?;
+        let f = tmp
+            .reopen()
+            .map_err(|e| OciError::io("cannot open temp file", e))?;
+        Ok((tmp, f))
+    })
+    .await?;
     let mut sink = tokio::fs::File::from_std(f);
     cx.src.fetch_blob_to(d, &mut sink).await?;
     drop(sink);
     cx.dst
         .push_blob(d, BlobSource::File(tmp.path()), cx.progress)
         .await?;
+    // Removing the temp file is file work too.
+    crate::blocking::run("removing a temp file", move || {
+        drop(tmp);
+        Ok(())
+    })
+    .await?;
     cx.report.blobs_copied += 1;
     cx.report.bytes_copied += d.size;
     Ok(())

@@ -250,6 +250,50 @@ async fn sizes_and_media_types_in_index_json_are_checked_against_the_manifest() 
         listing.referrers[0].descriptor.size,
         r.manifest_bytes.len() as u64
     );
+
+    // A cosign legacy tag whose entry lies about its size and type.
+    let sig = image(&l, Some(&format!("sha256-{}.sig", img.digest.hex())), "sig").await;
+    let sd = sig.digest.to_string();
+    edit_index(&root, |v| {
+        let e = entry_of(v, &sd);
+        e["size"] = serde_json::json!(u64::MAX);
+        e["mediaType"] = serde_json::json!(media_types::OCI_INDEX);
+    });
+    let listing = l.list_referrers(&img.digest, &[]).await.unwrap();
+    assert_eq!(listing.legacy.len(), 1);
+    assert_eq!(listing.legacy[0].descriptor.size, sig.size);
+    assert_eq!(
+        listing.legacy[0].descriptor.media_type,
+        media_types::OCI_MANIFEST
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_referrer_fails_listing_but_not_other_writes() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("lay");
+    let l = OciLayout::open_or_create(&root).unwrap();
+    let img = image(&l, Some("v1"), "a").await;
+    let bad = push_referrer(&l, &img, &spec("application/x.a", "a", "{}"), &NoProgress)
+        .await
+        .unwrap();
+    let good = push_referrer(&l, &img, &spec("application/x.b", "b", "{}"), &NoProgress)
+        .await
+        .unwrap();
+    std::fs::write(l.blob_path(&bad.descriptor.digest), b"{\"not\":\"it\"}").unwrap();
+    // Listing does not silently drop the corrupt referrer.
+    let err = l.list_referrers(&img.digest, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&bad.descriptor.digest.to_string()),
+        "{err}"
+    );
+    // Deleting and pushing other referrers of the subject still work.
+    stella_oci::artifact::delete_referrer(&l, &good.descriptor.digest)
+        .await
+        .unwrap();
+    push_referrer(&l, &img, &spec("application/x.c", "c", "{}"), &NoProgress)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

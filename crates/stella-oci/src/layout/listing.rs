@@ -25,7 +25,7 @@ use stella_types::{Descriptor, Digest, ImageIndex, Manifest};
 
 use super::{OciLayout, SUBJECT_ANNOTATION, is_index_type, parse_legacy_tag, upsert};
 use crate::OciError;
-use crate::store::ReferrerEntry;
+use crate::store::{LegacyAttachment, ReferrerEntry};
 
 /// Upper bound on the bytes of annotations and strings the facts cache keeps.
 const FACTS_CACHE_MAX_BYTES: usize = 64 * 1024 * 1024;
@@ -176,12 +176,17 @@ impl OciLayout {
                 ));
             }
         };
+        // Cached facts hold while the file still has the size they were
+        // read from (a cheap check that catches most corruption; the bytes
+        // are digest-checked again whenever they are fetched).
         if let Ok(cache) = self.facts_cache.lock()
             && let Some(known) = cache.map.get(digest)
         {
-            return known
-                .as_ref()
-                .map_or(Lookup::NotManifest, |f| Lookup::Found(Arc::clone(f)));
+            match known {
+                Some(f) if f.size == size => return Lookup::Found(Arc::clone(f)),
+                None => return Lookup::NotManifest,
+                Some(_) => {}
+            }
         }
         if size > MAX_MANIFEST_BYTES {
             return Lookup::NotManifest;
@@ -198,6 +203,7 @@ impl OciLayout {
     fn remember(&self, digest: &Digest, facts: Option<Arc<ManifestFacts>>) {
         let weight = facts.as_ref().map_or(64, |f| f.weight());
         if let Ok(mut cache) = self.facts_cache.lock()
+            && !cache.map.contains_key(digest)
             && cache.map.len() < MAX_REFERRERS_PER_SUBJECT
             && cache.bytes.saturating_add(weight) <= FACTS_CACHE_MAX_BYTES
         {
@@ -208,12 +214,16 @@ impl OciLayout {
 
     /// The referrers of `subject` among `idx`'s entries (cosign legacy
     /// tags excluded), in index order, de-duplicated by digest. Bounded by
-    /// `MAX_REFERRERS_PER_SUBJECT`.
+    /// `MAX_REFERRERS_PER_SUBJECT`. An entry hinted as a referrer of
+    /// `subject` whose manifest cannot be read is an error, unless
+    /// `skip_unreadable` (bookkeeping writes leave it out rather than
+    /// block every push and delete of the subject).
     pub(super) fn referrers_in(
         &self,
         idx: &ImageIndex,
         subject: &Digest,
         pending: Pending<'_>,
+        skip_unreadable: bool,
     ) -> Result<Vec<ReferrerEntry>, OciError> {
         let subject_str = subject.to_string();
         // Digests already listed, or already found not to be referrers of
@@ -244,7 +254,7 @@ impl OciLayout {
                     descriptor: dangling_descriptor(entry),
                     dangling: true,
                 },
-                Lookup::Unreadable(e) if hinted => return Err(e),
+                Lookup::Unreadable(e) if hinted && !skip_unreadable => return Err(e),
                 _ => continue,
             };
             out.push(found);
@@ -309,7 +319,7 @@ impl OciLayout {
     ) -> Result<Option<StagedBlob>, OciError> {
         let tag = subject.referrers_tag();
         let mut entries: Vec<Descriptor> = self
-            .referrers_in(idx, subject, pending)?
+            .referrers_in(idx, subject, pending, true)?
             .into_iter()
             .filter(|e| !e.dangling)
             .map(|e| {
@@ -342,6 +352,52 @@ impl OciLayout {
             d.annotation(annotations::REF_NAME) == Some(tag.as_str())
         });
         Ok(Some(StagedBlob { descriptor, bytes }))
+    }
+}
+
+impl OciLayout {
+    /// The cosign legacy attachments (`sha256-<hex>.sig|.att|.sbom` tags)
+    /// of `subject` in `idx`, sorted by tag, described from their manifest
+    /// bytes; a tag whose manifest is gone or is not a manifest is left
+    /// out, one that cannot be read is an error.
+    pub(super) fn legacy_in(
+        &self,
+        idx: &ImageIndex,
+        subject: &Digest,
+    ) -> Result<Vec<LegacyAttachment>, OciError> {
+        let mut legacy = Vec::new();
+        if subject.algorithm() != stella_types::DigestAlgorithm::Sha256 {
+            return Ok(legacy);
+        }
+        for entry in &idx.manifests {
+            let Some(tag) = entry.annotation(annotations::REF_NAME) else {
+                continue;
+            };
+            let Some((hex, kind)) = parse_legacy_tag(tag) else {
+                continue;
+            };
+            if hex != subject.hex() {
+                continue;
+            }
+            self.blob_file(&entry.digest)?;
+            let facts = match self.lookup(&entry.digest, None) {
+                Lookup::Found(f) => f,
+                Lookup::Unreadable(e) => return Err(e),
+                Lookup::Missing | Lookup::NotManifest => continue,
+            };
+            legacy.push(LegacyAttachment {
+                tag: tag.to_string(),
+                kind: kind.to_string(),
+                descriptor: Descriptor::new(
+                    facts.media_type(&entry.media_type),
+                    entry.digest.clone(),
+                    facts.size,
+                ),
+            });
+        }
+        legacy.sort_by(|a, b| a.tag.cmp(&b.tag));
+        legacy.dedup_by(|a, b| a.tag == b.tag);
+        Ok(legacy)
     }
 }
 

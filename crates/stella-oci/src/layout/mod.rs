@@ -497,7 +497,7 @@ impl OciLayout {
         artifact_types: &[String],
     ) -> Result<ReferrerListing, OciError> {
         let idx = self.read_index_cached()?;
-        let mut referrers = self.referrers_in(&idx, subject, None)?;
+        let mut referrers = self.referrers_in(&idx, subject, None, false)?;
         if !artifact_types.is_empty() {
             referrers.retain(|e| {
                 artifact_types
@@ -518,7 +518,7 @@ impl OciLayout {
         Ok(ReferrerListing {
             mode: ReferrersMode::Layout,
             referrers,
-            legacy: legacy_attachments(&idx, subject),
+            legacy: self.legacy_in(&idx, subject)?,
         })
     }
 
@@ -573,30 +573,6 @@ impl OciLayout {
             Ok(((), staged))
         })
     }
-}
-
-/// The cosign legacy attachments (`sha256-<hex>.sig|.att|.sbom` tags) of
-/// `subject` in `idx`, sorted by tag.
-fn legacy_attachments(idx: &ImageIndex, subject: &Digest) -> Vec<LegacyAttachment> {
-    let mut legacy = Vec::new();
-    if subject.algorithm() != stella_types::DigestAlgorithm::Sha256 {
-        return legacy;
-    }
-    for entry in &idx.manifests {
-        if let Some(tag) = entry.annotation(annotations::REF_NAME)
-            && let Some((hex, kind)) = parse_legacy_tag(tag)
-            && hex == subject.hex()
-        {
-            legacy.push(LegacyAttachment {
-                tag: tag.to_string(),
-                kind: kind.to_string(),
-                descriptor: Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size),
-            });
-        }
-    }
-    legacy.sort_by(|a, b| a.tag.cmp(&b.tag));
-    legacy.dedup_by(|a, b| a.tag == b.tag);
-    legacy
 }
 
 /// Replaces the first entry matching `same` with `entry` (keeping its
