@@ -32,8 +32,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type SharedStore = Arc<dyn DynStore>;
 
 /// Object-safe form of [`ContentRead`] + [`ContentWrite`] +
-/// [`ReferrersRead`] + [`ReferrersWrite`]; see the module docs.
-#[allow(missing_docs)]
+/// [`ReferrersRead`] + [`ReferrersWrite`]; see the module docs. Each
+/// `dyn_<name>` method is the store-trait method `<name>` with a boxed
+/// future (`dyn_list_referrers` covers both listing methods).
 pub trait DynStore: Send + Sync {
     fn dyn_resolve_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<Descriptor, OciError>>;
     fn dyn_fetch_manifest<'a>(
