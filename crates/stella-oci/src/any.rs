@@ -1,6 +1,7 @@
 //! `AnyStore`: a layout or a registry repository behind one type, so the
 //! binary can open whatever the user's reference names and call the generic
-//! operations once.
+//! operations once. A server that wants an open set of stores uses
+//! [`crate::SharedStore`] instead ([`AnyStore::into_shared`]).
 
 use stella_types::{Descriptor, Digest, Reference};
 use tokio::io::AsyncWrite;
@@ -15,6 +16,16 @@ use crate::store::*;
 pub enum AnyStore {
     Layout(OciLayout),
     Registry(Repository),
+}
+
+impl AnyStore {
+    /// The same store as a trait object, to share between tasks.
+    pub fn into_shared(self) -> crate::SharedStore {
+        match self {
+            AnyStore::Layout(l) => std::sync::Arc::new(l),
+            AnyStore::Registry(r) => std::sync::Arc::new(r),
+        }
+    }
 }
 
 /// Opens the store a reference names (a layout is created if missing).

@@ -189,15 +189,28 @@ pub fn build_manifest(
 /// Builds the OCI 1.1 artifact manifest (artifactType, empty config, one
 /// layer per source with org.opencontainers.image.title, subject,
 /// annotations + org.opencontainers.image.created, now unless the caller set
-/// it in the spec's annotations), pushes blobs (skip existing), the empty
-/// config, the manifest by digest, then calls ReferrersWrite::add_referrer.
-pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite>(
+/// it in the spec's annotations), asks the store whether its bookkeeping has
+/// room for it (ReferrersWrite::check_referrer_room: nothing is written
+/// when it has not), pushes blobs (skip existing), the empty config, the
+/// manifest by digest, then calls ReferrersWrite::add_referrer. Files are
+/// hashed on the blocking pool.
+pub async fn push_referrer<
+    S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite + ?Sized,
+>(
     store: &S,
     subject: &Descriptor,
     spec: &ArtifactSpec,
     progress: &dyn Progress,
 ) -> Result<PushedArtifact, OciError> {
-    let (manifest, layers) = build_manifest(subject, spec, None)?;
+    let (manifest, layers) = {
+        let (subject, spec) = (subject.clone(), spec.clone());
+        crate::blocking::run("hashing the artifact's files", move || {
+            build_manifest(&subject, &spec, None)
+        })
+        .await?
+    };
+    let bytes = manifest.to_json_bytes();
+    store.check_referrer_room(subject, &bytes).await?;
     let mode = store.referrers_mode().await?;
     for (d, src) in &layers {
         match src {
@@ -218,7 +231,6 @@ pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + Refer
             &NoProgress,
         )
         .await?;
-    let bytes = manifest.to_json_bytes();
     let pushed = store
         .push_manifest(media_types::OCI_MANIFEST, &bytes, None)
         .await?;
@@ -247,7 +259,7 @@ pub async fn push_referrer<S: ContentRead + ContentWrite + ReferrersRead + Refer
 
 /// Resolves a reference (tag or digest) to the descriptor of its manifest
 /// (mediaType, digest, size). A digest wins over a tag.
-pub async fn resolve<S: ContentRead>(
+pub async fn resolve<S: ContentRead + ?Sized>(
     store: &S,
     reference: &Reference,
 ) -> Result<Descriptor, OciError> {
@@ -471,31 +483,21 @@ impl Drop for CreatedDirs {
     }
 }
 
-/// Runs blocking file-system work off the async runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, OciError> + Send + 'static,
-) -> Result<T, OciError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        OciError::io(
-            "file system task failed",
-            std::io::Error::other(e.to_string()),
-        )
-    })?
-}
-
 /// Downloads the layers of the artifact manifest `digest` into `out_dir`
 /// (created if missing). Every layer streams into a temp file
 /// (`.stella-pull-*`) in `out_dir` while its digest and size are checked;
 /// only when all are good are they renamed into place. An existing file
 /// with the same content is left as is; one with different content is an
-/// error (never overwritten). Layers that are the empty descriptor and have
+/// error, and so is anything there but a regular file (never overwritten
+/// or read). Layers that are the empty descriptor and have
 /// no title are skipped.
 ///
 /// Cleanup: a pull that fails, or whose future is dropped (the CLI drops it
 /// on SIGINT/SIGTERM), removes its temp files and the output directory if
 /// it created it and it is still empty. Temp files of ours older than
-/// [`STALE_TEMP_AFTER`] (left by a killed process) are swept first.
-pub async fn pull_referrer<S: ContentRead>(
+/// [`STALE_TEMP_AFTER`] (left by a killed process) are swept first. File
+/// work runs on the blocking pool.
+pub async fn pull_referrer<S: ContentRead + ?Sized>(
     store: &S,
     digest: &Digest,
     out_dir: &Path,
@@ -526,7 +528,7 @@ pub async fn pull_referrer<S: ContentRead>(
         plan.push((name, layer.clone()));
     }
     let dir = out_dir.to_path_buf();
-    let mut created = blocking(move || {
+    let mut created = crate::blocking::run("creating the output directory", move || {
         let created = CreatedDirs::create(&dir)?;
         sweep_stale_temp_files(&dir, PULL_TEMP_PREFIX, "");
         Ok(created)
@@ -566,7 +568,7 @@ pub async fn pull_referrer<S: ContentRead>(
             .map_err(|e| OciError::io(format!("cannot write {}", dest.display()), e))?;
         staged.push((Some(tmp), dest, layer));
     }
-    let out = blocking(move || {
+    let out = crate::blocking::run("moving the pulled files into place", move || {
         let mut out = Vec::new();
         for (tmp, dest, layer) in staged {
             let unchanged = tmp.is_none();
@@ -593,9 +595,23 @@ pub async fn pull_referrer<S: ContentRead>(
 async fn existing_matches(dest: &Path, layer: &Descriptor) -> Result<Option<PathBuf>, OciError> {
     let dest = dest.to_path_buf();
     let layer = layer.clone();
-    blocking(move || {
-        if std::fs::symlink_metadata(&dest).is_err() {
-            return Ok(None);
+    crate::blocking::run("checking the output file", move || {
+        let meta = match std::fs::symlink_metadata(&dest) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(OciError::io(
+                    format!("cannot inspect {}", dest.display()),
+                    e,
+                ));
+            }
+        };
+        // Reading a FIFO would block forever; a symlink could point anywhere.
+        if !meta.file_type().is_file() {
+            return Err(OciError::InvalidInput(format!(
+                "{} already exists and is not a regular file (refusing to overwrite or read it)",
+                dest.display()
+            )));
         }
         let (d, size) = digest_file(&dest)?;
         if d == layer.digest && size == layer.size {
@@ -645,7 +661,7 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ProgressWriter<
 /// bookkeeping entry (fallback index / layout index entry), then deletes the
 /// manifest. Returns the subject. A manifest without a subject is refused
 /// (this is not a way to delete images).
-pub async fn delete_referrer<S: ContentRead + ContentWrite + ReferrersWrite>(
+pub async fn delete_referrer<S: ContentRead + ContentWrite + ReferrersWrite + ?Sized>(
     store: &S,
     digest: &Digest,
 ) -> Result<Descriptor, OciError> {

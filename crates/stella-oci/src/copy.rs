@@ -53,7 +53,7 @@ pub struct CopyReport {
     pub bytes_copied: u64,
 }
 
-struct Ctx<'a, S, D> {
+struct Ctx<'a, S: ?Sized, D: ?Sized> {
     src: &'a S,
     dst: &'a D,
     progress: &'a dyn Progress,
@@ -66,8 +66,8 @@ struct Ctx<'a, S, D> {
 /// its referrers recursively, from src to dst, preserving digests;
 /// referrers are recorded with dst.add_referrer. Idempotent.
 pub async fn copy_graph<
-    S: ContentRead + ReferrersRead,
-    D: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite,
+    S: ContentRead + ReferrersRead + ?Sized,
+    D: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite + ?Sized,
 >(
     src: &S,
     dst: &D,
@@ -95,7 +95,7 @@ pub async fn copy_graph<
     Ok(cx.report)
 }
 
-async fn copy_blob<S: ContentRead, D: ContentWrite + ContentRead>(
+async fn copy_blob<S: ContentRead + ?Sized, D: ContentWrite + ContentRead + ?Sized>(
     cx: &mut Ctx<'_, S, D>,
     d: &Descriptor,
 ) -> Result<(), OciError> {
@@ -103,31 +103,41 @@ async fn copy_blob<S: ContentRead, D: ContentWrite + ContentRead>(
         cx.report.blobs_skipped += 1;
         return Ok(());
     }
-    let tmp =
-        tempfile::NamedTempFile::new().map_err(|e| OciError::io("cannot create temp file", e))?;
-    let f = tmp
-        .reopen()
-        .map_err(|e| OciError::io("cannot open temp file", e))?;
+    let (tmp, f) = crate::blocking::run("creating a temp file", || {
+        let tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| OciError::io("cannot create temp file", e))?;
+        let f = tmp
+            .reopen()
+            .map_err(|e| OciError::io("cannot open temp file", e))?;
+        Ok((tmp, f))
+    })
+    .await?;
     let mut sink = tokio::fs::File::from_std(f);
     cx.src.fetch_blob_to(d, &mut sink).await?;
     drop(sink);
     cx.dst
         .push_blob(d, BlobSource::File(tmp.path()), cx.progress)
         .await?;
+    // Removing the temp file is file work too.
+    crate::blocking::run("removing a temp file", move || {
+        drop(tmp);
+        Ok(())
+    })
+    .await?;
     cx.report.blobs_copied += 1;
     cx.report.bytes_copied += d.size;
     Ok(())
 }
 
-type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, OciError>> + 'a>>;
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, OciError>> + Send + 'a>>;
 
 /// Copies one manifest with its children (blobs first). Returns, for an
 /// index, the descriptors of its child manifests.
 fn copy_manifest<
     'a,
     'b: 'a,
-    S: ContentRead + ReferrersRead,
-    D: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite,
+    S: ContentRead + ReferrersRead + ?Sized,
+    D: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite + ?Sized,
 >(
     cx: &'a mut Ctx<'b, S, D>,
     digest: &'a Digest,
@@ -188,8 +198,8 @@ fn copy_manifest<
 fn copy_referrers<
     'a,
     'b: 'a,
-    S: ContentRead + ReferrersRead,
-    D: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite,
+    S: ContentRead + ReferrersRead + ?Sized,
+    D: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite + ?Sized,
 >(
     cx: &'a mut Ctx<'b, S, D>,
     subject: &'a Descriptor,

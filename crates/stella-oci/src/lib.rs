@@ -3,7 +3,8 @@
 //! Layers, bottom up (the content model knows nothing of HTTP):
 //! - [`store`]: the capability traits every store implements
 //!   ([`store::ContentRead`], [`store::ContentWrite`], [`store::ReferrersRead`],
-//!   [`store::ReferrersWrite`]).
+//!   [`store::ReferrersWrite`]), with `Send` futures; [`dyn_store`]: the same
+//!   as a trait object (`Arc<dyn DynStore>`) for servers.
 //! - [`layout`]: a local OCI image layout directory (the embedded default).
 //! - [`registry`]: an OCI distribution registry (auth, blobs, manifests,
 //!   referrers API with the referrers tag schema fallback).
@@ -19,7 +20,9 @@
 
 pub mod any;
 pub mod artifact;
+mod blocking;
 pub mod copy;
+pub mod dyn_store;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -29,5 +32,6 @@ pub mod registry;
 pub mod store;
 
 pub use any::{AnyStore, open_store};
+pub use dyn_store::{DynStore, SharedStore};
 
 pub use error::OciError;

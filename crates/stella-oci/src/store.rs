@@ -3,11 +3,16 @@
 //! same traits, so push, list, pull, copy, export and import are written
 //! once. Functions should ask for the narrowest trait they need.
 //!
+//! Every trait method returns a `Send` future (implementations may still
+//! write `async fn`), and the traits require `Send + Sync`, so a store can
+//! be shared by the tasks of a multi-threaded server. For a store chosen at
+//! run time without the closed [`crate::AnyStore`] enum, see
+//! [`crate::dyn_store`] (`Arc<dyn DynStore>`).
+//!
 //! What this module does not do: HTTP, files, or deciding what an artifact
 //! looks like (see `artifact` and `referrers`).
 
-#![allow(async_fn_in_trait)]
-
+use std::future::Future;
 use std::path::Path;
 
 use stella_types::{Descriptor, Digest};
@@ -85,60 +90,69 @@ impl Progress for NoProgress {
 }
 
 /// Reading manifests and blobs.
-pub trait ContentRead {
+pub trait ContentRead: Send + Sync {
     /// Resolves a tag to the descriptor of the manifest it names.
-    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError>;
+    fn resolve_tag(&self, tag: &str) -> impl Future<Output = Result<Descriptor, OciError>> + Send;
     /// Fetches a manifest by digest, checked against the digest and capped in size.
-    async fn fetch_manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError>;
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<FetchedManifest, OciError>> + Send;
     /// Whether a manifest with this digest exists.
-    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, OciError>;
+    fn manifest_exists(
+        &self,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<bool, OciError>> + Send;
     /// Whether a blob with this digest exists.
-    async fn blob_exists(&self, digest: &Digest) -> Result<bool, OciError>;
+    fn blob_exists(&self, digest: &Digest) -> impl Future<Output = Result<bool, OciError>> + Send;
     /// Streams a blob into `sink`, checking size and digest as it goes; on a
     /// mismatch it fails (the caller must discard what was written).
-    async fn fetch_blob_to(
+    fn fetch_blob_to(
         &self,
         descriptor: &Descriptor,
         sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<u64, OciError>;
+    ) -> impl Future<Output = Result<u64, OciError>> + Send;
     /// Fetches a small blob into memory, refusing anything over `cap` bytes.
-    async fn fetch_blob_bytes(
+    fn fetch_blob_bytes(
         &self,
         descriptor: &Descriptor,
         cap: u64,
-    ) -> Result<Vec<u8>, OciError> {
-        if descriptor.size > cap {
-            return Err(OciError::Protocol(format!(
-                "blob {} is {} bytes, over the {cap}-byte limit for in-memory reads",
-                descriptor.digest, descriptor.size
-            )));
+    ) -> impl Future<Output = Result<Vec<u8>, OciError>> + Send {
+        async move {
+            if descriptor.size > cap {
+                return Err(OciError::Protocol(format!(
+                    "blob {} is {} bytes, over the {cap}-byte limit for in-memory reads",
+                    descriptor.digest, descriptor.size
+                )));
+            }
+            let mut buf = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+            self.fetch_blob_to(descriptor, &mut buf).await?;
+            Ok(buf)
         }
-        let mut buf = Vec::with_capacity(descriptor.size as usize);
-        self.fetch_blob_to(descriptor, &mut buf).await?;
-        Ok(buf)
     }
 }
 
 /// Writing manifests and blobs.
-pub trait ContentWrite {
+pub trait ContentWrite: Send + Sync {
     /// Pushes a blob unless it already exists. The store checks the bytes
     /// against `descriptor` (digest and size).
-    async fn push_blob(
+    fn push_blob(
         &self,
         descriptor: &Descriptor,
         source: BlobSource<'_>,
         progress: &dyn Progress,
-    ) -> Result<PushOutcome, OciError>;
+    ) -> impl Future<Output = Result<PushOutcome, OciError>> + Send;
     /// Pushes manifest bytes (by digest, and under `tag` if given) and
     /// returns their descriptor.
-    async fn push_manifest(
+    fn push_manifest(
         &self,
         media_type: &str,
         bytes: &[u8],
         tag: Option<&str>,
-    ) -> Result<Descriptor, OciError>;
+    ) -> impl Future<Output = Result<Descriptor, OciError>> + Send;
     /// Deletes a manifest by digest.
-    async fn delete_manifest(&self, digest: &Digest) -> Result<(), OciError>;
+    fn delete_manifest(&self, digest: &Digest)
+    -> impl Future<Output = Result<(), OciError>> + Send;
 }
 
 /// One entry of a referrers listing.
@@ -170,40 +184,58 @@ pub struct ReferrerListing {
 }
 
 /// Listing referrers of a subject.
-pub trait ReferrersRead {
+pub trait ReferrersRead: Send + Sync {
     /// How this store lists referrers (probing once if needed).
-    async fn referrers_mode(&self) -> Result<ReferrersMode, OciError>;
+    fn referrers_mode(&self) -> impl Future<Output = Result<ReferrersMode, OciError>> + Send;
     /// Lists the referrers of `subject`, filtered to `artifact_types` when
     /// non-empty. Never silently partial: a page cap or a failure is an error.
-    async fn list_referrers(
+    fn list_referrers(
         &self,
         subject: &Digest,
         artifact_types: &[String],
-    ) -> Result<ReferrerListing, OciError>;
+    ) -> impl Future<Output = Result<ReferrerListing, OciError>> + Send;
     /// Like [`ReferrersRead::list_referrers`], but `legacy` may be left
     /// empty: a registry then skips the three cosign legacy-tag lookups.
     /// For discovery below the image (referrers of an SBOM), where they
     /// cost three requests per artifact and are almost never there.
-    async fn list_referrers_skip_legacy(
+    fn list_referrers_skip_legacy(
         &self,
         subject: &Digest,
         artifact_types: &[String],
-    ) -> Result<ReferrerListing, OciError> {
-        self.list_referrers(subject, artifact_types).await
+    ) -> impl Future<Output = Result<ReferrerListing, OciError>> + Send {
+        self.list_referrers(subject, artifact_types)
     }
 }
 
 /// Keeping a store's referrers bookkeeping (fallback index, layout
 /// `index.json`) in step with pushed and deleted referrer manifests.
-pub trait ReferrersWrite {
+pub trait ReferrersWrite: Send + Sync {
     /// Records `referrer` (a manifest already pushed, whose `subject` is
     /// `subject`) so that listing finds it. A no-op where the store indexes
     /// referrers itself (native API).
-    async fn add_referrer(
+    fn add_referrer(
         &self,
         subject: &Descriptor,
         referrer: &Descriptor,
-    ) -> Result<(), OciError>;
+    ) -> impl Future<Output = Result<(), OciError>> + Send;
     /// Removes `referrer` from `subject`'s bookkeeping.
-    async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError>;
+    fn remove_referrer(
+        &self,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> impl Future<Output = Result<(), OciError>> + Send;
+    /// Checks, writing nothing, that recording the referrer manifest
+    /// `manifest` (bytes, not yet pushed) of `subject` would leave this
+    /// store's bookkeeping readable by Stella (its indexes within their
+    /// caps). Called before a push, so a push that could not be read back
+    /// is refused before anything is written. A store that keeps no
+    /// bookkeeping of its own (native referrers API) has nothing to check.
+    fn check_referrer_room(
+        &self,
+        subject: &Descriptor,
+        manifest: &[u8],
+    ) -> impl Future<Output = Result<(), OciError>> + Send {
+        let _ = (subject, manifest);
+        async { Ok(()) }
+    }
 }

@@ -5,6 +5,13 @@
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest referrers index (API page or fallback tag) Stella buffers.
 pub const MAX_REFERRERS_INDEX_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest referrers tag-schema index (the image index tagged `<alg>-<hex>`)
+/// Stella writes. It is stored and fetched as a manifest (by Stella, by
+/// registries, by skopeo), so the manifest cap applies: an index over it
+/// is refused before anything is written.
+pub const MAX_TAG_SCHEMA_INDEX_BYTES: u64 = MAX_MANIFEST_BYTES;
+/// Largest OCI image layout `index.json` Stella reads, and therefore writes.
+pub const MAX_LAYOUT_INDEX_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest JSON document read whole (DSSE envelope, sigstore bundle, policy, trusted root).
 pub const MAX_JSON_DOCUMENT_BYTES: u64 = 32 * 1024 * 1024;
 /// Largest DSSE payload accepted.

@@ -1,13 +1,19 @@
-//! `index.json` I/O for the layout: capped reads, atomic writes (temp file in
-//! the same directory, flushed, renamed) and the exclusive lock that
-//! serialises read-modify-write updates across threads and processes.
+//! `index.json` I/O for the layout: capped reads (the index cap,
+//! `limits::MAX_LAYOUT_INDEX_BYTES`, not the manifest cap), serialization
+//! refused over that same cap (what we write we can read back), atomic
+//! writes (temp file in the same directory, flushed, renamed) and the
+//! exclusive lock that serialises read-modify-write updates across threads
+//! and processes. The lock file is never opened through a symlink.
+//!
+//! Everything here blocks (file I/O, `flock`): callers run it on the
+//! blocking pool.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use stella_types::limits::MAX_REFERRERS_INDEX_BYTES;
-use stella_types::{ImageIndex, Manifest};
+use stella_types::ImageIndex;
+use stella_types::limits::MAX_LAYOUT_INDEX_BYTES;
 
 use crate::OciError;
 
@@ -22,14 +28,11 @@ pub struct IndexLock {
 
 impl IndexLock {
     /// Blocks until this process holds the lock for the layout at `root`.
+    /// Refuses a lock file that is a symlink (or anything but a regular
+    /// file) instead of creating or locking a file elsewhere.
     pub fn acquire(root: &Path) -> Result<Self, OciError> {
         let path = root.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
+        let file = super::fs::open_or_create_regular(&path)
             .map_err(|e| OciError::io(format!("cannot open lock file {}", path.display()), e))?;
         file.lock()
             .map_err(|e| OciError::io(format!("cannot lock {}", path.display()), e))?;
@@ -43,26 +46,22 @@ impl Drop for IndexLock {
     }
 }
 
-/// Reads and parses `index.json`, capped at `MAX_REFERRERS_INDEX_BYTES`.
+/// Reads and parses `index.json`, capped at `MAX_LAYOUT_INDEX_BYTES`.
 pub fn read_index(path: &Path) -> Result<ImageIndex, OciError> {
-    let bytes = super::read_capped(path, MAX_REFERRERS_INDEX_BYTES)?;
-    // index.json may omit mediaType; Manifest::parse accepts both forms.
-    let idx: ImageIndex = match Manifest::parse(&bytes, None) {
-        Ok(Manifest::Index(i)) => i,
-        Ok(Manifest::Image(_)) => {
-            return Err(OciError::Protocol(format!(
-                "{} is an image manifest, not an image index",
-                path.display()
-            )));
-        }
-        Err(e) => {
-            return Err(OciError::Protocol(format!(
-                "{} is malformed: {e}",
-                path.display()
-            )));
-        }
-    };
-    Ok(idx)
+    let bytes = super::fs::read_capped(path, MAX_LAYOUT_INDEX_BYTES)?;
+    // index.json may omit mediaType.
+    crate::referrers::parse_image_index(&bytes, &path.display().to_string())
+}
+
+/// Serializes `index.json`, refusing an index Stella could not read back.
+pub fn encode_index(idx: &ImageIndex, path: &Path) -> Result<Vec<u8>, OciError> {
+    let bytes = idx.to_json_bytes();
+    crate::referrers::check_index_fits(
+        &bytes,
+        MAX_LAYOUT_INDEX_BYTES,
+        &path.display().to_string(),
+    )?;
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` atomically: temp file in the same directory,

@@ -8,20 +8,35 @@
 //! - Referrer manifests are listed in `index.json` without a ref name (so
 //!   skopeo and garbage collectors see them), carrying their `artifactType`,
 //!   the manifest's annotations and [`SUBJECT_ANNOTATION`] (the subject
-//!   digest), so listing referrers reads `index.json` only. Entries written
-//!   by other tools without that annotation are found by reading their
-//!   manifest's `subject`.
+//!   digest). Listing reads each entry's manifest and lets its own `subject`
+//!   decide (see `listing`); the annotation only names the subject of an
+//!   entry whose manifest is gone (dangling).
 //! - cosign legacy attachments are entries tagged `sha256-<hex>.sig|.att|.sbom`.
 //!
 //! Every write is atomic: a temp file in the same directory, checked (blobs
 //! by digest and size), flushed, then renamed. `index.json` updates hold an
 //! exclusive lock on `index.json.lock`, so concurrent Stella processes do
-//! not lose entries.
+//! not lose entries. An update that would make `index.json` or a
+//! tag-schema index larger than Stella reads back is refused before
+//! anything is written.
+//!
+//! Trust: the layout is data, not instructions (see `docs/security.md`).
+//! Files are never opened through symlinks, only regular files are read
+//! (`fs`), the `blobs` directories must be real directories, and sizes and
+//! media types in `index.json` are checked against the manifest bytes.
+//!
+//! Blocking: the store-trait methods run all file I/O and the `flock` on
+//! tokio's blocking pool. The inherent methods ([`OciLayout::open`],
+//! [`OciLayout::read_index`], [`OciLayout::update_index`],
+//! [`OciLayout::tag`]) block; call them from synchronous code or
+//! `spawn_blocking`.
 //!
 //! What this module does not do: decide what an artifact looks like
 //! (`artifact`), walk graphs (`referrers`, `copy`), or garbage-collect blobs.
 
+mod fs;
 mod index;
+mod listing;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -29,18 +44,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use stella_types::digest::Hasher;
-use stella_types::limits::{MAX_MANIFEST_BYTES, MAX_REFERRERS_PER_SUBJECT};
+use stella_types::limits::MAX_MANIFEST_BYTES;
 use stella_types::media_types::{self, annotations};
 use stella_types::{Descriptor, Digest, ImageIndex, Manifest};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::OciError;
+use crate::blocking;
 use crate::store::*;
 
 pub use index::IndexLock;
+use listing::{FactsCache, ManifestFacts, StagedBlob};
 
 /// Annotation Stella puts on a referrer's `index.json` entry naming the
-/// referrer's subject digest (lets listing avoid reading every manifest).
+/// referrer's subject digest. A hint only: the manifest's own `subject`
+/// decides whether an entry is a referrer.
 pub const SUBJECT_ANNOTATION: &str = "dev.stella.referrer.subject";
 
 /// The contents of the `oci-layout` file Stella writes.
@@ -56,15 +74,15 @@ pub struct OciLayout {
     /// mtime): every update renames a new file into place, so a changed
     /// index never matches. Saves re-parsing while walking a tree.
     index_cache: Arc<Mutex<Option<CachedIndex>>>,
-    /// Subject digest (or none) of manifests without Stella's annotation.
-    subject_cache: Arc<Mutex<std::collections::HashMap<Digest, Option<Digest>>>>,
+    /// What each manifest read so far says about itself (by digest).
+    facts_cache: Arc<Mutex<FactsCache>>,
 }
 
 type IndexKey = (u64, u64, Option<std::time::SystemTime>);
 type CachedIndex = (IndexKey, Arc<ImageIndex>);
 
 fn index_key(path: &Path) -> Option<IndexKey> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = std::fs::symlink_metadata(path).ok()?;
     #[cfg(unix)]
     let ino = std::os::unix::fs::MetadataExt::ino(&meta);
     #[cfg(not(unix))]
@@ -74,12 +92,15 @@ fn index_key(path: &Path) -> Option<IndexKey> {
 
 impl OciLayout {
     /// Opens a layout, creating an empty one if `dir` does not exist (or is
-    /// an empty directory).
+    /// an empty directory). Blocks.
     pub fn open_or_create(dir: &Path) -> Result<Self, OciError> {
         let layout = OciLayout::at(dir);
         let marker = dir.join("oci-layout");
-        if marker.is_file() {
-            layout.check_marker()?;
+        if fs::lstat(&marker)
+            .map_err(|e| OciError::io(format!("cannot inspect {}", marker.display()), e))?
+            .is_some()
+        {
+            layout.check_layout_files()?;
             return Ok(layout);
         }
         if dir.exists() {
@@ -94,8 +115,9 @@ impl OciLayout {
                 )));
             }
         }
-        std::fs::create_dir_all(dir.join("blobs").join("sha256"))
+        std::fs::create_dir_all(dir)
             .map_err(|e| OciError::io(format!("cannot create OCI layout {}", dir.display()), e))?;
+        layout.blob_dir_for_write(stella_types::DigestAlgorithm::Sha256)?;
         if !dir.join("index.json").exists() {
             index::write_atomic(
                 &dir.join("index.json"),
@@ -107,21 +129,34 @@ impl OciLayout {
     }
 
     /// Opens an existing layout; fails with `NotFound` if `dir` is not one.
+    /// Blocks.
     pub fn open(dir: &Path) -> Result<Self, OciError> {
-        if !dir.join("oci-layout").is_file() || !dir.join("index.json").is_file() {
+        let present = |name: &str| matches!(fs::lstat(&dir.join(name)), Ok(Some(_)));
+        if !present("oci-layout") || !present("index.json") {
             return Err(OciError::not_found(format!(
                 "OCI image layout {}",
                 dir.display()
             )));
         }
         let layout = OciLayout::at(dir);
-        layout.check_marker()?;
+        layout.check_layout_files()?;
         Ok(layout)
+    }
+
+    /// Checks the marker file, that `index.json` is a regular file and that
+    /// the blob directories are real directories.
+    fn check_layout_files(&self) -> Result<(), OciError> {
+        self.check_marker()?;
+        let index = self.index_path();
+        fs::regular_file_exists(&index)
+            .map_err(|e| OciError::io(format!("unusable OCI layout {}", self.root.display()), e))?;
+        fs::check_dir(&self.root.join("blobs"))?;
+        fs::check_dir(&self.root.join("blobs").join("sha256"))
     }
 
     fn check_marker(&self) -> Result<(), OciError> {
         let path = self.root.join("oci-layout");
-        let bytes = read_capped(&path, 4096)?;
+        let bytes = fs::read_capped(&path, 4096)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| OciError::Protocol(format!("{}: not valid JSON: {e}", path.display())))?;
         match v.get("imageLayoutVersion").and_then(|x| x.as_str()) {
@@ -145,11 +180,36 @@ impl OciLayout {
             .join(digest.hex())
     }
 
+    /// The blob's path, after checking that `blobs` and `blobs/<alg>` are
+    /// not symlinks (reads and existence checks).
+    fn blob_file(&self, digest: &Digest) -> Result<PathBuf, OciError> {
+        let blobs = self.root.join("blobs");
+        fs::check_dir(&blobs)?;
+        fs::check_dir(&blobs.join(digest.algorithm().as_str()))?;
+        Ok(self.blob_path(digest))
+    }
+
+    /// Creates `blobs/<alg>` if needed, never through a symlink.
+    fn blob_dir_for_write(&self, alg: stella_types::DigestAlgorithm) -> Result<(), OciError> {
+        let blobs = self.root.join("blobs");
+        fs::ensure_dir(&blobs)?;
+        fs::ensure_dir(&blobs.join(alg.as_str()))
+    }
+
+    /// Whether the blob is present as a regular file (a symlink or FIFO in
+    /// its place is an error).
+    fn blob_present(&self, digest: &Digest) -> Result<bool, OciError> {
+        let path = self.blob_file(digest)?;
+        fs::regular_file_exists(&path)
+            .map(|size| size.is_some())
+            .map_err(|e| OciError::io(format!("blob {digest} in {}", self.root.display()), e))
+    }
+
     fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
 
-    /// Reads `index.json` (capped, parsed).
+    /// Reads `index.json` (capped, parsed). Blocks.
     pub fn read_index(&self) -> Result<ImageIndex, OciError> {
         index::read_index(&self.index_path())
     }
@@ -158,8 +218,19 @@ impl OciLayout {
         OciLayout {
             root: dir.to_path_buf(),
             index_cache: Arc::new(Mutex::new(None)),
-            subject_cache: Arc::new(Mutex::new(std::collections::HashMap::new())),
+            facts_cache: Arc::new(Mutex::new(FactsCache::default())),
         }
+    }
+
+    /// Runs `work` on this layout on the blocking pool.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, OciError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&OciLayout) -> Result<T, OciError> + Send + 'static,
+    {
+        let this = self.clone();
+        let what = format!("OCI layout {}", self.root.display());
+        blocking::run(&what, move || work(&this)).await
     }
 
     /// `index.json`, from the cache when the file has not changed.
@@ -184,10 +255,21 @@ impl OciLayout {
     }
 
     /// Applies `f` to `index.json` under the exclusive lock and writes the
-    /// result atomically (only if it changed). Returns what `f` returned.
+    /// result atomically (only if it changed; refused if Stella could not
+    /// read the result back). Returns what `f` returned. Blocks.
     pub fn update_index<T>(
         &self,
         f: impl FnOnce(&mut ImageIndex) -> Result<T, OciError>,
+    ) -> Result<T, OciError> {
+        self.update_index_staged(|idx| f(idx).map(|out| (out, None)))
+    }
+
+    /// [`OciLayout::update_index`] where `f` may also return a blob that
+    /// the new index points at: written (if missing) after every check
+    /// passed and before `index.json`.
+    fn update_index_staged<T>(
+        &self,
+        f: impl FnOnce(&mut ImageIndex) -> Result<(T, Option<StagedBlob>), OciError>,
     ) -> Result<T, OciError> {
         let _lock = IndexLock::acquire(&self.root)?;
         if let Ok(mut slot) = self.index_cache.lock() {
@@ -196,14 +278,29 @@ impl OciLayout {
         let path = self.index_path();
         let mut idx = index::read_index(&path)?;
         let before = idx.clone();
-        let out = f(&mut idx)?;
-        if idx != before {
-            index::write_atomic(&path, &idx.to_json_bytes())?;
+        let (out, staged) = f(&mut idx)?;
+        let new_bytes = if idx == before {
+            None
+        } else {
+            Some(index::encode_index(&idx, &path)?)
+        };
+        if let Some(blob) = staged
+            && !self.blob_present(&blob.descriptor.digest)?
+        {
+            self.write_blob(
+                &blob.descriptor,
+                BlobSource::Bytes(&blob.bytes),
+                &mut |_: u64| {},
+            )?;
+        }
+        if let Some(bytes) = new_bytes {
+            index::write_atomic(&path, &bytes)?;
         }
         Ok(out)
     }
 
-    /// Points `tag` at `descriptor` (replacing any entry with that ref name).
+    /// Points `tag` at `descriptor` (replacing any entry with that ref
+    /// name). Blocks.
     pub fn tag(&self, descriptor: &Descriptor, tag: &str) -> Result<(), OciError> {
         let mut entry = Descriptor::new(
             &descriptor.media_type,
@@ -230,8 +327,8 @@ impl OciLayout {
         cap: u64,
         what: &str,
     ) -> Result<Vec<u8>, OciError> {
-        let path = self.blob_path(digest);
-        let bytes = match read_capped(&path, cap) {
+        let path = self.blob_file(digest)?;
+        let bytes = match fs::read_capped(&path, cap) {
             Err(OciError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(OciError::not_found(format!(
                     "{what} {digest} in {}",
@@ -276,6 +373,206 @@ impl OciLayout {
                     .is_some_and(|m| m.children().iter().any(|c| &c.digest == digest))
             })
     }
+
+    /// The manifest a tag names, described from its bytes: the entry's
+    /// size and media type must match them.
+    fn resolve_tag_blocking(&self, tag: &str) -> Result<Descriptor, OciError> {
+        let idx = self.read_index_cached()?;
+        let entry = idx
+            .manifests
+            .iter()
+            .rev()
+            .find(|d| d.annotation(annotations::REF_NAME) == Some(tag))
+            .ok_or_else(|| {
+                OciError::not_found(format!("tag {tag:?} in OCI layout {}", self.root.display()))
+            })?;
+        let bytes = self.read_blob_checked(&entry.digest, MAX_MANIFEST_BYTES, "manifest")?;
+        let facts = ManifestFacts::from_bytes(&bytes).ok_or_else(|| {
+            OciError::Protocol(format!(
+                "tag {tag:?} in OCI layout {} names {}, which is not a manifest",
+                self.root.display(),
+                entry.digest
+            ))
+        })?;
+        if let Some(why) = facts.mismatch(entry) {
+            return Err(OciError::Protocol(format!(
+                "tag {tag:?} in OCI layout {}: index.json gives {why}",
+                self.root.display()
+            )));
+        }
+        Self::manifest_descriptor(&entry.digest, &bytes, Some(&entry.media_type))
+    }
+
+    fn fetch_manifest_blocking(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
+        let bytes = self.read_blob_checked(digest, MAX_MANIFEST_BYTES, "manifest")?;
+        let descriptor = Self::manifest_descriptor(digest, &bytes, None)?;
+        Ok(FetchedManifest { descriptor, bytes })
+    }
+
+    /// Opens a blob for streaming: a regular file, never through a symlink.
+    fn open_blob(&self, digest: &Digest) -> Result<std::fs::File, OciError> {
+        let path = self.blob_file(digest)?;
+        let ctx = || format!("blob {digest} in {}", self.root.display());
+        fs::open_regular(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                OciError::not_found(ctx())
+            } else {
+                OciError::io(format!("cannot read {}", ctx()), e)
+            }
+        })
+    }
+
+    /// Streams `source` into a temp file in the blob directory, checking
+    /// digest and size, then renames it into place. `advance` is told every
+    /// chunk's length.
+    fn write_blob(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        advance: &mut dyn FnMut(u64),
+    ) -> Result<(), OciError> {
+        self.blob_dir_for_write(descriptor.digest.algorithm())?;
+        let dest = self.blob_path(&descriptor.digest);
+        write_blob_checked(&dest, descriptor, source, advance)
+    }
+
+    fn push_manifest_blocking(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Descriptor, OciError> {
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(OciError::Protocol(format!(
+                "manifest is {} bytes, over the {MAX_MANIFEST_BYTES}-byte limit",
+                bytes.len()
+            )));
+        }
+        let digest = Digest::sha256_of(bytes);
+        let mut descriptor = Self::manifest_descriptor(&digest, bytes, Some(media_type))?;
+        if descriptor.media_type != media_type {
+            return Err(OciError::InvalidInput(format!(
+                "manifest {digest} is a {} but was pushed as {media_type}",
+                descriptor.media_type
+            )));
+        }
+        if !self.blob_present(&digest)? {
+            self.write_blob(&descriptor, BlobSource::Bytes(bytes), &mut |_: u64| {})?;
+        }
+        if let Some(tag) = tag {
+            self.tag(&descriptor, tag)?;
+        }
+        descriptor.annotations = BTreeMap::new();
+        Ok(descriptor)
+    }
+
+    fn delete_manifest_blocking(&self, digest: &Digest) -> Result<(), OciError> {
+        let path = self.blob_file(digest)?;
+        self.update_index(|idx| {
+            let before = idx.manifests.len();
+            idx.manifests.retain(|d| &d.digest != digest);
+            let listed = idx.manifests.len() != before;
+            if !listed && !self.blob_present(digest)? {
+                return Err(OciError::not_found(format!(
+                    "manifest {digest} in {}",
+                    self.root.display()
+                )));
+            }
+            if !self.still_referenced(idx, digest) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(OciError::io(format!("cannot delete {}", path.display()), e));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn list_referrers_blocking(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<ReferrerListing, OciError> {
+        let idx = self.read_index_cached()?;
+        let mut referrers = self.referrers_in(&idx, subject, None, false)?;
+        if !artifact_types.is_empty() {
+            referrers.retain(|e| {
+                artifact_types
+                    .iter()
+                    .any(|t| Some(t.as_str()) == e.descriptor.artifact_type.as_deref())
+            });
+        }
+        referrers.sort_by(|a, b| {
+            (
+                a.descriptor.artifact_type.as_deref().unwrap_or(""),
+                &a.descriptor.digest,
+            )
+                .cmp(&(
+                    b.descriptor.artifact_type.as_deref().unwrap_or(""),
+                    &b.descriptor.digest,
+                ))
+        });
+        Ok(ReferrerListing {
+            mode: ReferrersMode::Layout,
+            referrers,
+            legacy: self.legacy_in(&idx, subject)?,
+        })
+    }
+
+    fn add_referrer_blocking(
+        &self,
+        subject: &Descriptor,
+        referrer: &Descriptor,
+    ) -> Result<(), OciError> {
+        let bytes =
+            self.read_blob_checked(&referrer.digest, MAX_MANIFEST_BYTES, "referrer manifest")?;
+        Manifest::parse(&bytes, Some(&referrer.media_type))
+            .map_err(|e| OciError::manifest(&referrer.digest, e))?;
+        let facts = ManifestFacts::from_bytes(&bytes)
+            .map(Arc::new)
+            .ok_or_else(|| {
+                OciError::InvalidInput(format!("{} is not a manifest", referrer.digest))
+            })?;
+        self.update_index_staged(|idx| {
+            let staged = self.plan_add_referrer(idx, &subject.digest, referrer, &facts, false)?;
+            Ok(((), staged))
+        })
+    }
+
+    /// The dry run of [`ReferrersWrite::add_referrer`] for manifest bytes
+    /// not pushed yet: fails if the new `index.json` or tag-schema index
+    /// would be over its cap (or the manifest does not refer to `subject`).
+    fn check_referrer_room_blocking(
+        &self,
+        subject: &Descriptor,
+        manifest: &[u8],
+    ) -> Result<(), OciError> {
+        let referrer = Descriptor::for_bytes(media_types::OCI_MANIFEST, manifest);
+        let facts = ManifestFacts::from_bytes(manifest)
+            .map(Arc::new)
+            .ok_or_else(|| OciError::InvalidInput("the referrer is not a manifest".into()))?;
+        let mut idx = (*self.read_index_cached()?).clone();
+        self.plan_add_referrer(&mut idx, &subject.digest, &referrer, &facts, true)?;
+        index::encode_index(&idx, &self.index_path())?;
+        Ok(())
+    }
+
+    fn remove_referrer_blocking(
+        &self,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<(), OciError> {
+        self.update_index_staged(|idx| {
+            idx.manifests.retain(|d| {
+                !(&d.digest == referrer && d.annotation(annotations::REF_NAME).is_none())
+            });
+            let staged = self.plan_tag_schema_index(idx, subject, None, false)?;
+            Ok(((), staged))
+        })
+    }
 }
 
 /// Replaces the first entry matching `same` with `entry` (keeping its
@@ -307,23 +604,6 @@ fn is_manifest_type(mt: &str) -> bool {
     media_types::MANIFEST_ACCEPT.contains(&mt)
 }
 
-/// Reads a whole file, refusing more than `cap` bytes.
-fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, OciError> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| OciError::io(format!("cannot read {}", path.display()), e))?;
-    let mut buf = Vec::new();
-    f.take(cap + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| OciError::io(format!("cannot read {}", path.display()), e))?;
-    if buf.len() as u64 > cap {
-        return Err(OciError::Protocol(format!(
-            "{} is over the {cap}-byte limit",
-            path.display()
-        )));
-    }
-    Ok(buf)
-}
-
 /// Parses `sha256-<hex>.sig|.att|.sbom`, returning (subject hex, kind).
 pub fn parse_legacy_tag(tag: &str) -> Option<(&str, &str)> {
     let rest = tag.strip_prefix("sha256-")?;
@@ -334,136 +614,28 @@ pub fn parse_legacy_tag(tag: &str) -> Option<(&str, &str)> {
     Some((hex, kind))
 }
 
-impl ContentRead for OciLayout {
-    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
-        let idx = self.read_index()?;
-        let entry = idx
-            .manifests
-            .iter()
-            .rev()
-            .find(|d| d.annotation(annotations::REF_NAME) == Some(tag))
-            .ok_or_else(|| {
-                OciError::not_found(format!("tag {tag:?} in OCI layout {}", self.root.display()))
-            })?;
-        let mut d = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
-        d.artifact_type = entry.artifact_type.clone();
-        Ok(d)
-    }
-
-    async fn fetch_manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
-        let bytes = self.read_blob_checked(digest, MAX_MANIFEST_BYTES, "manifest")?;
-        let descriptor = Self::manifest_descriptor(digest, &bytes, None)?;
-        Ok(FetchedManifest { descriptor, bytes })
-    }
-
-    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, OciError> {
-        Ok(self.blob_path(digest).is_file())
-    }
-
-    async fn blob_exists(&self, digest: &Digest) -> Result<bool, OciError> {
-        Ok(self.blob_path(digest).is_file())
-    }
-
-    async fn fetch_blob_to(
-        &self,
-        descriptor: &Descriptor,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<u64, OciError> {
-        let digest = &descriptor.digest;
-        let path = self.blob_path(digest);
-        let ctx = || format!("blob {digest} in {}", self.root.display());
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(OciError::not_found(ctx()));
-            }
-            Err(e) => return Err(OciError::io(format!("cannot read {}", ctx()), e)),
-        };
-        let mut hasher = Hasher::new(digest.algorithm());
-        let mut seen: u64 = 0;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .await
-                .map_err(|e| OciError::io(format!("cannot read {}", ctx()), e))?;
-            let Some(chunk) = buf.get(..n) else { break };
-            if n == 0 {
-                break;
-            }
-            seen += n as u64;
-            if seen > descriptor.size {
-                return Err(OciError::integrity(
-                    ctx(),
-                    stella_types::DigestError::SizeMismatch {
-                        expected: descriptor.size,
-                        actual: seen,
-                    },
-                ));
-            }
-            hasher.update(chunk);
-            sink.write_all(chunk)
-                .await
-                .map_err(|e| OciError::io(format!("cannot write {}", ctx()), e))?;
-        }
-        if seen != descriptor.size {
-            return Err(OciError::integrity(
-                ctx(),
-                stella_types::DigestError::SizeMismatch {
-                    expected: descriptor.size,
-                    actual: seen,
-                },
-            ));
-        }
-        let actual = hasher.finish();
-        if &actual != digest {
-            return Err(OciError::integrity(
-                ctx(),
-                stella_types::DigestError::Mismatch {
-                    expected: digest.to_string(),
-                    actual: actual.to_string(),
-                },
-            ));
-        }
-        sink.flush()
-            .await
-            .map_err(|e| OciError::io(format!("cannot write {}", ctx()), e))?;
-        Ok(seen)
-    }
-}
-
 /// Streams `source` into a temp file next to `dest`, checking digest and
-/// size, then renames it into place.
+/// size, then renames it into place. The caller made sure the directory is
+/// a real one.
 fn write_blob_checked(
     dest: &Path,
     descriptor: &Descriptor,
     source: BlobSource<'_>,
-    progress: &dyn Progress,
+    advance: &mut dyn FnMut(u64),
 ) -> Result<(), OciError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| OciError::io(format!("cannot create {}", dir.display()), e))?;
     let mut tmp = index::temp_builder()
         .tempfile_in(dir)
         .map_err(|e| OciError::io(format!("cannot create temp file in {}", dir.display()), e))?;
     let ctx = || format!("blob {}", descriptor.digest);
-    let mut hasher = Hasher::new(descriptor.digest.algorithm());
-    let mut seen: u64 = 0;
+    let mut check = SizeAndDigest::new(descriptor);
     let mut push = |chunk: &[u8], tmp: &mut tempfile::NamedTempFile| -> Result<(), OciError> {
-        seen += chunk.len() as u64;
-        if seen > descriptor.size {
-            return Err(OciError::integrity(
-                ctx(),
-                stella_types::DigestError::SizeMismatch {
-                    expected: descriptor.size,
-                    actual: seen,
-                },
-            ));
-        }
-        hasher.update(chunk);
+        check
+            .update(chunk)
+            .map_err(|e| OciError::integrity(ctx(), e))?;
         tmp.write_all(chunk)
             .map_err(|e| OciError::io(format!("cannot write {}", ctx()), e))?;
-        progress.advance(chunk.len() as u64);
+        advance(chunk.len() as u64);
         Ok(())
     };
     match source {
@@ -488,31 +660,132 @@ fn write_blob_checked(
             }
         }
     }
-    if seen != descriptor.size {
-        return Err(OciError::integrity(
-            ctx(),
-            stella_types::DigestError::SizeMismatch {
-                expected: descriptor.size,
-                actual: seen,
-            },
-        ));
-    }
-    let actual = hasher.finish();
-    if actual != descriptor.digest {
-        return Err(OciError::integrity(
-            ctx(),
-            stella_types::DigestError::Mismatch {
-                expected: descriptor.digest.to_string(),
-                actual: actual.to_string(),
-            },
-        ));
-    }
+    check.finish().map_err(|e| OciError::integrity(ctx(), e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| OciError::io(format!("cannot write {}", ctx()), e))?;
     tmp.persist(dest)
         .map_err(|e| OciError::io(format!("cannot store {}", ctx()), e.error))?;
     Ok(())
+}
+
+/// Checks bytes as they stream against a descriptor's size and digest.
+struct SizeAndDigest<'a> {
+    descriptor: &'a Descriptor,
+    hasher: Hasher,
+    seen: u64,
+}
+
+impl<'a> SizeAndDigest<'a> {
+    fn new(descriptor: &'a Descriptor) -> Self {
+        SizeAndDigest {
+            descriptor,
+            hasher: Hasher::new(descriptor.digest.algorithm()),
+            seen: 0,
+        }
+    }
+
+    fn update(&mut self, chunk: &[u8]) -> Result<(), stella_types::DigestError> {
+        self.seen = self.seen.saturating_add(chunk.len() as u64);
+        if self.seen > self.descriptor.size {
+            return Err(stella_types::DigestError::SizeMismatch {
+                expected: self.descriptor.size,
+                actual: self.seen,
+            });
+        }
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<u64, stella_types::DigestError> {
+        if self.seen != self.descriptor.size {
+            return Err(stella_types::DigestError::SizeMismatch {
+                expected: self.descriptor.size,
+                actual: self.seen,
+            });
+        }
+        let actual = self.hasher.finish();
+        if actual != self.descriptor.digest {
+            return Err(stella_types::DigestError::Mismatch {
+                expected: self.descriptor.digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(self.seen)
+    }
+}
+
+impl ContentRead for OciLayout {
+    async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
+        let tag = tag.to_string();
+        self.blocking(move |l| l.resolve_tag_blocking(&tag)).await
+    }
+
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
+        let digest = digest.clone();
+        self.blocking(move |l| l.fetch_manifest_blocking(&digest))
+            .await
+    }
+
+    async fn manifest_exists(&self, digest: &Digest) -> Result<bool, OciError> {
+        let digest = digest.clone();
+        self.blocking(move |l| l.blob_present(&digest)).await
+    }
+
+    async fn blob_exists(&self, digest: &Digest) -> Result<bool, OciError> {
+        let digest = digest.clone();
+        self.blocking(move |l| l.blob_present(&digest)).await
+    }
+
+    async fn fetch_blob_to(
+        &self,
+        descriptor: &Descriptor,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<u64, OciError> {
+        let digest = &descriptor.digest;
+        let ctx = || format!("blob {digest} in {}", self.root.display());
+        let owned = digest.clone();
+        let file = self.blocking(move |l| l.open_blob(&owned)).await?;
+        let mut file = tokio::fs::File::from_std(file);
+        let mut check = SizeAndDigest::new(descriptor);
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| OciError::io(format!("cannot read {}", ctx()), e))?;
+            if n == 0 {
+                break;
+            }
+            let Some(chunk) = buf.get(..n) else { break };
+            check
+                .update(chunk)
+                .map_err(|e| OciError::integrity(ctx(), e))?;
+            sink.write_all(chunk)
+                .await
+                .map_err(|e| OciError::io(format!("cannot write {}", ctx()), e))?;
+        }
+        let seen = check.finish().map_err(|e| OciError::integrity(ctx(), e))?;
+        sink.flush()
+            .await
+            .map_err(|e| OciError::io(format!("cannot write {}", ctx()), e))?;
+        Ok(seen)
+    }
+}
+
+/// A blob source the blocking pool can own.
+enum OwnedSource {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl OwnedSource {
+    fn borrow(&self) -> BlobSource<'_> {
+        match self {
+            OwnedSource::Bytes(b) => BlobSource::Bytes(b),
+            OwnedSource::File(p) => BlobSource::File(p),
+        }
+    }
 }
 
 impl ContentWrite for OciLayout {
@@ -522,16 +795,47 @@ impl ContentWrite for OciLayout {
         source: BlobSource<'_>,
         progress: &dyn Progress,
     ) -> Result<PushOutcome, OciError> {
-        let dest = self.blob_path(&descriptor.digest);
-        if let Ok(meta) = std::fs::metadata(&dest)
-            && meta.is_file()
-            && meta.len() == descriptor.size
-        {
+        let owned_desc = descriptor.clone();
+        let present = self
+            .blocking(move |l| {
+                let path = l.blob_file(&owned_desc.digest)?;
+                Ok(fs::regular_file_exists(&path)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|size| size == owned_desc.size))
+            })
+            .await?;
+        if present {
             return Ok(PushOutcome::AlreadyExisted);
         }
+        let source = match source {
+            BlobSource::Bytes(b) => OwnedSource::Bytes(b.to_vec()),
+            BlobSource::File(p) => OwnedSource::File(p.to_path_buf()),
+        };
+        // The blocking writer reports progress through a channel; this
+        // task forwards it to `progress` until the writer is done.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let this = self.clone();
+        let owned_desc = descriptor.clone();
         progress.start(&descriptor.digest.to_string(), descriptor.size);
-        let r = write_blob_checked(&dest, descriptor, source, progress);
+        let writer = tokio::task::spawn_blocking(move || {
+            this.write_blob(&owned_desc, source.borrow(), &mut |n| {
+                let _ = tx.send(n);
+            })
+        });
+        while let Some(n) = rx.recv().await {
+            progress.advance(n);
+        }
         progress.finish();
+        let r = writer.await.map_err(|e| {
+            OciError::io(
+                format!(
+                    "OCI layout {}: the blob writer did not finish",
+                    self.root.display()
+                ),
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
         r.map(|()| PushOutcome::Uploaded)
     }
 
@@ -541,119 +845,17 @@ impl ContentWrite for OciLayout {
         bytes: &[u8],
         tag: Option<&str>,
     ) -> Result<Descriptor, OciError> {
-        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(OciError::Protocol(format!(
-                "manifest is {} bytes, over the {MAX_MANIFEST_BYTES}-byte limit",
-                bytes.len()
-            )));
-        }
-        let digest = Digest::sha256_of(bytes);
-        let mut descriptor = Self::manifest_descriptor(&digest, bytes, Some(media_type))?;
-        if descriptor.media_type != media_type {
-            return Err(OciError::InvalidInput(format!(
-                "manifest {digest} is a {} but was pushed as {media_type}",
-                descriptor.media_type
-            )));
-        }
-        let dest = self.blob_path(&digest);
-        if !dest.is_file() {
-            write_blob_checked(&dest, &descriptor, BlobSource::Bytes(bytes), &NoProgress)?;
-        }
-        if let Some(tag) = tag {
-            self.tag(&descriptor, tag)?;
-        }
-        descriptor.annotations = BTreeMap::new();
-        Ok(descriptor)
+        let media_type = media_type.to_string();
+        let bytes = bytes.to_vec();
+        let tag = tag.map(str::to_string);
+        self.blocking(move |l| l.push_manifest_blocking(&media_type, &bytes, tag.as_deref()))
+            .await
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), OciError> {
-        let path = self.blob_path(digest);
-        let listed = self.update_index(|idx| {
-            let before = idx.manifests.len();
-            idx.manifests.retain(|d| &d.digest != digest);
-            let listed = idx.manifests.len() != before;
-            if !listed && !path.is_file() {
-                return Err(OciError::not_found(format!(
-                    "manifest {digest} in {}",
-                    self.root.display()
-                )));
-            }
-            let keep = self.still_referenced(idx, digest);
-            if !keep {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(OciError::io(format!("cannot delete {}", path.display()), e));
-                    }
-                }
-            }
-            Ok(listed)
-        })?;
-        let _ = listed;
-        Ok(())
-    }
-}
-
-impl OciLayout {
-    /// The subject digest of an `index.json` entry, from Stella's annotation
-    /// or (for entries written by other tools) by reading the manifest.
-    /// `Ok(None)`: not a referrer. `Err(())`: the manifest is missing.
-    fn entry_subject(&self, entry: &Descriptor, subject: &str) -> Result<Option<Digest>, ()> {
-        if let Some(s) = entry.annotation(SUBJECT_ANNOTATION) {
-            // Cheap string compare first; only a matching entry is parsed
-            // and checked for existence (dangling).
-            if s != subject {
-                return Ok(None);
-            }
-            if !self.blob_path(&entry.digest).is_file() {
-                return Err(());
-            }
-            return Ok(Digest::parse(s).ok());
-        }
-        if let Ok(cache) = self.subject_cache.lock()
-            && let Some(known) = cache.get(&entry.digest)
-        {
-            return Ok(known.clone());
-        }
-        if !is_manifest_type(&entry.media_type)
-            || is_index_type(&entry.media_type) && entry.size > MAX_MANIFEST_BYTES
-        {
-            return Ok(None);
-        }
-        match self.read_blob_checked(&entry.digest, MAX_MANIFEST_BYTES, "manifest") {
-            Ok(bytes) => {
-                let found = Manifest::parse(&bytes, None)
-                    .ok()
-                    .and_then(|m| m.subject().map(|s| s.digest.clone()));
-                // Manifests are content-addressed: the answer never changes.
-                if let Ok(mut cache) = self.subject_cache.lock()
-                    && cache.len() < MAX_REFERRERS_PER_SUBJECT
-                {
-                    cache.insert(entry.digest.clone(), found.clone());
-                }
-                Ok(found)
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// The descriptor a listing reports for an entry: media type, digest,
-    /// size, artifactType and the manifest's annotations (ours removed).
-    fn listing_descriptor(&self, entry: &Descriptor) -> Descriptor {
-        let mut d = entry.clone();
-        d.annotations.remove(SUBJECT_ANNOTATION);
-        d.annotations.remove(annotations::REF_NAME);
-        if d.artifact_type.is_none()
-            && entry.annotation(SUBJECT_ANNOTATION).is_none()
-            && let Ok(bytes) = self.read_blob_checked(&entry.digest, MAX_MANIFEST_BYTES, "manifest")
-            && let Ok(m) = Manifest::parse(&bytes, None)
-        {
-            d.artifact_type = m.artifact_type().map(str::to_string);
-            d.annotations = m.annotations().clone();
-        }
-        d
+        let digest = digest.clone();
+        self.blocking(move |l| l.delete_manifest_blocking(&digest))
+            .await
     }
 }
 
@@ -667,79 +869,10 @@ impl ReferrersRead for OciLayout {
         subject: &Digest,
         artifact_types: &[String],
     ) -> Result<ReferrerListing, OciError> {
-        let idx = self.read_index_cached()?;
-        let subject_str = subject.to_string();
-        let mut seen: BTreeMap<Digest, ReferrerEntry> = BTreeMap::new();
-        let mut legacy = Vec::new();
-        for entry in &idx.manifests {
-            if let Some(tag) = entry.annotation(annotations::REF_NAME)
-                && let Some((hex, kind)) = parse_legacy_tag(tag)
-            {
-                if hex == subject.hex()
-                    && subject.algorithm() == stella_types::DigestAlgorithm::Sha256
-                {
-                    legacy.push(LegacyAttachment {
-                        tag: tag.to_string(),
-                        kind: kind.to_string(),
-                        descriptor: Descriptor::new(
-                            &entry.media_type,
-                            entry.digest.clone(),
-                            entry.size,
-                        ),
-                    });
-                }
-                continue;
-            }
-            if seen.contains_key(&entry.digest) {
-                continue;
-            }
-            let (matches, dangling) = match self.entry_subject(entry, &subject_str) {
-                Ok(Some(s)) => (&s == subject, false),
-                Ok(None) => (false, false),
-                Err(()) => (true, true),
-            };
-            if !matches {
-                continue;
-            }
-            let descriptor = self.listing_descriptor(entry);
-            if !artifact_types.is_empty()
-                && !artifact_types
-                    .iter()
-                    .any(|t| Some(t.as_str()) == descriptor.artifact_type.as_deref())
-            {
-                continue;
-            }
-            seen.insert(
-                entry.digest.clone(),
-                ReferrerEntry {
-                    descriptor,
-                    dangling,
-                },
-            );
-            if seen.len() > MAX_REFERRERS_PER_SUBJECT {
-                return Err(OciError::Protocol(format!(
-                    "subject {subject} has more than {MAX_REFERRERS_PER_SUBJECT} referrers"
-                )));
-            }
-        }
-        let mut referrers: Vec<ReferrerEntry> = seen.into_values().collect();
-        referrers.sort_by(|a, b| {
-            (
-                a.descriptor.artifact_type.as_deref().unwrap_or(""),
-                &a.descriptor.digest,
-            )
-                .cmp(&(
-                    b.descriptor.artifact_type.as_deref().unwrap_or(""),
-                    &b.descriptor.digest,
-                ))
-        });
-        legacy.sort_by(|a, b| a.tag.cmp(&b.tag));
-        legacy.dedup_by(|a, b| a.tag == b.tag);
-        Ok(ReferrerListing {
-            mode: ReferrersMode::Layout,
-            referrers,
-            legacy,
-        })
+        let subject = subject.clone();
+        let artifact_types = artifact_types.to_vec();
+        self.blocking(move |l| l.list_referrers_blocking(&subject, &artifact_types))
+            .await
     }
 }
 
@@ -749,109 +882,28 @@ impl ReferrersWrite for OciLayout {
         subject: &Descriptor,
         referrer: &Descriptor,
     ) -> Result<(), OciError> {
-        let bytes =
-            self.read_blob_checked(&referrer.digest, MAX_MANIFEST_BYTES, "referrer manifest")?;
-        let m = Manifest::parse(&bytes, Some(&referrer.media_type))
-            .map_err(|e| OciError::manifest(&referrer.digest, e))?;
-        match m.subject() {
-            Some(s) if s.digest == subject.digest => {}
-            Some(s) => {
-                return Err(OciError::InvalidInput(format!(
-                    "manifest {} has subject {}, not {}",
-                    referrer.digest, s.digest, subject.digest
-                )));
-            }
-            None => {
-                return Err(OciError::InvalidInput(format!(
-                    "manifest {} has no subject",
-                    referrer.digest
-                )));
-            }
-        }
-        let mut entry =
-            Descriptor::new(m.media_type(), referrer.digest.clone(), bytes.len() as u64);
-        entry.artifact_type = m.artifact_type().map(str::to_string);
-        entry.annotations = m.annotations().clone();
-        entry.annotations.remove(annotations::REF_NAME);
-        entry
-            .annotations
-            .insert(SUBJECT_ANNOTATION.to_string(), subject.digest.to_string());
-        self.update_index(|idx| {
-            let digest = entry.digest.clone();
-            upsert(&mut idx.manifests, entry, |d| {
-                d.digest == digest && d.annotation(annotations::REF_NAME).is_none()
-            });
-            self.sync_tag_schema_index(idx, &subject.digest)
-        })
+        let subject = subject.clone();
+        let referrer = referrer.clone();
+        self.blocking(move |l| l.add_referrer_blocking(&subject, &referrer))
+            .await
     }
 
     async fn remove_referrer(&self, subject: &Digest, referrer: &Digest) -> Result<(), OciError> {
-        self.update_index(|idx| {
-            idx.manifests.retain(|d| {
-                !(&d.digest == referrer && d.annotation(annotations::REF_NAME).is_none())
-            });
-            self.sync_tag_schema_index(idx, subject)
-        })
+        let subject = subject.clone();
+        let referrer = referrer.clone();
+        self.blocking(move |l| l.remove_referrer_blocking(&subject, &referrer))
+            .await
     }
-}
 
-impl OciLayout {
-    /// Keeps the subject's referrers tag-schema index (an image index tagged
-    /// `<alg>-<hex>`, exactly as a registry without the Referrers API holds
-    /// it) in step with the referrer entries of `index.json`. This makes the
-    /// referrers portable with tools that know only tags: `skopeo copy --all
-    /// oci:<dir>:sha256-<hex> docker://…` moves them into a registry, where
-    /// `stella evidence list-referrers` finds them. Called under the
-    /// `index.json` lock; the index blob is written before `index.json`
-    /// points at it. Without referrers the tag is removed.
-    fn sync_tag_schema_index(
+    async fn check_referrer_room(
         &self,
-        idx: &mut ImageIndex,
-        subject: &Digest,
+        subject: &Descriptor,
+        manifest: &[u8],
     ) -> Result<(), OciError> {
-        let tag = subject.referrers_tag();
-        let subject_str = subject.to_string();
-        let mut entries: Vec<Descriptor> = idx
-            .manifests
-            .iter()
-            .filter(|d| {
-                d.annotation(annotations::REF_NAME).is_none()
-                    && d.annotation(SUBJECT_ANNOTATION) == Some(subject_str.as_str())
-            })
-            .map(|d| {
-                let mut e = Descriptor::new(&d.media_type, d.digest.clone(), d.size);
-                e.artifact_type = d.artifact_type.clone();
-                e.annotations = d.annotations.clone();
-                e.annotations.retain(|k, _| !k.starts_with("dev.stella."));
-                e
-            })
-            .collect();
-        entries.sort_by(|a, b| {
-            (a.artifact_type.as_deref().unwrap_or(""), &a.digest)
-                .cmp(&(b.artifact_type.as_deref().unwrap_or(""), &b.digest))
-        });
-        entries.dedup_by(|a, b| a.digest == b.digest);
-        if entries.is_empty() {
-            idx.manifests
-                .retain(|d| d.annotation(annotations::REF_NAME) != Some(tag.as_str()));
-            return Ok(());
-        }
-        let mut fallback = ImageIndex::empty();
-        fallback.manifests = entries;
-        let bytes = fallback.to_json_bytes();
-        let descriptor = Descriptor::for_bytes(stella_types::media_types::OCI_INDEX, &bytes);
-        let path = self.blob_path(&descriptor.digest);
-        if !path.exists() {
-            write_blob_checked(&path, &descriptor, BlobSource::Bytes(&bytes), &NoProgress)?;
-        }
-        let mut entry = descriptor;
-        entry
-            .annotations
-            .insert(annotations::REF_NAME.to_string(), tag.clone());
-        upsert(&mut idx.manifests, entry, |d| {
-            d.annotation(annotations::REF_NAME) == Some(tag.as_str())
-        });
-        Ok(())
+        let subject = subject.clone();
+        let manifest = manifest.to_vec();
+        self.blocking(move |l| l.check_referrer_room_blocking(&subject, &manifest))
+            .await
     }
 }
 
