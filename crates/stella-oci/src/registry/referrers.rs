@@ -526,6 +526,11 @@ impl Repository {
                 return Ok(false);
             }
             let bytes = merged.to_json_bytes();
+            // Never write an index that Stella (or any reader with the
+            // manifest cap) could not read back; removals only shrink it.
+            if !edit.put.is_empty() {
+                crate::referrers::check_tag_schema_index_fits(&bytes, subject)?;
+            }
             let written = Digest::sha256_of(&bytes);
             let etag = if current.self_reference {
                 None
