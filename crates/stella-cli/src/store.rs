@@ -13,7 +13,7 @@ use stella_oci::layout::OciLayout;
 use stella_oci::registry::credentials::{
     ChainCredentials, CredentialProvider, Credentials, DockerConfigCredentials, StaticCredentials,
 };
-use stella_oci::registry::{RegistryClient, RegistryOptions};
+use stella_oci::registry::{RegistryClient, RegistryOptions, RegistryWords};
 use stella_types::Reference;
 
 use crate::cli::RegistryArgs;
@@ -58,6 +58,12 @@ pub fn registry_client(args: &RegistryArgs, registry: &str) -> anyhow::Result<Re
         credential_provider: Some(credential_provider),
         no_cross_host_realm: args.no_cross_host_realm,
         unsafe_single_writer: args.unsafe_single_writer,
+        words: RegistryWords {
+            log_in: "log in with --username/--password-stdin or docker login".into(),
+            use_plain_http: "use --plain-http".into(),
+            trust_ca: "trust the registry's CA with --ca-file".into(),
+            strict_realm: "--no-cross-host-realm".into(),
+        },
         ..RegistryOptions::default()
     };
     RegistryClient::new(options).context("cannot set up the registry client")

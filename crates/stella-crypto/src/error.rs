@@ -21,7 +21,7 @@ pub enum CryptoError {
     #[error("unsupported algorithm: {0}")]
     UnsupportedAlgorithm(String),
     /// An encrypted private key needs a passphrase and none was given.
-    #[error("the private key is encrypted and no passphrase was given (set STELLA_PASSWORD)")]
+    #[error("the private key is encrypted and no passphrase was given")]
     PassphraseRequired,
     /// The passphrase did not decrypt the private key.
     #[error("wrong passphrase or corrupt encrypted private key")]

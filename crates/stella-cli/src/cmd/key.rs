@@ -93,6 +93,7 @@ pub fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
                 }
                 Err(_) => {
                     return Err(anyhow::Error::new(CryptoError::PassphraseRequired))
+                        .context("set STELLA_PASSWORD, or run on a terminal to be asked")
                         .with_context(ctx);
                 }
             };

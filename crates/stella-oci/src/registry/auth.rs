@@ -43,6 +43,8 @@ pub(crate) struct AuthEnv<'a> {
     pub registry_url: &'a Url,
     /// Refuse token realms on another host than the registry.
     pub no_cross_host_realm: bool,
+    /// How messages name the user's remedies.
+    pub words: &'a super::RegistryWords,
     /// Deadline of one token request.
     pub token_deadline: Duration,
 }
@@ -239,7 +241,7 @@ impl AuthCache {
                 target.registry
             ))
         })?;
-        check_realm(&url, env.registry_url, env.no_cross_host_realm).map_err(|why| {
+        check_realm(&url, env.registry_url, env.no_cross_host_realm, env.words).map_err(|why| {
             OciError::Unauthorized(format!("registry {}: {why}", target.registry))
         })?;
         {
@@ -283,10 +285,11 @@ impl AuthCache {
                     body.map(|b| format!(": {b}")).unwrap_or_default()
                 ),
                 None => format!(
-                    "registry {} refused anonymous access to {} ({}); log in with --username/--password-stdin or docker login",
+                    "registry {} refused anonymous access to {} ({}); {}",
                     target.registry,
                     target.repository,
-                    access.actions()
+                    access.actions(),
+                    env.words.log_in
                 ),
             }));
         }
@@ -317,7 +320,12 @@ impl AuthCache {
 /// `registry` named in its own challenge: http(s) only; never plain http
 /// when the registry is reached over https; no userinfo; with `strict`, the
 /// realm must be on the registry's own host and port.
-pub(crate) fn check_realm(realm: &Url, registry: &Url, strict: bool) -> Result<(), String> {
+pub(crate) fn check_realm(
+    realm: &Url,
+    registry: &Url,
+    strict: bool,
+    words: &super::RegistryWords,
+) -> Result<(), String> {
     match realm.scheme() {
         "https" => {}
         "http" if registry.scheme() == "http" => {}
@@ -339,8 +347,9 @@ pub(crate) fn check_realm(realm: &Url, registry: &Url, strict: bool) -> Result<(
     }
     if strict && origin(realm) != origin(registry) {
         return Err(format!(
-            "its token realm is on another host ({}); refused by --no-cross-host-realm",
-            host_port(realm)
+            "its token realm is on another host ({}); refused by {}",
+            host_port(realm),
+            words.strict_realm
         ));
     }
     Ok(())
@@ -501,24 +510,25 @@ mod tests {
 
     #[test]
     fn realm_rules() {
+        let words = crate::registry::RegistryWords::default();
         let https_reg = Url::parse("https://reg.example:5000/").unwrap();
         let http_reg = Url::parse("http://reg.example:5000/").unwrap();
         let same = Url::parse("https://reg.example:5000/token").unwrap();
         let other = Url::parse("https://auth.example/token").unwrap();
         let plain = Url::parse("http://auth.example/token").unwrap();
-        assert!(check_realm(&same, &https_reg, true).is_ok());
-        assert!(check_realm(&other, &https_reg, false).is_ok());
-        let strict = check_realm(&other, &https_reg, true).unwrap_err();
+        assert!(check_realm(&same, &https_reg, true, &words).is_ok());
+        assert!(check_realm(&other, &https_reg, false, &words).is_ok());
+        let strict = check_realm(&other, &https_reg, true, &words).unwrap_err();
         assert!(strict.contains("auth.example"), "{strict}");
-        let downgrade = check_realm(&plain, &https_reg, false).unwrap_err();
+        let downgrade = check_realm(&plain, &https_reg, false, &words).unwrap_err();
         assert!(downgrade.contains("plain http"), "{downgrade}");
-        assert!(check_realm(&plain, &http_reg, false).is_ok());
+        assert!(check_realm(&plain, &http_reg, false, &words).is_ok());
         // Another port on the same host is another host.
         let port = Url::parse("http://reg.example:5001/token").unwrap();
-        assert!(check_realm(&port, &http_reg, true).is_err());
+        assert!(check_realm(&port, &http_reg, true, &words).is_err());
         let userinfo = Url::parse("https://u:p@auth.example/token").unwrap();
-        assert!(check_realm(&userinfo, &https_reg, false).is_err());
+        assert!(check_realm(&userinfo, &https_reg, false, &words).is_err());
         let ftp = Url::parse("ftp://auth.example/token").unwrap();
-        assert!(check_realm(&ftp, &https_reg, false).is_err());
+        assert!(check_realm(&ftp, &https_reg, false, &words).is_err());
     }
 }

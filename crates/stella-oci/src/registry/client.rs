@@ -250,6 +250,7 @@ impl Shared {
             provider: self.provider.as_ref(),
             registry_url,
             no_cross_host_realm: self.options.no_cross_host_realm,
+            words: &self.options.words,
             token_deadline: self.options.timeouts.request,
         }
     }
@@ -327,7 +328,7 @@ impl Shared {
                     return Err(net_error_timed(
                         &format!("{} {}", req.method, redact(url)),
                         e,
-                        transport_hint(url, &detail),
+                        &transport_hint(url, &detail, &self.options.words),
                         started,
                         self.options.timeouts.idle,
                         deadline,
@@ -504,15 +505,15 @@ fn redirect_target(
 }
 
 /// A hint for transport errors that usually mean a wrong flag.
-fn transport_hint(url: &Url, detail: &str) -> &'static str {
+fn transport_hint(url: &Url, detail: &str, words: &super::RegistryWords) -> String {
     if url.scheme() == "https"
         && (detail.contains("InvalidContentType") || detail.contains("corrupt message"))
     {
-        " (the registry may speak plain HTTP: use --plain-http)"
+        format!(" (the registry may speak plain HTTP: {})", words.use_plain_http)
     } else if detail.contains("UnknownIssuer") || detail.contains("invalid peer certificate") {
-        " (trust the registry's CA with --ca-file)"
+        format!(" (the registry's certificate is not trusted: {})", words.trust_ca)
     } else {
-        ""
+        String::new()
     }
 }
 

@@ -47,7 +47,7 @@ use tokio::io::AsyncWrite;
 use crate::OciError;
 use crate::store::*;
 
-pub use options::{DEFAULT_REFERRERS_MODE_TTL, RegistryOptions, RegistryTimeouts};
+pub use options::{DEFAULT_REFERRERS_MODE_TTL, RegistryOptions, RegistryTimeouts, RegistryWords};
 pub use repair::{RepairFinding, RepairReport};
 
 /// A client shared by all repositories of a run (connection pool, tokens,

@@ -50,6 +50,34 @@ pub struct RegistryOptions {
     /// concurrent writer can then silently drop our entry. Saves one request
     /// and the settle delay (about 0.3-0.5 s) per push.
     pub unsafe_single_writer: bool,
+    /// How error messages name what the user can do about them. The
+    /// defaults are plain words; a front end passes its own (the CLI names
+    /// its flags), so the library never names a flag itself.
+    pub words: RegistryWords,
+}
+
+/// The remedies error messages suggest, in the caller's vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryWords {
+    /// Completes "refused anonymous access to <repo>; …".
+    pub log_in: String,
+    /// Completes "the registry may speak plain HTTP: …".
+    pub use_plain_http: String,
+    /// Completes "the registry's certificate is not trusted: …".
+    pub trust_ca: String,
+    /// Completes "its token realm is on another host (…); refused by …".
+    pub strict_realm: String,
+}
+
+impl Default for RegistryWords {
+    fn default() -> Self {
+        RegistryWords {
+            log_in: "give credentials for this registry".into(),
+            use_plain_http: "connect without TLS".into(),
+            trust_ca: "add the registry's CA to the trusted certificates".into(),
+            strict_realm: "the strict token-realm setting".into(),
+        }
+    }
 }
 
 /// Default lifetime of a probed referrers mode.
@@ -68,6 +96,7 @@ impl Default for RegistryOptions {
             referrers_mode_ttl: DEFAULT_REFERRERS_MODE_TTL,
             upload_chunk_size: 0,
             unsafe_single_writer: false,
+            words: RegistryWords::default(),
         }
     }
 }
@@ -92,6 +121,7 @@ impl std::fmt::Debug for RegistryOptions {
             .field("referrers_mode_ttl", &self.referrers_mode_ttl)
             .field("upload_chunk_size", &self.upload_chunk_size)
             .field("unsafe_single_writer", &self.unsafe_single_writer)
+            .field("words", &self.words)
             .finish()
     }
 }
