@@ -509,9 +509,15 @@ fn transport_hint(url: &Url, detail: &str, words: &super::RegistryWords) -> Stri
     if url.scheme() == "https"
         && (detail.contains("InvalidContentType") || detail.contains("corrupt message"))
     {
-        format!(" (the registry may speak plain HTTP: {})", words.use_plain_http)
+        format!(
+            " (the registry may speak plain HTTP: {})",
+            words.use_plain_http
+        )
     } else if detail.contains("UnknownIssuer") || detail.contains("invalid peer certificate") {
-        format!(" (the registry's certificate is not trusted: {})", words.trust_ca)
+        format!(
+            " (the registry's certificate is not trusted: {})",
+            words.trust_ca
+        )
     } else {
         String::new()
     }
