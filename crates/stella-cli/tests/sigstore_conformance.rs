@@ -24,6 +24,17 @@ const CONF: &str = concat!(
 /// (case name, mode, written reason). Empty: every run conforms.
 const EXPECTED_DEVIATIONS: &[(&str, &str, &str)] = &[];
 
+/// The binary with an empty trust cache (`STELLA_CACHE_DIR`), so a cache
+/// `stella trust update` filled on this machine cannot change a result.
+fn stella_cmd() -> Command {
+    static EMPTY_CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let cache = EMPTY_CACHE.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stella"));
+    c.env("STELLA_CACHE_DIR", cache.path())
+        .env_remove("XDG_CACHE_HOME");
+    c
+}
+
 fn conf(p: &str) -> PathBuf {
     Path::new(CONF).join(p)
 }
@@ -98,10 +109,7 @@ fn protocol_args(case: &Value, digest_mode: bool) -> Vec<String> {
 }
 
 fn run_stella(args: &[String]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = stella_cmd().args(args).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stderr),
@@ -382,7 +390,7 @@ fn verify_blob_cli_contract() {
     ]));
     assert_eq!(code, 2);
     // JSON output on success and on failure.
-    let ok = Command::new(env!("CARGO_BIN_EXE_stella"))
+    let ok = stella_cmd()
         .args(base(&[
             "--trusted-root",
             &root,
@@ -401,7 +409,7 @@ fn verify_blob_cli_contract() {
     assert_eq!(v["verified"], true);
     assert_eq!(v["result"]["identity"], san);
     assert!(!v["result"]["verified_times"].as_array().unwrap().is_empty());
-    let bad = Command::new(env!("CARGO_BIN_EXE_stella"))
+    let bad = stella_cmd()
         .args(base(&[
             "--trusted-root",
             &root,
