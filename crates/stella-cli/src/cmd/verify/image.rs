@@ -289,8 +289,7 @@ fn load_signers(
     now: i64,
 ) -> anyhow::Result<Vec<NamedSigner>> {
     let mut out = Vec::new();
-    // The sigstore trusted root, chosen once when a signer is keyless.
-    let mut root: Option<ChosenTrustedRoot> = None;
+    let root = keyless_root(policy, args, now)?;
     for (name, s) in &policy.signers {
         // Flags are relative to the working directory, policy paths to the policy.
         let from_flag = name.starts_with("key-") || name.starts_with("trust-root-");
@@ -312,23 +311,8 @@ fn load_signers(
                 .with_context(|| format!("CA certificate {}", path.display()))?;
             tp.ca_roots.extend(certs);
         }
-        if let Some(id) = &s.keyless {
-            let chosen = match root.take() {
-                Some(r) => r,
-                None => {
-                    let r = super::trust::choose_root(args.keyless.trusted_root.as_deref(), now)
-                        .with_context(|| format!("signer {name:?} is keyless"))?;
-                    // The report's shape is fixed (docs/policy.md): the
-                    // root's origin goes to stderr.
-                    if let Some(note) = super::trust::origin_note(&r.origin) {
-                        eprintln!("stella: {note}");
-                    }
-                    r
-                }
-            };
-            let trust = keyless_trust_for(name, id, &chosen);
-            root = Some(chosen);
-            tp.keyless = Some(trust?);
+        if let (Some(id), Some(root)) = (&s.keyless, &root) {
+            tp.keyless = Some(keyless_trust_for(name, id, root)?);
         }
         out.push(NamedSigner {
             name: name.clone(),
@@ -336,6 +320,29 @@ fn load_signers(
         });
     }
     Ok(out)
+}
+
+/// The sigstore trusted root when a signer is keyless (`--trusted-root`,
+/// else the cached one), chosen once. The report's shape is fixed
+/// (docs/policy.md), so a cached root's origin is noted on stderr.
+fn keyless_root(
+    policy: &Policy,
+    args: &VerifyImageArgs,
+    now: i64,
+) -> anyhow::Result<Option<ChosenTrustedRoot>> {
+    let Some(name) = policy
+        .signers
+        .iter()
+        .find_map(|(name, s)| s.keyless.as_ref().map(|_| name))
+    else {
+        return Ok(None);
+    };
+    let root = super::trust::choose_root(args.keyless.trusted_root.as_deref(), now)
+        .with_context(|| format!("signer {name:?} is keyless"))?;
+    if let Some(note) = super::trust::origin_note(&root.origin) {
+        eprintln!("stella: {note}");
+    }
+    Ok(Some(root))
 }
 
 /// Sigstore trust for a keyless policy signer: the trusted root is
