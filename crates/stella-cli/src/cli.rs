@@ -434,6 +434,16 @@ pub struct KeylessArgs {
     /// Regular expression the OIDC issuer must match.
     #[arg(long, value_name = "RE", conflicts_with = "certificate_oidc_issuer")]
     pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Verified transparency-log entries a keyless bundle must carry
+    /// (default 1). 0 accepts bundles signed with only an RFC 3161
+    /// timestamp; at least one timestamp must then verify.
+    #[arg(long, value_name = "N")]
+    pub tlog_threshold: Option<u8>,
+    /// Verified RFC 3161 timestamps (from the trusted root's timestamp
+    /// authorities) a keyless bundle must carry (default 0, but at least 1
+    /// with --tlog-threshold 0).
+    #[arg(long, value_name = "N")]
+    pub timestamp_threshold: Option<u8>,
 }
 
 #[derive(Debug, Args)]
@@ -477,7 +487,7 @@ pub enum BundleCommand {
     /// Show what a StellaBundle holds.
     Inspect(BundleInspectArgs),
     /// Verify a StellaBundle fully offline.
-    Verify(BundleVerifyArgs),
+    Verify(Box<BundleVerifyArgs>),
     /// Push a StellaBundle's image and evidence into a registry, digests preserved.
     Import(BundleImportArgs),
 }

@@ -25,6 +25,16 @@ const CONF: &str = concat!(
 /// (case name, mode, written reason). Empty: every run conforms.
 const EXPECTED_DEVIATIONS: &[(&str, &str, &str)] = &[];
 
+/// The binary with an empty trust cache (`STELLA_CACHE_DIR`), so a cache
+/// `stella trust update` filled on this machine cannot change a result.
+fn stella() -> Stella {
+    static EMPTY_CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let cache = EMPTY_CACHE.get_or_init(|| tempfile::tempdir().unwrap());
+    Stella::new(env!("CARGO_BIN_EXE_stella"))
+        .env("STELLA_CACHE_DIR", cache.path())
+        .env_remove("XDG_CACHE_HOME")
+}
+
 fn conf(p: &str) -> PathBuf {
     Path::new(CONF).join(p)
 }
@@ -100,7 +110,7 @@ fn protocol_args(case: &Value, digest_mode: bool) -> Vec<String> {
 
 fn run_stella(args: &[String]) -> (i32, String) {
     // The conformance runs see no SOURCE_DATE_EPOCH, like the conformance suite.
-    let out = Stella::new(env!("CARGO_BIN_EXE_stella"))
+    let out = stella()
         .env_remove("SOURCE_DATE_EPOCH")
         .output_with(args, &[], None);
     let text = format!(
@@ -413,23 +423,21 @@ fn verify_blob_with_a_bad_regexp_is_unusable() {
 #[test]
 fn verify_blob_json_output_on_success() {
     let c = BlobCase::new();
-    let ok = Stella::new(env!("CARGO_BIN_EXE_stella"))
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output_with(
-            &c.args(&[
-                "--trusted-root",
-                &c.root,
-                "--certificate-identity-regexp",
-                "^https://github\\.com/sigstore-conformance/",
-                "--certificate-oidc-issuer",
-                "https://token.actions.githubusercontent.com",
-                "--output",
-                "json",
-                &c.art,
-            ]),
-            &[],
-            None,
-        );
+    let ok = stella().env_remove("SOURCE_DATE_EPOCH").output_with(
+        &c.args(&[
+            "--trusted-root",
+            &c.root,
+            "--certificate-identity-regexp",
+            "^https://github\\.com/sigstore-conformance/",
+            "--certificate-oidc-issuer",
+            "https://token.actions.githubusercontent.com",
+            "--output",
+            "json",
+            &c.art,
+        ]),
+        &[],
+        None,
+    );
     assert_eq!(ok.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(v["verified"], true);
@@ -440,23 +448,21 @@ fn verify_blob_json_output_on_success() {
 #[test]
 fn verify_blob_json_output_on_failure() {
     let c = BlobCase::new();
-    let bad = Stella::new(env!("CARGO_BIN_EXE_stella"))
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output_with(
-            &c.args(&[
-                "--trusted-root",
-                &c.root,
-                "--certificate-identity",
-                "someone-else",
-                "--certificate-oidc-issuer",
-                "https://token.actions.githubusercontent.com",
-                "--output",
-                "json",
-                &c.art,
-            ]),
-            &[],
-            None,
-        );
+    let bad = stella().env_remove("SOURCE_DATE_EPOCH").output_with(
+        &c.args(&[
+            "--trusted-root",
+            &c.root,
+            "--certificate-identity",
+            "someone-else",
+            "--certificate-oidc-issuer",
+            "https://token.actions.githubusercontent.com",
+            "--output",
+            "json",
+            &c.art,
+        ]),
+        &[],
+        None,
+    );
     assert_eq!(bad.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(v["verified"], false);

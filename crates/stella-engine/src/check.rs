@@ -71,9 +71,15 @@ pub(crate) fn check_attestation(
         if v.verified {
             verified_by.push(s.name.clone());
             verified_type = v.predicate_type.clone();
-            // The keyless engine only accepts a bundle with a verified
-            // transparency-log entry (threshold 1).
-            logged |= s.trust.keyless.is_some();
+            // The keyless engine accepts a bundle only with as many
+            // verified transparency-log entries as its threshold says: at
+            // least one unless the signer allows timestamp-only bundles
+            // (then the evidence is not counted as logged, fail closed).
+            logged |= s
+                .trust
+                .keyless
+                .as_ref()
+                .is_some_and(|k| k.verifier.config().tlog_threshold >= 1);
         } else {
             reasons.insert(v.reason);
         }

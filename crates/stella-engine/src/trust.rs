@@ -82,11 +82,36 @@ pub fn matcher(exact: Option<&str>, regexp: Option<&str>) -> Result<Option<Match
     }
 }
 
+/// How many transparency-log entries and RFC 3161 timestamps a keyless
+/// bundle must carry. `None` keeps the verifier's default (at least one
+/// log entry, no timestamp required). With no log entry required, at least
+/// one timestamp always is (the verifier fails closed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    pub tlog: Option<usize>,
+    pub timestamps: Option<usize>,
+}
+
+impl Thresholds {
+    /// The verifier configuration these thresholds make.
+    pub fn config(&self) -> VerifierConfig {
+        let d = VerifierConfig::default();
+        VerifierConfig {
+            tlog_threshold: self.tlog.unwrap_or(d.tlog_threshold),
+            timestamp_threshold: self.timestamps.unwrap_or(d.timestamp_threshold),
+            ..d
+        }
+    }
+}
+
 /// The sigstore verifier for a `trusted_root.json` (Fulcio CAs, Rekor
-/// keys, CT logs, TSAs).
-pub fn keyless_verifier(trusted_root_json: &[u8]) -> Result<Verifier, TrustError> {
+/// keys, CT logs, TSAs), requiring the evidence `thresholds` say.
+pub fn keyless_verifier(
+    trusted_root_json: &[u8],
+    thresholds: Thresholds,
+) -> Result<Verifier, TrustError> {
     let root = TrustedRoot::from_json(trusted_root_json).map_err(TrustError::TrustedRoot)?;
-    Ok(Verifier::new(root, VerifierConfig::default()))
+    Ok(Verifier::new(root, thresholds.config()))
 }
 
 /// Pins a Rekor checkpoint note: it must be signed by a transparency log

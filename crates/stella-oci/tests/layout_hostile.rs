@@ -185,7 +185,11 @@ async fn a_fifo_blob_is_refused_instead_of_hanging_a_pull() {
     let err = pull_guarded(&root, &pushed.descriptor.digest, &layer, &out).await;
     assert!(err.contains("FIFO"), "{err}");
     // A failed pull removes the output directory it created (and so every file in it).
-    assert!(!out.exists() || files_in(&out).is_empty(), "{:?}", files_in(&out));
+    assert!(
+        !out.exists() || files_in(&out).is_empty(),
+        "{:?}",
+        files_in(&out)
+    );
     // blob_exists does not call a FIFO a blob.
     assert!(l.blob_exists(&m.layers[0].digest).await.is_err());
 

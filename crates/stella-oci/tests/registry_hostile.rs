@@ -187,7 +187,10 @@ async fn token_realm_on_another_host_is_refused_in_strict_mode() {
     let err = repo.blob_exists(&d.digest).await.unwrap_err();
     assert!(matches!(err, OciError::Unauthorized(_)), "{err}");
     // The library names no CLI flag: the default words say which setting refused it.
-    assert!(err.to_string().contains("strict token-realm setting"), "{err}");
+    assert!(
+        err.to_string().contains("strict token-realm setting"),
+        "{err}"
+    );
     assert!(err.to_string().contains(&tokens.host_port()), "{err}");
     assert_eq!(tokens.request_count(), 0, "nothing was sent to the realm");
 }

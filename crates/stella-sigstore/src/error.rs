@@ -13,6 +13,33 @@ pub enum SigstoreError {
     /// time, trust or policy). Maps to exit code 1.
     #[error("{0}")]
     Failed(String),
+    /// The bundle's signer is of another kind than the policy asks for (a
+    /// managed key where a certificate identity is required, or the
+    /// reverse): a verification failure (exit 1). Callers may add how to
+    /// ask for the other kind in their own words.
+    #[error("bundle is signed with {found}, but {wanted} was required")]
+    WrongSignerKind {
+        found: SignerKind,
+        wanted: SignerKind,
+    },
+}
+
+/// What signs a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerKind {
+    /// A managed key (`publicKey` in the bundle).
+    ManagedKey,
+    /// A certificate (keyless: Fulcio identity).
+    Certificate,
+}
+
+impl std::fmt::Display for SignerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignerKind::ManagedKey => "a managed key (publicKey)",
+            SignerKind::Certificate => "a certificate identity",
+        })
+    }
 }
 
 impl SigstoreError {
@@ -30,6 +57,9 @@ impl SigstoreError {
         match self {
             SigstoreError::Unusable(m) => SigstoreError::Unusable(format!("{ctx}: {m}")),
             SigstoreError::Failed(m) => SigstoreError::Failed(format!("{ctx}: {m}")),
+            e @ SigstoreError::WrongSignerKind { .. } => {
+                SigstoreError::Failed(format!("{ctx}: {e}"))
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ pub mod verify;
 
 pub use bundle::{Bundle, BundleVersion, Content, SignerMaterial, TlogEntry};
 pub use checkpoint_anchor::{PinnedCheckpoint, anchor_bundle};
-pub use error::SigstoreError;
+pub use error::{SignerKind, SigstoreError};
 pub use hash::HashAlg;
 pub use stella_crypto::PublicKey;
 pub use stella_crypto::x509::Certificate;

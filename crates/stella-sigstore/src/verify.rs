@@ -19,7 +19,7 @@ use stella_tlog::{Checkpoint, leaf_hash, verify_inclusion};
 use stella_types::digest::sha256_bytes;
 
 use crate::bundle::{Bundle, Content, SignerMaterial, TlogEntry};
-use crate::error::SigstoreError;
+use crate::error::{SignerKind, SigstoreError};
 use crate::fulcio;
 use crate::hash::HashAlg;
 use crate::json;
@@ -83,11 +83,20 @@ pub enum Policy {
     Key(PublicKey),
 }
 
-/// Evidence the verifier requires (all on by default).
+/// Evidence the verifier requires. The default is the public-good
+/// deployment's: at least one transparency-log entry, no RFC 3161 timestamp
+/// required, an embedded SCT.
+///
+/// Fail closed: with `tlog_threshold` 0 (bundles that carry only a signed
+/// timestamp, as GitHub makes for private repositories) at least one RFC
+/// 3161 timestamp must verify against the trusted root's timestamp
+/// authorities, whatever `timestamp_threshold` says.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifierConfig {
     /// Minimum number of verified transparency-log entries.
     pub tlog_threshold: usize,
+    /// Minimum number of verified RFC 3161 timestamps.
+    pub timestamp_threshold: usize,
     /// Require an embedded SCT in keyless certificates.
     pub require_sct: bool,
 }
@@ -96,7 +105,20 @@ impl Default for VerifierConfig {
     fn default() -> Self {
         VerifierConfig {
             tlog_threshold: 1,
+            timestamp_threshold: 0,
             require_sct: true,
+        }
+    }
+}
+
+impl VerifierConfig {
+    /// The number of verified RFC 3161 timestamps actually required: the
+    /// configured threshold, but at least one when no log entry is.
+    pub fn required_timestamps(&self) -> usize {
+        if self.tlog_threshold == 0 {
+            self.timestamp_threshold.max(1)
+        } else {
+            self.timestamp_threshold
         }
     }
 }
@@ -254,6 +276,11 @@ impl Verifier {
         &self.root
     }
 
+    /// The evidence this verifier requires.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
     pub fn verify(
         &self,
         bundle: &Bundle,
@@ -274,15 +301,17 @@ impl Verifier {
                 (&leaf_key, SignerRef::Cert(&leaf))
             }
             (Policy::Identity(_), SignerMaterial::PublicKey { .. }) => {
-                return Err(failed(
-                    "bundle is signed with a managed key (publicKey) but a certificate identity was required; use --key",
-                ));
+                return Err(SigstoreError::WrongSignerKind {
+                    found: SignerKind::ManagedKey,
+                    wanted: SignerKind::Certificate,
+                });
             }
             (Policy::Key(k), SignerMaterial::PublicKey { .. }) => (k, SignerRef::Key(k)),
             (Policy::Key(_), SignerMaterial::Certificate(_)) => {
-                return Err(failed(
-                    "bundle carries a certificate, but --key verification requires a publicKey bundle",
-                ));
+                return Err(SigstoreError::WrongSignerKind {
+                    found: SignerKind::Certificate,
+                    wanted: SignerKind::ManagedKey,
+                });
             }
         };
 
@@ -331,7 +360,8 @@ impl Verifier {
             summaries.len()
         ));
 
-        // 2. Observer timestamps (RFC 3161).
+        // 2. Observer timestamps (RFC 3161). Every timestamp present must
+        // verify; the threshold counts them.
         for (i, ts) in bundle.rfc3161_timestamps.iter().enumerate() {
             let t = tsa::verify(ts, sig, &self.root)
                 .map_err(|e| e.context(&format!("timestamp {i}")))?;
@@ -339,6 +369,13 @@ impl Verifier {
                 source: "tsa".into(),
                 unix: t,
             });
+        }
+        let required = self.config.required_timestamps();
+        if bundle.rfc3161_timestamps.len() < required {
+            return Err(failed(format!(
+                "bundle has {} verified RFC 3161 timestamps, {required} required",
+                bundle.rfc3161_timestamps.len()
+            )));
         }
         if times.is_empty() {
             return Err(failed(

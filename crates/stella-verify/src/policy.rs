@@ -35,6 +35,10 @@ use crate::duration::parse_duration;
 /// The only policy format version this build reads.
 pub const POLICY_VERSION: u64 = 1;
 
+/// Largest keyless threshold a policy may set (a sigstore bundle carries
+/// at most 32 log entries and 32 timestamps).
+pub const MAX_THRESHOLD: usize = 32;
+
 /// What to do with evidence nobody (trusted) signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +61,15 @@ pub struct KeylessIdentity {
     pub issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer_regexp: Option<String>,
+    /// Verified transparency-log entries the signer's bundles must carry
+    /// (`None`: the verifier's default, 1). 0 accepts bundles signed with
+    /// only an RFC 3161 timestamp (at least one timestamp is then required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tlog_threshold: Option<usize>,
+    /// Verified RFC 3161 timestamps the signer's bundles must carry
+    /// (`None`: the verifier's default, 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_threshold: Option<usize>,
 }
 
 /// A named trust anchor: public keys, organisation CA roots, or a keyless identity.
@@ -229,6 +242,27 @@ impl Ctx {
                     path,
                     "policy.type",
                     format!("must be true or false, found {}", kind(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A count: a whole number from 0 to [`MAX_THRESHOLD`].
+    fn count(&mut self, v: &Value, path: &str) -> Option<usize> {
+        match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n <= MAX_THRESHOLD => Some(n),
+            _ => {
+                self.err(
+                    path,
+                    "policy.type",
+                    format!(
+                        "must be a whole number from 0 to {MAX_THRESHOLD}, found {}",
+                        match v {
+                            Value::Number(n) => n.to_string(),
+                            other => kind(other).to_string(),
+                        }
+                    ),
                 );
                 None
             }
@@ -493,7 +527,14 @@ impl Policy {
                 ctx.unknown_keys(
                     km,
                     &kp,
-                    &["identity", "identityRegexp", "issuer", "issuerRegexp"],
+                    &[
+                        "identity",
+                        "identityRegexp",
+                        "issuer",
+                        "issuerRegexp",
+                        "tlogThreshold",
+                        "timestampThreshold",
+                    ],
                 );
                 let id = KeylessIdentity {
                     identity: km
@@ -508,7 +549,20 @@ impl Policy {
                     issuer_regexp: km
                         .get("issuerRegexp")
                         .and_then(|v| ctx.regex(v, &format!("{kp}.issuerRegexp"))),
+                    tlog_threshold: km
+                        .get("tlogThreshold")
+                        .and_then(|v| ctx.count(v, &format!("{kp}.tlogThreshold"))),
+                    timestamp_threshold: km
+                        .get("timestampThreshold")
+                        .and_then(|v| ctx.count(v, &format!("{kp}.timestampThreshold"))),
                 };
+                if id.tlog_threshold == Some(0) {
+                    ctx.warn(
+                        &format!("{kp}.tlogThreshold"),
+                        "policy.keyless.no_tlog",
+                        "bundles without a transparency-log entry are accepted; each must then carry a verified RFC 3161 timestamp",
+                    );
+                }
                 let ids = [
                     km.contains_key("identity"),
                     km.contains_key("identityRegexp"),
@@ -581,10 +635,10 @@ impl Policy {
             && !plausible_type(rt)
         {
             ctx.err(
-                    &format!("{path}.type"),
-                    "policy.requirement.unknown_type",
-                    format!("{t:?} is not a known alias, a predicate type URI or a media type, so no evidence can satisfy it"),
-                );
+                &format!("{path}.type"),
+                "policy.requirement.unknown_type",
+                format!("{t:?} is not a known alias, a predicate type URI or a media type, so no evidence can satisfy it"),
+            );
         }
         let name = match m.get("name") {
             Some(n) => ctx.string(n, &format!("{path}.name")),
@@ -753,6 +807,36 @@ extra: 1
         let (p, _) =
             parse("version: 1\nunsignedEvidence: ignore\nrequirements:\n  - type: cyclonedx\n");
         assert!(p.is_some());
+    }
+
+    #[test]
+    fn keyless_thresholds_are_counts_and_tlog_zero_warns() {
+        let ok = "version: 1\nsigners:\n  ci: { keyless: { identity: a, issuer: b, tlogThreshold: 0, timestampThreshold: 1 } }\nrequirements: [{ type: slsaprovenance }]\n";
+        let (p, d) = parse(ok);
+        let id = p.unwrap().signers["ci"].keyless.clone().unwrap();
+        assert_eq!(
+            (id.tlog_threshold, id.timestamp_threshold),
+            (Some(0), Some(1))
+        );
+        assert_eq!(d.error_count, 0, "{d:?}");
+        assert!(d.issues.iter().any(|i| i.code == "policy.keyless.no_tlog"
+            && i.path == "$.signers.ci.keyless.tlogThreshold"));
+        for bad in ["-1", "1.5", "'2'", "33"] {
+            let (_, d) = parse(&format!(
+                "version: 1\nsigners:\n  ci: {{ keyless: {{ identity: a, issuer: b, timestampThreshold: {bad} }} }}\n"
+            ));
+            assert!(
+                d.issues.iter().any(|i| i.code == "policy.type"
+                    && i.path == "$.signers.ci.keyless.timestampThreshold"),
+                "{bad}: {d:?}"
+            );
+        }
+        // Without the fields: the verifier's defaults.
+        let (p, _) = parse(
+            "version: 1\nsigners:\n  ci: { keyless: { identity: a, issuer: b } }\nrequirements: [{ type: slsaprovenance }]\n",
+        );
+        let id = p.unwrap().signers["ci"].keyless.clone().unwrap();
+        assert_eq!((id.tlog_threshold, id.timestamp_threshold), (None, None));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use stella_bundle::{
 use stella_crypto::{PrivateKey, PublicKey};
 use stella_engine::bundle::{BundleAttestations, ManifestKeys};
 use stella_oci::artifact::resolve;
+use stella_trust::TrustedRootOrigin;
 use stella_types::{Digest, Reference};
 
 use super::key::{load_certificates, load_private_key, load_public_key};
@@ -37,7 +38,7 @@ pub async fn run(command: BundleCommand, registry: &RegistryArgs) -> anyhow::Res
     match command {
         // Reading, decompressing and hashing a bundle is blocking work: off the async runtime.
         BundleCommand::Inspect(a) => tokio::task::spawn_blocking(move || inspect(a)).await?,
-        BundleCommand::Verify(a) => tokio::task::spawn_blocking(move || verify(a)).await?,
+        BundleCommand::Verify(a) => tokio::task::spawn_blocking(move || verify(*a)).await?,
         BundleCommand::Import(a) => import(a, registry).await,
     }
 }
@@ -298,9 +299,20 @@ fn inspect(args: BundleInspectArgs) -> anyhow::Result<Outcome> {
 
 // ------------------------------------------------------------------ verify
 
-fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKey>, TrustPolicy)> {
-    let keyless =
-        super::verify::trust::keyless_trust(&args.keyless, args.rekor_checkpoint.as_deref())?;
+/// Keys for the manifest signature, the attestation trust policy, and
+/// where the sigstore trusted root came from (when keyless trust is used).
+type VerifyMaterial = (Vec<PublicKey>, TrustPolicy, Option<TrustedRootOrigin>);
+
+fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<VerifyMaterial> {
+    let loaded = super::verify::trust::keyless_trust(
+        &args.keyless,
+        args.rekor_checkpoint.as_deref(),
+        super::trust::unix_now(),
+    )?;
+    let (keyless, origin) = match loaded {
+        Some(l) => (Some(l.trust), Some(l.origin)),
+        None => (None, None),
+    };
     let mut keys = Vec::new();
     for p in &args.keys {
         keys.push(load_public_key(p)?);
@@ -316,11 +328,11 @@ fn load_verify_material(args: &BundleVerifyArgs) -> anyhow::Result<(Vec<PublicKe
         words: super::verify::trust::cli_words(),
         ..TrustPolicy::default()
     };
-    Ok((keys, policy))
+    Ok((keys, policy, origin))
 }
 
 fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
-    let (keys, policy) = match load_verify_material(&args) {
+    let (keys, policy, origin) = match load_verify_material(&args) {
         Ok(x) => x,
         Err(e) => {
             if let Some(r) = super::verify::trust::checkpoint_rejected(&e) {
@@ -352,8 +364,19 @@ fn verify(args: BundleVerifyArgs) -> anyhow::Result<Outcome> {
         Err(e) => return Err(anyhow::Error::new(e)),
     };
     match args.output {
-        TextOrJson::Json => print_json(&report)?,
-        TextOrJson::Text => emit(&print_report(&args.bundle, &report))?,
+        TextOrJson::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            if let (Some(o), Some(map)) = (&origin, v.as_object_mut()) {
+                map.insert("trustedRoot".into(), serde_json::to_value(o)?);
+            }
+            print_json(&v)?
+        }
+        TextOrJson::Text => {
+            if let Some(note) = origin.as_ref().and_then(super::verify::trust::origin_note) {
+                emitln(note)?;
+            }
+            emit(&print_report(&args.bundle, &report))?
+        }
     }
     Ok(if report.verified {
         Outcome::Success

@@ -3,8 +3,10 @@
 //! — sigstore bundle, DSSE envelope, in-toto — and cosign legacy
 //! `sha256-<hex>.att` tags whose layers are DSSE envelopes), verify each
 //! against the trusted keys / CA roots or, for keyless sigstore bundles
-//! (Fulcio certificate + Rekor entries), offline against `--trusted-root`
-//! and the `--certificate-identity` / `--certificate-oidc-issuer` policy,
+//! (Fulcio certificate + Rekor entries and/or RFC 3161 timestamps), offline
+//! against `--trusted-root` (else the root `stella trust update` cached;
+//! text output names it, JSON adds `trustedRoot`) and the
+//! `--certificate-identity` / `--certificate-oidc-issuer` policy,
 //! check that the statement is about this image's digest, filter by
 //! predicate type and print one line per attestation (or JSON). The work is
 //! `stella_engine::attestations`; this module loads keys and prints.
@@ -23,7 +25,7 @@ use stella_attest::verify::TrustPolicy;
 use stella_engine::{AttestationsReport, AttestationsRequest, verify_attestations};
 use stella_oci::artifact::resolve;
 
-use super::trust::{cli_words, keyless_trust};
+use super::trust::{cli_words, keyless_trust, origin_note};
 use crate::cli::{RegistryArgs, TextOrJson, VerifyAttestationArgs};
 use crate::cmd::key::{load_certificates, load_public_key};
 use crate::exit::Outcome;
@@ -36,12 +38,16 @@ pub async fn run(args: VerifyAttestationArgs, registry: &RegistryArgs) -> anyhow
         .as_deref()
         .map(predicate_types::resolve)
         .transpose()?;
-    let keyless = keyless_trust(&args.keyless, None)?;
-    if args.keys.is_empty() && args.trust_roots.is_empty() && keyless.is_none() {
+    let loaded = keyless_trust(&args.keyless, None, crate::cmd::trust::unix_now())?;
+    if args.keys.is_empty() && args.trust_roots.is_empty() && loaded.is_none() {
         anyhow::bail!(
-            "give --key <public-key>, --trust-root <ca-pem>, or --trusted-root <trusted_root.json> with --certificate-identity and --certificate-oidc-issuer"
+            "give --key <public-key>, --trust-root <ca-pem>, or --certificate-identity and --certificate-oidc-issuer (sigstore trusted root: --trusted-root <trusted_root.json> or `stella trust update`)"
         );
     }
+    let (keyless, origin) = match loaded {
+        Some(l) => (Some(l.trust), Some(l.origin)),
+        None => (None, None),
+    };
     let mut policy = TrustPolicy {
         keyless,
         words: cli_words(),
@@ -67,11 +73,23 @@ pub async fn run(args: VerifyAttestationArgs, registry: &RegistryArgs) -> anyhow
     let report = verify_attestations(&store, &request, &policy, now).await?;
     match args.output {
         TextOrJson::Json => {
-            let mut out = serde_json::to_string_pretty(&report)?;
+            let mut v = serde_json::to_value(&report)?;
+            if let (Some(o), Some(map)) = (&origin, v.as_object_mut()) {
+                map.insert("trustedRoot".into(), serde_json::to_value(o)?);
+            }
+            let mut out = serde_json::to_string_pretty(&v)?;
             out.push('\n');
             std::io::stdout().write_all(out.as_bytes())?;
         }
-        TextOrJson::Text => std::io::stdout().write_all(render_text(&report).as_bytes())?,
+        TextOrJson::Text => {
+            let mut out = String::new();
+            if let Some(note) = origin.as_ref().and_then(origin_note) {
+                out.push_str(&note);
+                out.push('\n');
+            }
+            out.push_str(&render_text(&report));
+            std::io::stdout().write_all(out.as_bytes())?;
+        }
     }
     Ok(if report.verified {
         Outcome::Success

@@ -1,6 +1,8 @@
 //! `stella verify blob`: verifies a sigstore bundle for a file or a digest
-//! against a trusted_root.json, fully offline (stella-sigstore does the
-//! work; this module reads inputs, builds the policy and prints the result).
+//! against a trusted_root.json, fully offline, requiring the transparency-log
+//! entries and RFC 3161 timestamps `--tlog-threshold` / `--timestamp-threshold`
+//! say (stella-sigstore does the work; this module reads inputs, builds the
+//! policy, prints the result and words library errors in flag terms).
 //! The trusted root is `--trusted-root`, else the one `stella trust update`
 //! cached (stella-trust picks it; its origin and age are reported).
 //! Exit codes: 0 verified, 1 did not verify, 2 unusable input.
@@ -9,9 +11,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use stella_sigstore::{
-    Artifact, Bundle, HashAlg, IdentityPolicy, Policy, PublicKey, SigstoreError, TrustedRoot,
-    Verifier, VerifierConfig,
+    Artifact, Bundle, HashAlg, IdentityPolicy, Policy, PublicKey, SignerKind, SigstoreError,
+    TrustedRoot, Verifier,
 };
+use stella_types::digest::{DigestAlgorithm, Hasher};
 use stella_types::limits;
 
 use super::trust::{matcher, read_capped};
@@ -23,14 +26,35 @@ use crate::exit::Outcome;
 /// signatures and DSSE; Ed25519 message signatures need the bytes).
 const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// SHA-256 of a file, hashed as it streams (never held whole).
 fn sha256_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    use sha2::Digest as _;
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read artifact {}", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read artifact {}", path.display()))?;
-    Ok(hasher.finalize().to_vec())
+    use std::io::Read as _;
+    let cannot = || format!("cannot read artifact {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(cannot)?;
+    let mut hasher = Hasher::new(DigestAlgorithm::Sha256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).with_context(cannot)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+    }
+    hex_bytes(hasher.finish().hex()).context("internal error: digest is not hex")
+}
+
+/// Lowercase or uppercase hex to bytes.
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
 }
 
 /// `sha256:<hex>` (also sha384/sha512) when it is not an existing file.
@@ -42,17 +66,10 @@ fn parse_digest(s: &str) -> Option<(HashAlg, Vec<u8>)> {
         "sha512" => HashAlg::Sha512,
         _ => return None,
     };
-    if hex.len() != alg.output_len() * 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if hex.len() != alg.output_len() * 2 {
         return None;
     }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    Some((alg, bytes))
+    Some((alg, hex_bytes(hex)?))
 }
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
@@ -124,7 +141,10 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
 
     let result = Bundle::parse(&bundle_bytes)
         .map_err(|e| e.context("bundle"))
-        .and_then(|b| Verifier::new(root, VerifierConfig::default()).verify(&b, artifact, &policy));
+        .and_then(|b| {
+            Verifier::new(root, super::trust::thresholds(&args.keyless).config())
+                .verify(&b, artifact, &policy)
+        });
     match result {
         Ok(r) => {
             match args.output {
@@ -161,13 +181,30 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
         Err(e @ SigstoreError::Unusable(_)) => Err(anyhow::Error::new(e)),
         Err(e) => {
             if args.output == TextOrJson::Json {
-                let v = serde_json::json!({"verified": false, "reason": e.to_string(), "trustedRoot": origin});
+                let v = serde_json::json!({"verified": false, "reason": format!("{e}{}", hint(&e)), "trustedRoot": origin});
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if let stella_trust::TrustedRootOrigin::TufCache { .. } = origin {
                 eprintln!("stella: {}", origin.describe());
             }
-            eprintln!("stella: verification failed: {e}");
+            eprintln!("stella: verification failed: {e}{}", hint(&e));
             Ok(Outcome::VerificationFailed)
         }
+    }
+}
+
+/// How to ask for the other kind of signer, in this command's words.
+fn hint(e: &SigstoreError) -> &'static str {
+    match e {
+        SigstoreError::WrongSignerKind {
+            found: SignerKind::ManagedKey,
+            ..
+        } => "; verify it with --key <public-key>",
+        SigstoreError::WrongSignerKind {
+            found: SignerKind::Certificate,
+            ..
+        } => {
+            "; verify it with --certificate-identity and --certificate-oidc-issuer instead of --key"
+        }
+        _ => "",
     }
 }

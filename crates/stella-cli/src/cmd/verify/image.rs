@@ -9,6 +9,10 @@
 //! work is `stella_engine::image`; this module parses flags, loads the
 //! policy and keys, and prints.
 //!
+//! Keyless signers use `--trusted-root`, else the sigstore trusted root
+//! `stella trust update` cached; the report's shape is fixed, so a cached
+//! root's origin is noted on stderr.
+//!
 //! Time: age limits are checked against the wall clock. `SOURCE_DATE_EPOCH`
 //! only stamps the report's `evaluatedAt` (reproducible output); it never
 //! moves the evaluation time, so a past value cannot loosen `maxAge`.
@@ -22,9 +26,11 @@ use stella_attest::verify::TrustPolicy;
 use stella_crypto::PublicKey;
 use stella_crypto::x509::Certificate;
 use stella_engine::image::{VerifyImageRequest, discover, judge};
+use stella_engine::trust::Thresholds;
 use stella_engine::{NamedSigner, Trust};
 use stella_oci::AnyStore;
 use stella_oci::store::ContentRead;
+use stella_trust::ChosenTrustedRoot;
 use stella_types::Digest;
 use stella_types::limits::{DEFAULT_REFERRER_DEPTH, MAX_JSON_DOCUMENT_BYTES};
 use stella_types::predicate_types::{STELLA_VERDICT, resolve_alias};
@@ -53,7 +59,7 @@ pub async fn run(args: VerifyImageArgs, registry: &RegistryArgs) -> anyhow::Resu
     let now = wall_clock();
     let (policy, base_dir) = load_policy(&args)?;
     let trust = Trust {
-        signers: load_signers(&policy, &base_dir, &args)?,
+        signers: load_signers(&policy, &base_dir, &args, now.unix_timestamp())?,
     };
     let depth = args.depth.unwrap_or(DEFAULT_REFERRER_DEPTH);
 
@@ -219,10 +225,16 @@ fn load_policy(args: &VerifyImageArgs) -> anyhow::Result<(Policy, PathBuf)> {
                 identity_regexp: k.certificate_identity_regexp.clone(),
                 issuer: k.certificate_oidc_issuer.clone(),
                 issuer_regexp: k.certificate_oidc_issuer_regexp.clone(),
+                tlog_threshold: k.tlog_threshold.map(usize::from),
+                timestamp_threshold: k.timestamp_threshold.map(usize::from),
             }),
             ..Signer::default()
         };
         policy.signers.insert("keyless".to_string(), s);
+    } else if k.tlog_threshold.is_some() || k.timestamp_threshold.is_some() {
+        bail!(
+            "--tlog-threshold/--timestamp-threshold apply to the signer --certificate-identity makes; set tlogThreshold/timestampThreshold on the policy's keyless signers instead"
+        );
     }
     let existing: BTreeSet<String> = policy
         .requirements
@@ -279,8 +291,10 @@ fn load_signers(
     policy: &Policy,
     base: &Path,
     args: &VerifyImageArgs,
+    now: i64,
 ) -> anyhow::Result<Vec<NamedSigner>> {
     let mut out = Vec::new();
+    let root = keyless_root(policy, args, now)?;
     for (name, s) in &policy.signers {
         // Flags are relative to the working directory, policy paths to the policy.
         let from_flag = name.starts_with("key-") || name.starts_with("trust-root-");
@@ -302,8 +316,8 @@ fn load_signers(
                 .with_context(|| format!("CA certificate {}", path.display()))?;
             tp.ca_roots.extend(certs);
         }
-        if let Some(id) = &s.keyless {
-            tp.keyless = Some(keyless_trust_for(name, id, args)?);
+        if let (Some(id), Some(root)) = (&s.keyless, &root) {
+            tp.keyless = Some(keyless_trust_for(name, id, root)?);
         }
         out.push(NamedSigner {
             name: name.clone(),
@@ -313,27 +327,50 @@ fn load_signers(
     Ok(out)
 }
 
-/// Sigstore trust for a keyless policy signer: the trusted root comes from
-/// `--trusted-root` (a policy names identities, not trust roots), the
-/// identity and issuer from the signer.
+/// The sigstore trusted root when a signer is keyless (`--trusted-root`,
+/// else the cached one), chosen once. The report's shape is fixed
+/// (docs/policy.md), so a cached root's origin is noted on stderr.
+fn keyless_root(
+    policy: &Policy,
+    args: &VerifyImageArgs,
+    now: i64,
+) -> anyhow::Result<Option<ChosenTrustedRoot>> {
+    let Some(name) = policy
+        .signers
+        .iter()
+        .find_map(|(name, s)| s.keyless.as_ref().map(|_| name))
+    else {
+        return Ok(None);
+    };
+    let root = super::trust::choose_root(args.keyless.trusted_root.as_deref(), now)
+        .with_context(|| format!("signer {name:?} is keyless"))?;
+    if let Some(note) = super::trust::origin_note(&root.origin) {
+        eprintln!("stella: {note}");
+    }
+    Ok(Some(root))
+}
+
+/// Sigstore trust for a keyless policy signer: the trusted root is
+/// `--trusted-root` or the cached one (a policy names identities, not trust
+/// roots); the identity, issuer and thresholds come from the signer.
 fn keyless_trust_for(
     name: &str,
     id: &KeylessIdentity,
-    args: &VerifyImageArgs,
+    root: &ChosenTrustedRoot,
 ) -> anyhow::Result<stella_attest::keyless::KeylessTrust> {
-    if args.keyless.trusted_root.is_none() {
-        bail!("signer {name:?} is keyless: give --trusted-root <trusted_root.json>");
-    }
-    let flags = crate::cli::KeylessArgs {
-        trusted_root: args.keyless.trusted_root.clone(),
-        certificate_identity: id.identity.clone(),
-        certificate_identity_regexp: id.identity_regexp.clone(),
-        certificate_oidc_issuer: id.issuer.clone(),
-        certificate_oidc_issuer_regexp: id.issuer_regexp.clone(),
+    let m = |exact: &Option<String>, re: &Option<String>, what: &str| {
+        super::trust::matcher(exact, re, what).with_context(|| format!("signer {name:?}"))
     };
-    super::trust::keyless_trust(&flags, None)
-        .with_context(|| format!("signer {name:?}"))?
-        .with_context(|| format!("signer {name:?} has no usable keyless trust"))
+    let identity = stella_sigstore::IdentityPolicy {
+        identity: m(&id.identity, &id.identity_regexp, "identity")?,
+        issuer: m(&id.issuer, &id.issuer_regexp, "oidc-issuer")?,
+    };
+    let thresholds = Thresholds {
+        tlog: id.tlog_threshold,
+        timestamps: id.timestamp_threshold,
+    };
+    super::trust::keyless_from(root, identity, thresholds, None)
+        .with_context(|| format!("signer {name:?}"))
 }
 
 /// Signs the report as a verdict attestation and pushes it as a referrer.

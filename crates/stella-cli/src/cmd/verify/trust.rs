@@ -1,8 +1,10 @@
 //! Trust material from the command line: reads the files the flags name
 //! and builds the engine's trust (keys, CA roots, keyless trust with an
-//! optional pinned checkpoint), mapping the engine's typed errors to the
-//! flags' words. Shared by `verify image`, `verify attestation` and
-//! `bundle verify`.
+//! optional pinned checkpoint and evidence thresholds), mapping the
+//! engine's typed errors to the flags' words. The sigstore trusted root is
+//! `--trusted-root`, else the one `stella trust update` cached (stella-trust
+//! picks it; its origin is returned for the report). Shared by `verify
+//! image`, `verify attestation` and `bundle verify`.
 
 use std::path::Path;
 
@@ -10,8 +12,8 @@ use anyhow::Context;
 use stella_attest::keyless::KeylessTrust;
 use stella_attest::verify::TrustWords;
 use stella_engine::TrustError;
-use stella_engine::trust as engine;
-use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
+use stella_engine::trust::{self as engine, Thresholds};
+use stella_trust::{ChosenTrustedRoot, TrustedRootOrigin};
 
 use crate::cli::KeylessArgs;
 
@@ -45,31 +47,67 @@ pub(crate) fn matcher(
     })
 }
 
-/// Keyless trust from the flags: `None` when no `--trusted-root` was given
-/// (then no `--certificate-*` flag nor checkpoint may be given either). A
-/// pinned checkpoint must be signed by a transparency log of the trusted
-/// root; otherwise the error is a [`TrustError::CheckpointRejected`].
+/// Keyless trust made from the flags, and where its trusted root came from.
+pub(crate) struct LoadedKeyless {
+    pub trust: KeylessTrust,
+    pub origin: TrustedRootOrigin,
+}
+
+/// Whether the flags ask for keyless verification: an identity or issuer,
+/// a pinned checkpoint, or an explicit trusted root.
+fn wants_keyless(k: &KeylessArgs, checkpoint: Option<&Path>) -> bool {
+    k.certificate_identity.is_some()
+        || k.certificate_identity_regexp.is_some()
+        || k.certificate_oidc_issuer.is_some()
+        || k.certificate_oidc_issuer_regexp.is_some()
+        || checkpoint.is_some()
+        || k.trusted_root.is_some()
+}
+
+/// The thresholds the flags set.
+pub(crate) fn thresholds(k: &KeylessArgs) -> Thresholds {
+    Thresholds {
+        tlog: k.tlog_threshold.map(usize::from),
+        timestamps: k.timestamp_threshold.map(usize::from),
+    }
+}
+
+/// The trusted root: `--trusted-root`, else the root `stella trust update`
+/// cached (offline). Neither: a usage error saying what to do. `now` is
+/// Unix seconds (the cache's age is reported against it).
+pub(crate) fn choose_root(explicit: Option<&Path>, now: i64) -> anyhow::Result<ChosenTrustedRoot> {
+    Ok(stella_trust::choose_trusted_root(explicit, now)?)
+}
+
+/// The line text output prints about a cached root (`None` for a root the
+/// user named with `--trusted-root`).
+pub(crate) fn origin_note(origin: &TrustedRootOrigin) -> Option<String> {
+    match origin {
+        TrustedRootOrigin::TufCache { .. } => Some(origin.describe()),
+        _ => None,
+    }
+}
+
+/// Keyless trust from the flags: `None` when no `--certificate-identity*`,
+/// `--certificate-oidc-issuer*`, checkpoint nor `--trusted-root` was given.
+/// Otherwise the trusted root is `--trusted-root` or the cached one (see
+/// [`choose_root`]). A pinned checkpoint must be signed by a transparency
+/// log of the trusted root; otherwise the error is a
+/// [`TrustError::CheckpointRejected`].
 pub(crate) fn keyless_trust(
     k: &KeylessArgs,
     checkpoint: Option<&Path>,
-) -> anyhow::Result<Option<KeylessTrust>> {
-    let Some(root_path) = &k.trusted_root else {
-        if k.certificate_identity.is_some()
-            || k.certificate_identity_regexp.is_some()
-            || k.certificate_oidc_issuer.is_some()
-            || k.certificate_oidc_issuer_regexp.is_some()
-        {
+    now: i64,
+) -> anyhow::Result<Option<LoadedKeyless>> {
+    if !wants_keyless(k, checkpoint) {
+        if k.tlog_threshold.is_some() || k.timestamp_threshold.is_some() {
             anyhow::bail!(
-                "--certificate-identity/--certificate-oidc-issuer need --trusted-root <trusted_root.json> (stella has no built-in sigstore trust root)"
-            );
-        }
-        if checkpoint.is_some() {
-            anyhow::bail!(
-                "--rekor-checkpoint needs --trusted-root <trusted_root.json>: the checkpoint's signature is checked with its log keys"
+                "--tlog-threshold/--timestamp-threshold apply to keyless verification: give --certificate-identity and --certificate-oidc-issuer"
             );
         }
         return Ok(None);
-    };
+    }
+    let chosen = choose_root(k.trusted_root.as_deref(), now)?;
     let identity = stella_sigstore::IdentityPolicy {
         identity: matcher(
             &k.certificate_identity,
@@ -82,12 +120,27 @@ pub(crate) fn keyless_trust(
             "oidc-issuer",
         )?,
     };
-    let root_bytes = read_capped(root_path, MAX_JSON_DOCUMENT_BYTES, "trusted root")?;
-    let verifier = match engine::keyless_verifier(&root_bytes) {
+    let trust = keyless_from(&chosen, identity, thresholds(k), checkpoint)?;
+    Ok(Some(LoadedKeyless {
+        trust,
+        origin: chosen.origin,
+    }))
+}
+
+/// Keyless trust on a chosen trusted root: the identity that must have
+/// signed, the evidence thresholds and an optional pinned checkpoint file.
+pub(crate) fn keyless_from(
+    chosen: &ChosenTrustedRoot,
+    identity: stella_sigstore::IdentityPolicy,
+    thresholds: Thresholds,
+    checkpoint: Option<&Path>,
+) -> anyhow::Result<KeylessTrust> {
+    let verifier = match engine::keyless_verifier(&chosen.json, thresholds) {
         Ok(v) => v,
         Err(TrustError::TrustedRoot(e)) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("trusted root {} is unusable", root_path.display())));
+            return Err(
+                anyhow::Error::new(e).context(format!("{} is unusable", chosen.origin.describe()))
+            );
         }
         Err(e) => return Err(e.into()),
     };
@@ -107,7 +160,7 @@ pub(crate) fn keyless_trust(
             }
         }
     };
-    Ok(Some(engine::keyless_trust(verifier, identity, checkpoint)))
+    Ok(engine::keyless_trust(verifier, identity, checkpoint))
 }
 
 /// The checkpoint rejection inside an error, if that is what it is (a
