@@ -277,7 +277,17 @@ fn layout_verify_counts_buildx_statements_as_unsigned_evidence() {
     let tmp = tempfile::tempdir().unwrap();
     let w = tmp.path();
     write_policies(w);
-    let (_, _, att) = buildx_layout(&w.join("lay"), false);
+    let (_, platform, att) = buildx_layout(&w.join("lay"), false);
+
+    // The platform manifest with the index's tag: its statements are found;
+    // by bare digest there is no index to search.
+    let (code, report) = verify(w, &format!("oci:lay:v1@{platform}"), "warn.yaml");
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["image"]["digest"], platform);
+    assert_eq!(statements(&report).len(), 2, "{report}");
+    let (code, report) = verify(w, &format!("oci:lay@{platform}"), "warn.yaml");
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(requirement(&report, "provenance")["status"], "missing");
 
     // unsigned: warn: both statements satisfy their requirement, warned.
     let (code, report) = verify(w, "oci:lay:v1", "warn.yaml");

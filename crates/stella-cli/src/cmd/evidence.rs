@@ -355,7 +355,7 @@ async fn list(a: ListReferrersArgs, registry: &RegistryArgs) -> anyhow::Result<O
 /// platform manifest: when the reference names both a tag and a digest
 /// (`repo:tag@sha256:…`) and the tag resolves to an index other than the
 /// digest, that index. A bare digest names no parent (none is searched).
-async fn parent_index(
+pub(crate) async fn parent_index(
     store: &AnyStore,
     reference: &Reference,
     subject: &stella_types::Descriptor,
