@@ -313,8 +313,29 @@ fn layout_verify_counts_buildx_statements_as_unsigned_evidence() {
 
     // Signed through the same engine: a DSSE attestation by ci about the
     // attestation manifest (a referrer of it) vouches for its statements.
+    let attestations = |w: &Path| -> (i32, Value) {
+        let r = stella(
+            w,
+            &[
+                "verify",
+                "attestation",
+                "--image",
+                "oci:lay:v1",
+                "--key",
+                "ci.pub",
+                "--output",
+                "json",
+            ],
+        );
+        (r.code, serde_json::from_str(r.stdout.trim()).unwrap())
+    };
+    // verify attestation reports only signed attestations: none yet.
+    let (code, v) = attestations(w);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 0, "{v}");
+
     std::fs::write(w.join("note.json"), br#"{"note":"attestations reviewed"}"#).unwrap();
-    ok(
+    let attested = ok(
         w,
         &[
             "attest",
@@ -328,6 +349,13 @@ fn layout_verify_counts_buildx_statements_as_unsigned_evidence() {
             "ci.pem",
         ],
     );
+    let signature = attested.split_whitespace().last().unwrap().to_string();
+    let (code, v) = attestations(w);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["attestations"][0]["referrer"], signature, "{v}");
+    assert_eq!(v["attestations"][0]["verified"], true, "{v}");
+
     let (code, report) = verify(w, "oci:lay:v1", "signed.yaml");
     assert_eq!(code, 0, "{report}");
     assert_eq!(requirement(&report, "provenance")["status"], "satisfied");
