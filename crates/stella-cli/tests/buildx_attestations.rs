@@ -14,7 +14,9 @@
 //! `verify image` with `unsigned: warn` reports them and passes; a signed
 //! requirement is not satisfied by them; a statement about another digest
 //! is rejected; a DSSE attestation (signed by a policy key) about the
-//! attestation manifest makes them count as signed.
+//! attestation manifest makes them count as signed (`verify image`) and is
+//! reported by `verify attestation`; a sigstore bundle layer inside the
+//! attestation manifest is verified against the platform digest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,9 +34,20 @@ const SPDX: &str = "https://spdx.dev/Document";
 /// with python; with `other_subject` the statements name another digest.
 /// Returns (index digest, platform manifest digest, attestation manifest digest).
 fn buildx_layout(dir: &Path, other_subject: bool) -> (String, String, String) {
+    buildx_layout_with(dir, other_subject, None)
+}
+
+/// [`buildx_layout`], with `signed_layer` (a sigstore bundle file) added as
+/// a third layer of the attestation manifest.
+fn buildx_layout_with(
+    dir: &Path,
+    other_subject: bool,
+    signed_layer: Option<&Path>,
+) -> (String, String, String) {
     const SCRIPT: &str = r#"
 import hashlib, json, os, sys
 root, other = sys.argv[1], sys.argv[2] == "1"
+extra = open(sys.argv[3], "rb").read() if len(sys.argv) > 3 else None
 os.makedirs(os.path.join(root, "blobs", "sha256"), exist_ok=True)
 def blob(data):
     h = hashlib.sha256(data).hexdigest()
@@ -69,7 +82,7 @@ att = js({"schemaVersion": 2, "mediaType": OM,
           "layers": [
               desc("application/vnd.in-toto+json", sbom, annotations={"in-toto.io/predicate-type": "https://spdx.dev/Document"}),
               desc("application/vnd.in-toto+json", prov, annotations={"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}),
-          ]})
+          ] + ([desc("application/vnd.dev.sigstore.bundle.v0.3+json", extra)] if extra else [])})
 att_d = desc(OM, att, platform={"architecture": "unknown", "os": "unknown"},
              annotations={"vnd.docker.reference.type": "attestation-manifest",
                           "vnd.docker.reference.digest": img_d["digest"]})
@@ -88,6 +101,7 @@ print(idx_d["digest"], img_d["digest"], att_d["digest"])
         .arg(SCRIPT)
         .arg(dir)
         .arg(if other_subject { "1" } else { "0" })
+        .args(signed_layer)
         .output()
         .expect("python3 is required for this test");
     assert!(
@@ -428,4 +442,80 @@ fn registry_lists_and_verifies_buildx_attestations() {
     assert_eq!(statements(&report).len(), 2, "{report}");
     let (code, _) = verify(w, &dest, "signed.yaml");
     assert_eq!(code, 1);
+}
+
+#[test]
+fn layout_signed_layer_of_an_attestation_manifest_is_verified_against_the_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    write_policies(w);
+    let (_, platform, _) = buildx_layout(&w.join("lay"), false);
+    // A bundle signed by ci about the platform manifest, written to a file
+    // (attest also pushes it as a referrer; the rewrite below drops that).
+    std::fs::write(
+        w.join("prov.json"),
+        br#"{"buildDefinition":{"buildType":"x"}}"#,
+    )
+    .unwrap();
+    ok(
+        w,
+        &[
+            "attest",
+            "--image",
+            &format!("oci:lay@{platform}"),
+            "--type",
+            "slsaprovenance",
+            "--predicate",
+            "prov.json",
+            "--key",
+            "ci.pem",
+            "--output",
+            "signed.json",
+        ],
+    );
+    std::fs::remove_dir_all(w.join("lay")).unwrap();
+    let (_, again, att) = buildx_layout_with(&w.join("lay"), false, Some(&w.join("signed.json")));
+    assert_eq!(again, platform);
+    std::fs::write(
+        w.join("signed-v1.yaml"),
+        "version: 1\nsigners:\n  ci:\n    keys: [ci.pub]\nrequirements:\n\
+         \x20 - name: provenance\n    type: slsaprovenance\n    signers: [ci]\n",
+    )
+    .unwrap();
+    let (code, report) = verify(w, "oci:lay:v1", "signed-v1.yaml");
+    assert_eq!(code, 0, "{report}");
+    let signed: Vec<&Value> = report["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "verified")
+        .collect();
+    assert_eq!(signed.len(), 1, "{report}");
+    assert_eq!(signed[0]["signers"][0], "ci", "{report}");
+    // The bare statements of the same manifest stay unsigned.
+    assert_eq!(statements(&report).len(), 2, "{report}");
+    assert!(
+        statements(&report)
+            .iter()
+            .all(|e| e["status"] == "unsigned")
+    );
+
+    let r = stella(
+        w,
+        &[
+            "verify",
+            "attestation",
+            "--image",
+            "oci:lay:v1",
+            "--key",
+            "ci.pub",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["attestations"][0]["referrer"], att, "{v}");
+    assert_eq!(v["attestations"][0]["verified"], true, "{v}");
 }
