@@ -4,6 +4,15 @@
 //! (keys, CA roots, keyless), check that its statement is about the image,
 //! and filter by predicate type.
 //!
+//! Docker buildx attestation manifests listed in the image index (when the
+//! image named is an index) are searched too, but only what is signed is
+//! reported: a layer that is a sigstore bundle or DSSE envelope, checked
+//! against the platform manifest `vnd.docker.reference.digest` names (which
+//! must be an image of the same index), and an attestation referrer of the
+//! attestation manifest, checked against the attestation manifest. Bare
+//! buildx statements are unsigned: `verify image` counts them, this does
+//! not report them (they would only fail it).
+//!
 //! A broken attestation found in the store is a verification failure in the
 //! report (it is evidence, not the caller's input); only store failures are
 //! errors.
@@ -12,7 +21,10 @@
 
 use serde::Serialize;
 use stella_attest::verify::{AttestationVerdict, FailureKind, TrustPolicy, verify_attestation};
-use stella_oci::referrers::{ReferrerNode, walk_referrers};
+use stella_oci::referrers::{
+    DOCKER_REFERENCE_TYPE, ReferrerNode, buildx_attestations, fetch_index, is_index_media_type,
+    walk_referrers,
+};
 use stella_oci::store::{ContentRead, ReferrersRead};
 use stella_types::media_types::{AttestationFormat, annotations};
 use stella_types::{Descriptor, Digest, Manifest};
@@ -135,6 +147,7 @@ pub async fn verify_attestations<S: ContentRead + ReferrersRead>(
     for node in nodes.iter().filter(|n| is_candidate(n)) {
         items.extend(check_referrer(store, node, image, &trust).await?);
     }
+    items.extend(signed_buildx_items(store, &request.image, &trust).await?);
     if let Some(w) = &request.predicate_type {
         items.retain(|i| i.predicate_type.as_deref().is_none_or(|t| t == w));
     }
@@ -145,6 +158,104 @@ pub async fn verify_attestations<S: ContentRead + ReferrersRead>(
         verified: !items.is_empty() && items.iter().all(|i| i.verified),
         attestations: items,
     })
+}
+
+/// The signed attestations of the buildx attestation manifests of an image
+/// index (see the module docs); nothing for a platform manifest.
+async fn signed_buildx_items<S: ContentRead + ReferrersRead>(
+    store: &S,
+    image: &Descriptor,
+    trust: &TrustPolicy,
+) -> Result<Vec<AttestationItem>, EngineError> {
+    if !is_index_media_type(&image.media_type) {
+        return Ok(Vec::new());
+    }
+    let fetch_err = |source| EngineError::FetchReferrer {
+        digest: image.digest.clone(),
+        source,
+    };
+    let index = fetch_index(store, &image.digest).await.map_err(fetch_err)?;
+    let images: Vec<&Digest> = index
+        .manifests
+        .iter()
+        .filter(|d| d.annotation(DOCKER_REFERENCE_TYPE).is_none())
+        .map(|d| &d.digest)
+        .collect();
+    let mut items = Vec::new();
+    for att in buildx_attestations(&index, None) {
+        let d = &att.descriptor.digest;
+        let referrers = walk_referrers(store, d, &[], 1).await.map_err(|source| {
+            EngineError::ListReferrers {
+                subject: d.clone(),
+                source,
+            }
+        })?;
+        for node in referrers.iter().filter(|n| is_candidate(n)) {
+            items.extend(check_referrer(store, node, d, trust).await?);
+        }
+        items.extend(
+            signed_buildx_layers(store, &att.descriptor, &att.about, &images, trust).await?,
+        );
+    }
+    Ok(items)
+}
+
+/// The signed layers (bundle or DSSE envelope) of one buildx attestation
+/// manifest, verified against `about` when it is one of `images`.
+async fn signed_buildx_layers<S: ContentRead>(
+    store: &S,
+    att: &Descriptor,
+    about: &Digest,
+    images: &[&Digest],
+    trust: &TrustPolicy,
+) -> Result<Vec<AttestationItem>, EngineError> {
+    let fetched =
+        store
+            .fetch_manifest(&att.digest)
+            .await
+            .map_err(|source| EngineError::FetchReferrer {
+                digest: att.digest.clone(),
+                source,
+            })?;
+    let Ok(Manifest::Image(manifest)) = Manifest::parse(&fetched.bytes, Some(&att.media_type))
+    else {
+        return Ok(Vec::new());
+    };
+    let mut items = Vec::new();
+    for layer in attestation_layers(&manifest, "")
+        .into_iter()
+        .filter(|l| l.declared.is_signed())
+    {
+        let l = &layer.descriptor;
+        let layer_type = l.annotation(stella_oci::referrers::IN_TOTO_PREDICATE_TYPE);
+        if !images.contains(&about) {
+            items.push(failed_item(
+                &att.digest,
+                None,
+                &l.media_type,
+                format!("buildx attestation manifest is about {about}, not an image of this index"),
+                layer_type,
+            ));
+            continue;
+        }
+        match read_layer(store, &layer).await {
+            Ok(bytes) => items.push(item_from(
+                verify_attestation(&bytes, &l.media_type, about, trust),
+                &att.digest,
+                l,
+                None,
+                layer_type,
+            )),
+            Err(e) => items.push(failed_item(
+                &att.digest,
+                None,
+                &l.media_type,
+                format!("cannot fetch layer {}: {e}", l.digest),
+                layer_type,
+            )),
+        }
+    }
+    Ok(items)
 }
 
 /// A cosign `.att` tag, or a referrer whose artifactType is an attestation.

@@ -9,15 +9,29 @@
 //! (cycles and diamonds are cut by a visited set), one manifest request per
 //! artifact and one blob request per attestation, none repeated.
 //!
+//! Docker buildx attestations (in-toto Statements kept as attestation
+//! manifests inside the image index, not as referrers) are discovered too:
+//! for an image index, every attestation manifest it lists; for a platform
+//! manifest, those of the parent index the caller names
+//! ([`discover_in_index`]). Each statement layer is one piece of evidence
+//! under the layer's digest: unsigned unless the layer is a
+//! signed container or a verified attestation about the attestation
+//! manifest vouches for it; rejected unless the statement's subject is the
+//! platform manifest that `vnd.docker.reference.digest` names, and that
+//! manifest is listed in the same index.
+//!
 //! Not here: resolving references, importing bundles, loading keys or
 //! policies, printing, signing verdicts.
 
 use std::collections::BTreeSet;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use stella_attest::statement::Statement;
 use stella_attest::verify::container_format;
 use stella_oci::OciError;
-use stella_oci::referrers::walk_referrers;
+use stella_oci::referrers::{
+    DOCKER_REFERENCE_TYPE, buildx_attestations, fetch_index, is_index_media_type, walk_referrers,
+};
 use stella_oci::store::{ContentRead, ReferrerListing, ReferrersRead};
 use stella_types::limits::{MAX_JSON_DOCUMENT_BYTES, MAX_REFERRERS_PER_SUBJECT};
 use stella_types::media_types::{AttestationFormat, annotations};
@@ -83,11 +97,24 @@ pub fn judge(request: &VerifyImageRequest, evidence: &[Evidence], now: OffsetDat
     report
 }
 
+/// Statement layers of one buildx attestation manifest read, at most.
+pub const MAX_BUILDX_LAYERS: usize = 64;
+
 /// One artifact to examine, found at level 1 (`parent` = the image) or 2.
 struct Item {
     descriptor: Descriptor,
     parent: Digest,
     legacy: Option<String>,
+    buildx: Option<BuildxTarget>,
+}
+
+/// What a buildx attestation manifest says it is about.
+#[derive(Debug, Clone)]
+struct BuildxTarget {
+    /// `vnd.docker.reference.digest`: the platform image manifest.
+    about: Digest,
+    /// That digest is an image (not attestation) entry of the same index.
+    listed: bool,
 }
 
 /// Walks the referrers graph and turns every artifact into policy evidence.
@@ -100,18 +127,40 @@ pub async fn discover<S: ContentRead + ReferrersRead>(
     trust: &Trust,
     now: OffsetDateTime,
 ) -> Result<Vec<Evidence>, EngineError> {
+    discover_in_index(store, subject, None, depth, trust, now).await
+}
+
+/// [`discover`], also searching `parent_index` (the image index the user
+/// named, e.g. by tag) for buildx attestation manifests about `subject`
+/// when `subject` is a platform manifest. Without it only an index subject
+/// yields buildx evidence: a platform manifest does not name its index.
+pub async fn discover_in_index<S: ContentRead + ReferrersRead>(
+    store: &S,
+    subject: &Descriptor,
+    parent_index: Option<&Digest>,
+    depth: usize,
+    trust: &Trust,
+    now: OffsetDateTime,
+) -> Result<Vec<Evidence>, EngineError> {
     let signers = trust.at(now);
-    let items = list_items(store, subject, depth.clamp(1, USEFUL_DEPTH)).await?;
-    let examined: Vec<Option<Evidence>> =
+    let items = list_items(store, subject, parent_index, depth.clamp(1, USEFUL_DEPTH)).await?;
+    let examined: Vec<Vec<Evidence>> =
         stream::iter(items.iter().map(|it| examine(store, it, &signers)))
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
     let mut out = Vec::new();
+    // The manifest each piece of evidence came from (its own digest, or a
+    // buildx attestation manifest for each of its statement layers).
+    let mut containers = Vec::new();
     let mut lent = Vec::new();
-    for (it, ev) in items.iter().zip(examined) {
-        let Some(ev) = ev else { continue };
+    for (it, ev) in items
+        .iter()
+        .zip(examined)
+        .flat_map(|(it, evs)| evs.into_iter().map(move |e| (it, e)))
+    {
         if it.parent == subject.digest || it.legacy.is_some() {
+            containers.push(it.descriptor.digest.clone());
             out.push(ev);
         } else if ev.other_subject.is_none() {
             // An attestation about another artifact (e.g. signing an SBOM):
@@ -122,7 +171,7 @@ pub async fn discover<S: ContentRead + ReferrersRead>(
         }
     }
     for (target, signers) in lent {
-        lend_signature(&mut out, &target, &signers);
+        lend_signature(&mut out, &containers, &target, &signers);
     }
     Ok(out)
 }
@@ -132,6 +181,7 @@ pub async fn discover<S: ContentRead + ReferrersRead>(
 async fn list_items<S: ContentRead + ReferrersRead>(
     store: &S,
     subject: &Descriptor,
+    parent_index: Option<&Digest>,
     depth: usize,
 ) -> Result<Vec<Item>, EngineError> {
     let top = walk_referrers(store, &subject.digest, &[], 1).await?;
@@ -149,7 +199,13 @@ async fn list_items<S: ContentRead + ReferrersRead>(
             descriptor: n.descriptor.clone(),
             parent: subject.digest.clone(),
             legacy: n.legacy.clone(),
+            buildx: None,
         });
+    }
+    for it in buildx_items(store, subject, parent_index).await? {
+        if visited.insert(it.descriptor.digest.clone()) {
+            items.push(it);
+        }
     }
     if depth > 1 {
         // Only plain artifacts (an SBOM, a VEX document) can be vouched for
@@ -185,6 +241,7 @@ async fn list_items<S: ContentRead + ReferrersRead>(
                     descriptor: c.descriptor,
                     parent: parent.clone(),
                     legacy: None,
+                    buildx: None,
                 });
             }
         }
@@ -197,6 +254,40 @@ async fn list_items<S: ContentRead + ReferrersRead>(
         });
     }
     Ok(items)
+}
+
+/// The buildx attestation manifests about `subject` (see
+/// [`discover_in_index`]), as level-1 items.
+async fn buildx_items<S: ContentRead>(
+    store: &S,
+    subject: &Descriptor,
+    parent_index: Option<&Digest>,
+) -> Result<Vec<Item>, EngineError> {
+    let (index, about) = if is_index_media_type(&subject.media_type) {
+        (fetch_index(store, &subject.digest).await?, None)
+    } else if let Some(parent) = parent_index.filter(|p| *p != &subject.digest) {
+        (fetch_index(store, parent).await?, Some(&subject.digest))
+    } else {
+        return Ok(Vec::new());
+    };
+    let images: BTreeSet<&Digest> = index
+        .manifests
+        .iter()
+        .filter(|d| d.annotation(DOCKER_REFERENCE_TYPE).is_none())
+        .map(|d| &d.digest)
+        .collect();
+    Ok(buildx_attestations(&index, about)
+        .into_iter()
+        .map(|a| Item {
+            parent: subject.digest.clone(),
+            legacy: None,
+            buildx: Some(BuildxTarget {
+                listed: images.contains(&a.about),
+                about: a.about,
+            }),
+            descriptor: a.descriptor,
+        })
+        .collect())
 }
 
 fn created_of(d: &Descriptor, manifest: &Manifest) -> Option<OffsetDateTime> {
@@ -218,13 +309,12 @@ fn first_attestation_layer(manifest: &Manifest, artifact_type: &str) -> Option<A
     attestation_layers(m, artifact_type).into_iter().next()
 }
 
-/// Fetches one artifact's manifest (and its attestation layer) and checks it.
-/// `None` when the manifest is gone (a stale index entry).
-async fn examine<S: ContentRead>(
+/// Fetches and parses one artifact's manifest; `None` when it is gone (a
+/// stale index entry).
+async fn fetch_item_manifest<S: ContentRead>(
     store: &S,
     it: &Item,
-    signers: &[NamedSigner],
-) -> Result<Option<Evidence>, EngineError> {
+) -> Result<Option<Manifest>, EngineError> {
     let digest = &it.descriptor.digest;
     let fetched = match store.fetch_manifest(digest).await {
         Ok(f) => f,
@@ -236,20 +326,143 @@ async fn examine<S: ContentRead>(
             });
         }
     };
-    let manifest =
-        Manifest::parse(&fetched.bytes, Some(&it.descriptor.media_type)).map_err(|source| {
-            EngineError::ReferrerManifest {
-                digest: digest.clone(),
-                source,
+    Manifest::parse(&fetched.bytes, Some(&it.descriptor.media_type))
+        .map(Some)
+        .map_err(|source| EngineError::ReferrerManifest {
+            digest: digest.clone(),
+            source,
+        })
+}
+
+/// Examines one artifact: a buildx attestation manifest gives one piece of
+/// evidence per statement layer, anything else at most one.
+async fn examine<S: ContentRead>(
+    store: &S,
+    it: &Item,
+    signers: &[NamedSigner],
+) -> Result<Vec<Evidence>, EngineError> {
+    let Some(manifest) = fetch_item_manifest(store, it).await? else {
+        return Ok(Vec::new());
+    };
+    match &it.buildx {
+        Some(target) => examine_buildx(store, it, &manifest, target, signers).await,
+        None => Ok(vec![examine_referrer(store, it, &manifest, signers).await?]),
+    }
+}
+
+/// Checks one buildx attestation manifest: each in-toto layer (as the one
+/// classifier sees it) is read and judged by [`buildx_layer_evidence`].
+async fn examine_buildx<S: ContentRead>(
+    store: &S,
+    it: &Item,
+    manifest: &Manifest,
+    target: &BuildxTarget,
+    signers: &[NamedSigner],
+) -> Result<Vec<Evidence>, EngineError> {
+    let digest = &it.descriptor.digest;
+    let mut base = Evidence {
+        digest: digest.clone(),
+        artifact_type: String::new(),
+        predicate_type: None,
+        signature: SignatureCheck::Unsigned,
+        created: created_of(&it.descriptor, manifest),
+        other_subject: None,
+    };
+    if !target.listed {
+        base.other_subject = Some(format!(
+            "{} (named by vnd.docker.reference.digest, not an image of this index)",
+            target.about
+        ));
+    }
+    let Manifest::Image(m) = manifest else {
+        base.signature = SignatureCheck::Failed {
+            reason: "a buildx attestation manifest must be an image manifest, not an index".into(),
+        };
+        return Ok(vec![base]);
+    };
+    let mut out = Vec::new();
+    for layer in attestation_layers(m, "")
+        .into_iter()
+        .take(MAX_BUILDX_LAYERS)
+    {
+        let bytes =
+            read_layer(store, &layer)
+                .await
+                .map_err(|source| EngineError::AttestationLayer {
+                    digest: digest.clone(),
+                    source,
+                })?;
+        let mut ev = base.clone();
+        ev.digest = layer.descriptor.digest.clone();
+        ev.artifact_type = layer.descriptor.media_type.clone();
+        out.push(buildx_layer_evidence(
+            &bytes,
+            &layer.descriptor,
+            &target.about,
+            ev,
+            signers,
+        ));
+    }
+    Ok(out)
+}
+
+/// Judges one layer of a buildx attestation manifest about the platform
+/// manifest `about`: a bare in-toto Statement is unsigned evidence whose
+/// predicate type is the statement's, rejected (as about another digest)
+/// unless its subject includes `about`; a signed container is verified
+/// like any attestation, against `about`.
+fn buildx_layer_evidence(
+    bytes: &[u8],
+    layer: &Descriptor,
+    about: &Digest,
+    mut ev: Evidence,
+    signers: &[NamedSigner],
+) -> Evidence {
+    let format = container_format(bytes, &layer.media_type);
+    if format.is_signed() {
+        let check = check_attestation(bytes, &layer.media_type, about, signers);
+        ev.predicate_type = check.predicate_type;
+        ev.signature = check.signature;
+        ev.other_subject = ev.other_subject.or(check.other_subject);
+        return ev;
+    }
+    match Statement::parse(bytes) {
+        Ok(st) => {
+            ev.predicate_type = Some(st.predicate_type.clone());
+            if !st.has_subject_digest(about) && ev.other_subject.is_none() {
+                ev.other_subject = Some(format!(
+                    "{} (the statement's subject; vnd.docker.reference.digest names {about})",
+                    st.subject_digests().join(", ")
+                ));
             }
-        })?;
+        }
+        Err(e) => {
+            ev.signature = SignatureCheck::Failed {
+                reason: format!(
+                    "layer {} is not a valid in-toto Statement: {e}",
+                    layer.digest
+                ),
+            };
+        }
+    }
+    ev
+}
+
+/// Checks one referrer (its first attestation layer, if any).
+async fn examine_referrer<S: ContentRead>(
+    store: &S,
+    it: &Item,
+    manifest: &Manifest,
+    signers: &[NamedSigner],
+) -> Result<Evidence, EngineError> {
+    let digest = &it.descriptor.digest;
     let artifact_type = it
         .descriptor
         .artifact_type
         .clone()
         .or_else(|| manifest.artifact_type().map(str::to_string))
         .unwrap_or_default();
-    let created = created_of(&it.descriptor, &manifest);
+    let created = created_of(&it.descriptor, manifest);
     // A referrer manifest names its subject: one listed under this image but
     // naming another digest (copied index entry) is not about this image.
     let manifest_other = match manifest.subject() {
@@ -266,8 +479,8 @@ async fn examine<S: ContentRead>(
         created,
         other_subject: manifest_other,
     };
-    let Some(layer) = first_attestation_layer(&manifest, &artifact_type) else {
-        return Ok(Some(evidence));
+    let Some(layer) = first_attestation_layer(manifest, &artifact_type) else {
+        return Ok(evidence);
     };
     if layer.by_content() && layer.descriptor.size > MAX_JSON_DOCUMENT_BYTES {
         evidence.signature = SignatureCheck::Failed {
@@ -276,7 +489,7 @@ async fn examine<S: ContentRead>(
                 layer.descriptor.digest, layer.descriptor.size
             ),
         };
-        return Ok(Some(evidence));
+        return Ok(evidence);
     }
     let bytes =
         read_layer(store, &layer)
@@ -288,19 +501,32 @@ async fn examine<S: ContentRead>(
     let media_type = &layer.descriptor.media_type;
     if container_format(&bytes, media_type) == AttestationFormat::InTotoStatement {
         // A bare in-toto statement: evidence, but unsigned.
-        return Ok(Some(evidence));
+        return Ok(evidence);
     }
     let check = check_attestation(&bytes, media_type, &it.parent, signers);
     evidence.predicate_type = check.predicate_type;
     evidence.signature = check.signature;
     evidence.other_subject = check.other_subject.or(evidence.other_subject);
-    Ok(Some(evidence))
+    Ok(evidence)
 }
 
 /// Adds `signers` to the evidence `target` (a plain artifact that a
 /// verified attestation is about).
-fn lend_signature(out: &mut [Evidence], target: &Digest, signers: &[String]) {
-    if let Some(e) = out.iter_mut().find(|e| &e.digest == target) {
+/// Evidence borrows when the attestation is about it or about the manifest
+/// it came from (`containers`, parallel to `out`): every statement of a
+/// buildx attestation manifest borrows from an attestation about that
+/// manifest, which pins each statement layer by digest.
+fn lend_signature(
+    out: &mut [Evidence],
+    containers: &[Digest],
+    target: &Digest,
+    signers: &[String],
+) {
+    for (e, _) in out
+        .iter_mut()
+        .zip(containers)
+        .filter(|(e, c)| &e.digest == target || *c == target)
+    {
         match &mut e.signature {
             SignatureCheck::Verified { signers: s, .. } => {
                 s.extend(signers.iter().cloned());
@@ -317,5 +543,71 @@ fn lend_signature(out: &mut [Evidence], target: &Digest, signers: &[String]) {
             }
             SignatureCheck::Unsigned | SignatureCheck::Failed { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use stella_types::media_types::IN_TOTO_JSON;
+
+    fn statement_about(d: &Digest) -> Vec<u8> {
+        Statement::new_v1(
+            "image",
+            d,
+            "https://slsa.dev/provenance/v0.2",
+            serde_json::json!({"builder": {"id": "x"}}),
+        )
+        .to_canonical_json()
+        .unwrap()
+    }
+
+    fn base(d: &Digest) -> Evidence {
+        Evidence {
+            digest: d.clone(),
+            artifact_type: IN_TOTO_JSON.into(),
+            predicate_type: None,
+            signature: SignatureCheck::Unsigned,
+            created: None,
+            other_subject: None,
+        }
+    }
+
+    #[test]
+    fn buildx_statement_about_the_named_platform_is_unsigned_evidence() {
+        let platform = Digest::sha256_of(b"platform");
+        let bytes = statement_about(&platform);
+        let layer = Descriptor::for_bytes(IN_TOTO_JSON, &bytes);
+        let att = Digest::sha256_of(b"att");
+        let ev = buildx_layer_evidence(&bytes, &layer, &platform, base(&att), &[]);
+        assert_eq!(ev.signature, SignatureCheck::Unsigned);
+        assert_eq!(
+            ev.predicate_type.as_deref(),
+            Some("https://slsa.dev/provenance/v0.2")
+        );
+        assert_eq!(ev.other_subject, None);
+    }
+
+    #[test]
+    fn buildx_statement_about_another_digest_is_rejected() {
+        let platform = Digest::sha256_of(b"platform");
+        let other = Digest::sha256_of(b"other");
+        let bytes = statement_about(&other);
+        let layer = Descriptor::for_bytes(IN_TOTO_JSON, &bytes);
+        let att = Digest::sha256_of(b"att");
+        let ev = buildx_layer_evidence(&bytes, &layer, &platform, base(&att), &[]);
+        let why = ev.other_subject.unwrap();
+        assert!(why.contains(other.hex()), "{why}");
+    }
+
+    #[test]
+    fn buildx_layer_that_is_not_a_statement_fails() {
+        let platform = Digest::sha256_of(b"platform");
+        let bytes = br#"{"_type":"nope"}"#;
+        let layer = Descriptor::for_bytes(IN_TOTO_JSON, bytes);
+        let att = Digest::sha256_of(b"att");
+        let ev = buildx_layer_evidence(bytes, &layer, &platform, base(&att), &[]);
+        assert!(matches!(ev.signature, SignatureCheck::Failed { .. }));
     }
 }

@@ -2,7 +2,8 @@
 //! that `stella verify image`, `stella verify attestation` and `stella
 //! bundle verify` share, as a library a server can call.
 //!
-//! - [`image`]: [`verify_image`] walks an image's referrers graph, verifies
+//! - [`image`]: [`verify_image`] walks an image's referrers graph (and the
+//!   buildx attestation manifests of its index), verifies
 //!   every attestation against each named signer and judges the lot against
 //!   a policy, returning a [`stella_verify::Report`].
 //! - [`attestations`]: [`verify_attestations`] finds and verifies every
@@ -35,5 +36,5 @@ pub use attestations::{
     AttestationItem, AttestationsReport, AttestationsRequest, verify_attestations,
 };
 pub use error::EngineError;
-pub use image::{VerifyImageRequest, discover, verify_image};
+pub use image::{VerifyImageRequest, discover, discover_in_index, verify_image};
 pub use trust::{NamedSigner, Trust, TrustError};

@@ -16,8 +16,8 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use stella_oci::AnyStore;
 use stella_oci::artifact::{self, ArtifactSpec, LayerSource};
-use stella_oci::referrers::{ReferrerNode, walk_referrers};
-use stella_oci::store::ReferrersRead;
+use stella_oci::referrers::{ReferrerNode, is_index_media_type, walk_referrers_with_buildx};
+use stella_oci::store::{ContentRead, ReferrersRead};
 use stella_types::Reference;
 use stella_types::limits::{DEFAULT_REFERRER_DEPTH, MAX_REFERRER_DEPTH};
 use stella_types::media_types::annotations;
@@ -200,6 +200,10 @@ fn node_json(n: &ReferrerNode) -> Value {
         o.insert("legacy".into(), json!(kind));
         o.insert("tag".into(), json!(tag));
     }
+    if let Some(about) = &n.buildx_about {
+        o.insert("source".into(), json!(BUILDX_SOURCE));
+        o.insert("about".into(), json!(about.to_string()));
+    }
     if !n.children.is_empty() {
         o.insert(
             "referrers".into(),
@@ -209,6 +213,9 @@ fn node_json(n: &ReferrerNode) -> Value {
     Value::Object(o)
 }
 
+/// The `source` of a listed buildx attestation manifest (JSON output).
+const BUILDX_SOURCE: &str = "buildx-attestation-manifest";
+
 fn flags(n: &ReferrerNode) -> String {
     let mut f = Vec::new();
     if n.dangling {
@@ -216,6 +223,9 @@ fn flags(n: &ReferrerNode) -> String {
     }
     if let Some(k) = &n.legacy {
         f.push(format!("legacy-{k}"));
+    }
+    if n.buildx_about.is_some() {
+        f.push("buildx".to_string());
     }
     f.join(",")
 }
@@ -293,6 +303,9 @@ fn tree_lines(nodes: &[ReferrerNode], prefix: &str, out: &mut Vec<String>) {
         {
             s.push_str(&format!(" tag={tag}"));
         }
+        if let Some(about) = &n.buildx_about {
+            s.push_str(&format!(" about={about}"));
+        }
         out.push(s);
         tree_lines(&n.children, &format!("{prefix}{cont}"), out);
     }
@@ -311,7 +324,10 @@ async fn list(a: ListReferrersArgs, registry: &RegistryArgs) -> anyhow::Result<O
     }
     let depth = depth.min(MAX_REFERRER_DEPTH);
     let mode = store.referrers_mode().await?;
-    let nodes = walk_referrers(&store, &subject.digest, &a.artifact_types, depth).await?;
+    let parent = parent_index(&store, &reference, &subject).await?;
+    let nodes =
+        walk_referrers_with_buildx(&store, &subject, parent.as_ref(), &a.artifact_types, depth)
+            .await?;
     match a.format {
         ListFormat::Json => print_json(&json!({
             "subject": subject.digest.to_string(),
@@ -333,6 +349,31 @@ async fn list(a: ListReferrersArgs, registry: &RegistryArgs) -> anyhow::Result<O
     }
     print_request_stats(&store);
     Ok(Outcome::Success)
+}
+
+/// The image index to search for buildx attestation manifests about a
+/// platform manifest: when the reference names both a tag and a digest
+/// (`repo:tag@sha256:…`) and the tag resolves to an index other than the
+/// digest, that index. A bare digest names no parent (none is searched).
+pub(crate) async fn parent_index(
+    store: &AnyStore,
+    reference: &Reference,
+    subject: &stella_types::Descriptor,
+) -> anyhow::Result<Option<stella_types::Digest>> {
+    let (Some(tag), Some(_)) = (reference.tag(), reference.digest()) else {
+        return Ok(None);
+    };
+    if is_index_media_type(&subject.media_type) {
+        return Ok(None);
+    }
+    let tagged = store
+        .resolve_tag(tag)
+        .await
+        .with_context(|| format!("cannot resolve the tag of {reference}"))?;
+    Ok(
+        (is_index_media_type(&tagged.media_type) && tagged.digest != subject.digest)
+            .then_some(tagged.digest),
+    )
 }
 
 /// Resolves when the process receives SIGINT or SIGTERM (Ctrl-C on other

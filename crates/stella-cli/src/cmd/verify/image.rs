@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use stella_attest::verify::TrustPolicy;
 use stella_crypto::PublicKey;
 use stella_crypto::x509::Certificate;
-use stella_engine::image::{VerifyImageRequest, discover, judge};
+use stella_engine::image::{VerifyImageRequest, discover_in_index, judge};
 use stella_engine::trust::Thresholds;
 use stella_engine::{NamedSigner, Trust};
 use stella_oci::AnyStore;
@@ -65,6 +65,7 @@ pub async fn run(args: VerifyImageArgs, registry: &RegistryArgs) -> anyhow::Resu
 
     // Where the evidence comes from.
     let _tmp;
+    let mut parent_index = None;
     let (display, store, subject) = if let Some(bundle) = &args.bundle {
         let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
         let dir = tmp.path().join("layout");
@@ -108,6 +109,8 @@ pub async fn run(args: VerifyImageArgs, registry: &RegistryArgs) -> anyhow::Resu
         };
         let (reference, store) = open(r, registry, OpenMode::Existing)?;
         let subject = stella_oci::artifact::resolve(&store, &reference).await?;
+        // `repo:tag@sha256:<platform>`: the tag's index holds buildx attestations.
+        parent_index = crate::cmd::evidence::parent_index(&store, &reference, &subject).await?;
         (
             reference.with_digest(subject.digest.clone()).to_string(),
             store,
@@ -115,7 +118,8 @@ pub async fn run(args: VerifyImageArgs, registry: &RegistryArgs) -> anyhow::Resu
         )
     };
 
-    let evidence = discover(&store, &subject, depth, &trust, now).await;
+    let evidence =
+        discover_in_index(&store, &subject, parent_index.as_ref(), depth, &trust, now).await;
     crate::cmd::evidence::print_request_stats(&store);
     let request = VerifyImageRequest {
         reference: display,
