@@ -13,9 +13,7 @@ pub enum TrustError {
     BadMirror { url: String, reason: String },
 
     /// No TUF root to start from: not given, not cached, not compiled in.
-    #[error(
-        "no TUF root.json to start from for mirror {mirror}: give --tuf-root <root.json>{hint}"
-    )]
+    #[error("no TUF root.json to start from for mirror {mirror}{hint}")]
     NoStartingRoot { mirror: String, hint: &'static str },
 
     /// The TUF root.json to start from is not TUF root metadata at all.
@@ -43,14 +41,12 @@ pub enum TrustError {
     #[error("TUF repository {mirror} has no {target} target")]
     MissingTarget { mirror: String, target: String },
 
-    /// Nothing cached yet, and no `--trusted-root` given.
-    #[error(
-        "no --trusted-root given and no cached sigstore trusted root in {dir}: run `stella trust update` (or give --trusted-root <trusted_root.json>)"
-    )]
+    /// Nothing cached yet, and no trusted root given.
+    #[error("no sigstore trusted root was given and none is cached in {dir}")]
     NoCachedRoot { dir: PathBuf },
 
     /// The cache exists but is damaged (changed or truncated by hand).
-    #[error("cached trust root in {dir} is damaged ({reason}): run `stella trust update`")]
+    #[error("cached trust root in {dir} is damaged ({reason}); update it again")]
     DamagedCache { dir: PathBuf, reason: String },
 
     /// Reading or writing the cache failed.
@@ -62,7 +58,7 @@ pub enum TrustError {
     },
 
     /// No cache directory can be derived from the environment.
-    #[error("cannot find a cache directory: set STELLA_CACHE_DIR, XDG_CACHE_HOME or HOME")]
+    #[error("cannot find a cache directory")]
     NoCacheDir,
 
     /// The whole update took longer than its deadline.

@@ -180,7 +180,7 @@ mod tests {
         let cache = TufCache::at(tmp.path().join("tuf"));
         let e = cached_trusted_root(&cache, 0).unwrap_err();
         assert!(matches!(e, TrustError::NoCachedRoot { .. }));
-        assert!(e.to_string().contains("stella trust update"), "{e}");
+        assert!(e.to_string().contains("none is cached"), "{e}");
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl MirrorTransport {
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| TrustError::BadInputFile {
                     what: "CA file",
-                    path: "--ca-file".into(),
+                    path: "(the extra CA certificates)".into(),
                     reason: "holds no usable PEM certificate".into(),
                 })?;
             builder = builder.tls_certs_merge(certs);

@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use serde_json::json;
 use stella_trust::{
-    CachedTrust, Mirror, RoleInfo, Timeouts, TrustedRootSummary, TufCache, UpdateRequest,
-    human_duration, rfc3339,
+    CachedTrust, Mirror, RoleInfo, Timeouts, TrustError, TrustedRootSummary, TufCache,
+    UpdateRequest, human_duration, rfc3339,
 };
 
 use crate::cli::{RegistryArgs, TextOrJson, TrustCommand, TrustShowArgs, TrustUpdateArgs};
@@ -53,7 +53,7 @@ async fn update(args: TrustUpdateArgs, registry: &RegistryArgs) -> anyhow::Resul
         ),
         None => None,
     };
-    let cache = TufCache::from_env()?;
+    let cache = TufCache::from_env().map_err(worded)?;
     let request = UpdateRequest {
         mirror,
         tuf_root,
@@ -71,7 +71,7 @@ async fn update(args: TrustUpdateArgs, registry: &RegistryArgs) -> anyhow::Resul
             eprintln!("stella: {e}; the cache was left as it was");
             return Ok(Outcome::VerificationFailed);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(worded(e)),
     };
     let cached = &outcome.cached;
     match args.output {
@@ -103,11 +103,11 @@ async fn update(args: TrustUpdateArgs, registry: &RegistryArgs) -> anyhow::Resul
 }
 
 fn show(args: TrustShowArgs) -> anyhow::Result<Outcome> {
-    let cache = TufCache::from_env()?;
+    let cache = TufCache::from_env().map_err(worded)?;
     let now = unix_now();
     let cached = match &args.tuf_mirror {
-        Some(m) => cache.load(&Mirror::parse(m)?)?,
-        None => cache.load_selected()?,
+        Some(m) => cache.load(&Mirror::parse(m)?).map_err(worded)?,
+        None => cache.load_selected().map_err(worded)?,
     };
     let Some(cached) = cached else {
         anyhow::bail!(
@@ -152,6 +152,21 @@ fn describe_json(
         "trustedRootDigest": cached.state.trusted_root_digest,
         "trustedRoot": summary,
     }))
+}
+
+/// A trust error with the CLI's words for what to do about it: the library
+/// names no flag, command or environment variable.
+pub(crate) fn worded(e: TrustError) -> anyhow::Error {
+    let todo = match &e {
+        TrustError::NoStartingRoot { .. } => "give --tuf-root <root.json>",
+        TrustError::NoCachedRoot { .. } => {
+            "run `stella trust update` (or give --trusted-root <trusted_root.json>)"
+        }
+        TrustError::DamagedCache { .. } => "run `stella trust update`",
+        TrustError::NoCacheDir => "set STELLA_CACHE_DIR, XDG_CACHE_HOME or HOME",
+        _ => return e.into(),
+    };
+    anyhow::anyhow!("{e}: {todo}")
 }
 
 fn window(w: &stella_trust::Window) -> String {

@@ -76,7 +76,8 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<Outcome> {
     let chosen = stella_trust::choose_trusted_root(
         args.keyless.trusted_root.as_deref(),
         crate::cmd::trust::unix_now(),
-    )?;
+    )
+    .map_err(crate::cmd::trust::worded)?;
     let origin = chosen.origin;
     let root = TrustedRoot::from_json(&chosen.json).context("trusted root is unusable")?;
 

@@ -76,7 +76,7 @@ pub(crate) fn thresholds(k: &KeylessArgs) -> Thresholds {
 /// cached (offline). Neither: a usage error saying what to do. `now` is
 /// Unix seconds (the cache's age is reported against it).
 pub(crate) fn choose_root(explicit: Option<&Path>, now: i64) -> anyhow::Result<ChosenTrustedRoot> {
-    Ok(stella_trust::choose_trusted_root(explicit, now)?)
+    stella_trust::choose_trusted_root(explicit, now).map_err(crate::cmd::trust::worded)
 }
 
 /// The line text output prints about a cached root (`None` for a root the
