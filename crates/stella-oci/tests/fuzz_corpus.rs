@@ -6,40 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+use stella_testkit::fuzz_corpus::replay;
 
 #[path = "../../../fuzz/harness/oci_index.rs"]
 mod oci_index;
 
 #[path = "../../../fuzz/harness/registry_responses.rs"]
 mod registry_responses;
-
-/// The seed files of one target, sorted; panics when there are none (a
-/// missing corpus must not pass as "nothing panicked").
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    files
-}
-
-/// Runs every seed of `target`; a panic names the seed file.
-fn replay(target: &str, run: fn(&[u8])) {
-    for (name, bytes) in corpus(target) {
-        let outcome = std::panic::catch_unwind(|| run(&bytes));
-        assert!(outcome.is_ok(), "{target}: seed {name} panicked");
-    }
-}
 
 #[test]
 fn oci_index_corpus_does_not_panic() {

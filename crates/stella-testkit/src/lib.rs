@@ -8,6 +8,7 @@
 //! - [`blob_faults`]: a read-only registry that dies or stalls in the middle of one blob.
 //! - [`cli`]: runs the built `stella` binary and checks exit codes, the one-line error
 //!   contract and JSON output.
+//! - [`fuzz_corpus`]: the committed fuzz seed corpora, replayed by each crate's `tests/fuzz_corpus.rs`.
 //! - [`fixtures`]: images in any store, layouts made by python, tars made by GNU tar,
 //!   single-layer referrers, base64, and an organisation PKI made by openssl.
 //! - [`mem_store`]: an in-memory store implementing `stella_oci`'s store traits.
@@ -41,6 +42,7 @@ pub mod cli;
 pub mod distribution;
 pub mod error;
 pub mod fixtures;
+pub mod fuzz_corpus;
 pub mod hostile;
 pub mod mem_store;
 pub mod net;
