@@ -2,8 +2,9 @@
 # Installs what the test suite needs and runs all of it.
 #
 # Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
-# (apache2-utils), openssl; PyPI oras, securesystemslib and cryptography
-# (independent implementations used as test oracles). Installs whatever is
+# (apache2-utils), openssl, sqlite3, curl; PyPI oras, securesystemslib,
+# cryptography, requests, openapi-spec-validator, pyyaml (independent
+# implementations used as test oracles; `stella serve` API tests). Installs whatever is
 # missing (as root via apt-get / pip), then runs every test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v sha256sum >/dev/null || need+=(coreutils)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()
@@ -22,9 +25,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
 fi
 
-if ! python3 -c 'import oras, securesystemslib, cryptography' 2>/dev/null; then
-  echo "installing PyPI test oracles: oras securesystemslib cryptography"
-  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42'
+if ! python3 -c 'import oras, securesystemslib, cryptography, requests, openapi_spec_validator, yaml' 2>/dev/null; then
+  echo "installing PyPI test oracles: oras securesystemslib cryptography requests openapi-spec-validator pyyaml"
+  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' \
+    'requests>=2.31' 'openapi-spec-validator>=0.7' 'pyyaml>=6'
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -112,6 +112,12 @@ pub enum Command {
     /// Check evidence policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the Stella service (REST API), or set up its data directory.
+    Serve(ServeArgs),
+    /// Administer the service's clients and keys, directly on its data
+    /// directory or database (a running server is not needed).
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -495,4 +501,111 @@ mod tests {
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("-5s").is_err());
     }
+}
+
+// ---- stella serve / stella admin ----
+
+/// Where the service keeps its data. Unset values come from `STELLA_*`
+/// variables, `stella.local.yaml`, `stella.yaml`, then defaults
+/// (`./stella-data`, SQLite at `<data-dir>/stella.db`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServiceStoreArgs {
+    /// Config file (YAML); `stella.local.yaml` beside it is read on top.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL, e.g. `sqlite://./stella-data/stella.db`.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Data directory (signing keys, temp files, default database).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    /// Address to listen on (port 0 picks a free port; the bound address
+    /// is printed on the first line of standard output).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Create the data directory, a signing key and a first `admin` client
+    /// (tenant `default`, every scope); prints the client secret once.
+    Init(ServeInitArgs),
+    /// Apply the embedded database migrations and exit.
+    Migrate(ServiceStoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeInitArgs {
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// OAuth clients (client-credentials grant).
+    #[command(subcommand)]
+    Clients(AdminClientsCommand),
+    /// Token-signing keys.
+    #[command(subcommand)]
+    Keys(AdminKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminClientsCommand {
+    /// Add a client and print its secret once.
+    Add(AdminClientAddArgs),
+    /// List clients (never their secrets).
+    List(AdminClientListArgs),
+    /// Revoke a client; its tokens stop working at once.
+    Revoke(AdminClientRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminClientAddArgs {
+    /// Client id (1-64 of A-Z a-z 0-9 . _ -).
+    pub client_id: String,
+    /// The tenant the client's tokens act for.
+    #[arg(long)]
+    pub tenant: String,
+    /// Comma-separated scopes: vex.read, vex.admin, evidence.read,
+    /// evidence.write, export.read, export.admin, admin.
+    #[arg(long)]
+    pub scopes: String,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminClientListArgs {
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminClientRevokeArgs {
+    pub client_id: String,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeysCommand {
+    /// Make a new signing key current; tokens signed by the old one stay
+    /// valid until they expire.
+    Rotate(ServiceStoreArgs),
 }

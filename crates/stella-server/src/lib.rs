@@ -1,1 +1,166 @@
-//! placeholder
+//! The Stella service behind `stella serve`.
+//!
+//! [`serve`] runs the HTTP API (axum) on a [`stella_store::Store`];
+//! [`admin`] holds the operations `stella serve init|migrate` and
+//! `stella admin ...` run directly on the data directory or database.
+//! Conventions live in one place each: errors and their HTTP mapping in
+//! [`error`], authentication in [`auth`], per-request logging, trace ids,
+//! metrics and rate limiting in [`middleware`].
+//!
+//! This crate is not used by the CLI's verification path; it only sits on
+//! top of `stella-store`.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod metrics;
+mod middleware;
+pub mod openapi;
+mod ratelimit;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::ServerConfig;
+use crate::state::AppState;
+
+pub use admin::AdminError;
+
+/// Multipart framing allowance on top of the artifact cap.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+/// Builds the router with every route and middleware.
+fn router(state: AppState) -> Router {
+    let cap = usize::try_from(state.config.artifact_max_bytes).unwrap_or(usize::MAX);
+    let upload_limit = DefaultBodyLimit::max(cap.saturating_add(MULTIPART_OVERHEAD));
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    Router::new()
+        .route("/connect/token", post(routes::token::token))
+        .route("/.well-known/jwks.json", get(routes::ops::jwks))
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/version", get(routes::ops::version))
+        .route("/openapi/v1.json", get(routes::ops::openapi_json))
+        .route("/openapi/v1.yaml", get(routes::ops::openapi_yaml))
+        .route(
+            "/excititor/providers/{providerId}/artifacts",
+            get(routes::artifacts::list)
+                .post(routes::artifacts::upload)
+                .layer(upload_limit),
+        )
+        .route(
+            "/excititor/providers/{providerId}/artifacts/{artifactId}",
+            get(routes::artifacts::get).delete(routes::artifacts::delete),
+        )
+        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .with_state(state)
+}
+
+/// Sets up `tracing` output on stderr (one line per event). Safe to call
+/// more than once.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
+/// Applies pending migrations first. `on_listening` is called with the
+/// bound address (useful with port 0).
+pub async fn serve(
+    config: ServerConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), AdminError> {
+    let store = admin::open_and_migrate(&config.database).await?;
+    std::fs::create_dir_all(config.data_dir.join("tmp"))
+        .map_err(|e| AdminError::Io(format!("{}: {e}", config.data_dir.join("tmp").display())))?;
+    let authority = auth::Authority::new(
+        store.clone(),
+        config.data_dir.clone(),
+        config.issuer.clone(),
+        config.audience.clone(),
+        config.token_ttl_seconds,
+    )
+    .await?;
+    let state = AppState {
+        store: store.clone(),
+        limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit_per_second)),
+        config: Arc::new(config.clone()),
+        authority: Arc::new(authority),
+        metrics: Arc::new(metrics::Metrics::new()),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| AdminError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| AdminError::Io(e.to_string()))?;
+    on_listening(bound);
+    tracing::info!(address = %bound, database = %redact_url(&config.database), "stella serve listening");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| AdminError::Io(e.to_string()))?;
+    store.close().await;
+    tracing::info!("stella serve stopped");
+    Ok(())
+}
+
+/// A database URL for logs: any password is replaced.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<credentials>{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

@@ -1,11 +1,13 @@
 //! Command runners: one module per command group. Each resolves the user's
 //! flags against the environment, calls the libraries and prints.
 
+mod admin;
 mod attest;
 mod bundle;
 mod evidence;
 mod key;
 mod policy;
+mod serve;
 mod verify;
 
 use crate::cli::{Cli, Command};
@@ -19,6 +21,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(c) => verify::run(c, &cli.registry).await,
         Command::Bundle(c) => bundle::run(c, &cli.registry).await,
         Command::Policy(c) => policy::run(c),
+        Command::Serve(c) => serve::run(c).await,
+        Command::Admin(c) => admin::run(c).await,
     }
 }
 

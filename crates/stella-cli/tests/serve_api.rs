@@ -1,0 +1,238 @@
+//! `stella serve` as a real process on 127.0.0.1 (port 0, the bound address
+//! read from its first line of output), exercised by an independent client:
+//! Python `requests` + `cryptography` in
+//! `crates/stella-server/tests/api/check_api.py`, one case per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stella");
+
+struct Server {
+    child: Child,
+    url: String,
+    data: tempfile::TempDir,
+    admin_secret: String,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stella-server/tests/api/check_api.py")
+}
+
+fn start(env: &[(&str, &str)]) -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let init = Command::new(BIN)
+        .args(["serve", "init", "--output", "json", "--data-dir"])
+        .arg(data.path())
+        .current_dir(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
+    let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .current_dir(data.path())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        // A file, not a pipe: nobody reads the log while the server runs.
+        .stderr(std::fs::File::create(data.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("stella serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server {
+        child,
+        url,
+        data,
+        admin_secret,
+    }
+}
+
+impl Server {
+    fn run_case(&self, case: &str) -> std::process::Output {
+        Command::new("python3")
+            .arg(script())
+            .arg(case)
+            .env("STELLA_URL", &self.url)
+            .env("STELLA_BIN", BIN)
+            .env("STELLA_DATA_DIR", self.data.path())
+            .env("STELLA_ADMIN_SECRET", &self.admin_secret)
+            .env("STELLA_PID", self.child.id().to_string())
+            .output()
+            .unwrap()
+    }
+
+    /// SIGTERM, then the exit status and the server's log.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        let log = std::fs::read_to_string(self.data.path().join("serve.log")).unwrap();
+        (status, log)
+    }
+}
+
+fn check(case: &str, env: &[(&str, &str)]) {
+    let server = start(env);
+    let out = server.run_case(case);
+    let secret = server.admin_secret.clone();
+    let (status, log) = server.stop();
+    assert!(
+        out.status.success(),
+        "case {case} failed:\n{}\n{}\nserver log:\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(status.success(), "server exit {status:?}\n{log}");
+    assert!(
+        !log.contains(&secret),
+        "the client secret appears in the server log"
+    );
+    assert!(!log.contains("eyJ"), "a token appears in the server log");
+    assert!(
+        log.contains("route=/excititor/providers/{providerId}/artifacts")
+            || case == "ops_and_openapi"
+    );
+}
+
+const FAST: &[(&str, &str)] = &[("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000")];
+
+#[test]
+fn serve_token_flow() {
+    check("token_flow", FAST);
+}
+
+#[test]
+fn serve_bad_tokens_are_401() {
+    check("bad_tokens", FAST);
+}
+
+#[test]
+fn serve_missing_scope_is_403() {
+    check("scopes", FAST);
+}
+
+#[test]
+fn serve_cross_tenant_requests_never_leak() {
+    check("isolation", FAST);
+}
+
+#[test]
+fn serve_artifact_upload_list_get_delete() {
+    check("artifacts", FAST);
+}
+
+#[test]
+fn serve_size_cap_and_quota_are_413() {
+    check(
+        "limits",
+        &[
+            ("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000"),
+            ("STELLA_ARTIFACTS_MAX_BYTES", "4096"),
+            ("STELLA_ARTIFACTS_QUOTA_COUNT", "4"),
+            ("STELLA_ARTIFACTS_QUOTA_BYTES", "9000"),
+        ],
+    );
+}
+
+#[test]
+fn serve_bad_input_is_problem_json() {
+    check("bad_input", FAST);
+}
+
+#[test]
+fn serve_rate_limit_headers_and_429() {
+    check(
+        "rate_limit",
+        &[("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "5")],
+    );
+}
+
+#[test]
+fn serve_ops_routes_and_openapi_document() {
+    check("ops_and_openapi", FAST);
+}
+
+#[test]
+fn serve_admin_clients_and_key_rotation() {
+    check("admin_cli", FAST);
+}
+
+#[test]
+fn serve_sigterm_drains_in_flight_request_and_exits_0() {
+    let mut server = start(FAST);
+    let out = server.run_case("sigterm_drain");
+    let status = server.child.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_unknown_config_key_is_an_error_naming_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stella.yaml");
+    std::fs::write(&config, "artifacts:\n  maxBytez: 5\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "migrate", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("artifacts.maxBytez"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_database_from_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |d: &Path| {
+        Command::new(BIN)
+            .args(["serve", "migrate", "--data-dir"])
+            .arg(d)
+            .output()
+            .unwrap()
+    };
+    assert!(migrate(dir.path()).status.success());
+    let db = dir.path().join("stella.db");
+    let bump = Command::new("sqlite3")
+        .arg(&db)
+        .arg("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', 1, x'00', 0);")
+        .status()
+        .unwrap();
+    assert!(bump.success());
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("newer than this stella supports"),
+        "{stderr}"
+    );
+}
