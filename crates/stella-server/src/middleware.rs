@@ -61,6 +61,16 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
             as_problem(response)
         })
         .await;
+    let mut response = response;
+    if (response.status().is_client_error() || response.status().is_server_error())
+        && matches!(method.as_str(), "POST" | "PUT" | "PATCH")
+    {
+        // The request body may be unread (e.g. 413 as soon as the cap
+        // passed); tell the client this connection will not be reused.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state

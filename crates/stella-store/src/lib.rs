@@ -26,8 +26,6 @@ pub use model::{
 pub use repo::{ArtifactRepository, ClientRepository, SigningKeyRepository};
 pub use tenant::TenantContext;
 
-use std::future::Future;
-
 /// The storage handle the service holds: one variant per backend.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -108,92 +106,78 @@ macro_rules! dispatch {
 }
 
 impl ClientRepository for Store {
-    fn add_client(&self, c: &ClientRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move { dispatch!(self, s => s.add_client(c).await) }
+    async fn add_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_client(c).await)
     }
-    fn find_client(
-        &self,
-        client_id: &str,
-    ) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send {
-        async move { dispatch!(self, s => s.find_client(client_id).await) }
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        dispatch!(self, s => s.find_client(client_id).await)
     }
-    fn list_clients(&self) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send {
-        async move { dispatch!(self, s => s.list_clients().await) }
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        dispatch!(self, s => s.list_clients().await)
     }
-    fn revoke_client(
-        &self,
-        client_id: &str,
-        at: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move { dispatch!(self, s => s.revoke_client(client_id, at).await) }
+    async fn revoke_client(&self, client_id: &str, at: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.revoke_client(client_id, at).await)
     }
 }
 
 impl SigningKeyRepository for Store {
-    fn add_signing_key(
-        &self,
-        key: &SigningKeyRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move { dispatch!(self, s => s.add_signing_key(key).await) }
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_signing_key(key).await)
     }
-    fn list_signing_keys(
-        &self,
-    ) -> impl Future<Output = Result<Vec<SigningKeyRecord>, StoreError>> + Send {
-        async move { dispatch!(self, s => s.list_signing_keys().await) }
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        dispatch!(self, s => s.list_signing_keys().await)
     }
 }
 
 impl ArtifactRepository for Store {
-    fn insert_artifact(
+    async fn insert_artifact(
         &self,
         ctx: &TenantContext,
         artifact: NewArtifact,
         quota: ArtifactQuota,
-    ) -> impl Future<Output = Result<ArtifactMeta, StoreError>> + Send {
-        async move { dispatch!(self, s => s.insert_artifact(ctx, artifact, quota).await) }
+    ) -> Result<ArtifactMeta, StoreError> {
+        dispatch!(self, s => s.insert_artifact(ctx, artifact, quota).await)
     }
-    fn list_artifacts(
+    async fn list_artifacts(
         &self,
         ctx: &TenantContext,
         provider_id: &str,
         after: Option<uuid::Uuid>,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<ArtifactMeta>, StoreError>> + Send {
-        async move { dispatch!(self, s => s.list_artifacts(ctx, provider_id, after, limit).await) }
+    ) -> Result<Vec<ArtifactMeta>, StoreError> {
+        dispatch!(self, s => s.list_artifacts(ctx, provider_id, after, limit).await)
     }
-    fn get_artifact(
+    async fn get_artifact(
         &self,
         ctx: &TenantContext,
         provider_id: &str,
         artifact_id: uuid::Uuid,
-    ) -> impl Future<Output = Result<Option<ArtifactMeta>, StoreError>> + Send {
-        async move { dispatch!(self, s => s.get_artifact(ctx, provider_id, artifact_id).await) }
+    ) -> Result<Option<ArtifactMeta>, StoreError> {
+        dispatch!(self, s => s.get_artifact(ctx, provider_id, artifact_id).await)
     }
-    fn read_payload(
+    async fn read_payload(
         &self,
         ctx: &TenantContext,
         provider_id: &str,
         artifact_id: uuid::Uuid,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
-        async move { dispatch!(self, s => s.read_payload(ctx, provider_id, artifact_id).await) }
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.read_payload(ctx, provider_id, artifact_id).await)
     }
-    fn delete_artifact(
+    async fn delete_artifact(
         &self,
         ctx: &TenantContext,
         provider_id: &str,
         artifact_id: uuid::Uuid,
-    ) -> impl Future<Output = Result<DeleteOutcome, StoreError>> + Send {
-        async move { dispatch!(self, s => s.delete_artifact(ctx, provider_id, artifact_id).await) }
+    ) -> Result<DeleteOutcome, StoreError> {
+        dispatch!(self, s => s.delete_artifact(ctx, provider_id, artifact_id).await)
     }
-    fn reference_artifact(
+    async fn reference_artifact(
         &self,
         ctx: &TenantContext,
         provider_id: &str,
         field_key: &str,
         artifact_id: uuid::Uuid,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move {
-            dispatch!(self, s => s.reference_artifact(ctx, provider_id, field_key, artifact_id).await)
-        }
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.reference_artifact(ctx, provider_id, field_key, artifact_id).await)
     }
 }
