@@ -14,6 +14,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod materializer;
 mod metrics;
 mod middleware;
 pub mod openapi;
@@ -98,6 +99,12 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), AdminError> {
     let store = admin::open_and_migrate(&config.database).await?;
+    let scratch = materializer::Materializer::new(&std::env::temp_dir());
+    match scratch.sweep() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed artifact scratch dirs left by a crash"),
+        Err(e) => tracing::warn!(error = %e, "sweeping artifact scratch dirs failed"),
+    }
     std::fs::create_dir_all(config.data_dir.join("tmp"))
         .map_err(|e| AdminError::Io(format!("{}: {e}", config.data_dir.join("tmp").display())))?;
     let authority = auth::Authority::new(
