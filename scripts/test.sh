@@ -3,7 +3,7 @@
 #
 # Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
 # (apache2-utils), openssl, sqlite3, curl; PyPI oras, securesystemslib,
-# cryptography, requests, openapi-spec-validator, pyyaml (independent
+# cryptography, requests, openapi-spec-validator, pyyaml, schemathesis (independent
 # implementations used as test oracles; `stella serve` API tests). Installs whatever is
 # missing (as root via apt-get / pip), then runs every test in the workspace.
 set -euo pipefail
@@ -25,10 +25,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
 fi
 
-if ! python3 -c 'import oras, securesystemslib, cryptography, requests, openapi_spec_validator, yaml' 2>/dev/null; then
-  echo "installing PyPI test oracles: oras securesystemslib cryptography requests openapi-spec-validator pyyaml"
+if ! python3 -c 'import oras, securesystemslib, cryptography, requests, openapi_spec_validator, yaml, schemathesis' 2>/dev/null; then
+  echo "installing PyPI test oracles: oras securesystemslib cryptography requests openapi-spec-validator pyyaml schemathesis"
   python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' \
-    'requests>=2.31' 'openapi-spec-validator>=0.7' 'pyyaml>=6'
+    'requests>=2.31' 'openapi-spec-validator>=0.7' 'pyyaml>=6' 'schemathesis>=4,<5'
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -171,6 +171,11 @@ fn serve_ops_routes_and_openapi_document() {
 }
 
 #[test]
+fn serve_schemathesis_finds_no_server_error_or_document_break() {
+    check("schemathesis", FAST);
+}
+
+#[test]
 fn serve_admin_clients_and_key_rotation() {
     check("admin_cli", FAST);
 }

@@ -105,7 +105,7 @@ pub async fn openapi_json() -> Response {
 
 /// This document, as YAML.
 #[utoipa::path(get, path = "/openapi/v1.yaml", tag = "ops",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = String, content_type = "application/yaml")))]
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object, content_type = "application/yaml")))]
 pub async fn openapi_yaml() -> Response {
     let doc = crate::openapi::ApiDoc::openapi();
     match serde_yaml_ng::to_string(&doc) {
