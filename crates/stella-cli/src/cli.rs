@@ -478,31 +478,6 @@ pub struct BundleImportArgs {
     pub to: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        use super::parse_duration;
-        use std::time::Duration;
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("-5s").is_err());
-    }
-}
-
 // ---- stella serve / stella admin ----
 
 /// Where the service keeps its data. Unset values come from `STELLA_*`
@@ -608,4 +583,29 @@ pub enum AdminKeysCommand {
     /// Make a new signing key current; tokens signed by the old one stay
     /// valid until they expire.
     Rotate(ServiceStoreArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        use super::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
 }
