@@ -74,10 +74,41 @@ pub struct UploadForm {
     mime_type: Option<String>,
 }
 
+/// Path parameters naming a provider (OpenAPI only; handlers validate
+/// with [`validate_provider_id`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, non_snake_case)]
+pub struct ProviderPath {
+    /// Provider id: 1-128 of `A-Z a-z 0-9 . _ : -`, no leading `.`, no `..`.
+    #[param(
+        pattern = r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*\.?$",
+        max_length = 128
+    )]
+    providerId: String,
+}
+
+/// Path parameters naming one artifact (OpenAPI only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, non_snake_case)]
+pub struct ArtifactPath {
+    /// Provider id: 1-128 of `A-Z a-z 0-9 . _ : -`, no leading `.`, no `..`.
+    #[param(
+        pattern = r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*\.?$",
+        max_length = 128
+    )]
+    providerId: String,
+    /// Artifact id (UUID).
+    #[param(format = "uuid")]
+    artifactId: String,
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -209,7 +240,7 @@ fn invalid_mime() -> ApiError {
 
 /// Stage an artifact for a provider (multipart: part `file`, optional `mimeType`).
 #[utoipa::path(post, path = "/excititor/providers/{providerId}/artifacts", tag = "artifacts",
-    params(("providerId" = String, Path, description = "Provider id")),
+    params(ProviderPath),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     security(("bearer" = ["vex.admin"])),
     responses(
@@ -312,7 +343,7 @@ async fn read_back(mut file: tokio::fs::File, size: u64) -> Result<Vec<u8>, ApiE
 
 /// List a provider's staged artifacts (metadata), oldest first.
 #[utoipa::path(get, path = "/excititor/providers/{providerId}/artifacts", tag = "artifacts",
-    params(("providerId" = String, Path, description = "Provider id"), ListParams),
+    params(ProviderPath, ListParams),
     security(("bearer" = ["vex.read"])),
     responses(
         (status = 200, description = "A page of metadata", body = ArtifactPage),
@@ -367,7 +398,7 @@ pub async fn list(
 
 /// One artifact's metadata (never the payload).
 #[utoipa::path(get, path = "/excititor/providers/{providerId}/artifacts/{artifactId}", tag = "artifacts",
-    params(("providerId" = String, Path, description = "Provider id"), ("artifactId" = String, Path, format = "uuid", description = "Artifact id")),
+    params(ArtifactPath),
     security(("bearer" = ["vex.read"])),
     responses(
         (status = 200, description = "Metadata", body = Artifact),
@@ -393,7 +424,7 @@ pub async fn get(
 
 /// Delete an artifact unless a provider configuration references it.
 #[utoipa::path(delete, path = "/excititor/providers/{providerId}/artifacts/{artifactId}", tag = "artifacts",
-    params(("providerId" = String, Path, description = "Provider id"), ("artifactId" = String, Path, format = "uuid", description = "Artifact id")),
+    params(ArtifactPath),
     security(("bearer" = ["vex.admin"])),
     responses(
         (status = 204, description = "Deleted"),
