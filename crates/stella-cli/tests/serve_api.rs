@@ -171,6 +171,24 @@ fn serve_ops_routes_and_openapi_document() {
 }
 
 #[test]
+fn serve_drops_clients_that_never_finish_their_request_head() {
+    let env = [
+        ("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000"),
+        ("STELLA_HEADER_READ_TIMEOUT_SECONDS", "1"),
+    ];
+    let server = start(&env);
+    let out = server.run_case("slow_client");
+    let (status, log) = server.stop();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(status.success(), "{log}");
+}
+
+#[test]
 fn serve_schemathesis_finds_no_server_error_or_document_break() {
     check("schemathesis", FAST);
 }

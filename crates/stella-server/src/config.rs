@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub quota_max_count: u64,
     pub quota_max_bytes: u64,
     pub request_timeout_seconds: u64,
+    /// A connection that has not sent a complete request head by then is
+    /// closed (slow clients).
+    pub header_read_timeout_seconds: u64,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -62,6 +65,7 @@ struct FileConfig {
     database: Option<String>,
     data_dir: Option<PathBuf>,
     request_timeout_seconds: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
     #[serde(default)]
     auth: FileAuth,
     #[serde(default)]
@@ -106,6 +110,7 @@ impl ServerConfig {
             quota_max_count: 10_000,
             quota_max_bytes: 1024 * 1024 * 1024,
             request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
         }
     }
 
@@ -114,6 +119,10 @@ impl ServerConfig {
         set(&mut self.database, f.database);
         set(&mut self.data_dir, f.data_dir);
         set(&mut self.request_timeout_seconds, f.request_timeout_seconds);
+        set(
+            &mut self.header_read_timeout_seconds,
+            f.header_read_timeout_seconds,
+        );
         set(&mut self.issuer, f.auth.issuer);
         set(&mut self.audience, f.auth.audience);
         set(&mut self.token_ttl_seconds, f.auth.token_ttl_seconds);
@@ -134,6 +143,11 @@ impl ServerConfig {
             env,
             "STELLA_REQUEST_TIMEOUT_SECONDS",
             &mut self.request_timeout_seconds,
+        )?;
+        env_parse(
+            env,
+            "STELLA_HEADER_READ_TIMEOUT_SECONDS",
+            &mut self.header_read_timeout_seconds,
         )?;
         env_parse(env, "STELLA_AUTH_ISSUER", &mut self.issuer)?;
         env_parse(env, "STELLA_AUTH_AUDIENCE", &mut self.audience)?;
@@ -174,6 +188,7 @@ impl ServerConfig {
             ),
             ("artifacts.maxBytes", self.artifact_max_bytes),
             ("requestTimeoutSeconds", self.request_timeout_seconds),
+            ("headerReadTimeoutSeconds", self.header_read_timeout_seconds),
         ];
         for (name, value) in positive {
             if value == 0 {

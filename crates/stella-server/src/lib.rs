@@ -130,14 +130,70 @@ pub async fn serve(
         .map_err(|e| AdminError::Io(e.to_string()))?;
     on_listening(bound);
     tracing::info!(address = %bound, database = %redact_url(&config.database), "stella serve listening");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| AdminError::Io(e.to_string()))?;
+    let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
+    accept_loop(listener, router(state), header_timeout).await;
     store.close().await;
     tracing::info!("stella serve stopped");
     Ok(())
+}
+
+/// Serves connections (HTTP/1.1) until SIGTERM or Ctrl-C, then stops
+/// accepting, asks every connection to finish its in-flight request and
+/// waits for them. Each connection must send a complete request head within
+/// `header_timeout` (slow clients are dropped).
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, header_timeout: Duration) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let conn = serve_connection(stream, peer, app.clone(), header_timeout, stop_rx.clone());
+                    connections.spawn(conn);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tower_service::Service;
+    let service =
+        hyper::service::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
+            let mut app = app.clone();
+            let mut request = request.map(axum::body::Body::new);
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            async move { app.call(request).await }
+        });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stop.wait_for(|stopping| *stopping) => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
 }
 
 /// A database URL for logs: any password is replaced.

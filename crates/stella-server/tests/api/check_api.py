@@ -441,6 +441,22 @@ def case_sigterm_drain():
     check(reply.startswith(b"HTTP/1.1 201"), reply[:200])
 
 
+def case_slow_client():
+    """Server runs with headerReadTimeoutSeconds 1: a client that never
+    finishes its request head is disconnected; others are still served."""
+    host, port = URL.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    reply = b""
+    try:
+        while chunk := sock.recv(4096):
+            reply += chunk
+    except socket.timeout:
+        raise AssertionError("the server kept a connection with an unfinished request head open")
+    check(reply == b"" or reply.startswith(b"HTTP/1.1 408"), reply[:200])
+    check(S.get(f"{URL}/healthz").text == "ok", "the server still answers")
+
+
 def case_schemathesis():
     """A bounded schemathesis run (PyPI, seeded) against the served
     document: no 5xx, and every answer matches the document's statuses,
