@@ -470,7 +470,7 @@ def case_schemathesis():
                           "--max-examples", "60", "--seed", "20261129", "--no-color", "--checks",
                           "not_a_server_error,status_code_conformance,content_type_conformance,"
                           "response_schema_conformance"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=DATA)
     check(out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:])
     summary = [line for line in out.stdout.splitlines() if "generated" in line]
     print("schemathesis:", summary[-1].strip() if summary else "ok")
