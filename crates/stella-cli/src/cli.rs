@@ -118,6 +118,10 @@ pub enum Command {
     /// directory or database (a running server is not needed).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Log in to a Stella server (OAuth client credentials) and inspect or
+    /// drop the cached token.
+    #[command(subcommand)]
+    Auth(AuthCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -583,6 +587,47 @@ pub enum AdminKeysCommand {
     /// Make a new signing key current; tokens signed by the old one stay
     /// valid until they expire.
     Rotate(ServiceStoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The Stella server.
+    #[arg(long, env = "STELLA_SERVER", default_value = "http://localhost:8080")]
+    pub server: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Get a token with client credentials and cache it (0600, under
+    /// `$XDG_CONFIG_HOME/stella/`, default `~/.config/stella/`).
+    Login(AuthLoginArgs),
+    /// Show the cached token's server, client, scopes and expiry.
+    Status(AuthShowArgs),
+    /// Show the cached token's claims (subject, tenant, issuer, audience,
+    /// scopes, remaining lifetime).
+    Whoami(AuthShowArgs),
+    /// Remove the cached token.
+    Logout,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthLoginArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long)]
+    pub client_id: String,
+    /// Read the client secret from standard input.
+    #[arg(long, required = true)]
+    pub client_secret_stdin: bool,
+    /// Space-separated subset of the client's scopes.
+    #[arg(long)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthShowArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[cfg(test)]

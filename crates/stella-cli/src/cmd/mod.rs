@@ -3,6 +3,7 @@
 
 mod admin;
 mod attest;
+mod auth;
 mod bundle;
 mod evidence;
 mod key;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Policy(c) => policy::run(c),
         Command::Serve(c) => serve::run(c).await,
         Command::Admin(c) => admin::run(c).await,
+        Command::Auth(c) => auth::run(c).await,
     }
 }
 
