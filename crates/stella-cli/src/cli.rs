@@ -122,6 +122,9 @@ pub enum Command {
     /// drop the cached token.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// VEX provider operations on a Stella server.
+    #[command(subcommand)]
+    Vex(VexCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -626,6 +629,32 @@ pub struct AuthLoginArgs {
 
 #[derive(Debug, Args)]
 pub struct AuthShowArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VexCommand {
+    /// VEX providers.
+    #[command(subcommand)]
+    Providers(VexProvidersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VexProvidersCommand {
+    /// List a provider's staged artifacts (metadata, every page).
+    Artifacts(VexArtifactsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexArtifactsArgs {
+    /// Provider id, e.g. `excititor:oci-openvex`.
+    pub provider: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }

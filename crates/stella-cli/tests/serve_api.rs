@@ -331,6 +331,51 @@ fn auth_login_status_whoami_logout_against_a_live_server() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&curl.stdout), "200");
+    // `stella vex providers artifacts` lists with the cached token what curl staged.
+    let upload = Command::new("curl")
+        .args(["-sf", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(["-F", "file=@-;type=application/json"])
+        .arg(format!(
+            "{}/excititor/providers/excititor:oci-openvex/artifacts",
+            server.url
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut child = upload;
+        child.stdin.take().unwrap().write_all(b"{}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let staged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let listed = stella(
+            &[
+                "vex",
+                "providers",
+                "artifacts",
+                "excititor:oci-openvex",
+                "--output",
+                "json",
+            ],
+            "",
+        );
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        let items: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(items.as_array().unwrap().len(), 1);
+        assert_eq!(items[0]["artifactId"], staged["artifactId"]);
+        assert_eq!(items[0]["mimeType"], "application/json");
+        let bad = stella(&["vex", "providers", "artifacts", "a..b"], "");
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(stderr.contains("(VALIDATION_FAILED)"), "{stderr}");
+    }
     assert!(stella(&["auth", "logout"], "").status.success());
     assert!(!cache.exists());
     let after = stella(&["auth", "status"], "");

@@ -137,7 +137,7 @@ async fn login(args: AuthLoginArgs) -> anyhow::Result<Outcome> {
 }
 
 /// `<title>: <detail> (<code>)` for a problem answer, else the status.
-fn describe_failure(status: reqwest::StatusCode, body: &[u8]) -> String {
+pub fn describe_failure(status: reqwest::StatusCode, body: &[u8]) -> String {
     match serde_json::from_slice::<ProblemAnswer>(body) {
         Ok(p) => format!("{}: {} ({})", p.title, p.detail, p.code),
         Err(_) => format!("the server answered {status}"),
@@ -160,6 +160,14 @@ fn write_cache(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// The cached access token, if one is cached and not expired.
+pub fn cached_token() -> Option<String> {
+    read_cache()
+        .ok()
+        .filter(|c| c.expires_at > now())
+        .map(|c| c.access_token)
 }
 
 fn read_cache() -> anyhow::Result<CachedToken> {

@@ -10,6 +10,7 @@ mod key;
 mod policy;
 mod serve;
 mod verify;
+mod vex;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(c) => serve::run(c).await,
         Command::Admin(c) => admin::run(c).await,
         Command::Auth(c) => auth::run(c).await,
+        Command::Vex(c) => vex::run(c).await,
     }
 }
 
