@@ -60,3 +60,30 @@ echo "== export a StellaBundle and verify it offline"
 "$stella" bundle verify --bundle "$work/bundle.tar.gz" --key "$work/signing.pub" \
   --require application/vnd.cyclonedx+json --require https://slsa.dev/provenance/v1
 echo "== done: everything above verified"
+
+# --- the service: stella serve on its embedded SQLite default ---
+echo "== stella serve: init a data dir, start the API, get a token, stage an artifact"
+(
+  cd "$work"
+  secret=$("$stella" serve init --output json | sed -n 's/.*"clientSecret":"\([^"]*\)".*/\1/p')
+  "$stella" serve --listen 127.0.0.1:0 > serve.out 2> serve.log &
+  pid=$!
+  trap 'kill -TERM $pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do grep -q listening serve.out 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/^stella serve: listening on //p' serve.out)
+  [ -n "$url" ] || { cat serve.log; exit 1; }
+  echo "   listening on $url (SQLite at ./stella-data/stella.db)"
+  token=$(curl -sf -d grant_type=client_credentials -d client_id=admin \
+    --data-urlencode client_secret="$secret" "$url/connect/token" \
+    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  echo "== POST $url/excititor/providers/excititor:oci-openvex/artifacts"
+  curl -sf -H "Authorization: Bearer $token" -F file=@sbom.cdx.json -F mimeType=application/vnd.cyclonedx+json \
+    "$url/excititor/providers/excititor:oci-openvex/artifacts"; echo
+  echo "== GET the provider's artifacts"
+  curl -sf -H "Authorization: Bearer $token" "$url/excititor/providers/excititor:oci-openvex/artifacts"; echo
+  echo "== the same call without a token is a problem+json 401"
+  curl -s "$url/excititor/providers/excititor:oci-openvex/artifacts"; echo
+  kill -TERM $pid && wait $pid
+  trap - EXIT
+  echo "== stella serve stopped (API document: $url/openapi/v1.json; see docs/service.md)"
+)

@@ -2,9 +2,10 @@
 # Installs what the test suite needs and runs all of it.
 #
 # Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
-# (apache2-utils), openssl, a C++ compiler (libFuzzer, for the fuzz target
-# build); PyPI oras, securesystemslib, cryptography and tuf (independent
-# implementations used as test oracles). Installs whatever is missing (as
+# (apache2-utils), openssl, sqlite3, curl, a C++ compiler (libFuzzer, for the
+# fuzz target build); PyPI oras, securesystemslib, cryptography, tuf, requests,
+# openapi-spec-validator, pyyaml, schemathesis (independent implementations used
+# as test oracles; `stella serve` API tests). Installs whatever is missing (as
 # root via apt-get / pip), runs scripts/lint.sh (fmt, clippy, fuzz target
 # build; skipped with STELLA_SKIP_LINT=1), then every test in the workspace.
 set -euo pipefail
@@ -17,6 +18,8 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v sha256sum >/dev/null || need+=(coreutils)
 command -v c++ >/dev/null || need+=(g++)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()
@@ -25,9 +28,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
 fi
 
-if ! python3 -c 'import oras, securesystemslib, cryptography, tuf' 2>/dev/null; then
-  echo "installing PyPI test oracles: oras securesystemslib cryptography tuf"
-  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' 'tuf==7.0.1'
+if ! python3 -c 'import oras, securesystemslib, cryptography, tuf, requests, openapi_spec_validator, yaml, schemathesis' 2>/dev/null; then
+  echo "installing PyPI test oracles: oras securesystemslib cryptography tuf requests openapi-spec-validator pyyaml schemathesis"
+  python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' 'tuf==7.0.1' \
+    'requests>=2.31' 'openapi-spec-validator>=0.7' 'pyyaml>=6' 'schemathesis>=4,<5'
 fi
 
 # A lint failure does not hide the test results: both run, either fails the script.

@@ -115,6 +115,19 @@ pub enum Command {
     /// Keep the sigstore trusted root up to date through TUF, and show it.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Run the Stella service (REST API), or set up its data directory.
+    Serve(ServeArgs),
+    /// Administer the service's clients and keys, directly on its data
+    /// directory or database (a running server is not needed).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Log in to a Stella server (OAuth client credentials) and inspect or
+    /// drop the cached token.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// VEX provider operations on a Stella server.
+    #[command(subcommand)]
+    Vex(VexCommand),
 }
 
 /// Sigstore trust roots fetched through TUF into the user's cache
@@ -533,6 +546,180 @@ pub struct BundleImportArgs {
     /// Target repository (registry or oci: layout).
     #[arg(long, value_name = "REF")]
     pub to: String,
+}
+
+// ---- stella serve / stella admin ----
+
+/// Where the service keeps its data. Unset values come from `STELLA_*`
+/// variables, `stella.local.yaml`, `stella.yaml`, then defaults
+/// (`./stella-data`, SQLite at `<data-dir>/stella.db`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServiceStoreArgs {
+    /// Config file (YAML); `stella.local.yaml` beside it is read on top.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL, e.g. `sqlite://./stella-data/stella.db`.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Data directory (signing keys, temp files, default database).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    /// Address to listen on (port 0 picks a free port; the bound address
+    /// is printed on the first line of standard output).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Create the data directory, a signing key and a first `admin` client
+    /// (tenant `default`, every scope); prints the client secret once.
+    Init(ServeInitArgs),
+    /// Apply the embedded database migrations and exit.
+    Migrate(ServiceStoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeInitArgs {
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// OAuth clients (client-credentials grant).
+    #[command(subcommand)]
+    Clients(AdminClientsCommand),
+    /// Token-signing keys.
+    #[command(subcommand)]
+    Keys(AdminKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminClientsCommand {
+    /// Add a client and print its secret once.
+    Add(AdminClientAddArgs),
+    /// List clients (never their secrets).
+    List(AdminClientListArgs),
+    /// Revoke a client; its tokens stop working at once.
+    Revoke(AdminClientRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminClientAddArgs {
+    /// Client id (1-64 of A-Z a-z 0-9 . _ -).
+    pub client_id: String,
+    /// The tenant the client's tokens act for.
+    #[arg(long)]
+    pub tenant: String,
+    /// Comma-separated scopes: vex.read, vex.admin, evidence.read,
+    /// evidence.write, export.read, export.admin, admin.
+    #[arg(long)]
+    pub scopes: String,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminClientListArgs {
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminClientRevokeArgs {
+    pub client_id: String,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeysCommand {
+    /// Make a new signing key current; tokens signed by the old one stay
+    /// valid until they expire.
+    Rotate(ServiceStoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The Stella server.
+    #[arg(long, env = "STELLA_SERVER", default_value = "http://localhost:8080")]
+    pub server: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Get a token with client credentials and cache it (0600, under
+    /// `$XDG_CONFIG_HOME/stella/`, default `~/.config/stella/`).
+    Login(AuthLoginArgs),
+    /// Show the cached token's server, client, scopes and expiry.
+    Status(AuthShowArgs),
+    /// Show the cached token's claims (subject, tenant, issuer, audience,
+    /// scopes, remaining lifetime).
+    Whoami(AuthShowArgs),
+    /// Remove the cached token.
+    Logout,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthLoginArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long)]
+    pub client_id: String,
+    /// Read the client secret from standard input.
+    #[arg(long, required = true)]
+    pub client_secret_stdin: bool,
+    /// Space-separated subset of the client's scopes.
+    #[arg(long)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthShowArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VexCommand {
+    /// VEX providers.
+    #[command(subcommand)]
+    Providers(VexProvidersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VexProvidersCommand {
+    /// List a provider's staged artifacts (metadata, every page).
+    Artifacts(VexArtifactsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexArtifactsArgs {
+    /// Provider id, e.g. `excititor:oci-openvex`.
+    pub provider: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! Command runners: one module per command group. Each resolves the user's
 //! flags against the environment, calls the libraries and prints.
 
+mod admin;
 mod attest;
+mod auth;
 mod bundle;
 mod evidence;
 mod key;
 mod policy;
+mod serve;
 mod trust;
 mod verify;
+mod vex;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
@@ -21,6 +25,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bundle(c) => bundle::run(c, &cli.registry).await,
         Command::Policy(c) => policy::run(c),
         Command::Trust(c) => trust::run(c, &cli.registry).await,
+        Command::Serve(c) => serve::run(c).await,
+        Command::Admin(c) => admin::run(c).await,
+        Command::Auth(c) => auth::run(c).await,
+        Command::Vex(c) => vex::run(c).await,
     }
 }
 

@@ -1,0 +1,229 @@
+//! The Stella service behind `stella serve`.
+//!
+//! [`serve`] runs the HTTP API (axum) on a [`stella_store::Store`];
+//! [`admin`] holds the operations `stella serve init|migrate` and
+//! `stella admin ...` run directly on the data directory or database.
+//! Conventions live in one place each: errors and their HTTP mapping in
+//! [`error`], authentication in [`auth`], per-request logging, trace ids,
+//! metrics and rate limiting in [`middleware`].
+//!
+//! This crate is not used by the CLI's verification path; it only sits on
+//! top of `stella-store`.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod materializer;
+mod metrics;
+mod middleware;
+pub mod openapi;
+mod ratelimit;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::ServerConfig;
+use crate::state::AppState;
+
+pub use admin::AdminError;
+
+/// Multipart framing allowance on top of the artifact cap.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+/// Builds the router with every route and middleware.
+fn router(state: AppState) -> Router {
+    let cap = usize::try_from(state.config.artifact_max_bytes).unwrap_or(usize::MAX);
+    let upload_limit = DefaultBodyLimit::max(cap.saturating_add(MULTIPART_OVERHEAD));
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    Router::new()
+        .route("/connect/token", post(routes::token::token))
+        .route("/.well-known/jwks.json", get(routes::ops::jwks))
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/version", get(routes::ops::version))
+        .route("/openapi/v1.json", get(routes::ops::openapi_json))
+        .route("/openapi/v1.yaml", get(routes::ops::openapi_yaml))
+        .route(
+            "/excititor/providers/{providerId}/artifacts",
+            get(routes::artifacts::list)
+                .post(routes::artifacts::upload)
+                .layer(upload_limit),
+        )
+        .route(
+            "/excititor/providers/{providerId}/artifacts/{artifactId}",
+            get(routes::artifacts::get).delete(routes::artifacts::delete),
+        )
+        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .with_state(state)
+}
+
+/// Sets up `tracing` output on stderr (one line per event). Safe to call
+/// more than once.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
+/// Applies pending migrations first. `on_listening` is called with the
+/// bound address (useful with port 0).
+pub async fn serve(
+    config: ServerConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), AdminError> {
+    let store = admin::open_and_migrate(&config.database).await?;
+    let scratch = materializer::Materializer::new(&std::env::temp_dir());
+    match scratch.sweep() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed artifact scratch dirs left by a crash"),
+        Err(e) => tracing::warn!(error = %e, "sweeping artifact scratch dirs failed"),
+    }
+    std::fs::create_dir_all(config.data_dir.join("tmp"))
+        .map_err(|e| AdminError::Io(format!("{}: {e}", config.data_dir.join("tmp").display())))?;
+    let authority = auth::Authority::new(
+        store.clone(),
+        config.data_dir.clone(),
+        config.issuer.clone(),
+        config.audience.clone(),
+        config.token_ttl_seconds,
+    )
+    .await?;
+    let state = AppState {
+        store: store.clone(),
+        limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit_per_second)),
+        config: Arc::new(config.clone()),
+        authority: Arc::new(authority),
+        metrics: Arc::new(metrics::Metrics::new()),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| AdminError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| AdminError::Io(e.to_string()))?;
+    on_listening(bound);
+    tracing::info!(address = %bound, database = %redact_url(&config.database), "stella serve listening");
+    let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
+    accept_loop(listener, router(state), header_timeout).await;
+    store.close().await;
+    tracing::info!("stella serve stopped");
+    Ok(())
+}
+
+/// Serves connections (HTTP/1.1) until SIGTERM or Ctrl-C, then stops
+/// accepting, asks every connection to finish its in-flight request and
+/// waits for them. Each connection must send a complete request head within
+/// `header_timeout` (slow clients are dropped).
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, header_timeout: Duration) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let conn = serve_connection(stream, peer, app.clone(), header_timeout, stop_rx.clone());
+                    connections.spawn(conn);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tower_service::Service;
+    let service =
+        hyper::service::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
+            let mut app = app.clone();
+            let mut request = request.map(axum::body::Body::new);
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            async move { app.call(request).await }
+        });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stop.wait_for(|stopping| *stopping) => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
+}
+
+/// A database URL for logs: any password is replaced.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<credentials>{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

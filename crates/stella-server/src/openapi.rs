@@ -1,0 +1,59 @@
+//! The OpenAPI 3.1 document, generated from the route annotations.
+
+use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::auth::Scope;
+use crate::routes::{artifacts, ops, token};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Stella service API",
+        description = "Tenant-scoped supply-chain evidence service. Every 4xx/5xx body is application/problem+json; every response carries X-Stella-Quota-Remaining and X-Stella-Reset.",
+    ),
+    paths(
+        token::token,
+        ops::jwks,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+        ops::version,
+        ops::openapi_json,
+        ops::openapi_yaml,
+        artifacts::upload,
+        artifacts::list,
+        artifacts::get,
+        artifacts::delete,
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&Security),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let scopes = Scopes::from_iter(
+            Scope::ALL
+                .iter()
+                .map(|s| (s.as_str(), scope_description(*s))),
+        );
+        let flow = Flow::ClientCredentials(ClientCredentials::new("/connect/token", scopes));
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::OAuth2(OAuth2::new([flow])));
+    }
+}
+
+fn scope_description(s: Scope) -> &'static str {
+    match s {
+        Scope::VexRead => "Read VEX provider data and staged artifacts",
+        Scope::VexAdmin => "Stage and delete VEX provider artifacts",
+        Scope::EvidenceRead => "Read evidence",
+        Scope::EvidenceWrite => "Store evidence",
+        Scope::ExportRead => "Read exports",
+        Scope::ExportAdmin => "Manage exports",
+        Scope::Admin => "Administer the service",
+    }
+}

@@ -1,0 +1,485 @@
+//! Provider artifact store (seed 002 OCI-CFG-001) under
+//! `/excititor/providers/{providerId}/artifacts`. Uploads stream: the
+//! payload is hashed and counted chunk by chunk into an anonymous temp file
+//! and refused with 413 as soon as it passes the cap; only then is it
+//! inserted. Metadata routes never return the payload.
+
+use axum::Json;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use stella_store::{ArtifactMeta, ArtifactQuota, ArtifactRepository, DeleteOutcome, NewArtifact};
+
+use crate::auth::{Principal, Scope};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::state::AppState;
+
+/// Artifact metadata (never the payload).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    #[schema(format = "uuid")]
+    pub artifact_id: String,
+    pub provider_id: String,
+    /// Lower-case hex SHA-256 of the payload.
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub mime_type: String,
+    /// RFC 3339 UTC.
+    pub staged_at: String,
+    /// Subject (client id) of the token that staged it.
+    pub staged_by: String,
+}
+
+impl From<ArtifactMeta> for Artifact {
+    fn from(m: ArtifactMeta) -> Self {
+        Self {
+            artifact_id: m.artifact_id.to_string(),
+            provider_id: m.provider_id,
+            sha256: m.sha256,
+            size_bytes: m.size_bytes,
+            mime_type: m.mime_type,
+            staged_at: m.staged_at,
+            staged_by: m.staged_by,
+        }
+    }
+}
+
+/// One page of artifacts, oldest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactPage {
+    pub items: Vec<Artifact>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The multipart upload form.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The artifact payload.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Media type to record; defaults to the file part's Content-Type.
+    #[schema(rename = "mimeType")]
+    mime_type: Option<String>,
+}
+
+/// Path parameters naming a provider (OpenAPI only; handlers validate
+/// with [`validate_provider_id`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, non_snake_case)]
+pub struct ProviderPath {
+    /// Provider id: 1-128 of `A-Z a-z 0-9 . _ : -`, no leading `.`, no `..`.
+    #[param(
+        pattern = r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*\.?$",
+        max_length = 128
+    )]
+    providerId: String,
+}
+
+/// Path parameters naming one artifact (OpenAPI only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, non_snake_case)]
+pub struct ArtifactPath {
+    /// Provider id: 1-128 of `A-Z a-z 0-9 . _ : -`, no leading `.`, no `..`.
+    #[param(
+        pattern = r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*\.?$",
+        max_length = 128
+    )]
+    providerId: String,
+    /// Artifact id (UUID).
+    #[param(format = "uuid")]
+    artifactId: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 500;
+const MAX_MIME_LEN: usize = 255;
+
+/// Provider ids: 1–128 of `A-Z a-z 0-9 . _ : -`, not starting with `.`,
+/// no `..`. So no `/`, NUL or path traversal can reach any later use.
+pub fn validate_provider_id(id: &str) -> Result<(), ApiError> {
+    let ok_chars = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    let valid =
+        !id.is_empty() && id.len() <= 128 && ok_chars && !id.starts_with('.') && !id.contains("..");
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![FieldError::new(
+            "providerId",
+            "INVALID_PROVIDER_ID",
+            "provider ids are 1-128 characters of A-Z a-z 0-9 . _ : - without `..` or a leading `.`",
+        )]))
+    }
+}
+
+fn parse_artifact_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::Validation(vec![FieldError::new(
+            "artifactId",
+            "INVALID_UUID",
+            "artifactId must be a UUID",
+        )])
+    })
+}
+
+fn path_rejection(r: PathRejection) -> ApiError {
+    ApiError::BadRequest {
+        code: "INVALID_PATH",
+        detail: r.body_text(),
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the request body is larger than the upload limit".into())
+    } else {
+        ApiError::BadRequest {
+            code: "MALFORMED_MULTIPART",
+            detail: e.body_text(),
+        }
+    }
+}
+
+fn valid_mime(m: &str) -> bool {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    let essence = m.split(';').next().unwrap_or_default().trim();
+    let printable = m.bytes().all(|b| (0x20..0x7f).contains(&b));
+    m.len() <= MAX_MIME_LEN
+        && printable
+        && essence
+            .split_once('/')
+            .is_some_and(|(t, s)| token(t) && token(s))
+}
+
+/// A payload staged in an anonymous temp file while it streamed in.
+struct Staged {
+    file: tokio::fs::File,
+    size: u64,
+    sha256: String,
+}
+
+async fn stream_to_temp(
+    field: &mut Field<'_>,
+    cap: u64,
+    tmp_dir: &std::path::Path,
+) -> Result<Staged, ApiError> {
+    let std_file = tempfile::tempfile_in(tmp_dir).map_err(|e| {
+        tracing::error!(error = %e, "cannot create upload temp file");
+        ApiError::Internal
+    })?;
+    let mut file = tokio::fs::File::from_std(std_file);
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        size = size.saturating_add(chunk.len() as u64);
+        if size > cap {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the artifact is larger than the {cap}-byte limit"
+            )));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(|e| {
+            tracing::error!(error = %e, "writing upload temp file failed");
+            ApiError::Internal
+        })?;
+    }
+    Ok(Staged {
+        file,
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+async fn read_text(mut field: Field<'_>, max: usize) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > max {
+            return Err(invalid_mime());
+        }
+    }
+    String::from_utf8(buf).map_err(|_| invalid_mime())
+}
+
+fn invalid_mime() -> ApiError {
+    ApiError::Validation(vec![FieldError::new(
+        "$.mimeType",
+        "INVALID_MIME_TYPE",
+        "mimeType must be a media type such as application/json",
+    )])
+}
+
+/// Stage an artifact for a provider (multipart: part `file`, optional `mimeType`).
+#[utoipa::path(post, path = "/excititor/providers/{providerId}/artifacts", tag = "artifacts",
+    params(ProviderPath),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("bearer" = ["vex.admin"])),
+    responses(
+        (status = 201, description = "Staged", body = Artifact),
+        (status = 400, description = "Malformed multipart, missing `file`, bad provider id or mimeType", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.admin` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over the size cap, or `QUOTA_EXCEEDED`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upload(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: Result<Path<String>, PathRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, HeaderMap, Json<Artifact>), ApiError> {
+    let ctx = principal.require(Scope::VexAdmin)?;
+    let Path(provider_id) = path.map_err(path_rejection)?;
+    validate_provider_id(&provider_id)?;
+    let mut multipart = multipart.map_err(|_| {
+        ApiError::UnsupportedMediaType(
+            "expected Content-Type: multipart/form-data with a boundary".into(),
+        )
+    })?;
+    let tmp_dir = state.config.data_dir.join("tmp");
+    let mut staged: Option<Staged> = None;
+    let mut file_type: Option<String> = None;
+    let mut mime_type: Option<String> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name().unwrap_or_default() {
+            "file" if staged.is_none() => {
+                file_type = field.content_type().map(str::to_string);
+                staged = Some(
+                    stream_to_temp(&mut field, state.config.artifact_max_bytes, &tmp_dir).await?,
+                );
+            }
+            "mimeType" if mime_type.is_none() => {
+                mime_type = Some(read_text(field, MAX_MIME_LEN).await?)
+            }
+            other => {
+                let path = format!("$.{other}");
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    &path,
+                    "UNEXPECTED_PART",
+                    format!("unexpected or repeated multipart part `{other}`"),
+                )]));
+            }
+        }
+    }
+    let Some(staged) = staged else {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "$.file",
+            "REQUIRED",
+            "the multipart part `file` is required",
+        )]));
+    };
+    let mime = mime_type
+        .or(file_type)
+        .unwrap_or_else(|| "application/octet-stream".into());
+    if !valid_mime(&mime) {
+        return Err(invalid_mime());
+    }
+    let payload = read_back(staged.file, staged.size).await?;
+    let quota = ArtifactQuota {
+        max_count: state.config.quota_max_count,
+        max_bytes: state.config.quota_max_bytes,
+    };
+    let new = NewArtifact {
+        provider_id,
+        mime_type: mime,
+        sha256: staged.sha256,
+        payload,
+    };
+    let meta = state.store.insert_artifact(&ctx, new, quota).await?;
+    let mut headers = HeaderMap::new();
+    let location = format!(
+        "/excititor/providers/{}/artifacts/{}",
+        meta.provider_id, meta.artifact_id
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(meta.into())))
+}
+
+async fn read_back(mut file: tokio::fs::File, size: u64) -> Result<Vec<u8>, ApiError> {
+    let io = |e: std::io::Error| {
+        tracing::error!(error = %e, "reading upload temp file failed");
+        ApiError::Internal
+    };
+    file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
+    let mut payload = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(size)
+        .read_to_end(&mut payload)
+        .await
+        .map_err(io)?;
+    Ok(payload)
+}
+
+/// List a provider's staged artifacts (metadata), oldest first.
+#[utoipa::path(get, path = "/excititor/providers/{providerId}/artifacts", tag = "artifacts",
+    params(ProviderPath, ListParams),
+    security(("bearer" = ["vex.read"])),
+    responses(
+        (status = 200, description = "A page of metadata", body = ArtifactPage),
+        (status = 400, description = "Bad provider id, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<ArtifactPage>, ApiError> {
+    let ctx = principal.require(Scope::VexRead)?;
+    let Path(provider_id) = path.map_err(path_rejection)?;
+    validate_provider_id(&provider_id)?;
+    let Query(params) = query.map_err(|r| ApiError::BadRequest {
+        code: "INVALID_QUERY",
+        detail: r.body_text(),
+    })?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            "OUT_OF_RANGE",
+            "limit must be 1-500",
+        )]));
+    }
+    let after = match params.cursor.as_deref() {
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                "cursor",
+                "INVALID_CURSOR",
+                "cursor must be a nextCursor value",
+            )])
+        })?),
+        None => None,
+    };
+    let items = state
+        .store
+        .list_artifacts(&ctx, &provider_id, after, limit)
+        .await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last().map(|m| m.artifact_id.to_string()))
+        .flatten();
+    Ok(Json(ArtifactPage {
+        items: items.into_iter().map(Artifact::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One artifact's metadata (never the payload).
+#[utoipa::path(get, path = "/excititor/providers/{providerId}/artifacts/{artifactId}", tag = "artifacts",
+    params(ArtifactPath),
+    security(("bearer" = ["vex.read"])),
+    responses(
+        (status = 200, description = "Metadata", body = Artifact),
+        (status = 400, description = "Bad provider id or artifact id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such artifact in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Artifact>, ApiError> {
+    let ctx = principal.require(Scope::VexRead)?;
+    let Path((provider_id, raw_id)) = path.map_err(path_rejection)?;
+    validate_provider_id(&provider_id)?;
+    let id = parse_artifact_id(&raw_id)?;
+    let meta = state.store.get_artifact(&ctx, &provider_id, id).await?;
+    meta.map(|m| Json(m.into()))
+        .ok_or_else(|| ApiError::NotFound("artifact".into()))
+}
+
+/// Delete an artifact unless a provider configuration references it.
+#[utoipa::path(delete, path = "/excititor/providers/{providerId}/artifacts/{artifactId}", tag = "artifacts",
+    params(ArtifactPath),
+    security(("bearer" = ["vex.admin"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad provider id or artifact id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.admin` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such artifact in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`ARTIFACT_IN_USE`: referenced by a provider configuration", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = principal.require(Scope::VexAdmin)?;
+    let Path((provider_id, raw_id)) = path.map_err(path_rejection)?;
+    validate_provider_id(&provider_id)?;
+    let id = parse_artifact_id(&raw_id)?;
+    match state.store.delete_artifact(&ctx, &provider_id, id).await? {
+        DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+        DeleteOutcome::NotFound => Err(ApiError::NotFound("artifact".into())),
+        DeleteOutcome::InUse => Err(ApiError::ArtifactInUse),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_ids() {
+        for ok in ["excititor:oci-openvex", "a", "p.1_x-y"] {
+            assert!(validate_provider_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "a..b",
+            ".hidden",
+            "a\0b",
+            "a b",
+            &"x".repeat(129),
+        ] {
+            assert!(validate_provider_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mime_types() {
+        assert!(valid_mime("application/json"));
+        assert!(valid_mime("text/plain; charset=utf-8"));
+        for bad in ["", "json", "a/", "/b", "a/b\n", "a b/c"] {
+            assert!(!valid_mime(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Route handlers. Handlers are thin: they extract, check the scope, call
+//! the store or the authority, and shape the answer. Errors go through
+//! [`crate::error::ApiError`].
+
+pub mod artifacts;
+pub mod ops;
+pub mod token;

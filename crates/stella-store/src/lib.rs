@@ -1,0 +1,183 @@
+//! Storage for the Stella service (`stella serve`).
+//!
+//! One repository trait per aggregate ([`ClientRepository`],
+//! [`SigningKeyRepository`], [`ArtifactRepository`]), written so that a
+//! second backend (Postgres with row-level security) can implement the same
+//! traits. [`Store`] is the backend-neutral handle the service holds; today it
+//! has a SQLite implementation ([`sqlite::SqliteStore`]).
+//!
+//! Tenant isolation: every tenant-owned read or write takes a
+//! [`TenantContext`], which the service builds only from a verified access
+//! token. No method takes a tenant id as a plain string, so a handler cannot
+//! pass one from request input.
+//!
+//! This crate does not speak HTTP, hash secrets or sign tokens.
+
+mod error;
+mod model;
+mod repo;
+pub mod sqlite;
+mod tenant;
+
+pub use error::StoreError;
+pub use model::{
+    ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
+};
+pub use repo::{ArtifactRepository, ClientRepository, SigningKeyRepository};
+pub use tenant::TenantContext;
+
+/// The storage handle the service holds: one variant per backend.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+/// Where the schema of an opened database stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Highest migration applied to the database (0 when none).
+    pub applied: i64,
+    /// Highest migration this build knows.
+    pub supported: i64,
+}
+
+impl SchemaStatus {
+    pub fn is_current(&self) -> bool {
+        self.applied == self.supported
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url`. Only `sqlite:` URLs
+    /// are supported today; anything else is refused with a clear error.
+    /// Refuses a database whose schema is newer than this build.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let store = sqlite::SqliteStore::open(url).await?;
+            Ok(Store::Sqlite(store))
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StoreError::UnsupportedDatabase(scheme.to_string()))
+        }
+    }
+
+    /// Applies the embedded migrations; returns the schema status after.
+    pub async fn migrate(&self) -> Result<SchemaStatus, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.migrate().await,
+        }
+    }
+
+    /// The schema status, without changing anything.
+    pub async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.schema_status().await,
+        }
+    }
+
+    /// A cheap round trip to the database (for readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    /// Connections in the pool: (open, idle).
+    pub fn pool_stats(&self) -> (u32, u32) {
+        match self {
+            Store::Sqlite(s) => s.pool_stats(),
+        }
+    }
+
+    /// Closes the pool, waiting for connections to return.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $body:expr) => {
+        match $self {
+            Store::Sqlite($s) => $body,
+        }
+    };
+}
+
+impl ClientRepository for Store {
+    async fn add_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_client(c).await)
+    }
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        dispatch!(self, s => s.find_client(client_id).await)
+    }
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        dispatch!(self, s => s.list_clients().await)
+    }
+    async fn revoke_client(&self, client_id: &str, at: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.revoke_client(client_id, at).await)
+    }
+}
+
+impl SigningKeyRepository for Store {
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_signing_key(key).await)
+    }
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        dispatch!(self, s => s.list_signing_keys().await)
+    }
+}
+
+impl ArtifactRepository for Store {
+    async fn insert_artifact(
+        &self,
+        ctx: &TenantContext,
+        artifact: NewArtifact,
+        quota: ArtifactQuota,
+    ) -> Result<ArtifactMeta, StoreError> {
+        dispatch!(self, s => s.insert_artifact(ctx, artifact, quota).await)
+    }
+    async fn list_artifacts(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ArtifactMeta>, StoreError> {
+        dispatch!(self, s => s.list_artifacts(ctx, provider_id, after, limit).await)
+    }
+    async fn get_artifact(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        artifact_id: uuid::Uuid,
+    ) -> Result<Option<ArtifactMeta>, StoreError> {
+        dispatch!(self, s => s.get_artifact(ctx, provider_id, artifact_id).await)
+    }
+    async fn read_payload(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        artifact_id: uuid::Uuid,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.read_payload(ctx, provider_id, artifact_id).await)
+    }
+    async fn delete_artifact(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        artifact_id: uuid::Uuid,
+    ) -> Result<DeleteOutcome, StoreError> {
+        dispatch!(self, s => s.delete_artifact(ctx, provider_id, artifact_id).await)
+    }
+    async fn reference_artifact(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        field_key: &str,
+        artifact_id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.reference_artifact(ctx, provider_id, field_key, artifact_id).await)
+    }
+}
