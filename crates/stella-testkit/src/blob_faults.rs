@@ -10,7 +10,6 @@
 //! 127.0.0.1 only; no uploads, referrers API, tags list or auth.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +23,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
 use crate::TestkitError;
+use crate::server::{BackgroundServer, bind_local, run_in_background};
 use crate::spec_registry::sha256_digest;
 
 /// What the faulty blob does after its first `n` bytes.
@@ -59,29 +59,16 @@ struct Served {
 
 /// A running faulty registry (stops on drop).
 pub struct FaultyBlobRegistry {
-    addr: SocketAddr,
+    server: BackgroundServer,
     served: Arc<Served>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for FaultyBlobRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FaultyBlobRegistry")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .field("fault", &self.served.fault)
             .finish()
-    }
-}
-
-impl Drop for FaultyBlobRegistry {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -225,71 +212,30 @@ impl FaultyBlobRegistry {
             fault,
             faulty_requests: AtomicUsize::new(0),
         });
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| TestkitError::io("binding 127.0.0.1:0", e))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| TestkitError::io("set_nonblocking", e))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| TestkitError::io("local_addr", e))?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let for_thread = served.clone();
-        let thread = std::thread::Builder::new()
-            .name("faulty-blob-registry".into())
-            .spawn(move || serve(std_listener, for_thread, rx))
-            .map_err(|e| TestkitError::io("spawning server thread", e))?;
-        Ok(FaultyBlobRegistry {
-            addr,
-            served,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let (listener, _) = bind_local()?;
+        let for_server = served.clone();
+        let server = run_in_background("faulty-blob-registry", listener, move |stream| {
+            let served = for_server.clone();
+            async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let r = handle(&served, req.method(), req.uri().path());
+                    async move { Ok::<_, std::convert::Infallible>(r) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            }
+        })?;
+        Ok(FaultyBlobRegistry { server, served })
     }
 
     /// `127.0.0.1:<port>`.
     pub fn host_port(&self) -> String {
-        self.addr.to_string()
+        self.server.addr().to_string()
     }
 
     /// How many GETs of the faulty blob were answered (each one misbehaved).
     pub fn faulty_requests(&self) -> usize {
         self.served.faulty_requests.load(Ordering::SeqCst)
     }
-}
-
-fn serve(
-    std_listener: std::net::TcpListener,
-    served: Arc<Served>,
-    mut shutdown: tokio::sync::oneshot::Receiver<()>,
-) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    rt.block_on(async move {
-        let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let served = served.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req: Request<Incoming>| {
-                            let r = handle(&served, req.method(), req.uri().path());
-                            async move { Ok::<_, std::convert::Infallible>(r) }
-                        });
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            }
-        }
-    });
 }

@@ -27,7 +27,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
 use crate::TestkitError;
-use crate::server::Dropped;
+use crate::server::{BackgroundServer, Dropped, bind_local, run_in_background};
 
 /// The token [`Misbehaviour::ChallengeWithOwnRealm`] hands out.
 pub const HOSTILE_TOKEN: &str = "hostile-token-from-a-stranger";
@@ -79,69 +79,51 @@ type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A running hostile server (stops on drop).
 pub struct HostileServer {
-    addr: SocketAddr,
+    server: BackgroundServer,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for HostileServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostileServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for HostileServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
 impl HostileServer {
     /// Starts a server with `misbehaviour` on a free 127.0.0.1 port.
     pub fn start(misbehaviour: Misbehaviour) -> Result<Self, TestkitError> {
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| TestkitError::io("binding 127.0.0.1:0", e))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| TestkitError::io("set_nonblocking", e))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| TestkitError::io("local_addr", e))?;
+        let (listener, addr) = bind_local()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = Arc::new(State {
             misbehaviour,
             addr,
             seen: seen.clone(),
         });
-        let thread = std::thread::Builder::new()
-            .name("stella-hostile-server".to_string())
-            .spawn(move || serve(std_listener, state, rx))
-            .map_err(|e| TestkitError::io("spawning server thread", e))?;
-        Ok(HostileServer {
-            addr,
-            seen,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = run_in_background("stella-hostile-server", listener, move |stream| {
+            let state = state.clone();
+            async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let state = state.clone();
+                    async move { handle(&state, req).await }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            }
+        })?;
+        Ok(HostileServer { server, seen })
     }
 
     /// `127.0.0.1:PORT`.
     pub fn host_port(&self) -> String {
-        self.addr.to_string()
+        self.server.addr().to_string()
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Every request received so far, in order.
@@ -154,43 +136,6 @@ struct State {
     misbehaviour: Misbehaviour,
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
-}
-
-fn serve(
-    std_listener: std::net::TcpListener,
-    state: Arc<State>,
-    mut rx: tokio::sync::oneshot::Receiver<()>,
-) {
-    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    rt.block_on(async move {
-        let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = &mut rx => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req: Request<Incoming>| {
-                            let state = state.clone();
-                            async move { handle(&state, req).await }
-                        });
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            }
-        }
-    });
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {

@@ -61,22 +61,35 @@ impl Drop for BackgroundServer {
     }
 }
 
-/// Starts `handler` on 127.0.0.1 (port chosen by the OS) in a background thread.
-pub(crate) fn spawn<H, F>(name: &str, handler: H) -> Result<BackgroundServer, TestkitError>
-where
-    H: Fn(Req) -> F + Send + Sync + 'static,
-    F: Future<Output = Reply> + Send + 'static,
-{
-    let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+/// Binds 127.0.0.1 on a port the OS chooses (non-blocking, for tokio).
+pub(crate) fn bind_local() -> Result<(std::net::TcpListener, SocketAddr), TestkitError> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
         .map_err(|e| TestkitError::io("binding 127.0.0.1:0", e))?;
-    std_listener
+    listener
         .set_nonblocking(true)
         .map_err(|e| TestkitError::io("set_nonblocking", e))?;
-    let addr = std_listener
+    let addr = listener
+        .local_addr()
+        .map_err(|e| TestkitError::io("local_addr", e))?;
+    Ok((listener, addr))
+}
+
+/// Runs an accept loop on `listener` in a background thread with its own
+/// tokio runtime, handing every connection to `serve_connection` (on its own
+/// task). The loop stops when the returned server is dropped.
+pub(crate) fn run_in_background<C, F>(
+    name: &str,
+    listener: std::net::TcpListener,
+    serve_connection: C,
+) -> Result<BackgroundServer, TestkitError>
+where
+    C: Fn(tokio::net::TcpStream) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let addr = listener
         .local_addr()
         .map_err(|e| TestkitError::io("local_addr", e))?;
     let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-    let handler = Arc::new(handler);
     let thread = std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
@@ -88,7 +101,7 @@ where
                 return;
             };
             rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
                 loop {
@@ -96,27 +109,7 @@ where
                         _ = &mut rx => break,
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
-                            let handler = handler.clone();
-                            tokio::spawn(async move {
-                                let svc = service_fn(move |req: Request<Incoming>| {
-                                    let handler = handler.clone();
-                                    async move {
-                                        let (parts, body) = req.into_parts();
-                                        let body = match body.collect().await {
-                                            Ok(b) => b.to_bytes(),
-                                            Err(_) => return Err(Dropped),
-                                        };
-                                        let req = Req { method: parts.method, uri: parts.uri, headers: parts.headers, body };
-                                        match handler(req).await {
-                                            Reply::Respond(r) => Ok::<_, Dropped>(r),
-                                            Reply::DropConnection => Err(Dropped),
-                                        }
-                                    }
-                                });
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), svc)
-                                    .await;
-                            });
+                            tokio::spawn(serve_connection(stream));
                         }
                     }
                 }
@@ -127,6 +120,44 @@ where
         addr,
         shutdown: Some(tx),
         thread: Some(thread),
+    })
+}
+
+/// Starts `handler` on 127.0.0.1 (port chosen by the OS) in a background thread.
+pub(crate) fn spawn<H, F>(name: &str, handler: H) -> Result<BackgroundServer, TestkitError>
+where
+    H: Fn(Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let (listener, _) = bind_local()?;
+    let handler = Arc::new(handler);
+    run_in_background(name, listener, move |stream| {
+        let handler = handler.clone();
+        async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let handler = handler.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = match body.collect().await {
+                        Ok(b) => b.to_bytes(),
+                        Err(_) => return Err(Dropped),
+                    };
+                    let req = Req {
+                        method: parts.method,
+                        uri: parts.uri,
+                        headers: parts.headers,
+                        body,
+                    };
+                    match handler(req).await {
+                        Reply::Respond(r) => Ok::<_, Dropped>(r),
+                        Reply::DropConnection => Err(Dropped),
+                    }
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        }
     })
 }
 
