@@ -45,7 +45,7 @@ fn router(state: AppState) -> Router {
     let cap = usize::try_from(state.config.artifact_max_bytes).unwrap_or(usize::MAX);
     let upload_limit = DefaultBodyLimit::max(cap.saturating_add(MULTIPART_OVERHEAD));
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
-    Router::new()
+    let api = Router::new()
         .route("/connect/token", post(routes::token::token))
         .route("/.well-known/jwks.json", get(routes::ops::jwks))
         .route("/healthz", get(routes::ops::healthz))
@@ -64,6 +64,14 @@ fn router(state: AppState) -> Router {
             "/excititor/providers/{providerId}/artifacts/{artifactId}",
             get(routes::artifacts::get).delete(routes::artifacts::delete),
         )
+        .route("/verify/policies", get(routes::verify::policies))
+        .route("/verify/image", post(routes::verify::verify_image));
+    // The web console is a client of the routes above, called in-process.
+    let console = stella_console::router(
+        api.clone().with_state(state.clone()),
+        console_options(&state),
+    );
+    api.merge(console)
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -79,6 +87,14 @@ fn router(state: AppState) -> Router {
             middleware::observe,
         ))
         .with_state(state)
+}
+
+fn console_options(state: &AppState) -> stella_console::ConsoleOptions {
+    stella_console::ConsoleOptions {
+        // `stella serve` speaks plain HTTP only so far.
+        secure_cookies: false,
+        max_upload_bytes: state.config.artifact_max_bytes,
+    }
 }
 
 /// Sets up `tracing` output on stderr (one line per event). Safe to call

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, Securit
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
-use crate::routes::{artifacts, ops, token};
+use crate::routes::{artifacts, ops, token, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,8 @@ use crate::routes::{artifacts, ops, token};
         artifacts::list,
         artifacts::get,
         artifacts::delete,
+        verify::policies,
+        verify::verify_image,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&Security),

@@ -5,3 +5,4 @@
 pub mod artifacts;
 pub mod ops;
 pub mod token;
+pub mod verify;
