@@ -21,6 +21,8 @@ use stella_testkit::distribution::DistributionRegistry;
 use stella_testkit::fixtures::{PythonLayer, python_layout, skopeo_push};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stella");
+/// Must match `HOSTILE_PREDICATE` in console_flows.py.
+const HOSTILE_PREDICATE: &str = "https://evil.test/<script>window.__pwned=3</script>";
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../stella-console/tests/browser/console_flows.py")
@@ -109,6 +111,34 @@ fn seed_registry(work: &Path, data: &Path, host: &str) -> String {
             "prov.json",
             "--key",
             "ci.pem",
+        ],
+    );
+    // Registry-borne text the console must show as text: an attestation
+    // signed by a key the policy does not trust, claiming a hostile
+    // predicate type (the report shows a failed attestation's claimed type).
+    ok(
+        work,
+        &[
+            "key",
+            "generate",
+            "--output-key",
+            "other.pem",
+            "--output-pub",
+            "other.pub",
+        ],
+    );
+    ok(
+        work,
+        &[
+            "attest",
+            "--image",
+            &image,
+            "--type",
+            HOSTILE_PREDICATE,
+            "--predicate",
+            "prov.json",
+            "--key",
+            "other.pem",
         ],
     );
     let policies = data.join("policies/default");

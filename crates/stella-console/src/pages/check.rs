@@ -169,14 +169,16 @@ async fn render(
                 div {
                     label for="reference" { "Image reference" }
                     input type="text" id="reference" name="reference" required spellcheck="false"
-                        value=(f.reference) aria-describedby="reference-hint"
+                        value=(f.reference)
+                        aria-describedby=(if invalid("$.reference") { "reference-hint reference-error" } else { "reference-hint" })
                         aria-invalid=[invalid("$.reference").then_some("true")];
                     p.hint id="reference-hint" { "e.g. " code { "registry.example/app:1.0" } " or " code { "registry.example/app@sha256:…" } }
                     (field_error(problem, "$.reference", "reference-error"))
                 }
                 div {
                     label for="policy" { "Policy" }
-                    select id="policy" name="policy" required aria-invalid=[invalid("$.policy").then_some("true")] {
+                    select id="policy" name="policy" required aria-invalid=[invalid("$.policy").then_some("true")]
+                        aria-describedby=[invalid("$.policy").then_some("policy-error")] {
                         @for p in &policies {
                             option value=(p.name) selected[p.name == f.policy] {
                                 (p.name)

@@ -35,6 +35,8 @@ SHOTS = os.environ["STELLA_SHOTS"]
 PROVIDER = "excititor:oci-openvex"
 # No quotes: Chromium percent-encodes `"` in multipart file names.
 HOSTILE_NAME = "<img src=x onerror=window.__pwned=1>.pem"
+# Claimed by an attestation on the registry (console_browser.rs pushes it).
+HOSTILE_PREDICATE = "https://evil.test/<script>window.__pwned=3</script>"
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -254,6 +256,12 @@ def main():
         check("provenance" in tree and "satisfied" in tree, "provenance requirement satisfied")
         check("vex" in tree and "missing" in tree, "vex requirement missing")
         check("sbom" in tree, "sbom requirement listed")
+        all_evidence = page.locator("ul.tree").last
+        check(all_evidence.locator("li").count() == 3, "three pieces of evidence listed")
+        evidence_text = all_evidence.text_content()
+        check(HOSTILE_PREDICATE in evidence_text, f"registry-borne predicate type shown as text ({evidence_text!r})")
+        check(page.locator("main script").count() == 0, "registry-borne predicate type made no element")
+        check(page.evaluate("window.__pwned === undefined"), "registry-borne text ran no script")
         audit(page, "check-report")
 
         # A registry that is not there: 502 with title and detail.
