@@ -802,3 +802,104 @@ fn pg_serve_refuses_a_database_from_a_newer_schema() {
         "{stderr}"
     );
 }
+
+/// A full disk during uploads, for real: the server (SQLite default) runs in
+/// its own user and mount namespace (`unshare -rm`, no host mount is made)
+/// with its data directory on a 3 MiB tmpfs, and 512 KiB uploads fill it
+/// (then smaller ones, down to 512 bytes).
+/// Every failed upload is a 507 problem; the list holds exactly the uploads
+/// that got 201 (no partial row); the server keeps serving reads.
+#[test]
+fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let script = r#"mount -t tmpfs -o size=3m tmpfs "$1" && "$0" serve init --output json --data-dir "$1" && exec "$0" serve --listen 127.0.0.1:0 --data-dir "$1""#;
+    let mut child = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script, BIN])
+        .arg(data.path())
+        .current_dir(logs.path())
+        .envs(FAST.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(logs.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut init, mut listening) = (String::new(), String::new());
+    out.read_line(&mut init).unwrap();
+    out.read_line(&mut listening).unwrap();
+    let log = || std::fs::read_to_string(logs.path().join("serve.log")).unwrap();
+    let base = listening
+        .trim()
+        .strip_prefix("stella serve: listening on ")
+        .unwrap_or_else(|| panic!("{init}{listening}\n{}", log()))
+        .to_string();
+    let doc: serde_json::Value = serde_json::from_str(&init).unwrap();
+    let secret = format!("client_secret={}", doc["clientSecret"].as_str().unwrap());
+    let (status, _, body) = curl(&[
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        "client_id=admin",
+        "--data-urlencode",
+        &secret,
+        &format!("{base}/connect/token"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        token["access_token"].as_str().unwrap()
+    );
+    let payload = logs.path().join("payload.bin");
+    let artifacts = format!("{base}/excititor/providers/p/artifacts");
+    let (mut staged, mut failures) = (Vec::new(), Vec::new());
+    // Big uploads until the disk is full, then halving sizes, so that one
+    // of them may fit the temp file but not the database write.
+    let sizes = std::iter::repeat_n(512 * 1024, 8).chain((0..10).map(|k| (256 * 1024) >> k));
+    for (i, size) in sizes.enumerate() {
+        std::fs::write(&payload, vec![i as u8; size]).unwrap();
+        let file_arg = format!("file=@{}", payload.display());
+        let (status, content_type, body) = curl(&["-H", &bearer, "-F", &file_arg, &artifacts]);
+        if status == 201 {
+            let meta: serde_json::Value = serde_json::from_str(&body).unwrap();
+            staged.push(meta["artifactId"].as_str().unwrap().to_string());
+        } else {
+            failures.push((status, content_type, body));
+        }
+    }
+    assert!(
+        !staged.is_empty() && !failures.is_empty(),
+        "{staged:?} {failures:?}"
+    );
+    for (status, content_type, body) in &failures {
+        assert_eq!(*status, 507, "{body}\n{}", log());
+        assert!(content_type.starts_with("application/problem+json"));
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["code"], "INSUFFICIENT_STORAGE", "{body}");
+    }
+    let (status, _, body) = curl(&["-H", &bearer, &format!("{artifacts}?limit=500")]);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, staged, "exactly the uploads that were answered 201");
+    let server_log = log();
+    let where_full: Vec<&str> = server_log
+        .lines()
+        .filter(|l| l.contains("temp file") || l.contains("storage full"))
+        .collect();
+    println!(
+        "disk full: {} staged, {} refused; {where_full:?}",
+        staged.len(),
+        failures.len()
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", log());
+}
