@@ -558,7 +558,9 @@ pub struct ServiceStoreArgs {
     /// Config file (YAML); `stella.local.yaml` beside it is read on top.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database URL, e.g. `sqlite://./stella-data/stella.db`.
+    /// Database URL, e.g. `sqlite://./stella-data/stella.db` or
+    /// `postgres://USER:PASSWORD@HOST/DB` (see docs/service.md for the
+    /// Postgres owner and service roles).
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
     /// Data directory (signing keys, temp files, default database).
