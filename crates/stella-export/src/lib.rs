@@ -33,3 +33,6 @@ pub use error::{ExportError, codes};
 pub use format::{ExportManifest, Profile, Selection};
 pub use verify::{VerifyOptions, VerifyReport, verify_export};
 pub use write::{ExportRequest, ExportSummary, OutputKind, OutputSpec, run_export};
+
+#[cfg(test)]
+mod tests;
