@@ -135,15 +135,11 @@ FULL_BYTES=$(du -sb full | cut -f1)
 
 # 2. Change 1 image of N, then mirror:delta.
 skopeo copy -q --insecure-policy --dest-tls-verify=false "oci:changed:v1" "docker://$HOST/rel/app0:v2"
-NEW_BYTES=$(python3 - <<'EOF'
-import json, os
-base = "changed/blobs/sha256/"
-top = json.load(open("changed/index.json"))["manifests"][0]
-m = json.load(open(base + top["digest"].split(":")[1]))
-# New content: the manifest, the config and the one new layer.
-print(top["size"] + m["config"]["size"] + m["layers"][-1]["size"])
-EOF
-)
+# New content as the registry holds it (skopeo may rewrite the manifest):
+# the manifest, the config and the one new layer.
+curl -fs -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$HOST/v2/rel/app0/manifests/v2" >changed.json
+NEW_BYTES=$(python3 -c 'import json, os; m = json.load(open("changed.json")); print(os.path.getsize("changed.json") + m["config"]["size"] + m["layers"][-1]["size"])')
 timed "$STELLA" --plain-http --no-progress export run --profile mirror:delta --since full "${SELECT[@]}" --output delta
 DELTA_S=$SECS
 DELTA_BYTES=$(du -sb --apparent-size delta | cut -f1)
