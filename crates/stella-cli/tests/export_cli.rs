@@ -769,3 +769,105 @@ fn json_raw_holds_one_canonical_document_per_evidence_item() {
         "cannot be imported",
     );
 }
+
+/// A two-platform image index made by python (no stella code involved).
+fn multi_platform_layout(dir: &Path) {
+    let script = r#"
+import hashlib, json, os, sys
+d = sys.argv[1]
+os.makedirs(d + "/blobs/sha256", exist_ok=True)
+def put(b, mt):
+    h = hashlib.sha256(b).hexdigest()
+    open(f"{d}/blobs/sha256/{h}", "wb").write(b)
+    return {"mediaType": mt, "digest": "sha256:" + h, "size": len(b)}
+children = []
+for arch in ["amd64", "arm64"]:
+    cfg = put(json.dumps({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode(),
+              "application/vnd.oci.image.config.v1+json")
+    layer = put(("layer " + arch).encode(), "application/vnd.oci.image.layer.v1.tar")
+    m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": cfg, "layers": [layer]}).encode(), "application/vnd.oci.image.manifest.v1+json")
+    m["platform"] = {"architecture": arch, "os": "linux"}
+    children.append(m)
+idx = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                      "manifests": children}).encode(), "application/vnd.oci.image.index.v1+json")
+idx["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
+json.dump({"schemaVersion": 2, "manifests": [idx]}, open(d + "/index.json", "w"))
+open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn platforms_all_by_default_or_only_those_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    std::fs::create_dir(w.join("docker-config")).unwrap();
+    multi_platform_layout(&w.join("multi"));
+    let s = cli(w);
+    s.ok(&[
+        "export",
+        "run",
+        "--profile",
+        "mirror:full",
+        "--image",
+        "oci:multi:v1",
+        "--output",
+        "all",
+    ]);
+    s.ok(&[
+        "export",
+        "run",
+        "--profile",
+        "mirror:full",
+        "--image",
+        "oci:multi:v1",
+        "--output",
+        "amd",
+        "--include-platforms",
+        "linux/amd64",
+    ]);
+    s.ok(&["export", "verify", "all"]);
+    s.ok(&["export", "verify", "amd"]);
+    let all = inspect(w, "all");
+    let amd = inspect(w, "amd");
+    assert_eq!(
+        all["images"][0]["images"][0]["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+    assert_eq!(
+        amd["images"][0]["images"][0]["platforms"],
+        serde_json::json!(["linux/amd64"])
+    );
+    assert_eq!(
+        amd["selection"]["platforms"],
+        serde_json::json!(["linux/amd64"])
+    );
+    // 1 index + 2 x (manifest, config, layer) vs 1 index + 1 x 3.
+    let blobs = |m: &Value| {
+        entries(m)
+            .iter()
+            .filter(|p| p.starts_with("blobs/"))
+            .count()
+    };
+    assert_eq!(blobs(&all), 7);
+    assert_eq!(blobs(&amd), 4);
+    sh(
+        w,
+        "skopeo copy --all --insecure-policy oci:all:multi:v1 oci:sk:v1",
+    );
+    sh(
+        w,
+        "skopeo copy --override-arch amd64 --insecure-policy oci:amd:multi:v1 oci:sk2:v1",
+    );
+}
