@@ -861,6 +861,13 @@ pub struct ExportVerifyArgs {
     /// age identity file (or unencrypted ssh-ed25519 key) to decrypt the export.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Keyless: a sigstore bundle over manifest.json (default: the
+    /// export's manifest.sigstore.json), checked with --trusted-root and
+    /// the --certificate-identity/--certificate-oidc-issuer policy.
+    #[arg(long, value_name = "JSON")]
+    pub sigstore_bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }

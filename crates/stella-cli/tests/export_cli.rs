@@ -871,3 +871,52 @@ fn platforms_all_by_default_or_only_those_listed() {
         "skopeo copy --override-arch amd64 --insecure-policy oci:amd:multi:v1 oci:sk2:v1",
     );
 }
+
+/// Keyless verification of manifest.json runs the sigstore engine of
+/// `stella verify blob` on the exact manifest bytes. No keyless signature
+/// over one of our manifests can be made offline (it needs Fulcio and
+/// Rekor), so the success path is the engine's own (sigstore-conformance
+/// tests); here: the flags, where the bundle comes from, and that a real
+/// production bundle over another artifact is refused for this manifest.
+#[test]
+fn keyless_verification_binds_the_sigstore_bundle_to_manifest_json() {
+    let (_t, w) = layout_setup(1, 100);
+    let s = cli(&w);
+    export_layout(&w, "e", &[]);
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sigstore");
+    let root = conf.join("trusted_root/production.json");
+    let bundle = conf.join("test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json");
+    let identity = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    let keyless = [
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        "https://token.actions.githubusercontent.com",
+    ];
+    let mut args = vec!["export", "verify", "e"];
+    args.extend(keyless);
+    s.code(&args, 1)
+        .assert_mentions("no sigstore bundle over manifest.json");
+    let mut with_bundle = args.clone();
+    with_bundle.extend(["--sigstore-bundle", bundle.to_str().unwrap()]);
+    s.code(&with_bundle, 1)
+        .assert_mentions("keyless signature over manifest.json");
+    // Inside the export, as manifest.sigstore.json (added after the export
+    // was made: the checksum list does not cover it).
+    std::fs::copy(&bundle, w.join("e/manifest.sigstore.json")).unwrap();
+    let run = s.code(&args, 1);
+    run.assert_mentions("keyless signature over manifest.json");
+    assert!(!run.stdout.contains("checksum-list"), "{}", run.stdout);
+    s.fails(
+        &[
+            "export",
+            "verify",
+            "e",
+            "--trusted-root",
+            root.to_str().unwrap(),
+        ],
+        "--certificate-identity",
+    );
+}

@@ -29,6 +29,8 @@ pub const PARTS_MEDIA_TYPE: &str = "application/vnd.stella.export.parts.v1+json"
 
 pub const MANIFEST_NAME: &str = "manifest.json";
 pub const SIGNATURE_NAME: &str = "manifest.dsse.json";
+/// An optional detached sigstore bundle over `manifest.json` (keyless).
+pub const SIGSTORE_NAME: &str = "manifest.sigstore.json";
 pub const CHECKSUMS_NAME: &str = "checksums.txt";
 pub const PROVENANCE_NAME: &str = "provenance.json";
 pub const OCI_LAYOUT_NAME: &str = "oci-layout";

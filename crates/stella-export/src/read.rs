@@ -144,7 +144,7 @@ fn open_archive(
 fn rank(path: &str) -> u8 {
     match path {
         MANIFEST_NAME => 0,
-        SIGNATURE_NAME => 1,
+        SIGNATURE_NAME | SIGSTORE_NAME => 1,
         CHECKSUMS_NAME => 2,
         PROVENANCE_NAME => 3,
         OCI_LAYOUT_NAME => 4,

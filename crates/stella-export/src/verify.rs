@@ -32,6 +32,14 @@ use crate::read::{Container, ExportStream, StreamEntry, open_export};
 /// Total bytes of manifests kept in memory for the layout check.
 const MAX_MANIFEST_BYTES_TOTAL: u64 = 256 * 1024 * 1024;
 
+/// Checks a detached sigstore bundle over `manifest.json` (keyless:
+/// Fulcio certificate, transparency log, identity policy). The library
+/// does not know sigstore; the caller plugs its verifier in.
+pub trait DetachedSignatureCheck {
+    /// Verifies `bundle` over the exact `manifest` bytes; `Ok(signer)`.
+    fn verify(&self, manifest: &[u8], bundle: &[u8]) -> Result<String, String>;
+}
+
 /// How to verify.
 #[derive(Default)]
 pub struct VerifyOptions<'a> {
@@ -39,6 +47,10 @@ pub struct VerifyOptions<'a> {
     pub verifier: Option<&'a dyn ManifestSignatureVerifier>,
     /// Identities to decrypt an encrypted export.
     pub identities: Option<&'a Identities>,
+    /// Keyless verification of a sigstore bundle over `manifest.json`.
+    pub keyless: Option<&'a dyn DetachedSignatureCheck>,
+    /// The sigstore bundle, when given beside the export rather than inside it.
+    pub sigstore_bundle: Option<&'a [u8]>,
 }
 
 /// One verification failure.
@@ -61,7 +73,8 @@ pub struct VerifyReport {
     pub base: Option<Digest>,
     pub inputs_hash: Digest,
     pub container: Container,
-    /// `verified`, `failed` or `absent`.
+    /// `verified`, `failed`, `absent` or `not-checked` (a DSSE signature
+    /// when only keyless verification was asked for).
     pub signature: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
@@ -77,6 +90,7 @@ struct Pass {
     signature: Option<Vec<u8>>,
     checksums: Option<Vec<u8>>,
     provenance: Option<Vec<u8>>,
+    sigstore: Option<Vec<u8>>,
     manifests: BTreeMap<Digest, Vec<u8>>,
     failures: Vec<Failure>,
 }
@@ -151,6 +165,7 @@ fn read_pass(stream: &mut ExportStream, m: &ExportManifest) -> Result<Pass, Expo
         signature: None,
         checksums: None,
         provenance: None,
+        sigstore: None,
         manifests: BTreeMap::new(),
         failures: Vec::new(),
     };
@@ -183,6 +198,7 @@ fn read_pass(stream: &mut ExportStream, m: &ExportManifest) -> Result<Pass, Expo
             SIGNATURE_NAME => p.signature = Some(stream.read_small(&e, MAX_SIGNATURE_BYTES)?),
             CHECKSUMS_NAME => p.checksums = Some(stream.read_small(&e, MAX_HEAD_FILE_BYTES)?),
             PROVENANCE_NAME => p.provenance = Some(stream.read_small(&e, MAX_HEAD_FILE_BYTES)?),
+            SIGSTORE_NAME => p.sigstore = Some(stream.read_small(&e, MAX_SIGNATURE_BYTES)?),
             path => {
                 if check_entry_path(path, m.profile).is_err() {
                     return Err(ExportError::unusable(
@@ -274,7 +290,11 @@ fn check_checksums(p: &mut Pass, manifest_hex: &str) {
             actual.insert(name.into(), Digest::sha256_of(b).hex().to_string());
         }
     }
-    let listed: BTreeMap<String, String> = listed.into_iter().collect();
+    // A detached keyless signature may be added after the export was made.
+    let listed: BTreeMap<String, String> = listed
+        .into_iter()
+        .filter(|(name, _)| name != SIGSTORE_NAME)
+        .collect();
     if listed != actual {
         let differ: Vec<&String> = actual
             .keys()
@@ -395,6 +415,7 @@ fn check_signature(
             );
             ("absent", None)
         }
+        (Some(_), None) if opts.keyless.is_some() => ("not-checked", None),
         (Some(_), None) => {
             fail(
                 &mut p.failures,
@@ -410,6 +431,42 @@ fn check_signature(
                 ("failed", None)
             }
         },
+    }
+}
+
+/// The keyless check, when asked for: a sigstore bundle over
+/// `manifest.json` (given beside the export, or `manifest.sigstore.json`
+/// inside it) must verify.
+fn check_keyless(
+    p: &mut Pass,
+    manifest_bytes: &[u8],
+    opts: &VerifyOptions<'_>,
+) -> Option<(&'static str, Option<String>)> {
+    let check = opts.keyless?;
+    let bundle = opts
+        .sigstore_bundle
+        .map(<[u8]>::to_vec)
+        .or_else(|| p.sigstore.clone());
+    let Some(bundle) = bundle else {
+        fail(
+            &mut p.failures,
+            codes::UNSIGNED,
+            format!(
+                "keyless verification was asked for but there is no sigstore bundle over {MANIFEST_NAME} ({SIGSTORE_NAME})"
+            ),
+        );
+        return Some(("absent", None));
+    };
+    match check.verify(manifest_bytes, &bundle) {
+        Ok(who) => Some(("verified", Some(who))),
+        Err(e) => {
+            fail(
+                &mut p.failures,
+                codes::SIGNATURE,
+                format!("keyless signature over {MANIFEST_NAME}: {e}"),
+            );
+            Some(("failed", None))
+        }
     }
 }
 
@@ -433,7 +490,17 @@ pub fn verify_export(path: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyRepo
             "inputsHash does not match the profile, selection, base and images",
         ),
     }
-    let (signature, signer) = check_signature(&mut p, &manifest_bytes, opts);
+    let (mut signature, mut signer) = check_signature(&mut p, &manifest_bytes, opts);
+    let keyless = check_keyless(&mut p, &manifest_bytes, opts);
+    if let Some((status, who)) = keyless {
+        if status == "failed" || signature != "verified" {
+            signature = status;
+        }
+        signer = match (signer, who) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+    }
     Ok(VerifyReport {
         verified: p.failures.is_empty(),
         manifest_digest: digest,

@@ -14,6 +14,7 @@ use stella_crypto::PrivateKey;
 use stella_engine::bundle::ManifestKeys;
 use stella_export::collect::SourceRepository;
 use stella_export::crypt::{Identities, Recipients};
+use stella_export::verify::DetachedSignatureCheck;
 use stella_export::write::BaseExport;
 use stella_export::{
     ExportError, OutputKind, OutputSpec, Profile, Selection, VerifyOptions, format,
@@ -402,14 +403,88 @@ fn key_verifier(keys: &[PathBuf]) -> anyhow::Result<Option<ManifestKeys>> {
     )))
 }
 
+/// Keyless verification of a sigstore bundle over manifest.json, by the
+/// same engine as `stella verify blob`.
+struct KeylessManifest {
+    verifier: stella_sigstore::Verifier,
+    policy: stella_sigstore::Policy,
+}
+
+impl DetachedSignatureCheck for KeylessManifest {
+    fn verify(&self, manifest: &[u8], bundle: &[u8]) -> Result<String, String> {
+        let b = stella_sigstore::Bundle::parse(bundle).map_err(|e| format!("bundle: {e}"))?;
+        let r = self
+            .verifier
+            .verify(&b, stella_sigstore::Artifact::Bytes(manifest), &self.policy)
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "keyless {} ({})",
+            r.identity.as_deref().unwrap_or("?"),
+            r.issuer.as_deref().unwrap_or("?")
+        ))
+    }
+}
+
+fn keyless_check(args: &ExportVerifyArgs) -> anyhow::Result<Option<KeylessManifest>> {
+    let k = &args.keyless;
+    let wanted = k.certificate_identity.is_some()
+        || k.certificate_identity_regexp.is_some()
+        || k.certificate_oidc_issuer.is_some()
+        || k.certificate_oidc_issuer_regexp.is_some()
+        || args.sigstore_bundle.is_some();
+    if !wanted {
+        if k.trusted_root.is_some() {
+            anyhow::bail!(
+                "--trusted-root is for keyless verification: give --certificate-identity and --certificate-oidc-issuer"
+            );
+        }
+        return Ok(None);
+    }
+    let identity = stella_sigstore::IdentityPolicy {
+        identity: super::verify::trust::matcher(
+            &k.certificate_identity,
+            &k.certificate_identity_regexp,
+            "identity",
+        )?,
+        issuer: super::verify::trust::matcher(
+            &k.certificate_oidc_issuer,
+            &k.certificate_oidc_issuer_regexp,
+            "oidc-issuer",
+        )?,
+    };
+    let chosen = super::verify::trust::choose_root(
+        k.trusted_root.as_deref(),
+        crate::cmd::trust::unix_now(),
+    )?;
+    let root = stella_sigstore::TrustedRoot::from_json(&chosen.json)
+        .context("trusted root is unusable")?;
+    Ok(Some(KeylessManifest {
+        verifier: stella_sigstore::Verifier::new(
+            root,
+            super::verify::trust::thresholds(k).config(),
+        ),
+        policy: stella_sigstore::Policy::Identity(identity),
+    }))
+}
+
 fn verify(args: ExportVerifyArgs) -> anyhow::Result<Outcome> {
     let keys = key_verifier(&args.keys)?;
     let ids = identities(args.identity.as_deref())?;
+    let keyless = keyless_check(&args)?;
+    let bundle = match &args.sigstore_bundle {
+        Some(p) => Some(
+            super::read_capped(p, 16 * 1024 * 1024)
+                .with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
     let opts = VerifyOptions {
         verifier: keys
             .as_ref()
             .map(|k| k as &dyn stella_bundle::ManifestSignatureVerifier),
         identities: ids.as_ref(),
+        keyless: keyless.as_ref().map(|k| k as &dyn DetachedSignatureCheck),
+        sigstore_bundle: bundle.as_deref(),
     };
     let report = match stella_export::verify_export(&args.export, &opts) {
         Ok(r) => r,
@@ -550,6 +625,8 @@ async fn import(args: ExportImportArgs, registry: &RegistryArgs) -> anyhow::Resu
             .as_ref()
             .map(|k| k as &dyn stella_bundle::ManifestSignatureVerifier),
         identities: ids.as_ref(),
+        keyless: None,
+        sigstore_bundle: None,
     };
     let open = |repo: &str| open_target(&target, repo);
     let report = match stella_export::import::import_export(
