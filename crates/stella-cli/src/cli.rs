@@ -831,7 +831,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{s:?} is not a size (e.g. 700M, 4G)"))?;
-    let unit = unit.trim().trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let unit = unit
+        .trim()
+        .trim_end_matches(['B', 'b'])
+        .trim_end_matches('i');
     let mult: u64 = match unit.to_ascii_uppercase().as_str() {
         "" => 1,
         "K" => 1 << 10,

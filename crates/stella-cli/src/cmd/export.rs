@@ -194,10 +194,7 @@ impl Sources {
                 (key, name, AnyStore::Layout(layout))
             }
         };
-        if let Some(other) = self.repos.values().find(|s| s.repository == name)
-            && !self.repos.contains_key(&key)
-        {
-            let _ = other;
+        if !self.repos.contains_key(&key) && self.repos.values().any(|s| s.repository == name) {
             anyhow::bail!("two sources would both be exported as repository {name:?}");
         }
         Ok(self.repos.entry(key).or_insert_with(|| SourceRepository {
