@@ -492,6 +492,23 @@ fn tampering_is_refused_with_the_right_exit_code() {
     );
     s.fails(&["export", "verify", "hostile.tar"], "link");
     s.fails(&["export", "verify", "h"], "symlink");
+    // Path traversal, and bytes after the end of the archive (the bundle
+    // reader's rules, shared).
+    let py = r#"
+import io, sys, tarfile
+m = open("signed/manifest.json", "rb").read()
+with tarfile.open("trav.tar", "w", format=tarfile.USTAR_FORMAT) as t:
+    for name, data in [("manifest.json", m), ("../evil", b"x")]:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+"#;
+    std::fs::write(w.join("trav.py"), py).unwrap();
+    sh(&w, "python3 trav.py");
+    s.fails(&["export", "verify", "trav.tar"], "..");
+    sh(&w, "cp a.tar trail.tar && printf garbage >> trail.tar");
+    s.fails(
+        &["export", "verify", "trail.tar"],
+        "after the end of the archive",
+    );
 }
 
 #[test]
