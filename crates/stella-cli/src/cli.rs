@@ -701,6 +701,29 @@ pub enum VexCommand {
     /// VEX providers.
     #[command(subcommand)]
     Providers(VexProvidersCommand),
+    /// Merge OpenVEX documents offline into one valid document: one
+    /// statement per (product, vulnerability), decided by consensus across
+    /// issuers (the documents' authors; unsigned), deterministic.
+    Merge(VexMergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexMergeArgs {
+    /// OpenVEX documents (JSON).
+    #[arg(required = true)]
+    pub documents: Vec<std::path::PathBuf>,
+    /// Issuer trust configuration (YAML or JSON: `issuers: [{issuer, weight}]`,
+    /// `defaultWeight`); default: every issuer weighs the same.
+    #[arg(long)]
+    pub trust: Option<std::path::PathBuf>,
+    /// Write the merged document here (atomically) instead of stdout.
+    #[arg(long)]
+    pub output_file: Option<std::path::PathBuf>,
+    /// text: the merged document on stdout, a summary on stderr; json: a
+    /// summary with the consensus of every pair (with --output-file) or the
+    /// document.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Subcommand)]

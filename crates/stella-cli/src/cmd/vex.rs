@@ -1,6 +1,11 @@
-//! `stella vex providers artifacts <provider>`: lists a provider's staged
-//! artifacts from a Stella server, following `nextCursor` through every
-//! page. A 429 waits `Retry-After` (at most 60 s) and retries once.
+//! `stella vex`: OpenVEX commands.
+//!
+//! - `providers artifacts <provider>`: lists a provider's staged artifacts
+//!   from a Stella server, following `nextCursor` through every page. A 429
+//!   waits `Retry-After` (at most 60 s) and retries once.
+//! - `merge` ([`merge`]): offline merge of OpenVEX documents.
+
+mod merge;
 
 use std::time::Duration;
 
@@ -23,6 +28,7 @@ struct Page {
 pub async fn run(command: VexCommand) -> anyhow::Result<Outcome> {
     match command {
         VexCommand::Providers(VexProvidersCommand::Artifacts(a)) => artifacts(a).await,
+        VexCommand::Merge(a) => merge::run(a),
     }
 }
 
