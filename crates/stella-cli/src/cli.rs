@@ -705,6 +705,67 @@ pub enum VexCommand {
     /// statement per (product, vulnerability), decided by consensus across
     /// issuers (the documents' authors; unsigned), deterministic.
     Merge(VexMergeArgs),
+    /// Find, verify and store the OpenVEX attestations of images into a
+    /// local SQLite database, without a server (the provider runner's work).
+    Ingest(VexIngestArgs),
+    /// Query stored statements or their consensus, from a local database
+    /// (--db) or a Stella server (--server/--token).
+    Query(VexQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexIngestArgs {
+    /// Image reference (registry `host/repo:tag|@digest` or `oci:<dir>:<tag>`). Repeatable.
+    #[arg(long = "image", value_name = "REF", required = true)]
+    pub images: Vec<String>,
+    /// Public key that must have signed. Repeatable.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// Organisation CA certificate (PEM) that must have issued the signer. Repeatable.
+    #[arg(long = "trust-root", value_name = "PEM")]
+    pub trust_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    /// SQLite database to write (created and migrated if needed).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Also ingest plain (unsigned) `application/openvex+json` referrers,
+    /// recorded as unsigned (issuer `unsigned:<author>`).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Provider id recorded with the statements.
+    #[arg(long, default_value = "excititor:oci-openvex")]
+    pub provider: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct VexQueryArgs {
+    /// Product: purl (`pkg:oci/...@sha256%3A...`), IRI or image digest.
+    #[arg(long)]
+    pub product: String,
+    #[arg(long)]
+    pub vulnerability: Option<String>,
+    /// Only statements of this issuer (not with --consensus).
+    #[arg(long, conflicts_with = "consensus")]
+    pub issuer: Option<String>,
+    /// The consensus across issuers instead of the statements.
+    #[arg(long)]
+    pub consensus: bool,
+    /// Issuer trust configuration for --consensus with --db (YAML/JSON).
+    #[arg(long, requires = "db")]
+    pub trust: Option<PathBuf>,
+    /// Local SQLite database written by `stella vex ingest`.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]

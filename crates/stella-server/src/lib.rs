@@ -21,6 +21,7 @@ pub mod openapi;
 mod ratelimit;
 mod routes;
 mod state;
+pub mod vex;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

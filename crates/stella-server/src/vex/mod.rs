@@ -1,0 +1,11 @@
+//! OpenVEX in the service: turning the engine's verified OpenVEX evidence
+//! into stored statements ([`ingest`]) and answering statement and
+//! consensus queries from the store ([`query`]). The CLI's `stella vex
+//! ingest` / `stella vex query --db` and the server's provider runner and
+//! `/vex/*` routes call these same functions.
+//!
+//! Not here: discovery or verification (`stella_engine::vex`), OpenVEX
+//! rules or consensus (`stella_vex`), HTTP.
+
+pub mod ingest;
+pub mod query;
