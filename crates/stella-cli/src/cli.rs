@@ -791,6 +791,57 @@ pub struct VexMergeArgs {
 pub enum VexProvidersCommand {
     /// List a provider's staged artifacts (metadata, every page).
     Artifacts(VexArtifactsArgs),
+    /// Change a provider's configuration on a Stella server: subscribe
+    /// images, upload trust material into artifact fields, set fields.
+    Configure(VexConfigureArgs),
+    /// Show a provider's configuration, field shapes and readiness.
+    Show(VexShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexConfigureArgs {
+    /// Provider id, e.g. `excititor:oci-openvex`.
+    pub provider: String,
+    /// Subscribe this image (replaces the subscriptions). Repeatable.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Upload a file and reference it from an artifact field
+    /// (`cosignKeys=@cosign.pub`; list fields get it appended). Repeatable.
+    #[arg(long = "upload-artifact", value_name = "FIELD=@PATH")]
+    pub upload_artifacts: Vec<String>,
+    /// Clear an artifact field (the artifact stays staged). Repeatable.
+    #[arg(long = "clear-artifact", value_name = "FIELD")]
+    pub clear_artifacts: Vec<String>,
+    /// Set a field (`cosignMode=keypair`). Repeatable.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// Afterwards, list the provider's staged artifacts.
+    #[arg(long)]
+    pub list_artifacts: bool,
+    /// Only validate (nothing is uploaded or saved; uploads stand in as
+    /// placeholders, so only their shape is checked).
+    #[arg(long)]
+    pub validate_only: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct VexShowArgs {
+    /// Provider id, e.g. `excititor:oci-openvex`.
+    pub provider: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]

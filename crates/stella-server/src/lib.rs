@@ -65,6 +65,7 @@ fn router(state: AppState) -> Router {
             "/excititor/providers/{providerId}/artifacts/{artifactId}",
             get(routes::artifacts::get).delete(routes::artifacts::delete),
         )
+        .merge(routes_vex())
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -80,6 +81,18 @@ fn router(state: AppState) -> Router {
             middleware::observe,
         ))
         .with_state(state)
+}
+
+/// The OpenVEX provider configuration and statement routes.
+fn routes_vex() -> Router<AppState> {
+    Router::new()
+        .route("/excititor/providers", get(routes::providers::list))
+        .route(
+            "/excititor/providers/{providerId}/config",
+            get(routes::providers::get_config).put(routes::providers::put_config),
+        )
+        .route("/vex/statements", get(routes::vex::statements))
+        .route("/vex/consensus", get(routes::vex::consensus))
 }
 
 /// Sets up `tracing` output on stderr (one line per event). Safe to call

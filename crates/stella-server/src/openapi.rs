@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, Securit
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
-use crate::routes::{artifacts, ops, token};
+use crate::routes::{artifacts, ops, providers, token, vex};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,11 @@ use crate::routes::{artifacts, ops, token};
         artifacts::list,
         artifacts::get,
         artifacts::delete,
+        providers::list,
+        providers::get_config,
+        providers::put_config,
+        vex::statements,
+        vex::consensus,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&Security),

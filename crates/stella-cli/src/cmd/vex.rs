@@ -6,9 +6,11 @@
 //! - `merge` ([`merge`]): offline merge of OpenVEX documents.
 //! - `ingest` / `query` ([`local`]): verified OpenVEX into a local
 //!   database, and statement / consensus queries.
+//! - `providers configure|show` ([`providers`]): provider configuration.
 
 mod local;
 mod merge;
+mod providers;
 
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     match command {
         VexCommand::Providers(VexProvidersCommand::Artifacts(a)) => artifacts(a).await,
+        VexCommand::Providers(VexProvidersCommand::Configure(a)) => providers::configure(a).await,
+        VexCommand::Providers(VexProvidersCommand::Show(a)) => providers::show(a).await,
         VexCommand::Merge(a) => merge::run(a),
         VexCommand::Ingest(a) => local::ingest_run(a, registry).await,
         VexCommand::Query(a) => local::query_run(a).await,

@@ -4,4 +4,6 @@
 
 pub mod artifacts;
 pub mod ops;
+pub mod providers;
 pub mod token;
+pub mod vex;
