@@ -796,6 +796,11 @@ pub enum VexProvidersCommand {
     Configure(VexConfigureArgs),
     /// Show a provider's configuration, field shapes and readiness.
     Show(VexShowArgs),
+    /// Run a provider now on the server and show the run's summary
+    /// (exit 1 when the run did not succeed).
+    Run(VexShowArgs),
+    /// Show the last run of a provider and of each subscribed image.
+    Status(VexShowArgs),
 }
 
 #[derive(Debug, Args)]

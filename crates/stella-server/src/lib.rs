@@ -91,8 +91,27 @@ fn routes_vex() -> Router<AppState> {
             "/excititor/providers/{providerId}/config",
             get(routes::providers::get_config).put(routes::providers::put_config),
         )
+        .route(
+            "/excititor/providers/{providerId}/run",
+            post(routes::providers::run),
+        )
+        .route(
+            "/excititor/providers/{providerId}/status",
+            get(routes::providers::status),
+        )
         .route("/vex/statements", get(routes::vex::statements))
         .route("/vex/consensus", get(routes::vex::consensus))
+}
+
+/// Runs due OpenVEX providers: first a second after start, then every
+/// [`vex::runner::TICK`] (each provider on its own `pollInterval`).
+async fn vex_runner_loop(store: stella_store::Store) {
+    let materializer = materializer::Materializer::new(&std::env::temp_dir());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    loop {
+        vex::runner::run_due(&store, &materializer).await;
+        tokio::time::sleep(vex::runner::TICK).await;
+    }
 }
 
 /// Sets up `tracing` output on stderr (one line per event). Safe to call
@@ -144,8 +163,10 @@ pub async fn serve(
         .map_err(|e| AdminError::Io(e.to_string()))?;
     on_listening(bound);
     tracing::info!(address = %bound, database = %redact_url(&config.database), "stella serve listening");
+    let runner = tokio::spawn(vex_runner_loop(store.clone()));
     let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
     accept_loop(listener, router(state), header_timeout).await;
+    runner.abort();
     store.close().await;
     tracing::info!("stella serve stopped");
     Ok(())

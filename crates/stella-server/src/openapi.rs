@@ -28,6 +28,8 @@ use crate::routes::{artifacts, ops, providers, token, vex};
         providers::list,
         providers::get_config,
         providers::put_config,
+        providers::run,
+        providers::status,
         vex::statements,
         vex::consensus,
     ),

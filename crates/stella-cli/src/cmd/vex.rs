@@ -6,7 +6,8 @@
 //! - `merge` ([`merge`]): offline merge of OpenVEX documents.
 //! - `ingest` / `query` ([`local`]): verified OpenVEX into a local
 //!   database, and statement / consensus queries.
-//! - `providers configure|show` ([`providers`]): provider configuration.
+//! - `providers configure|show|run|status` ([`providers`]): provider
+//!   configuration, on-demand runs and run status.
 
 mod local;
 mod merge;
@@ -38,6 +39,8 @@ pub async fn run(
         VexCommand::Providers(VexProvidersCommand::Artifacts(a)) => artifacts(a).await,
         VexCommand::Providers(VexProvidersCommand::Configure(a)) => providers::configure(a).await,
         VexCommand::Providers(VexProvidersCommand::Show(a)) => providers::show(a).await,
+        VexCommand::Providers(VexProvidersCommand::Run(a)) => providers::run(a).await,
+        VexCommand::Providers(VexProvidersCommand::Status(a)) => providers::status(a).await,
         VexCommand::Merge(a) => merge::run(a),
         VexCommand::Ingest(a) => local::ingest_run(a, registry).await,
         VexCommand::Query(a) => local::query_run(a).await,

@@ -248,3 +248,86 @@ fn missing_artifact(references: &[(String, uuid::Uuid)]) -> ConfigIssue {
         hint: "list the staged artifacts with GET /excititor/providers/{id}/artifacts and upload the missing one".into(),
     }
 }
+
+/// Run status of a provider: the run as a whole (`image` empty) and each image.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderStatus {
+    pub provider_id: String,
+    pub runs: Vec<RunView>,
+}
+
+/// The last run of a provider or one image.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    /// Empty for the run as a whole.
+    pub image: String,
+    pub started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// succeeded | partial | failed | blocked
+    pub result: String,
+    pub reason: String,
+    #[schema(value_type = Object)]
+    pub counts: serde_json::Value,
+}
+
+/// Run a provider now (synchronously) and answer its summary.
+#[utoipa::path(post, path = "/excititor/providers/{providerId}/run", tag = "providers",
+    params(ProviderPath),
+    security(("bearer" = ["vex.admin"])),
+    responses(
+        (status = 200, description = "The run's summary: result succeeded | partial | failed | blocked | busy, reason, counts, per image", body = Object),
+        (status = 400, description = "Bad provider id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.admin` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn run(
+    principal: Principal,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::vex::runner::RunSummary>, ApiError> {
+    let ctx = principal.require(Scope::VexAdmin)?;
+    let def = known_provider(path)?;
+    let materializer = crate::materializer::Materializer::new(&std::env::temp_dir());
+    Ok(Json(
+        crate::vex::runner::run_provider(&state.store, &ctx, def.id, &materializer).await,
+    ))
+}
+
+/// Last run of the provider and of each subscribed image.
+#[utoipa::path(get, path = "/excititor/providers/{providerId}/status", tag = "providers",
+    params(ProviderPath),
+    security(("bearer" = ["vex.read"])),
+    responses(
+        (status = 200, description = "Run status (no runs yet: empty)", body = ProviderStatus),
+        (status = 400, description = "Bad provider id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn status(
+    principal: Principal,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ProviderStatus>, ApiError> {
+    let ctx = principal.require(Scope::VexRead)?;
+    let def = known_provider(path)?;
+    let runs = state.store.provider_runs(&ctx, def.id).await?;
+    Ok(Json(ProviderStatus {
+        provider_id: def.id.to_string(),
+        runs: runs
+            .into_iter()
+            .map(|r| RunView {
+                image: r.image,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                result: r.result,
+                reason: r.reason,
+                counts: serde_json::from_str(&r.counts_json).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    }))
+}

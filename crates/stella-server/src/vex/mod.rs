@@ -11,3 +11,4 @@
 pub mod ingest;
 pub mod provider;
 pub mod query;
+pub mod runner;

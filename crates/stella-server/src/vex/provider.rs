@@ -684,7 +684,10 @@ mod tests {
     fn problem_code_is_required_only_when_everything_missing_is_missing() {
         let missing = ConfigIssue::new("a", "MISSING_COSIGN_KEY", "m", "h");
         let invalid = ConfigIssue::new("b", "INVALID_COSIGN_MODE", "m", "h");
-        assert_eq!(problem_code(std::slice::from_ref(&missing)), "PROVIDER_CONFIG_REQUIRED");
+        assert_eq!(
+            problem_code(std::slice::from_ref(&missing)),
+            "PROVIDER_CONFIG_REQUIRED"
+        );
         assert_eq!(problem_code(&[missing, invalid]), "PROVIDER_CONFIG_INVALID");
     }
 

@@ -1,6 +1,7 @@
-//! `stella vex providers configure|show`: a provider's configuration on a
-//! Stella server (`GET|PUT /excititor/providers/{id}/config`), uploading
-//! files into artifact fields first (`POST …/artifacts`). The server's
+//! `stella vex providers configure|show|run|status`: a provider's
+//! configuration on a Stella server (`GET|PUT /excititor/providers/{id}/config`),
+//! uploading files into artifact fields first (`POST …/artifacts`); runs
+//! (`POST …/run`) and run status (`GET …/status`). The server's
 //! validator decides; its errors are printed one per line with their JSON
 //! path, code and hint, and exit 2.
 
@@ -273,6 +274,71 @@ pub async fn show(args: VexShowArgs) -> anyhow::Result<Outcome> {
                     i["code"].as_str().unwrap_or("-"),
                     i["message"].as_str().unwrap_or("-"),
                     i["hint"].as_str().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+pub async fn run(args: VexShowArgs) -> anyhow::Result<Outcome> {
+    let api = Api::new(&args.server.server, args.token.clone(), &args.provider)?;
+    let summary = api
+        .send(
+            api.client.post(format!("{}/run", api.base)),
+            "running the provider",
+        )
+        .await?;
+    match args.output {
+        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        TextOrJson::Text => {
+            for i in summary["images"].as_array().into_iter().flatten() {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    i["image"].as_str().unwrap_or("-"),
+                    i["result"].as_str().unwrap_or("-"),
+                    i["counts"],
+                    i["reason"].as_str().unwrap_or("")
+                );
+            }
+            println!(
+                "{}: {} {} {}",
+                args.provider,
+                summary["result"].as_str().unwrap_or("-"),
+                summary["counts"],
+                summary["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(if summary["result"] == "succeeded" {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
+}
+
+pub async fn status(args: VexShowArgs) -> anyhow::Result<Outcome> {
+    let api = Api::new(&args.server.server, args.token.clone(), &args.provider)?;
+    let status = api
+        .send(
+            api.client.get(format!("{}/status", api.base)),
+            "reading the run status",
+        )
+        .await?;
+    match args.output {
+        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        TextOrJson::Text => {
+            println!("IMAGE\tRESULT\tSTARTED\tFINISHED\tCOUNTS\tREASON");
+            for r in status["runs"].as_array().into_iter().flatten() {
+                let image = r["image"].as_str().unwrap_or("");
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    if image.is_empty() { "(run)" } else { image },
+                    r["result"].as_str().unwrap_or("-"),
+                    r["startedAt"].as_str().unwrap_or("-"),
+                    r["finishedAt"].as_str().unwrap_or("-"),
+                    r["counts"],
+                    r["reason"].as_str().unwrap_or("")
                 );
             }
         }
