@@ -86,21 +86,24 @@ fn router(state: AppState) -> Router {
 /// The OpenVEX provider configuration and statement routes.
 fn routes_vex() -> Router<AppState> {
     Router::new()
-        .route("/excititor/providers", get(routes::providers::list))
+        .route(
+            "/excititor/providers",
+            get(routes::providers::list_providers),
+        )
         .route(
             "/excititor/providers/{providerId}/config",
-            get(routes::providers::get_config).put(routes::providers::put_config),
+            get(routes::providers::get_provider_config).put(routes::providers::put_provider_config),
         )
         .route(
             "/excititor/providers/{providerId}/run",
-            post(routes::providers::run),
+            post(routes::providers::run_provider),
         )
         .route(
             "/excititor/providers/{providerId}/status",
-            get(routes::providers::status),
+            get(routes::providers::provider_status),
         )
-        .route("/vex/statements", get(routes::vex::statements))
-        .route("/vex/consensus", get(routes::vex::consensus))
+        .route("/vex/statements", get(routes::vex::list_vex_statements))
+        .route("/vex/consensus", get(routes::vex::get_vex_consensus))
 }
 
 /// Runs due OpenVEX providers: first a second after start, then every

@@ -129,8 +129,9 @@ fn stored_values(record: Option<&ProviderConfigRecord>) -> Values {
         (status = 200, description = "The catalog", body = ProviderList),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(principal: Principal) -> Result<Json<ProviderList>, ApiError> {
+pub async fn list_providers(principal: Principal) -> Result<Json<ProviderList>, ApiError> {
     principal.require(Scope::VexRead)?;
     Ok(Json(ProviderList {
         items: provider::catalog(),
@@ -146,9 +147,10 @@ pub async fn list(principal: Principal) -> Result<Json<ProviderList>, ApiError> 
         (status = 400, description = "Bad provider id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_config(
+pub async fn get_provider_config(
     State(state): State<AppState>,
     principal: Principal,
     path: Result<Path<String>, PathRejection>,
@@ -181,12 +183,13 @@ fn view(def: &ProviderDef, record: Option<&ProviderConfigRecord>) -> ConfigView 
     security(("bearer" = ["vex.admin"])),
     responses(
         (status = 200, description = "Saved (or valid, with validateOnly)", body = ConfigView),
-        (status = 400, description = "`PROVIDER_CONFIG_INVALID` / `PROVIDER_CONFIG_REQUIRED` with errors [{path, code, message, hint}], or a malformed body", body = ConfigProblem, content_type = "application/problem+json"),
+        (status = 400, description = "`PROVIDER_CONFIG_INVALID` / `PROVIDER_CONFIG_REQUIRED` (a ConfigProblem: each error also has a `hint`), or a malformed body or bad provider id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.admin` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn put_config(
+pub async fn put_provider_config(
     State(state): State<AppState>,
     principal: Principal,
     path: Result<Path<String>, PathRejection>,
@@ -282,9 +285,10 @@ pub struct RunView {
         (status = 400, description = "Bad provider id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.admin` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn run(
+pub async fn run_provider(
     principal: Principal,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -306,9 +310,10 @@ pub async fn run(
         (status = 400, description = "Bad provider id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn status(
+pub async fn provider_status(
     principal: Principal,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -77,8 +77,9 @@ fn bad_query(r: QueryRejection) -> ApiError {
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn statements(
+pub async fn list_vex_statements(
     State(state): State<AppState>,
     principal: Principal,
     query: Result<Query<StatementParams>, QueryRejection>,
@@ -128,8 +129,9 @@ pub async fn statements(
         (status = 400, description = "Bad or missing `product`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn consensus(
+pub async fn get_vex_consensus(
     State(state): State<AppState>,
     principal: Principal,
     query: Result<Query<ConsensusParams>, QueryRejection>,
