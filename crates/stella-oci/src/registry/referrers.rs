@@ -74,6 +74,10 @@ pub const WRITE_WINDOW: Duration = Duration::from_millis(50);
 pub const SETTLE_MARGIN: Duration = Duration::from_millis(50);
 /// HEADs in flight at once when checking entries.
 pub const CHECK_CONCURRENCY: usize = 8;
+/// Tags asked for (`n`) when looking for cosign legacy tags.
+pub const TAGS_PAGE: usize = 1000;
+/// Largest tag list read when looking for cosign legacy tags.
+const MAX_TAGS_LIST_BYTES: u64 = 4 << 20;
 
 /// The fallback index of a subject as read.
 #[derive(Debug, Clone)]
@@ -511,7 +515,18 @@ impl Repository {
             .map(|k| (format!("{base}.{k}"), *k))
             .filter(|(t, _)| super::manifests::valid_tag(t))
             .collect();
-        let names: Vec<String> = tags.iter().map(|(t, _)| t.clone()).collect();
+        // One tag listing usually shows that none of the three exists; only
+        // the tags it shows (or all three, when it cannot tell) are HEADed.
+        let listed = self.tags_after(&base).await?;
+        let names: Vec<String> = tags
+            .iter()
+            .map(|(t, _)| t.clone())
+            .filter(|t| listed.as_ref().is_none_or(|l| l.contains(t)))
+            .collect();
+        let tags: Vec<(String, &str)> = tags
+            .into_iter()
+            .filter(|(t, _)| names.contains(t))
+            .collect();
         let found = futures_util::future::join_all(
             names
                 .into_iter()
@@ -530,6 +545,51 @@ impl Repository {
         }
         out.sort_by(|a, b| a.tag.cmp(&b.tag));
         Ok(out)
+    }
+
+    /// The tags of this repository that could be cosign legacy tags of
+    /// `base` (`<base>.att|.sbom|.sig`), from one `GET tags/list?n=&last=`,
+    /// when that answer is provably complete for them; `None` when it is
+    /// not (refused, paginated without honouring `last`, too large), and
+    /// the caller looks each tag up instead. distribution 2.8 ignores `n`
+    /// and `last` and sends every tag: complete when under [`TAGS_PAGE`].
+    async fn tags_after(&self, base: &str) -> Result<Option<BTreeSet<String>>, OciError> {
+        let mut url = self.url("tags/list")?;
+        url.query_pairs_mut()
+            .append_pair("n", &TAGS_PAGE.to_string())
+            .append_pair("last", base);
+        let req = Req::new(Method::GET, url, Access::Pull);
+        let resp = self.client.shared.execute(&self.target(), &req).await?;
+        if !resp.status().is_success() {
+            return Ok(None);
+        }
+        let paginated = header_str(&resp, "link").is_some();
+        let Ok(body) = read_capped(resp, MAX_TAGS_LIST_BYTES, "tag list").await else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let Ok(list) = serde_json::from_slice::<TagList>(&body) else {
+            return Ok(None);
+        };
+        let tags = list.tags.unwrap_or_default();
+        let last_legacy = format!("{base}.sig");
+        let honoured_last =
+            tags.iter().all(|t| t.as_str() > base) && tags.windows(2).all(|w| w.first() < w.get(1));
+        let complete = if honoured_last {
+            // Sorted tags after `base`: complete up to the last one shown.
+            tags.len() < TAGS_PAGE || tags.last().is_some_and(|t| *t > last_legacy)
+        } else {
+            // Everything, unsorted: complete only if nothing was cut.
+            !paginated && tags.len() < TAGS_PAGE
+        };
+        Ok(complete.then(|| {
+            tags.into_iter()
+                .filter(|t| t.starts_with(base) && t.as_str() <= last_legacy.as_str())
+                .collect()
+        }))
     }
 
     pub(crate) async fn add_referrer_impl(
