@@ -124,6 +124,27 @@ async fn contention_backoff(round: usize) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=cap))).await;
 }
 
+/// From one tag-list answer to `?n=`[`TAGS_PAGE`]`&last=<base>`: the tags
+/// from `base` up to `<base>.sig`, or `None` when the answer may have left
+/// some out. Sorted tags all after `base` (the registry honoured `last`)
+/// are complete up to the last one shown; anything else must be the whole
+/// list (no `Link` to a next page, fewer than `n` tags).
+fn legacy_candidates(tags: Vec<String>, paginated: bool, base: &str) -> Option<BTreeSet<String>> {
+    let last_legacy = format!("{base}.sig");
+    let honoured_last =
+        tags.iter().all(|t| t.as_str() > base) && tags.windows(2).all(|w| w.first() < w.get(1));
+    let complete = if honoured_last {
+        tags.len() < TAGS_PAGE || tags.last().is_some_and(|t| *t > last_legacy)
+    } else {
+        !paginated && tags.len() < TAGS_PAGE
+    };
+    complete.then(|| {
+        tags.into_iter()
+            .filter(|t| t.starts_with(base) && t.as_str() <= last_legacy.as_str())
+            .collect()
+    })
+}
+
 /// A change to a fallback index: upsert `put` entries, drop `remove` digests.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IndexEdit {
@@ -574,22 +595,11 @@ impl Repository {
         let Ok(list) = serde_json::from_slice::<TagList>(&body) else {
             return Ok(None);
         };
-        let tags = list.tags.unwrap_or_default();
-        let last_legacy = format!("{base}.sig");
-        let honoured_last =
-            tags.iter().all(|t| t.as_str() > base) && tags.windows(2).all(|w| w.first() < w.get(1));
-        let complete = if honoured_last {
-            // Sorted tags after `base`: complete up to the last one shown.
-            tags.len() < TAGS_PAGE || tags.last().is_some_and(|t| *t > last_legacy)
-        } else {
-            // Everything, unsorted: complete only if nothing was cut.
-            !paginated && tags.len() < TAGS_PAGE
-        };
-        Ok(complete.then(|| {
-            tags.into_iter()
-                .filter(|t| t.starts_with(base) && t.as_str() <= last_legacy.as_str())
-                .collect()
-        }))
+        Ok(legacy_candidates(
+            list.tags.unwrap_or_default(),
+            paginated,
+            base,
+        ))
     }
 
     pub(crate) async fn add_referrer_impl(
@@ -887,6 +897,48 @@ mod tests {
         let out = edit.apply(&idx);
         assert_eq!(out.manifests, vec![desc(3, "a"), desc(1, "x")]);
         assert!(edit.satisfied(&out));
+    }
+
+    #[test]
+    fn legacy_tag_lists_are_used_only_when_complete() {
+        let base = "sha256-abc";
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // distribution 2.8: every tag, unsorted, no Link.
+        let all = v(&[
+            "v1",
+            "sha256-abc.sig",
+            "zeta",
+            "sha256-abc.att",
+            "sha256-abc",
+        ]);
+        let got = legacy_candidates(all.clone(), false, base).unwrap();
+        assert!(got.contains("sha256-abc.sig") && got.contains("sha256-abc.att"));
+        assert!(!got.contains("sha256-abc.sbom") && !got.contains("v1"));
+        // The same, but paginated: maybe cut, so not used.
+        assert_eq!(legacy_candidates(all, true, base), None);
+        // `last` honoured: sorted, after base; complete when short or past .sig.
+        let after = v(&["sha256-abc.att", "v1"]);
+        assert_eq!(
+            legacy_candidates(after, true, base).unwrap(),
+            BTreeSet::from(["sha256-abc.att".to_string()])
+        );
+        let mut full: Vec<String> = (0..TAGS_PAGE)
+            .map(|i| format!("sha256-abc-{i:05}"))
+            .collect();
+        full.sort();
+        assert_eq!(legacy_candidates(full.clone(), true, base), None);
+        full.pop();
+        full.push("sha256-abd".into());
+        // Complete (the page reaches past `.sig`), and none of the three is there.
+        let got = legacy_candidates(full, true, base).unwrap();
+        assert!(
+            ["att", "sbom", "sig"]
+                .iter()
+                .all(|k| !got.contains(&format!("{base}.{k}")))
+        );
+        // `last` ignored, first n tags only (no Link): not provably complete.
+        let first_n: Vec<String> = (0..TAGS_PAGE).map(|i| format!("a{i:05}")).collect();
+        assert_eq!(legacy_candidates(first_n, false, base), None);
     }
 
     #[test]
