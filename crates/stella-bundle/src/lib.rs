@@ -20,6 +20,7 @@ pub mod export;
 pub mod format;
 pub mod import;
 pub mod limits;
+mod pipe;
 pub mod reader;
 pub mod tarball;
 pub mod verify;

@@ -21,7 +21,7 @@ use crate::format::*;
 use crate::limits::{MAX_BUNDLE_MANIFEST_BYTES, MAX_LAYOUT_FILE_BYTES};
 use crate::tarball::{
     Capped, Compression, EntryData, EntryHeader, EntryKind, ReadLimits, TarStream,
-    declared_tar_bytes, io_to_bundle, open_decompressed,
+    declared_tar_bytes, io_to_bundle, open_decompressed, open_decompressed_threaded,
 };
 
 /// Largest `oci-layout` file.
@@ -65,12 +65,25 @@ impl BundleReader {
     pub fn open_path(path: &Path, limits: ReadLimits) -> Result<Self, BundleError> {
         let f = std::fs::File::open(path)
             .map_err(|e| BundleError::io(format!("opening {}", path.display()), e))?;
-        Self::open(io::BufReader::with_capacity(1 << 20, f), limits)
+        // A file can move to another thread: gzip and zstd are decoded on
+        // their own thread, overlapping with hashing.
+        let (stream, compression) =
+            open_decompressed_threaded(io::BufReader::with_capacity(1 << 20, f), limits)?;
+        Self::from_stream(stream, compression, limits)
     }
 
     /// Reads and checks the head of a bundle from any byte stream.
     pub fn open<R: Read + 'static>(input: R, limits: ReadLimits) -> Result<Self, BundleError> {
         let (stream, compression) = open_decompressed(input, limits)?;
+        Self::from_stream(stream, compression, limits)
+    }
+
+    /// Reads and checks the head of a bundle from its decompressed stream.
+    fn from_stream(
+        stream: Capped,
+        compression: Compression,
+        limits: ReadLimits,
+    ) -> Result<Self, BundleError> {
         let mut tar = TarStream::new(stream);
         let mut seen_paths = BTreeSet::new();
         let next_file = |tar: &mut TarStream<Capped>,

@@ -16,6 +16,8 @@
 //! Format").
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{BundleError, codes};
 
@@ -52,8 +54,20 @@ impl Compression {
 
 /// Fixed gzip level (flate2 default) so output is reproducible.
 pub const GZIP_LEVEL: u32 = 6;
-/// Fixed zstd level; no content checksum, single-threaded, so output is reproducible.
+/// Fixed zstd level; no content checksum, so output is reproducible.
 pub const ZSTD_LEVEL: i32 = 6;
+/// Most zstd worker threads an export uses. zstd's multithreaded mode
+/// cuts the input into jobs by size, never by timing, so its output is
+/// the same for any number of workers from 1 up (a test checks it).
+pub const MAX_ZSTD_WORKERS: u32 = 4;
+
+/// zstd workers for this machine: its parallelism, 1 to [`MAX_ZSTD_WORKERS`].
+pub(crate) fn zstd_workers() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(MAX_ZSTD_WORKERS))
+        .unwrap_or(1)
+        .clamp(1, MAX_ZSTD_WORKERS)
+}
 
 // ---------------------------------------------------------------- writing
 
@@ -135,6 +149,12 @@ pub(crate) enum Compressor<W: Write> {
 
 impl<W: Write> Compressor<W> {
     pub(crate) fn new(out: W, c: Compression) -> io::Result<Self> {
+        Self::with_zstd_workers(out, c, zstd_workers())
+    }
+
+    /// [`Compressor::new`] with a given number of zstd workers (at least 1:
+    /// multithreaded mode, whose output does not depend on the count).
+    pub(crate) fn with_zstd_workers(out: W, c: Compression, workers: u32) -> io::Result<Self> {
         Ok(match c {
             // GzBuilder defaults: mtime 0, no file name, no comment, OS 255.
             Compression::Gzip => Compressor::Gzip(
@@ -142,6 +162,7 @@ impl<W: Write> Compressor<W> {
             ),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+                e.multithread(workers.max(1))?;
                 e.include_checksum(false)?;
                 e.include_contentsize(false)?;
                 Compressor::Zstd(e)
@@ -199,16 +220,21 @@ impl Default for ReadLimits {
     }
 }
 
-/// Counts bytes read from the (compressed) file.
+/// Counts bytes read from the (compressed) file; also into `shared` when
+/// the decoder runs on its own thread ([`crate::pipe`]).
 pub(crate) struct Counting {
     inner: Box<dyn Read>,
     count: u64,
+    shared: Option<Arc<AtomicU64>>,
 }
 
 impl Read for Counting {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
+        if let Some(shared) = &self.shared {
+            shared.fetch_add(n as u64, Ordering::Relaxed);
+        }
         Ok(n)
     }
 }
@@ -221,27 +247,39 @@ pub(crate) enum Decompressed {
     Gzip(Box<flate2::bufread::GzDecoder<io::BufReader<Counting>>>),
     Zstd(Box<zstd::stream::read::Decoder<'static, io::BufReader<Counting>>>),
     Plain(io::BufReader<Counting>),
+    /// Gzip or zstd decoded on another thread.
+    Threaded(Box<crate::pipe::Pipe>),
 }
 
 impl Decompressed {
-    fn input(&mut self) -> &mut io::BufReader<Counting> {
+    fn input(&mut self) -> Option<&mut io::BufReader<Counting>> {
         match self {
-            Decompressed::Gzip(d) => d.get_mut(),
-            Decompressed::Zstd(d) => d.get_mut(),
-            Decompressed::Plain(b) => b,
+            Decompressed::Gzip(d) => Some(d.get_mut()),
+            Decompressed::Zstd(d) => Some(d.get_mut()),
+            Decompressed::Plain(b) => Some(b),
+            Decompressed::Threaded(_) => None,
         }
     }
 
     /// Compressed bytes read from the file so far.
     fn compressed_bytes(&mut self) -> u64 {
-        self.input().get_ref().count
+        match self {
+            Decompressed::Threaded(p) => p.compressed_bytes(),
+            other => other.input().map_or(0, |i| i.get_ref().count),
+        }
     }
 
     /// True when the file holds nothing more (call after the decompressed
     /// stream ended: a second gzip member or zstd frame, or any trailing
     /// garbage, makes this false).
-    fn input_at_eof(&mut self) -> io::Result<bool> {
-        Ok(io::BufRead::fill_buf(self.input())?.is_empty())
+    pub(crate) fn input_at_eof(&mut self) -> io::Result<bool> {
+        if let Decompressed::Threaded(p) = self {
+            return p.input_at_eof();
+        }
+        match self.input() {
+            Some(i) => Ok(io::BufRead::fill_buf(i)?.is_empty()),
+            None => Ok(false),
+        }
     }
 }
 
@@ -251,6 +289,7 @@ impl Read for Decompressed {
             Decompressed::Gzip(d) => d.read(buf),
             Decompressed::Zstd(d) => d.read(buf),
             Decompressed::Plain(b) => b.read(buf),
+            Decompressed::Threaded(p) => p.read(buf),
         }
     }
 }
@@ -373,6 +412,35 @@ pub(crate) fn open_decompressed<R: Read + 'static>(
     mut input: R,
     limits: ReadLimits,
 ) -> Result<(Capped, Compression), BundleError> {
+    let head = read_magic(&mut input)?;
+    let (inner, compression) = decoder(head, input, None)?;
+    Ok((capped(inner, limits), compression))
+}
+
+/// [`open_decompressed`] with gzip and zstd decoded on their own thread
+/// ([`crate::pipe`]), overlapping decompression with what the reader does.
+pub(crate) fn open_decompressed_threaded<R: Read + Send + 'static>(
+    mut input: R,
+    limits: ReadLimits,
+) -> Result<(Capped, Compression), BundleError> {
+    let head = read_magic(&mut input)?;
+    if compression_of(&head) == Compression::None {
+        let (inner, compression) = decoder(head, input, None)?;
+        return Ok((capped(inner, limits), compression));
+    }
+    let compressed = Arc::new(AtomicU64::new(0));
+    let shared = compressed.clone();
+    let (pipe, compression) = crate::pipe::Pipe::spawn(input, compressed, move |input| {
+        decoder(head, input, Some(shared))
+    })?;
+    Ok((
+        capped(Decompressed::Threaded(Box::new(pipe)), limits),
+        compression,
+    ))
+}
+
+/// Up to the first 4 bytes of `input` (fewer only when it is shorter).
+fn read_magic<R: Read>(input: &mut R) -> Result<Vec<u8>, BundleError> {
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < magic.len() {
@@ -384,37 +452,56 @@ pub(crate) fn open_decompressed<R: Read + 'static>(
         }
         got += n;
     }
-    let head = magic.get(..got).unwrap_or(&[]).to_vec();
+    Ok(magic.get(..got).unwrap_or(&[]).to_vec())
+}
+
+fn compression_of(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// The decoder for the stream that starts with `head` and goes on with `input`.
+fn decoder<R: Read + 'static>(
+    head: Vec<u8>,
+    input: R,
+    shared: Option<Arc<AtomicU64>>,
+) -> Result<(Decompressed, Compression), BundleError> {
+    let compression = compression_of(&head);
     let counting = Counting {
-        inner: Box::new(io::Cursor::new(head.clone()).chain(input)),
+        inner: Box::new(io::Cursor::new(head).chain(input)),
         count: 0,
+        shared,
     };
     let buffered = io::BufReader::with_capacity(256 * 1024, counting);
-    let (inner, compression) = if head.starts_with(&[0x1f, 0x8b]) {
-        (
-            Decompressed::Gzip(Box::new(flate2::bufread::GzDecoder::new(buffered))),
-            Compression::Gzip,
-        )
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| {
-            BundleError::unusable(codes::NOT_A_BUNDLE, format!("bad zstd stream: {e}"))
-        })?;
-        (
-            Decompressed::Zstd(Box::new(d.single_frame())),
-            Compression::Zstd,
-        )
-    } else {
-        (Decompressed::Plain(buffered), Compression::None)
+    let inner = match compression {
+        Compression::Gzip => {
+            Decompressed::Gzip(Box::new(flate2::bufread::GzDecoder::new(buffered)))
+        }
+        Compression::Zstd => {
+            let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| {
+                BundleError::unusable(codes::NOT_A_BUNDLE, format!("bad zstd stream: {e}"))
+            })?;
+            Decompressed::Zstd(Box::new(d.single_frame()))
+        }
+        Compression::None => Decompressed::Plain(buffered),
     };
-    let capped = Capped {
+    Ok((inner, compression))
+}
+
+fn capped(inner: Decompressed, limits: ReadLimits) -> Capped {
+    Capped {
         inner,
         produced: 0,
         limits,
         total_cap: limits.max_total_bytes,
         manifest_known: false,
         cap_declared: false,
-    };
-    Ok((capped, compression))
+    }
 }
 
 /// Maps an I/O error from the decompressed stream to a bundle error,
@@ -807,5 +894,56 @@ mod tests {
         assert_eq!(check_path("C:/x").unwrap_err().code(), codes::ABSOLUTE_PATH);
         assert_eq!(check_path("a//b").unwrap_err().code(), codes::BAD_PATH);
         assert_eq!(check_path("./a").unwrap_err().code(), codes::BAD_PATH);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod zstd_multithread_tests {
+    use super::*;
+
+    /// 40 MiB that compress about 3:1 (several zstd jobs at level 6).
+    fn sample() -> Vec<u8> {
+        let mut out = Vec::with_capacity(40 << 20);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        while out.len() < 40 << 20 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let word = format!("{{\"pkg\":\"p{}\",\"v\":{}}},", x >> 52, (x >> 20) & 0xff);
+            out.extend_from_slice(word.as_bytes());
+        }
+        out
+    }
+
+    fn compress(input: &[u8], workers: u32) -> Vec<u8> {
+        let mut c = Compressor::with_zstd_workers(Vec::new(), Compression::Zstd, workers).unwrap();
+        for chunk in input.chunks(64 * 1024) {
+            c.write_all(chunk).unwrap();
+        }
+        c.finish().unwrap()
+    }
+
+    #[test]
+    fn multithreaded_zstd_output_does_not_depend_on_the_worker_count() {
+        let input = sample();
+        let one = compress(&input, 1);
+        assert_eq!(one, compress(&input, 2));
+        assert_eq!(one, compress(&input, MAX_ZSTD_WORKERS));
+        assert!(one.len() < input.len() / 2, "{} bytes", one.len());
+        // One frame that decodes to the input (what the reader requires).
+        let mut frames = 0;
+        let mut rest: &[u8] = &one;
+        while !rest.is_empty() {
+            let size = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
+            rest = &rest[size..];
+            frames += 1;
+        }
+        assert_eq!(frames, 1);
+        assert!(zstd::stream::decode_all(one.as_slice()).unwrap() == input);
+        // The export path picks a count for this machine, same bytes.
+        let mut c = Compressor::new(Vec::new(), Compression::Zstd).unwrap();
+        for chunk in input.chunks(1 << 20) {
+            c.write_all(chunk).unwrap();
+        }
+        assert_eq!(c.finish().unwrap(), one);
     }
 }

@@ -250,8 +250,25 @@ async fn export_bytes(
     out
 }
 
+/// Verifies `b` twice: from memory (decoded on this thread) and from a
+/// file (`open_path`: gzip and zstd decoded on their own thread); both
+/// must come to the same result.
 fn verify_bytes(b: Vec<u8>, opts: &VerifyOptions<'_>) -> Result<VerifyReport, BundleError> {
-    verify_bundle(std::io::Cursor::new(b), opts)
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle");
+    std::fs::write(&path, &b).unwrap();
+    let from_file = reader::BundleReader::open_path(&path, opts.limits)
+        .and_then(|mut r| verify_open(&mut r, opts));
+    let in_memory = verify_bundle(std::io::Cursor::new(b), opts);
+    match (&in_memory, &from_file) {
+        (Ok(a), Ok(b)) => assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::to_value(b).unwrap()
+        ),
+        (Err(a), Err(b)) => assert_eq!(a.code(), b.code(), "{a} / {b}"),
+        (a, b) => panic!("in memory: {a:?}, from a file: {b:?}"),
+    }
+    in_memory
 }
 
 // ------------------------------------------------------------ tests

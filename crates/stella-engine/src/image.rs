@@ -101,6 +101,7 @@ pub fn judge(request: &VerifyImageRequest, evidence: &[Evidence], now: OffsetDat
 pub const MAX_BUILDX_LAYERS: usize = 64;
 
 /// One artifact to examine, found at level 1 (`parent` = the image) or 2.
+#[derive(Clone)]
 struct Item {
     descriptor: Descriptor,
     parent: Digest,
@@ -143,12 +144,40 @@ pub async fn discover_in_index<S: ContentRead + ReferrersRead>(
     now: OffsetDateTime,
 ) -> Result<Vec<Evidence>, EngineError> {
     let signers = trust.at(now);
-    let items = list_items(store, subject, parent_index, depth.clamp(1, USEFUL_DEPTH)).await?;
-    let examined: Vec<Vec<Evidence>> =
-        stream::iter(items.iter().map(|it| examine(store, it, &signers)))
-            .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
+    let top = top_items(store, subject, parent_index).await?;
+    // The image's own referrers are examined while the referrers of its
+    // plain artifacts are still being listed (and then examined): the two
+    // fetch streams overlap instead of running one after the other.
+    let examine_all = |items: Vec<Item>| {
+        let signers = &signers;
+        async move {
+            let examined: Vec<Vec<Evidence>> =
+                stream::iter(items.iter().map(|it| examine(store, it, signers)))
+                    .buffered(FETCH_CONCURRENCY)
+                    .try_collect()
+                    .await?;
+            Ok::<_, EngineError>((items, examined))
+        }
+    };
+    let nested_then_examined = async {
+        let nested = if depth.clamp(1, USEFUL_DEPTH) > 1 {
+            nested_items(store, &top).await?
+        } else {
+            Vec::new()
+        };
+        if top.len() + nested.len() > MAX_REFERRERS_PER_SUBJECT {
+            return Err(EngineError::TooManyReferrers {
+                subject: subject.digest.clone(),
+                count: top.len() + nested.len(),
+                limit: MAX_REFERRERS_PER_SUBJECT,
+            });
+        }
+        examine_all(nested).await
+    };
+    let ((mut items, mut examined), (nested, nested_examined)) =
+        futures_util::future::try_join(examine_all(top.clone()), nested_then_examined).await?;
+    items.extend(nested);
+    examined.extend(nested_examined);
     let mut out = Vec::new();
     // The manifest each piece of evidence came from (its own digest, or a
     // buildx attestation manifest for each of its statement layers).
@@ -176,13 +205,12 @@ pub async fn discover_in_index<S: ContentRead + ReferrersRead>(
     Ok(out)
 }
 
-/// The artifacts to examine: the image's referrers (cosign `.sig` tags
-/// aside) and, at depth 2, the referrers of its plain artifacts.
-async fn list_items<S: ContentRead + ReferrersRead>(
+/// The image's own artifacts to examine: its referrers (cosign `.sig`
+/// tags aside) and its buildx attestation manifests, each digest once.
+async fn top_items<S: ContentRead + ReferrersRead>(
     store: &S,
     subject: &Descriptor,
     parent_index: Option<&Digest>,
-    depth: usize,
 ) -> Result<Vec<Item>, EngineError> {
     let top = walk_referrers(store, &subject.digest, &[], 1).await?;
     let mut visited: BTreeSet<Digest> = BTreeSet::new();
@@ -207,51 +235,61 @@ async fn list_items<S: ContentRead + ReferrersRead>(
             items.push(it);
         }
     }
-    if depth > 1 {
-        // Only plain artifacts (an SBOM, a VEX document) can be vouched for
-        // by attestations about them; an attestation is signed in itself and
-        // a signature lent to it could not change its standing, so its own
-        // referrers are not listed (saves one listing per attestation).
-        let parents: Vec<Digest> = items
-            .iter()
-            .filter(|i| {
-                !i.descriptor
-                    .artifact_type
-                    .as_deref()
-                    .is_some_and(|t| AttestationFormat::of_media_type(t).is_signed())
-            })
-            .map(|i| i.descriptor.digest.clone())
-            .collect();
-        // Below the image, cosign legacy tags are not looked up (three
-        // requests per artifact, almost never there).
-        let levels: Vec<ReferrerListing> = stream::iter(
-            parents
-                .iter()
-                .map(|d| store.list_referrers_skip_legacy(d, &[])),
-        )
-        .buffered(FETCH_CONCURRENCY)
-        .try_collect()
-        .await?;
-        for (parent, listing) in parents.iter().zip(levels) {
-            for c in listing.referrers {
-                if c.dangling || !visited.insert(c.descriptor.digest.clone()) {
-                    continue;
-                }
-                items.push(Item {
-                    descriptor: c.descriptor,
-                    parent: parent.clone(),
-                    legacy: None,
-                    buildx: None,
-                });
-            }
-        }
-    }
     if items.len() > MAX_REFERRERS_PER_SUBJECT {
         return Err(EngineError::TooManyReferrers {
             subject: subject.digest.clone(),
             count: items.len(),
             limit: MAX_REFERRERS_PER_SUBJECT,
         });
+    }
+    Ok(items)
+}
+
+/// The second level: the referrers of the plain artifacts among `top`,
+/// each digest once and none already in `top` (or the image itself).
+async fn nested_items<S: ContentRead + ReferrersRead>(
+    store: &S,
+    top: &[Item],
+) -> Result<Vec<Item>, EngineError> {
+    let mut visited: BTreeSet<Digest> = top.iter().map(|i| i.descriptor.digest.clone()).collect();
+    visited.extend(top.iter().map(|i| i.parent.clone()));
+    // Only plain artifacts (an SBOM, a VEX document) can be vouched for
+    // by attestations about them; an attestation is signed in itself and
+    // a signature lent to it could not change its standing, so its own
+    // referrers are not listed (saves one listing per attestation).
+    let parents: Vec<Digest> = top
+        .iter()
+        .filter(|i| {
+            !i.descriptor
+                .artifact_type
+                .as_deref()
+                .is_some_and(|t| AttestationFormat::of_media_type(t).is_signed())
+        })
+        .map(|i| i.descriptor.digest.clone())
+        .collect();
+    // Below the image, cosign legacy tags are not looked up (a tag listing
+    // per artifact, almost never there).
+    let levels: Vec<ReferrerListing> = stream::iter(
+        parents
+            .iter()
+            .map(|d| store.list_referrers_skip_legacy(d, &[])),
+    )
+    .buffered(FETCH_CONCURRENCY)
+    .try_collect()
+    .await?;
+    let mut items = Vec::new();
+    for (parent, listing) in parents.iter().zip(levels) {
+        for c in listing.referrers {
+            if c.dangling || !visited.insert(c.descriptor.digest.clone()) {
+                continue;
+            }
+            items.push(Item {
+                descriptor: c.descriptor,
+                parent: parent.clone(),
+                legacy: None,
+                buildx: None,
+            });
+        }
     }
     Ok(items)
 }

@@ -76,6 +76,14 @@ impl ContentWrite for AnyStore {
     ) -> Result<PushOutcome, OciError> {
         both!(self, s => s.push_blob(d, src, p).await)
     }
+    async fn push_blob_likely_new(
+        &self,
+        d: &Descriptor,
+        src: BlobSource<'_>,
+        p: &dyn Progress,
+    ) -> Result<PushOutcome, OciError> {
+        both!(self, s => s.push_blob_likely_new(d, src, p).await)
+    }
     async fn push_manifest(
         &self,
         m: &str,

@@ -191,8 +191,10 @@ pub fn build_manifest(
 /// annotations + org.opencontainers.image.created, now unless the caller set
 /// it in the spec's annotations), asks the store whether its bookkeeping has
 /// room for it (ReferrersWrite::check_referrer_room: nothing is written
-/// when it has not), pushes blobs (skip existing), the empty config, the
-/// manifest by digest, then calls ReferrersWrite::add_referrer. Files are
+/// when it has not), pushes blobs (skip existing; the files through
+/// ContentWrite::push_blob_likely_new), the empty config, the manifest by
+/// digest, learns the referrers mode (after the manifest PUT, whose answer
+/// may already tell it) and calls ReferrersWrite::add_referrer. Files are
 /// hashed on the blocking pool.
 pub async fn push_referrer<
     S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite + ?Sized,
@@ -211,15 +213,17 @@ pub async fn push_referrer<
     };
     let bytes = manifest.to_json_bytes();
     store.check_referrer_room(subject, &bytes).await?;
-    let mode = store.referrers_mode().await?;
+    // The referrer's own files are usually new: no HEAD before upload.
     for (d, src) in &layers {
         match src {
             LayerSource::File { path, .. } => {
-                store.push_blob(d, BlobSource::File(path), progress).await?
+                store
+                    .push_blob_likely_new(d, BlobSource::File(path), progress)
+                    .await?
             }
             LayerSource::Bytes { bytes, .. } => {
                 store
-                    .push_blob(d, BlobSource::Bytes(bytes), progress)
+                    .push_blob_likely_new(d, BlobSource::Bytes(bytes), progress)
                     .await?
             }
         };
@@ -248,6 +252,9 @@ pub async fn push_referrer<
     }
     descriptor.artifact_type = manifest.artifact_type.clone();
     descriptor.annotations = manifest.annotations.clone();
+    // After the manifest PUT: a registry's answer to it (no `OCI-Subject`)
+    // can already tell the mode, saving the referrers API probe.
+    let mode = store.referrers_mode().await?;
     store.add_referrer(subject, &descriptor).await?;
     Ok(PushedArtifact {
         descriptor,

@@ -57,6 +57,12 @@ pub trait DynStore: Send + Sync {
         source: BlobSource<'a>,
         progress: &'a dyn Progress,
     ) -> BoxFuture<'a, Result<PushOutcome, OciError>>;
+    fn dyn_push_blob_likely_new<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        source: BlobSource<'a>,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<PushOutcome, OciError>>;
     fn dyn_push_manifest<'a>(
         &'a self,
         media_type: &'a str,
@@ -122,6 +128,14 @@ impl<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite> DynStore fo
         progress: &'a dyn Progress,
     ) -> BoxFuture<'a, Result<PushOutcome, OciError>> {
         Box::pin(self.push_blob(descriptor, source, progress))
+    }
+    fn dyn_push_blob_likely_new<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        source: BlobSource<'a>,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<PushOutcome, OciError>> {
+        Box::pin(self.push_blob_likely_new(descriptor, source, progress))
     }
     fn dyn_push_manifest<'a>(
         &'a self,
@@ -205,6 +219,15 @@ impl ContentWrite for dyn DynStore + '_ {
         progress: &dyn Progress,
     ) -> Result<PushOutcome, OciError> {
         self.dyn_push_blob(descriptor, source, progress).await
+    }
+    async fn push_blob_likely_new(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        progress: &dyn Progress,
+    ) -> Result<PushOutcome, OciError> {
+        self.dyn_push_blob_likely_new(descriptor, source, progress)
+            .await
     }
     async fn push_manifest(
         &self,
@@ -303,6 +326,14 @@ impl<T: ContentWrite + ?Sized> ContentWrite for Arc<T> {
         progress: &dyn Progress,
     ) -> impl Future<Output = Result<PushOutcome, OciError>> + Send {
         (**self).push_blob(descriptor, source, progress)
+    }
+    fn push_blob_likely_new(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<PushOutcome, OciError>> + Send {
+        (**self).push_blob_likely_new(descriptor, source, progress)
     }
     fn push_manifest(
         &self,

@@ -142,6 +142,20 @@ pub trait ContentWrite: Send + Sync {
         source: BlobSource<'_>,
         progress: &dyn Progress,
     ) -> impl Future<Output = Result<PushOutcome, OciError>> + Send;
+    /// [`ContentWrite::push_blob`] for content that is usually new to the
+    /// store (a referrer's own files). A registry then skips the `HEAD`:
+    /// it asks to mount the blob from the repository itself and uploads
+    /// only when that is refused. Mounting an existing blob may rewrite its
+    /// repository link (distribution), so copies of shared image layers use
+    /// `push_blob`'s `HEAD` first instead.
+    fn push_blob_likely_new(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<PushOutcome, OciError>> + Send {
+        self.push_blob(descriptor, source, progress)
+    }
     /// Pushes manifest bytes (by digest, and under `tag` if given) and
     /// returns their descriptor.
     fn push_manifest(

@@ -556,14 +556,15 @@ async fn registry_dying_is_a_transport_error() {
     );
 }
 
-/// 8 writers with separate clients race on one subject; all 8 stay listed.
+/// 8 writers with separate clients race on one subject (released together
+/// by a barrier); all 8 stay listed, 20 times over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_keep_every_entry() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
     let setup = plain_client();
     let repo = repo_on(&setup, &host, "race/app");
-    for run in 0..3 {
+    for run in 0..20 {
         let subject = push_image(&repo, &format!("race-{run}"), None).await;
         let mut arts = Vec::new();
         for i in 0..8 {
@@ -826,9 +827,11 @@ async fn unsafe_single_writer_skips_the_settle_check() {
 }
 
 /// `list_referrers_skip_legacy` returns the same referrers as
-/// `list_referrers` without the three cosign legacy-tag lookups.
+/// `list_referrers` without the cosign legacy-tag lookup, which is one tag
+/// listing when none of the three tags exists (distribution 2.8 ignores
+/// `n` and `last` and sends every tag).
 #[tokio::test(flavor = "multi_thread")]
-async fn listing_without_legacy_tags_saves_three_requests() {
+async fn listing_without_legacy_tags_saves_the_tag_lookup() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let client = plain_client();
     let repo = repo_on(&client, &reg.host_port(), "apps/lean");
@@ -851,8 +854,81 @@ async fn listing_without_legacy_tags_saves_three_requests() {
     assert!(lean.legacy.is_empty());
     assert_eq!(
         full_requests,
-        lean_requests + 3,
+        lean_requests + 1,
         "{full_requests} vs {lean_requests}"
     );
     assert_eq!(lean_requests, 1, "one index GET");
+}
+
+fn one_file_spec(body: &str) -> stella_oci::artifact::ArtifactSpec {
+    stella_oci::artifact::ArtifactSpec {
+        artifact_type: "application/vnd.test.count+json".into(),
+        layers: vec![stella_oci::artifact::LayerSource::Bytes {
+            bytes: body.as_bytes().to_vec(),
+            media_type: "application/json".into(),
+            title: Some("evidence.json".into()),
+        }],
+        annotations: BTreeMap::from([(
+            "org.opencontainers.image.created".to_string(),
+            "2026-01-01T00:00:00Z".to_string(),
+        )]),
+    }
+}
+
+/// A race-safe push of a new one-file referrer onto distribution 2.8 (no
+/// Referrers API; empty config already in the repository) takes 7
+/// requests: config HEAD, layer mount-POST + PUT (no HEAD), manifest PUT,
+/// index GET + PUT + settle GET. There is no referrers probe: the manifest
+/// PUT's answer has no OCI-Subject, which tells the tag schema. Pushing
+/// the same referrer again sends no bytes (the mount answers 201) and
+/// leaves the index alone: 4 requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_referrer_takes_seven_requests_and_no_probe() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let setup = plain_client();
+    let seed = repo_on(&setup, &host, "apps/count");
+    let subject = push_image(&seed, "subject", Some("v1")).await;
+    push_artifact(&seed, &subject, "application/x.seed", "{}").await;
+
+    let client = plain_client();
+    let repo = repo_on(&client, &host, "apps/count");
+    assert_eq!(repo.cached_referrers_mode(), ReferrersMode::Unknown);
+    let before = client.request_count();
+    let pushed = stella_oci::artifact::push_referrer(
+        &repo,
+        &subject,
+        &one_file_spec("{\"n\":1}"),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.request_count() - before, 7);
+    assert_eq!(pushed.mode, ReferrersMode::TagSchema);
+    assert_eq!(repo.cached_referrers_mode(), ReferrersMode::TagSchema);
+
+    let again_client = plain_client();
+    let again_repo = repo_on(&again_client, &host, "apps/count");
+    let before = again_client.request_count();
+    let again = stella_oci::artifact::push_referrer(
+        &again_repo,
+        &subject,
+        &one_file_spec("{\"n\":1}"),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.descriptor.digest, pushed.descriptor.digest);
+    assert_eq!(again_client.request_count() - before, 4);
+
+    let listed = seed.list_referrers(&subject.digest, &[]).await.unwrap();
+    let digests: Vec<&Digest> = listed
+        .referrers
+        .iter()
+        .map(|e| &e.descriptor.digest)
+        .collect();
+    assert_eq!(digests, vec![&pushed.descriptor.digest]);
+    // The layer really is there (mounted or uploaded, never assumed).
+    let layer = Descriptor::for_bytes("application/json", b"{\"n\":1}");
+    assert!(seed.blob_exists(&layer.digest).await.unwrap());
 }

@@ -1,9 +1,13 @@
 //! The Sigstore public-good TUF `root.json` compiled into the binary: the
 //! default starting point of `stella trust update` against the public-good
-//! mirror. It is data that comes from the Sigstore project, so it is built
-//! in only with the `embedded-public-good-root` cargo feature and the file
-//! `data/public-good-root.json` (see `data/README.md`). Without them this
-//! returns `None` and the first update needs `--tuf-root`.
+//! mirror. It is data from the Sigstore project (`data/public-good-root.json`,
+//! where it came from is in `data/README.md`), built in by the
+//! `embedded-public-good-root` cargo feature (on by default in stella-cli). A build without that feature
+//! returns `None` and its first update needs `--tuf-root`.
+//!
+//! The bytes are not checked here: `tough` verifies them as TUF root
+//! metadata (self-signed to its own threshold) when an update starts from
+//! them, and rotates to every later root the mirror publishes.
 
 /// The embedded public-good TUF root, if this build carries one.
 pub fn public_good_root() -> Option<&'static [u8]> {

@@ -32,7 +32,9 @@ pub(crate) struct RawManifest {
 /// How a conditional manifest `PUT` ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PutOutcome {
-    Written,
+    /// Stored; whether the answer carried `OCI-Subject` (a registry with
+    /// the referrers API must send it for a manifest with a `subject`).
+    Written { oci_subject: bool },
     /// 412: the `If-Match` precondition failed; re-read and merge.
     PreconditionFailed,
     /// 400 with `MANIFEST_BLOB_UNKNOWN` (an index names a missing manifest).
@@ -140,7 +142,19 @@ impl Repository {
         reference: &str,
         cap: u64,
     ) -> Result<Option<RawManifest>, OciError> {
-        let req = Req::new(Method::GET, self.manifest_url(reference)?, Access::Pull)
+        self.get_manifest_raw_as(reference, cap, Access::Pull).await
+    }
+
+    /// [`Self::get_manifest_raw`] with the credentials of `access`: a read
+    /// that a `PUT` will follow asks for push access up front, so no token
+    /// fetch falls between the read and the write.
+    pub(crate) async fn get_manifest_raw_as(
+        &self,
+        reference: &str,
+        cap: u64,
+        access: Access,
+    ) -> Result<Option<RawManifest>, OciError> {
+        let req = Req::new(Method::GET, self.manifest_url(reference)?, access)
             .header("Accept", MANIFEST_ACCEPT.join(", "));
         let resp = self.client.shared.execute(&self.target(), &req).await?;
         let what = format!(
@@ -265,7 +279,12 @@ impl Repository {
                 .await?;
         }
         match outcome {
-            PutOutcome::Written => Ok(Descriptor::new(media_type, digest, bytes.len() as u64)),
+            PutOutcome::Written { oci_subject } => {
+                if !oci_subject {
+                    self.note_no_oci_subject(bytes);
+                }
+                Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
+            }
             PutOutcome::PreconditionFailed => Err(OciError::Protocol(format!(
                 "registry {} refused an unconditional manifest PUT with 412",
                 self.registry
@@ -340,7 +359,9 @@ impl Repository {
                 },
             ));
         }
-        Ok(PutOutcome::Written)
+        Ok(PutOutcome::Written {
+            oci_subject: header_str(&resp, "oci-subject").is_some(),
+        })
     }
 
     pub(crate) async fn delete_manifest_impl(&self, digest: &Digest) -> Result<(), OciError> {

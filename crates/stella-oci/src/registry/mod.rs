@@ -150,6 +150,14 @@ impl ContentWrite for Repository {
     ) -> Result<PushOutcome, OciError> {
         self.push_blob_impl(descriptor, source, progress).await
     }
+    async fn push_blob_likely_new(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource<'_>,
+        progress: &dyn Progress,
+    ) -> Result<PushOutcome, OciError> {
+        self.push_new_blob_impl(descriptor, source, progress).await
+    }
     async fn push_manifest(
         &self,
         media_type: &str,

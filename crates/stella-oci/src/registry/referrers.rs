@@ -10,26 +10,33 @@
 //! upgraded to one with the API).
 //!
 //! Updating a fallback index when writers race (no registry gives a lock;
-//! distribution 2.8 ignores `If-Match`):
-//! 1. read the index (remember its `ETag`), merge our edit, de-duplicate by
-//!    digest and sort by (artifactType, digest);
-//! 2. `PUT` it (with `If-Match` when we have an `ETag`; 412 → re-read, merge);
-//! 3. wait a randomised settle delay longer than a writer's read-to-write
-//!    time (at least 250 ms, plus three times our own measured read-to-write
-//!    latency), re-read: if our edit is gone, merge it into what is there and
-//!    write again; if another writer wrote after us, check once more.
+//! distribution 2.8 ignores `If-Match`), see docs/referrers.md "Racing
+//! writers" for the argument in full:
+//! 1. read the index with push credentials (remember its `ETag`), merge our
+//!    edit, de-duplicate by digest and sort by (artifactType, digest);
+//! 2. `PUT` it (with `If-Match` when we have an `ETag`; 412 → re-read,
+//!    merge), but only if the `PUT` leaves within [`WRITE_WINDOW`] of the
+//!    read's answer arriving; a writer that was slower (a stalled process,
+//!    a slow merge) reads again instead of writing what it read earlier;
+//! 3. wait the settle delay, [`WRITE_WINDOW`] + [`SETTLE_MARGIN`] + twice
+//!    the slower of our own read and write round trips (plus a random
+//!    backoff that grows with each round lost to contention), and re-read:
+//!    if our edit is gone, merge it into what is there and write again; if
+//!    another writer wrote after us, check once more.
 //!    `RegistryOptions::unsafe_single_writer` skips this step (and its cost)
 //!    for callers that guarantee there is no concurrent writer.
 //!
 //! Why this cannot lose an entry: a writer that drops our entry must have
 //! read the index before our write landed (everyone reading after sees our
-//! entry and merges into it), so its write lands within one read-to-write
-//! time of ours. Our re-read comes later than that; if it still sees our
-//! entry, no stale write is left in flight. If it does not, we restore it.
-//! Entries of other writers are never dropped: we only ever merge into what
-//! we last read. The one exception is an entry whose manifest a HEAD shows
-//! to be gone, when the registry refuses the index because of it
-//! (distribution checks that an index's children exist).
+//! entry and merges into it), and it sends its write within
+//! [`WRITE_WINDOW`] of that read's answer, so its write lands within
+//! [`WRITE_WINDOW`] plus one of its round trips after ours. Our re-read
+//! comes later than that; if it still sees our entry, no stale write is
+//! left in flight. If it does not, we restore it. Entries of other writers
+//! are never dropped: we only ever merge into what we last read. The one
+//! exception is an entry whose manifest a HEAD shows to be gone, when the
+//! registry refuses the index because of it (distribution checks that an
+//! index's children exist).
 //!
 //! What this module does not do: walk the graph (see the crate's
 //! `referrers` module) or HEAD every listed entry by default (listing stays
@@ -54,10 +61,23 @@ use crate::store::{LegacyAttachment, ReferrerEntry, ReferrerListing, ReferrersMo
 
 /// Write rounds before giving up with [`OciError::Conflict`].
 pub const MAX_UPDATE_ROUNDS: usize = 12;
-/// Smallest settle delay before re-reading a written index.
-pub const MIN_SETTLE: Duration = Duration::from_millis(250);
+/// Reads thrown away because the `PUT` could not leave within
+/// [`WRITE_WINDOW`], before giving up with [`OciError::Conflict`].
+pub const MAX_LATE_READS: usize = 24;
+/// Longest time a writer lets pass between the answer to its read of a
+/// fallback index and sending the `PUT` based on it. Past it the read is
+/// stale: read again. Every Stella writer keeps to it, which is what lets
+/// the others' settle delay be short.
+pub const WRITE_WINDOW: Duration = Duration::from_millis(50);
+/// Slack in the settle delay, on top of [`WRITE_WINDOW`] and the round
+/// trips, for a registry to apply a `PUT` it has received.
+pub const SETTLE_MARGIN: Duration = Duration::from_millis(50);
 /// HEADs in flight at once when checking entries.
 pub const CHECK_CONCURRENCY: usize = 8;
+/// Tags asked for (`n`) when looking for cosign legacy tags.
+pub const TAGS_PAGE: usize = 1000;
+/// Largest tag list read when looking for cosign legacy tags.
+const MAX_TAGS_LIST_BYTES: u64 = 4 << 20;
 
 /// The fallback index of a subject as read.
 #[derive(Debug, Clone)]
@@ -68,6 +88,61 @@ pub(crate) struct FallbackIndex {
     pub digest: Option<Digest>,
     /// The tag resolves to the subject itself (a registry bug), not an index.
     pub self_reference: bool,
+}
+
+/// A fallback index read for an update, with the read's round trip and
+/// the moment its answer arrived (the start of the write window).
+struct TimedRead {
+    index: FallbackIndex,
+    rtt: Duration,
+    answered: Instant,
+}
+
+/// How the settle check after a write ended.
+enum Settled {
+    /// Our edit is still there after every write that could undo it.
+    Kept,
+    /// A stale write undid it: merge into this read and write again.
+    Lost(Box<TimedRead>),
+}
+
+/// How long to wait after our write before re-reading: longer than any
+/// writer that read before our write landed needs to send its write
+/// ([`WRITE_WINDOW`]) and have it land (its round trip, taken as at most
+/// twice ours, plus [`SETTLE_MARGIN`]).
+pub fn settle_delay(rtt: Duration) -> Duration {
+    WRITE_WINDOW + SETTLE_MARGIN + rtt * 2
+}
+
+/// A random pause that grows with the rounds already lost to other
+/// writers, so racing writers stop colliding; none on the first round.
+async fn contention_backoff(round: usize) {
+    if round == 0 {
+        return;
+    }
+    let cap = 40 * (round as u64).min(8);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=cap))).await;
+}
+
+/// From one tag-list answer to `?n=`[`TAGS_PAGE`]`&last=<base>`: the tags
+/// from `base` up to `<base>.sig`, or `None` when the answer may have left
+/// some out. Sorted tags all after `base` (the registry honoured `last`)
+/// are complete up to the last one shown; anything else must be the whole
+/// list (no `Link` to a next page, fewer than `n` tags).
+fn legacy_candidates(tags: Vec<String>, paginated: bool, base: &str) -> Option<BTreeSet<String>> {
+    let last_legacy = format!("{base}.sig");
+    let honoured_last =
+        tags.iter().all(|t| t.as_str() > base) && tags.windows(2).all(|w| w.first() < w.get(1));
+    let complete = if honoured_last {
+        tags.len() < TAGS_PAGE || tags.last().is_some_and(|t| *t > last_legacy)
+    } else {
+        !paginated && tags.len() < TAGS_PAGE
+    };
+    complete.then(|| {
+        tags.into_iter()
+            .filter(|t| t.starts_with(base) && t.as_str() <= last_legacy.as_str())
+            .collect()
+    })
 }
 
 /// A change to a fallback index: upsert `put` entries, drop `remove` digests.
@@ -219,6 +294,27 @@ impl Repository {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(self.registry.clone(), cached);
+    }
+
+    /// A manifest with a `subject` was stored without an `OCI-Subject`
+    /// header in the answer: the distribution spec says a registry with
+    /// the referrers API must send one, and that a client seeing none must
+    /// use the tag schema. Take that as the mode (when none is known yet),
+    /// which saves the probe a push would otherwise make. The header's
+    /// presence proves nothing by itself, so it is never taken as `Api`.
+    pub(crate) fn note_no_oci_subject(&self, manifest: &[u8]) {
+        if self.fresh_mode().is_some() {
+            return;
+        }
+        let has_subject = serde_json::from_slice::<serde_json::Value>(manifest)
+            .is_ok_and(|v| v.get("subject").is_some_and(|s| s.is_object()));
+        if has_subject {
+            let ttl = self.client.shared.options.referrers_mode_ttl;
+            self.store_mode(CachedMode {
+                mode: ReferrersMode::TagSchema,
+                expires: Instant::now().checked_add(ttl),
+            });
+        }
     }
 
     /// `GET /v2/<name>/referrers/<empty-json digest>`: a registry with the
@@ -374,10 +470,19 @@ impl Repository {
 
     /// Reads the referrers tag schema index of `subject`.
     pub(crate) async fn read_fallback(&self, subject: &Digest) -> Result<FallbackIndex, OciError> {
+        self.read_fallback_as(subject, Access::Pull).await
+    }
+
+    /// [`Self::read_fallback`] with the credentials of `access`.
+    async fn read_fallback_as(
+        &self,
+        subject: &Digest,
+        access: Access,
+    ) -> Result<FallbackIndex, OciError> {
         let tag = subject.referrers_tag();
         let what = format!("referrers index {}:{tag}", self.display());
         let Some(raw) = self
-            .get_manifest_raw(&tag, MAX_REFERRERS_INDEX_BYTES)
+            .get_manifest_raw_as(&tag, MAX_REFERRERS_INDEX_BYTES, access)
             .await?
         else {
             return Ok(FallbackIndex {
@@ -431,7 +536,18 @@ impl Repository {
             .map(|k| (format!("{base}.{k}"), *k))
             .filter(|(t, _)| super::manifests::valid_tag(t))
             .collect();
-        let names: Vec<String> = tags.iter().map(|(t, _)| t.clone()).collect();
+        // One tag listing usually shows that none of the three exists; only
+        // the tags it shows (or all three, when it cannot tell) are HEADed.
+        let listed = self.tags_after(&base).await?;
+        let names: Vec<String> = tags
+            .iter()
+            .map(|(t, _)| t.clone())
+            .filter(|t| listed.as_ref().is_none_or(|l| l.contains(t)))
+            .collect();
+        let tags: Vec<(String, &str)> = tags
+            .into_iter()
+            .filter(|(t, _)| names.contains(t))
+            .collect();
         let found = futures_util::future::join_all(
             names
                 .into_iter()
@@ -450,6 +566,40 @@ impl Repository {
         }
         out.sort_by(|a, b| a.tag.cmp(&b.tag));
         Ok(out)
+    }
+
+    /// The tags of this repository that could be cosign legacy tags of
+    /// `base` (`<base>.att|.sbom|.sig`), from one `GET tags/list?n=&last=`,
+    /// when that answer is provably complete for them; `None` when it is
+    /// not (refused, paginated without honouring `last`, too large), and
+    /// the caller looks each tag up instead. distribution 2.8 ignores `n`
+    /// and `last` and sends every tag: complete when under [`TAGS_PAGE`].
+    async fn tags_after(&self, base: &str) -> Result<Option<BTreeSet<String>>, OciError> {
+        let mut url = self.url("tags/list")?;
+        url.query_pairs_mut()
+            .append_pair("n", &TAGS_PAGE.to_string())
+            .append_pair("last", base);
+        let req = Req::new(Method::GET, url, Access::Pull);
+        let resp = self.client.shared.execute(&self.target(), &req).await?;
+        if !resp.status().is_success() {
+            return Ok(None);
+        }
+        let paginated = header_str(&resp, "link").is_some();
+        let Ok(body) = read_capped(resp, MAX_TAGS_LIST_BYTES, "tag list").await else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let Ok(list) = serde_json::from_slice::<TagList>(&body) else {
+            return Ok(None);
+        };
+        Ok(legacy_candidates(
+            list.tags.unwrap_or_default(),
+            paginated,
+            base,
+        ))
     }
 
     pub(crate) async fn add_referrer_impl(
@@ -507,10 +657,12 @@ impl Repository {
         edit: &IndexEdit,
     ) -> Result<bool, OciError> {
         let tag = subject.referrers_tag();
-        let mut read_started = Instant::now();
-        let mut current = self.read_fallback(subject).await?;
+        let mut read = self.timed_read(subject).await?;
         let mut pruned = 0u32;
-        for round in 0..MAX_UPDATE_ROUNDS {
+        let mut late_reads = 0usize;
+        let mut round = 0usize;
+        while round < MAX_UPDATE_ROUNDS {
+            let current = &read.index;
             let merged = edit.apply(&current.index);
             let canonical =
                 current.digest.is_some() && !current.self_reference && merged == current.index;
@@ -531,18 +683,33 @@ impl Repository {
             if !edit.put.is_empty() {
                 crate::referrers::check_tag_schema_index_fits(&bytes, subject)?;
             }
+            if read.answered.elapsed() > WRITE_WINDOW {
+                // Too long since the read: others' settle delays only
+                // cover writes sent within the window. Read again.
+                late_reads += 1;
+                if late_reads > MAX_LATE_READS {
+                    break;
+                }
+                read = self.timed_read(subject).await?;
+                continue;
+            }
             let written = Digest::sha256_of(&bytes);
             let etag = if current.self_reference {
                 None
             } else {
-                current.etag.as_deref()
+                current.etag.clone()
             };
-            match self.put_manifest(&tag, OCI_INDEX, &bytes, etag).await? {
-                PutOutcome::Written => {}
+            let put_started = Instant::now();
+            let outcome = self
+                .put_manifest(&tag, OCI_INDEX, &bytes, etag.as_deref())
+                .await?;
+            let put_rtt = put_started.elapsed();
+            match outcome {
+                PutOutcome::Written { .. } => {}
                 PutOutcome::PreconditionFailed => {
-                    tokio::time::sleep(Duration::from_millis(fastrand::u64(10..=100))).await;
-                    read_started = Instant::now();
-                    current = self.read_fallback(subject).await?;
+                    round += 1;
+                    contention_backoff(round).await;
+                    read = self.timed_read(subject).await?;
                     continue;
                 }
                 PutOutcome::ChildUnknown(detail) => {
@@ -554,6 +721,7 @@ impl Repository {
                         )));
                     }
                     pruned += 1;
+                    round += 1;
                     tokio::time::sleep(Duration::from_millis(
                         50 * u64::from(pruned) + fastrand::u64(0..=100),
                     ))
@@ -563,9 +731,8 @@ impl Repository {
                     // Find them first, then re-read and write at once, so
                     // the HEADs do not widen our read-to-write window.
                     let gone = self.missing_manifests(&current.index.manifests).await?;
-                    read_started = Instant::now();
-                    current = self.read_fallback(subject).await?;
-                    current.index.manifests.retain(|d| {
+                    read = self.timed_read(subject).await?;
+                    read.index.index.manifests.retain(|d| {
                         !gone.contains(&d.digest) || edit.put.iter().any(|p| p.digest == d.digest)
                     });
                     continue;
@@ -575,36 +742,63 @@ impl Repository {
                 // The caller promised there is no concurrent writer.
                 return Ok(true);
             }
-            let latency = read_started.elapsed().min(Duration::from_secs(5));
-            // Settle checks: one, or two when someone wrote after us.
-            let mut checks_left = 1;
-            let mut extended = false;
-            let mut lost = false;
-            while checks_left > 0 {
-                let jitter = fastrand::u64(0..=250) + 50 * round as u64;
-                let settle = MIN_SETTLE + latency * 3 + Duration::from_millis(jitter);
-                tokio::time::sleep(settle).await;
-                read_started = Instant::now();
-                current = self.read_fallback(subject).await?;
-                if !edit.satisfied(&current.index) || current.self_reference {
-                    lost = true;
-                    break;
+            let rtt = read.rtt.max(put_rtt).min(Duration::from_secs(5));
+            match self.settle(subject, edit, &written, rtt, round).await? {
+                Settled::Kept => return Ok(true),
+                Settled::Lost(again) => {
+                    read = *again;
+                    round += 1;
                 }
-                checks_left -= 1;
-                if current.digest.as_ref() != Some(&written) && !extended {
-                    // Someone wrote after us: look once more.
-                    extended = true;
-                    checks_left += 1;
-                }
-            }
-            if !lost {
-                return Ok(true);
             }
         }
         Err(OciError::Conflict(format!(
-            "gave up updating referrers index {}:{tag} after {MAX_UPDATE_ROUNDS} rounds: concurrent writers kept changing it",
+            "gave up updating referrers index {}:{tag} after {MAX_UPDATE_ROUNDS} rounds: concurrent writers kept changing it (or every read was too slow to write within the window)",
             self.display()
         )))
+    }
+
+    /// Reads the fallback index for an update (push credentials), timing
+    /// the round trip and noting when the answer arrived.
+    async fn timed_read(&self, subject: &Digest) -> Result<TimedRead, OciError> {
+        let started = Instant::now();
+        let index = self.read_fallback_as(subject, Access::Push).await?;
+        Ok(TimedRead {
+            index,
+            rtt: started.elapsed(),
+            answered: Instant::now(),
+        })
+    }
+
+    /// After our write: wait until every write sent by a writer that read
+    /// before ours landed has landed too, then re-read. One check, or two
+    /// when someone wrote after us.
+    async fn settle(
+        &self,
+        subject: &Digest,
+        edit: &IndexEdit,
+        written: &Digest,
+        rtt: Duration,
+        round: usize,
+    ) -> Result<Settled, OciError> {
+        let mut checks_left = 1;
+        let mut extended = false;
+        loop {
+            tokio::time::sleep(settle_delay(rtt)).await;
+            contention_backoff(round).await;
+            let read = self.timed_read(subject).await?;
+            if !edit.satisfied(&read.index.index) || read.index.self_reference {
+                return Ok(Settled::Lost(Box::new(read)));
+            }
+            checks_left -= 1;
+            if read.index.digest.as_ref() != Some(written) && !extended {
+                // Someone wrote after us: look once more.
+                extended = true;
+                checks_left += 1;
+            }
+            if checks_left == 0 {
+                return Ok(Settled::Kept);
+            }
+        }
     }
 
     /// Digests among `entries` whose manifests the registry does not have.
@@ -703,6 +897,48 @@ mod tests {
         let out = edit.apply(&idx);
         assert_eq!(out.manifests, vec![desc(3, "a"), desc(1, "x")]);
         assert!(edit.satisfied(&out));
+    }
+
+    #[test]
+    fn legacy_tag_lists_are_used_only_when_complete() {
+        let base = "sha256-abc";
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // distribution 2.8: every tag, unsorted, no Link.
+        let all = v(&[
+            "v1",
+            "sha256-abc.sig",
+            "zeta",
+            "sha256-abc.att",
+            "sha256-abc",
+        ]);
+        let got = legacy_candidates(all.clone(), false, base).unwrap();
+        assert!(got.contains("sha256-abc.sig") && got.contains("sha256-abc.att"));
+        assert!(!got.contains("sha256-abc.sbom") && !got.contains("v1"));
+        // The same, but paginated: maybe cut, so not used.
+        assert_eq!(legacy_candidates(all, true, base), None);
+        // `last` honoured: sorted, after base; complete when short or past .sig.
+        let after = v(&["sha256-abc.att", "v1"]);
+        assert_eq!(
+            legacy_candidates(after, true, base).unwrap(),
+            BTreeSet::from(["sha256-abc.att".to_string()])
+        );
+        let mut full: Vec<String> = (0..TAGS_PAGE)
+            .map(|i| format!("sha256-abc-{i:05}"))
+            .collect();
+        full.sort();
+        assert_eq!(legacy_candidates(full.clone(), true, base), None);
+        full.pop();
+        full.push("sha256-abd".into());
+        // Complete (the page reaches past `.sig`), and none of the three is there.
+        let got = legacy_candidates(full, true, base).unwrap();
+        assert!(
+            ["att", "sbom", "sig"]
+                .iter()
+                .all(|k| !got.contains(&format!("{base}.{k}")))
+        );
+        // `last` ignored, first n tags only (no Link): not provably complete.
+        let first_n: Vec<String> = (0..TAGS_PAGE).map(|i| format!("a{i:05}")).collect();
+        assert_eq!(legacy_candidates(first_n, false, base), None);
     }
 
     #[test]
