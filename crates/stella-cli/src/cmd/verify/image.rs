@@ -195,6 +195,8 @@ fn load_policy(args: &VerifyImageArgs) -> anyhow::Result<(Policy, PathBuf)> {
                 max_evidence_age_seconds: None,
                 require_transparency_log: false,
                 requirements: Vec::new(),
+                vex: None,
+                rules: Vec::new(),
             };
             (policy, PathBuf::from("."))
         }
