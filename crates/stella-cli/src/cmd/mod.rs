@@ -8,6 +8,7 @@ mod bundle;
 mod evidence;
 mod key;
 mod policy;
+mod report;
 mod serve;
 mod trust;
 mod verify;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Admin(c) => admin::run(c).await,
         Command::Auth(c) => auth::run(c).await,
         Command::Vex(c) => vex::run(c).await,
+        Command::Report(c) => report::run(c, &cli.registry).await,
     }
 }
 

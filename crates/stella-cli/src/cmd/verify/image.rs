@@ -293,7 +293,7 @@ fn read_text(base: &Path, p: &str) -> anyhow::Result<(PathBuf, String)> {
     Ok((path, text))
 }
 
-fn load_signers(
+pub(crate) fn load_signers(
     policy: &Policy,
     base: &Path,
     args: &VerifyImageArgs,
