@@ -71,6 +71,9 @@ pub struct ImageReport {
     pub issues: Vec<ReportIssue>,
     pub scanners: Vec<ScannerRef>,
     pub evidence: EvidenceReport,
+    /// The canonical bytes, computed once when the report is assembled.
+    #[serde(skip)]
+    canonical: Vec<u8>,
 }
 
 /// The parts a report is assembled from.
@@ -131,15 +134,23 @@ impl ImageReport {
             issues,
             scanners,
             evidence,
+            canonical: Vec::new(),
         };
-        let body = report.to_canonical_json();
+        let body = stella_types::canonical_json::to_canonical_vec(&report).unwrap_or_default();
         report.report_id = format!("report-{}", &Digest::sha256_of(&body).hex()[..16]);
+        report.canonical = with_report_id(&body, &report.report_id);
         report
     }
 
-    /// RFC 8785 canonical JSON (what the DSSE envelope signs).
+    /// RFC 8785 canonical JSON (what the DSSE envelope signs), as computed
+    /// when the report was assembled.
     pub fn to_canonical_json(&self) -> Vec<u8> {
-        stella_types::canonical_json::to_canonical_vec(self).unwrap_or_default()
+        self.canonical.clone()
+    }
+
+    /// The canonical bytes without a copy.
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.canonical
     }
 
     /// Short text: verdict, counts, then every finding that is not a plain pass.
@@ -184,6 +195,24 @@ impl ImageReport {
         }
         out
     }
+}
+
+/// Puts the id into canonical bytes made with an empty id. `reportId` is a
+/// top-level key only, and a quote inside a JSON string is always escaped,
+/// so `"reportId":""` occurs exactly once; the key order does not change.
+fn with_report_id(body: &[u8], id: &str) -> Vec<u8> {
+    const EMPTY: &[u8] = b"\"reportId\":\"\"";
+    let Some(at) = body.windows(EMPTY.len()).position(|w| w == EMPTY) else {
+        return body.to_vec();
+    };
+    let (head, tail) = body.split_at(at);
+    let mut out = Vec::with_capacity(body.len() + id.len());
+    out.extend_from_slice(head);
+    out.extend_from_slice(b"\"reportId\":\"");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\"");
+    out.extend_from_slice(tail.get(EMPTY.len()..).unwrap_or_default());
+    out
 }
 
 fn summarize(verdicts: &[FindingVerdict]) -> ReportSummary {

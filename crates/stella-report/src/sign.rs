@@ -47,22 +47,25 @@ pub fn sign_report(report: &ImageReport, key: &PrivateKey) -> Result<Envelope, S
     .map_err(|e| SignError::Sign(e.to_string()))
 }
 
-/// The `{report, dsse}` object, canonical JSON (`dsse` absent when unsigned).
+/// The `{report, dsse}` object, canonical JSON (`dsse` absent when
+/// unsigned). Both members are canonical already and `dsse` sorts before
+/// `report`, so the object is their concatenation.
 pub fn signed_output(
     report: &ImageReport,
     envelope: Option<&Envelope>,
 ) -> Result<Vec<u8>, SignError> {
-    let mut obj = serde_json::Map::new();
-    let report_value: Value = serde_json::from_slice(&report.to_canonical_json())
-        .map_err(|e| SignError::Sign(e.to_string()))?;
-    obj.insert("report".into(), report_value);
+    let body = report.canonical_bytes();
+    let mut out = Vec::with_capacity(body.len() * 2 + 64);
+    out.push(b'{');
     if let Some(env) = envelope {
-        let bytes = env.to_json().map_err(|e| SignError::Sign(e.to_string()))?;
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|e| SignError::Sign(e.to_string()))?;
-        obj.insert("dsse".into(), v);
+        out.extend_from_slice(b"\"dsse\":");
+        out.extend_from_slice(&env.to_json().map_err(|e| SignError::Sign(e.to_string()))?);
+        out.push(b',');
     }
-    canonical_json::canonicalize(&Value::Object(obj)).map_err(|e| SignError::Sign(e.to_string()))
+    out.extend_from_slice(b"\"report\":");
+    out.extend_from_slice(body);
+    out.push(b'}');
+    Ok(out)
 }
 
 /// Verifies a `{report, dsse}` object (or a bare envelope) and returns the

@@ -17,6 +17,8 @@
 //! `under_investigation`): a conflict, the finding is kept and both sides
 //! are shown. Untrusted statements never count; they are reported as ignored.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use stella_types::Digest;
 
@@ -93,19 +95,49 @@ impl VexLookup for NoVex {
 }
 
 /// A plain list of statements, matched by exact product (image digest or
-/// package URL, ignoring a purl's qualifiers) and vulnerability id.
+/// package URL, ignoring a purl's qualifiers) and vulnerability id. A
+/// product that is neither (a wildcard such as `*`, a bare name) matches
+/// nothing. Indexed by vulnerability id, so a lookup costs the statements
+/// about that vulnerability, not all of them.
 #[derive(Debug, Clone, Default)]
-pub struct StatementList(pub Vec<VexStatement>);
+pub struct StatementList {
+    by_vulnerability: BTreeMap<String, Vec<VexStatement>>,
+}
+
+impl StatementList {
+    pub fn new(statements: Vec<VexStatement>) -> Self {
+        let mut by_vulnerability: BTreeMap<String, Vec<VexStatement>> = BTreeMap::new();
+        for s in statements {
+            by_vulnerability
+                .entry(s.vulnerability.clone())
+                .or_default()
+                .push(s);
+        }
+        StatementList { by_vulnerability }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_vulnerability.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_vulnerability.is_empty()
+    }
+}
 
 impl VexLookup for StatementList {
     fn statements(&self, product: &Digest, purl: &str, vulns: &[String]) -> Vec<VexStatement> {
         let image = product.to_string();
-        self.0
+        let mut out: Vec<VexStatement> = vulns
             .iter()
-            .filter(|s| vulns.contains(&s.vulnerability))
+            .filter_map(|v| self.by_vulnerability.get(v))
+            .flatten()
             .filter(|s| s.product == image || same_package(&s.product, purl))
             .cloned()
-            .collect()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 

@@ -69,7 +69,7 @@ fn stmt(n: u8, signer: &str, status: VexStatus, vuln: &str, product: &str) -> Ve
 /// in conflict (vendor not_affected, distro affected), log4j under
 /// investigation, minimist "not_affected" from an untrusted signer only.
 pub fn vex() -> StatementList {
-    StatementList(vec![
+    StatementList::new(vec![
         stmt(
             1,
             "vendor",
@@ -273,9 +273,15 @@ fn environment_changes_only_environment_rules() {
 
 #[test]
 fn same_inputs_same_bytes() {
-    let a = run(Some("dev")).to_canonical_json();
+    let report = run(Some("dev"));
+    let a = report.to_canonical_json();
     let b = run(Some("dev")).to_canonical_json();
     assert_eq!(a, b);
+    // The bytes kept at assembly are the report's canonical JSON.
+    assert_eq!(
+        a,
+        stella_types::canonical_json::to_canonical_vec(&report).unwrap()
+    );
     let v: Value = serde_json::from_slice(&a).unwrap();
     assert!(v["reportId"].as_str().unwrap().starts_with("report-"));
     assert_eq!(v["generatedAt"], "2026-09-21T14:13:20Z");
