@@ -20,6 +20,9 @@ command -v sha256sum >/dev/null || need+=(coreutils)
 command -v c++ >/dev/null || need+=(g++)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v curl >/dev/null || need+=(curl)
+# postgresql: initdb/pg_ctl/psql for the testkit's throwaway clusters (as root
+# it runs them as the package's `postgres` user).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()

@@ -221,12 +221,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::QuotaExceeded => ApiError::QuotaExceeded("count or bytes".into()),
-            StoreError::Database(
-                sqlx_err @ (sqlx::Error::PoolTimedOut
-                | sqlx::Error::Io(_)
-                | sqlx::Error::PoolClosed),
-            ) => {
-                tracing::warn!(error = %sqlx_err, "database unavailable");
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable
             }
             other => {
