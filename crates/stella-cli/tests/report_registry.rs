@@ -474,3 +474,52 @@ fn report_from_registry_referrers() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("$.rules[0].severity"), "{}", r.stderr);
 }
+
+/// Offline on an OCI layout: the same command, no registry; a signed
+/// report verifies and the same inputs give the same report bytes.
+#[test]
+fn report_on_an_oci_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    setup(w);
+    python_layout(&w.join("lay"), PythonLayer::Seed("layout"));
+    let image = format!("oci:{}:v1", w.join("lay").display());
+    let (_, empty, _, _) = report_json(w, &["--image", &image, "--output", "json"]);
+    let digest = empty["report"]["imageDigest"].as_str().unwrap().to_string();
+    write_fixture(w, "trivy.json", &digest, "trivy.json");
+    let trivy = push(w, &image, "application/json", "trivy.json");
+    let args = [
+        "--image",
+        &image,
+        "--policy",
+        "policy.yaml",
+        "--output",
+        "json",
+        "--sign-key",
+        "report.pem",
+    ];
+    let (code, out, _, _) = report_json(w, &args);
+    assert_eq!(code, 1);
+    let report = &out["report"];
+    assert_eq!(report["scanners"][0]["digest"], trivy.as_str());
+    assert_eq!(report["scanners"][0]["format"], "trivy");
+    let s = &report["summary"];
+    // No environment: the dev-only ignore rule does not apply to zlib (Low).
+    assert_eq!(
+        (
+            s["total"].as_u64(),
+            s["blocked"].as_u64(),
+            s["warned"].as_u64(),
+            s["ignored"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1), Some(0))
+    );
+    let (_, again, _, _) = report_json(w, &args);
+    assert!(again["report"] == out["report"]);
+    std::fs::write(w.join("signed.json"), out.to_string()).unwrap();
+    let v = ok(
+        w,
+        &["report", "verify", "signed.json", "--key", "report.pub"],
+    );
+    assert!(v.contains(&digest), "{v}");
+}
