@@ -473,6 +473,39 @@ fn report_from_registry_referrers() {
     let r = stella(w, &["report", "--image", &app, "--policy", "bad.yaml"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("$.rules[0].severity"), "{}", r.stderr);
+    // A scanner report of v2 smuggled into v1's referrers (its manifest's
+    // subject is v2; SARIF names no image itself): an error, not a report
+    // silently left out.
+    let smuggled = push(w, &v2, "application/sarif+json", "scan.sarif");
+    let script = r#"
+import http.client, json, sys
+reg, a, ref = sys.argv[1], sys.argv[2], sys.argv[3]
+c = http.client.HTTPConnection(reg)
+IDX = "application/vnd.oci.image.index.v1+json"
+MAN = "application/vnd.oci.image.manifest.v1+json"
+c.request("GET", f"/v2/app/manifests/{ref}", headers={"Accept": MAN}); r = c.getresponse(); m = r.read()
+assert r.status == 200, r.status
+tag = a.replace(":", "-")
+c.request("GET", f"/v2/app/manifests/{tag}", headers={"Accept": IDX}); r = c.getresponse(); idx = json.loads(r.read())
+assert r.status == 200, r.status
+idx["manifests"].append({"mediaType": MAN, "digest": ref, "size": len(m), "artifactType": json.loads(m)["artifactType"]})
+c.request("PUT", f"/v2/app/manifests/{tag}", body=json.dumps(idx).encode(), headers={"Content-Type": IDX}); r = c.getresponse(); r.read()
+assert r.status == 201, r.status
+"#;
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([host.as_str(), digest.as_str(), smuggled.as_str()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = stella(w, &["report", "--image", &app, "--policy", "policy.yaml"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&smuggled) && r.stderr.contains("is about"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Offline on an OCI layout: the same command, no registry; a signed

@@ -12,8 +12,9 @@
 //! vulnerabilities reads as zero findings; anything else is skipped).
 //!
 //! Fails closed: scanner evidence the engine rejected (a statement or
-//! manifest subject naming another image) or a report whose own metadata
-//! names other image digests is an error, never silently dropped.
+//! manifest subject naming another image; a rejected plain JSON referrer is
+//! read to tell whether it is a scanner report) or a report whose own
+//! metadata names other image digests is an error, never silently dropped.
 //!
 //! Not here: parsing VEX (the VEX provider does), judging, printing.
 
@@ -139,7 +140,20 @@ pub async fn collect<S: ContentRead + ReferrersRead>(
             continue;
         }
         if e.status == EvidenceStatus::Rejected {
-            if k == Kind::Vulns {
+            // Evidence about another image: a scanner report among it is an
+            // error (dropping it would silently lose findings).
+            let is_scanner = match k {
+                Kind::Vulns => true,
+                Kind::PlainJson => {
+                    let bytes = read_content(store, e).await?;
+                    serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| crate::findings::detect(&v))
+                        .is_some()
+                }
+                _ => false,
+            };
+            if is_scanner {
                 return Err(GatherError::OtherImage {
                     digest: e.digest.clone(),
                     about: e.reason.clone(),
