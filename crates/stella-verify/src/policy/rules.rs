@@ -435,6 +435,15 @@ mod tests {
         assert_eq!(r.environments, vec!["dev", "staging"]);
         assert_eq!(r.action, RuleAction::Ignore);
         assert_eq!(d.error_count, 0);
+        // Rules alone make a complete policy: no "any image passes" warning.
+        assert_eq!(d.warning_count, 0, "{:?}", d.issues);
+        assert_eq!(d.rule_count, 1);
+        let (_, d) = parse("version: 1\n");
+        assert!(
+            d.issues
+                .iter()
+                .any(|i| i.code == "policy.requirements.none")
+        );
     }
 
     #[test]
