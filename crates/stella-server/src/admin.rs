@@ -65,11 +65,11 @@ fn now_rfc3339() -> String {
 /// Postgres service role that may not run DDL.
 pub async fn open_and_migrate(url: &str) -> Result<Store, AdminError> {
     let store = Store::open(url).await?;
-    if !store.schema_status().await?.is_current() {
-        if let Err(e) = store.migrate().await {
-            store.close().await;
-            return Err(migration_error(url, e));
-        }
+    if !store.schema_status().await?.is_current()
+        && let Err(e) = store.migrate().await
+    {
+        store.close().await;
+        return Err(migration_error(url, e));
     }
     Ok(store)
 }

@@ -85,6 +85,8 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the service cannot reach its database right now")]
     Unavailable,
+    #[error("the server has no space left to store this; nothing was stored")]
+    InsufficientStorage,
     #[error("internal error")]
     Internal,
     /// A status produced outside our handlers (no route, wrong method,
@@ -137,12 +139,29 @@ impl ApiError {
                 "SERVICE_UNAVAILABLE",
                 "Service unavailable",
             ),
+            InsufficientStorage => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "INSUFFICIENT_STORAGE",
+                "Insufficient storage",
+            ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "Internal error",
             ),
             Status(s, _) => status_defaults(*s),
+        }
+    }
+
+    /// A local file-system failure: a full disk is 507, anything else 500.
+    pub fn from_io(e: &std::io::Error) -> Self {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            ApiError::InsufficientStorage
+        } else {
+            ApiError::Internal
         }
     }
 
@@ -191,7 +210,10 @@ fn status_defaults(s: StatusCode) -> (StatusCode, &'static str, &'static str) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if matches!(self, ApiError::Internal | ApiError::Unavailable) {
+        if matches!(
+            self,
+            ApiError::Internal | ApiError::Unavailable | ApiError::InsufficientStorage
+        ) {
             tracing::warn!(error = %self, "request failed");
         }
         let problem = self.problem();
@@ -221,6 +243,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::QuotaExceeded => ApiError::QuotaExceeded("count or bytes".into()),
+            e if e.is_storage_full() => {
+                tracing::warn!(error = %e, "database storage full");
+                ApiError::InsufficientStorage
+            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable

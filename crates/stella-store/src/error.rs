@@ -34,6 +34,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database ran out of space (Postgres `53100
+    /// disk_full`, SQLite `SQLITE_FULL`); the write was rolled back.
+    pub fn is_storage_full(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            pg.code() == "53100"
+        } else if let Some(lite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+            let code = sqlx::error::DatabaseError::code(lite).and_then(|c| c.parse::<i32>().ok());
+            code.is_some_and(|c| c & 0xff == 13)
+        } else {
+            false
+        }
+    }
+
     /// True when the database cannot be reached or went away (connection
     /// refused or lost, pool exhausted or closed, server shutting down):
     /// the service answers 503 and may succeed on retry. Other errors are
@@ -51,10 +67,13 @@ impl StoreError {
             sqlx::Error::Database(db) => {
                 if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                     // 08: connection exception; 57P: operator intervention
-                    // (shutdown, crash); 53: insufficient resources (disk
-                    // full, out of memory, too many connections).
+                    // (shutdown, crash); 53: insufficient resources (out of
+                    // memory, too many connections; disk full is
+                    // `is_storage_full`).
                     let code = pg.code();
-                    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || (code.starts_with("53") && code != "53100")
                 } else if let Some(lite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
                     // Primary result codes BUSY (5), IOERR (10), FULL (13).
                     let code =

@@ -234,6 +234,11 @@ impl Cluster {
         self.port
     }
 
+    /// The temp dir holding the data directory, socket and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The server log (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()

@@ -6,6 +6,7 @@ mod attest;
 mod auth;
 mod bundle;
 mod evidence;
+mod export;
 mod key;
 mod policy;
 mod report;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Admin(c) => admin::run(c).await,
         Command::Auth(c) => auth::run(c).await,
         Command::Vex(c) => vex::run(c).await,
+        Command::Export(c) => export::run(c, &cli.registry).await,
         Command::Report(c) => report::run(c, &cli.registry).await,
     }
 }
