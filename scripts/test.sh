@@ -25,6 +25,9 @@ command -v curl >/dev/null || need+=(curl)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v age >/dev/null || need+=(age)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+# The web console's browser test: Debian's headless Chromium (never a downloaded browser) and npm.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()
@@ -38,6 +41,20 @@ if ! python3 -c 'import oras, securesystemslib, cryptography, tuf, requests, ope
   python3 -m pip install -q 'oras==0.2.43' 'securesystemslib==1.6.0' 'cryptography>=42' 'tuf==7.0.1' \
     'requests>=2.31' 'openapi-spec-validator>=0.7' 'pyyaml>=6' 'schemathesis>=4,<5'
 fi
+
+# Console browser test: PyPI playwright drives /usr/bin/chromium; axe-core (npm) is
+# injected into each page. `playwright install` is never run.
+if ! python3 -c 'import playwright.sync_api' 2>/dev/null; then
+  echo "installing PyPI playwright (driver only; the browser is Debian's chromium)"
+  python3 -m pip install -q 'playwright>=1.40'
+fi
+axe_dir="${HOME:-/root}/.cache/stella-test"
+if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+  echo "installing npm axe-core into $axe_dir"
+  mkdir -p "$axe_dir"
+  npm install --prefix "$axe_dir" --no-audit --no-fund --silent 'axe-core@4'
+fi
+export STELLA_AXE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
 
 # A lint failure does not hide the test results: both run, either fails the script.
 lint_status=0

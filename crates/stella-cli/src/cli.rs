@@ -712,12 +712,152 @@ pub enum VexCommand {
     /// VEX providers.
     #[command(subcommand)]
     Providers(VexProvidersCommand),
+    /// Merge OpenVEX documents offline into one valid document: one
+    /// statement per (product, vulnerability), decided by consensus across
+    /// issuers (the documents' authors; unsigned), deterministic.
+    Merge(VexMergeArgs),
+    /// Find, verify and store the OpenVEX attestations of images into a
+    /// local SQLite database, without a server (the provider runner's work).
+    Ingest(VexIngestArgs),
+    /// Query stored statements or their consensus, from a local database
+    /// (--db) or a Stella server (--server/--token).
+    Query(VexQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexIngestArgs {
+    /// Image reference (registry `host/repo:tag|@digest` or `oci:<dir>:<tag>`). Repeatable.
+    #[arg(long = "image", value_name = "REF", required = true)]
+    pub images: Vec<String>,
+    /// Public key that must have signed. Repeatable.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// Organisation CA certificate (PEM) that must have issued the signer. Repeatable.
+    #[arg(long = "trust-root", value_name = "PEM")]
+    pub trust_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    /// SQLite database to write (created and migrated if needed).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Also ingest plain (unsigned) `application/openvex+json` referrers,
+    /// recorded as unsigned (issuer `unsigned:<author>`).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Provider id recorded with the statements.
+    #[arg(long, default_value = "excititor:oci-openvex")]
+    pub provider: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct VexQueryArgs {
+    /// Product: purl (`pkg:oci/...@sha256%3A...`), IRI or image digest.
+    #[arg(long)]
+    pub product: String,
+    #[arg(long)]
+    pub vulnerability: Option<String>,
+    /// Only statements of this issuer (not with --consensus).
+    #[arg(long, conflicts_with = "consensus")]
+    pub issuer: Option<String>,
+    /// The consensus across issuers instead of the statements.
+    #[arg(long)]
+    pub consensus: bool,
+    /// Issuer trust configuration for --consensus with --db (YAML/JSON).
+    #[arg(long, requires = "db")]
+    pub trust: Option<PathBuf>,
+    /// Local SQLite database written by `stella vex ingest`.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct VexMergeArgs {
+    /// OpenVEX documents (JSON).
+    #[arg(required = true)]
+    pub documents: Vec<std::path::PathBuf>,
+    /// Issuer trust configuration (YAML or JSON: `issuers: [{issuer, weight}]`,
+    /// `defaultWeight`); default: every issuer weighs the same.
+    #[arg(long)]
+    pub trust: Option<std::path::PathBuf>,
+    /// Write the merged document here (atomically) instead of stdout.
+    #[arg(long)]
+    pub output_file: Option<std::path::PathBuf>,
+    /// text: the merged document on stdout, a summary on stderr; json: a
+    /// summary with the consensus of every pair (with --output-file) or the
+    /// document.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum VexProvidersCommand {
     /// List a provider's staged artifacts (metadata, every page).
     Artifacts(VexArtifactsArgs),
+    /// Change a provider's configuration on a Stella server: subscribe
+    /// images, upload trust material into artifact fields, set fields.
+    Configure(VexConfigureArgs),
+    /// Show a provider's configuration, field shapes and readiness.
+    Show(VexShowArgs),
+    /// Run a provider now on the server and show the run's summary
+    /// (exit 1 when the run did not succeed).
+    Run(VexShowArgs),
+    /// Show the last run of a provider and of each subscribed image.
+    Status(VexShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VexConfigureArgs {
+    /// Provider id, e.g. `excititor:oci-openvex`.
+    pub provider: String,
+    /// Subscribe this image (replaces the subscriptions). Repeatable.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Upload a file and reference it from an artifact field
+    /// (`cosignKeys=@cosign.pub`; list fields get it appended). Repeatable.
+    #[arg(long = "upload-artifact", value_name = "FIELD=@PATH")]
+    pub upload_artifacts: Vec<String>,
+    /// Clear an artifact field (the artifact stays staged). Repeatable.
+    #[arg(long = "clear-artifact", value_name = "FIELD")]
+    pub clear_artifacts: Vec<String>,
+    /// Set a field (`cosignMode=keypair`). Repeatable.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// Afterwards, list the provider's staged artifacts.
+    #[arg(long)]
+    pub list_artifacts: bool,
+    /// Only validate (nothing is uploaded or saved; uploads stand in as
+    /// placeholders, so only their shape is checked).
+    #[arg(long)]
+    pub validate_only: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct VexShowArgs {
+    /// Provider id, e.g. `excititor:oci-openvex`.
+    pub provider: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token; default: the one `stella auth login` cached.
+    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Args)]

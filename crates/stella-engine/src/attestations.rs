@@ -67,6 +67,14 @@ pub struct AttestationItem {
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureKind>,
+    /// The digest the attestation was checked to be about (the image, or for
+    /// a buildx attestation manifest the platform manifest it names).
+    #[serde(skip)]
+    pub about: Option<Digest>,
+    /// When verified: the in-toto statement bytes whose signature verified
+    /// (for consumers that read the predicate, e.g. OpenVEX ingestion).
+    #[serde(skip)]
+    pub verified_payload: Option<Vec<u8>>,
 }
 
 /// The result of [`verify_attestations`].
@@ -81,13 +89,25 @@ pub struct AttestationsReport {
     pub attestations: Vec<AttestationItem>,
 }
 
+/// The document that was checked: its bytes, and the digest it had to be about.
+struct Checked<'a> {
+    bytes: &'a [u8],
+    about: &'a Digest,
+}
+
 fn item_from(
     verdict: AttestationVerdict,
+    checked: Checked<'_>,
     referrer: &Digest,
     layer: &Descriptor,
     legacy_tag: Option<String>,
     annotation_type: Option<&str>,
 ) -> AttestationItem {
+    let verified_payload = if verdict.verified {
+        crate::vex::verified_payload(checked.bytes, &layer.media_type)
+    } else {
+        None
+    };
     let predicate_type = verdict
         .predicate_type
         .clone()
@@ -103,6 +123,8 @@ fn item_from(
         signer: verdict.signer,
         reason: verdict.reason,
         failure: verdict.failure,
+        about: Some(checked.about.clone()),
+        verified_payload,
     }
 }
 
@@ -123,6 +145,8 @@ fn failed_item(
         signer: None,
         reason,
         failure: Some(FailureKind::Failed),
+        about: None,
+        verified_payload: None,
     }
 }
 
@@ -241,6 +265,10 @@ async fn signed_buildx_layers<S: ContentRead>(
         match read_layer(store, &layer).await {
             Ok(bytes) => items.push(item_from(
                 verify_attestation(&bytes, &l.media_type, about, trust),
+                Checked {
+                    bytes: &bytes,
+                    about,
+                },
                 &att.digest,
                 l,
                 None,
@@ -344,8 +372,8 @@ async fn check_referrer<S: ContentRead>(
     for layer in layers {
         let l = &layer.descriptor;
         let layer_type = l.annotation("predicateType").or(ann_type);
-        let verdict = match read_layer(store, &layer).await {
-            Ok(bytes) => verify_attestation(&bytes, &l.media_type, image, trust),
+        let bytes = match read_layer(store, &layer).await {
+            Ok(bytes) => bytes,
             Err(e) => {
                 items.push(failed_item(
                     &d.digest,
@@ -357,8 +385,13 @@ async fn check_referrer<S: ContentRead>(
                 continue;
             }
         };
+        let verdict = verify_attestation(&bytes, &l.media_type, image, trust);
         items.push(item_from(
             verdict,
+            Checked {
+                bytes: &bytes,
+                about: image,
+            },
             &d.digest,
             l,
             legacy_tag.clone(),

@@ -15,6 +15,9 @@
 //!   `trusted_root.json`, pinned checkpoints), built from bytes.
 //! - [`bundle`]: the hooks `stella_bundle::verify` calls for attestations
 //!   and the bundle manifest signature.
+//! - [`vex`]: [`vex::discover_vex`] finds an image's OpenVEX documents in
+//!   every layout, verifies them through [`verify_attestations`] and
+//!   validates them (`stella_vex`); the issuer is the verified signer.
 //!
 //! What this crate does not do: read files, environment variables or the
 //! wall clock (the caller passes key material, policies and `now`), print,
@@ -31,6 +34,7 @@ mod error;
 pub mod image;
 pub mod layers;
 pub mod trust;
+pub mod vex;
 
 pub use attestations::{
     AttestationItem, AttestationsReport, AttestationsRequest, verify_attestations,

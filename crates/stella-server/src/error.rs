@@ -89,6 +89,9 @@ pub enum ApiError {
     InsufficientStorage,
     #[error("internal error")]
     Internal,
+    /// A registry (or other upstream) the request named failed or refused.
+    #[error("{0}")]
+    Upstream(String),
     /// A status produced outside our handlers (no route, wrong method,
     /// timeout, panic): mapped to a problem by the request middleware.
     #[error("{1}")]
@@ -148,6 +151,11 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "Internal error",
+            ),
+            Upstream(_) => (
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_FAILED",
+                "Upstream failed",
             ),
             Status(s, _) => status_defaults(*s),
         }

@@ -21,6 +21,7 @@ pub mod openapi;
 mod ratelimit;
 mod routes;
 mod state;
+pub mod vex;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,7 +46,7 @@ fn router(state: AppState) -> Router {
     let cap = usize::try_from(state.config.artifact_max_bytes).unwrap_or(usize::MAX);
     let upload_limit = DefaultBodyLimit::max(cap.saturating_add(MULTIPART_OVERHEAD));
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
-    Router::new()
+    let api = Router::new()
         .route("/connect/token", post(routes::token::token))
         .route("/.well-known/jwks.json", get(routes::ops::jwks))
         .route("/healthz", get(routes::ops::healthz))
@@ -64,6 +65,15 @@ fn router(state: AppState) -> Router {
             "/excititor/providers/{providerId}/artifacts/{artifactId}",
             get(routes::artifacts::get).delete(routes::artifacts::delete),
         )
+        .route("/verify/policies", get(routes::verify::policies))
+        .route("/verify/image", post(routes::verify::verify_image))
+        .merge(routes_vex());
+    // The web console is a client of the routes above, called in-process.
+    let console = stella_console::router(
+        api.clone().with_state(state.clone()),
+        console_options(&state),
+    );
+    api.merge(console)
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -79,6 +89,48 @@ fn router(state: AppState) -> Router {
             middleware::observe,
         ))
         .with_state(state)
+}
+
+fn console_options(state: &AppState) -> stella_console::ConsoleOptions {
+    stella_console::ConsoleOptions {
+        // `stella serve` speaks plain HTTP only so far.
+        secure_cookies: false,
+        max_upload_bytes: state.config.artifact_max_bytes,
+    }
+}
+
+/// The OpenVEX provider configuration and statement routes.
+fn routes_vex() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/excititor/providers",
+            get(routes::providers::list_providers),
+        )
+        .route(
+            "/excititor/providers/{providerId}/config",
+            get(routes::providers::get_provider_config).put(routes::providers::put_provider_config),
+        )
+        .route(
+            "/excititor/providers/{providerId}/run",
+            post(routes::providers::run_provider),
+        )
+        .route(
+            "/excititor/providers/{providerId}/status",
+            get(routes::providers::provider_status),
+        )
+        .route("/vex/statements", get(routes::vex::list_vex_statements))
+        .route("/vex/consensus", get(routes::vex::get_vex_consensus))
+}
+
+/// Runs due OpenVEX providers: first a second after start, then every
+/// [`vex::runner::TICK`] (each provider on its own `pollInterval`).
+async fn vex_runner_loop(store: stella_store::Store) {
+    let materializer = materializer::Materializer::new(&std::env::temp_dir());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    loop {
+        vex::runner::run_due(&store, &materializer).await;
+        tokio::time::sleep(vex::runner::TICK).await;
+    }
 }
 
 /// Sets up `tracing` output on stderr (one line per event). Safe to call
@@ -136,8 +188,10 @@ pub async fn serve(
         .map_err(|e| AdminError::Io(e.to_string()))?;
     on_listening(bound);
     tracing::info!(address = %bound, database = %config::redact_url(&config.database), "stella serve listening");
+    let runner = tokio::spawn(vex_runner_loop(store.clone()));
     let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
     accept_loop(listener, router(state), header_timeout).await;
+    runner.abort();
     store.close().await;
     tracing::info!("stella serve stopped");
     Ok(())

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, Securit
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
-use crate::routes::{artifacts, ops, token};
+use crate::routes::{artifacts, ops, providers, token, verify, vex};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,8 +25,17 @@ use crate::routes::{artifacts, ops, token};
         artifacts::list,
         artifacts::get,
         artifacts::delete,
+        verify::policies,
+        verify::verify_image,
+        providers::list_providers,
+        providers::get_provider_config,
+        providers::put_provider_config,
+        providers::run_provider,
+        providers::provider_status,
+        vex::list_vex_statements,
+        vex::get_vex_consensus,
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;

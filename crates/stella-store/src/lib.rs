@@ -1,10 +1,11 @@
 //! Storage for the Stella service (`stella serve`).
 //!
 //! One repository trait per aggregate ([`ClientRepository`],
-//! [`SigningKeyRepository`], [`ArtifactRepository`]), implemented by two
-//! backends: SQLite, the embedded default ([`sqlite::SqliteStore`]), and
-//! Postgres with row-level security ([`postgres::PostgresStore`]).
-//! [`Store`] is the backend-neutral handle the service holds.
+//! [`SigningKeyRepository`], [`ArtifactRepository`], [`VexRepository`]),
+//! implemented by two backends: SQLite, the embedded default
+//! ([`sqlite::SqliteStore`]), and Postgres with row-level security
+//! ([`postgres::PostgresStore`]). [`Store`] is the backend-neutral handle the
+//! service holds.
 //!
 //! Tenant isolation: every tenant-owned read or write takes a
 //! [`TenantContext`], which the service builds only from a verified access
@@ -52,6 +53,7 @@ pub mod postgres;
 mod repo;
 pub mod sqlite;
 mod tenant;
+mod vex;
 
 pub use error::StoreError;
 pub use model::{
@@ -59,6 +61,10 @@ pub use model::{
 };
 pub use repo::{ArtifactRepository, ClientRepository, SigningKeyRepository};
 pub use tenant::TenantContext;
+pub use vex::{
+    IngestOutcome, ProviderConfigRecord, ProviderRunRecord, StoredVexStatement, VexDocumentRecord,
+    VexRepository, VexStatementQuery, VexStatementRecord,
+};
 
 /// The storage handle the service holds: one variant per backend.
 #[derive(Clone, Debug)]
@@ -235,5 +241,84 @@ impl ArtifactRepository for Store {
         artifact_id: uuid::Uuid,
     ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.reference_artifact(ctx, provider_id, field_key, artifact_id).await)
+    }
+}
+
+impl VexRepository for Store {
+    async fn ingest_vex_document(
+        &self,
+        ctx: &TenantContext,
+        doc: &VexDocumentRecord,
+        statements: &[VexStatementRecord],
+    ) -> Result<IngestOutcome, StoreError> {
+        dispatch!(self, s => s.ingest_vex_document(ctx, doc, statements).await)
+    }
+    async fn has_vex_evidence(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        image_digest: &str,
+        evidence_digest: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.has_vex_evidence(ctx, provider_id, image_digest, evidence_digest).await)
+    }
+    async fn query_vex_statements(
+        &self,
+        ctx: &TenantContext,
+        query: &VexStatementQuery,
+    ) -> Result<Vec<StoredVexStatement>, StoreError> {
+        dispatch!(self, s => s.query_vex_statements(ctx, query).await)
+    }
+    async fn get_provider_config(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+    ) -> Result<Option<ProviderConfigRecord>, StoreError> {
+        dispatch!(self, s => s.get_provider_config(ctx, provider_id).await)
+    }
+    async fn save_provider_config(
+        &self,
+        ctx: &TenantContext,
+        config: &ProviderConfigRecord,
+        references: &[(String, uuid::Uuid)],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.save_provider_config(ctx, config, references).await)
+    }
+    async fn list_provider_configs_all(
+        &self,
+    ) -> Result<Vec<(String, ProviderConfigRecord)>, StoreError> {
+        dispatch!(self, s => s.list_provider_configs_all().await)
+    }
+    async fn record_provider_run(
+        &self,
+        ctx: &TenantContext,
+        run: &ProviderRunRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_provider_run(ctx, run).await)
+    }
+    async fn provider_runs(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+    ) -> Result<Vec<ProviderRunRecord>, StoreError> {
+        dispatch!(self, s => s.provider_runs(ctx, provider_id).await)
+    }
+    async fn acquire_provider_lease(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.acquire_provider_lease(ctx, provider_id, holder, now, expires_at).await)
+    }
+    async fn release_provider_lease(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release_provider_lease(ctx, provider_id, holder).await)
     }
 }

@@ -35,6 +35,8 @@ use crate::{
     SigningKeyRecord, StoreError, TenantContext,
 };
 
+mod vex;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The group role the migrations grant row privileges to.

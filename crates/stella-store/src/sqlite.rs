@@ -17,6 +17,8 @@ use crate::{
     SigningKeyRecord, StoreError, TenantContext,
 };
 
+mod vex;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Columns of artifact metadata, in the order [`artifact_from_row`] reads.

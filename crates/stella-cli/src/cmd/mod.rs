@@ -30,7 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(c) => serve::run(c).await,
         Command::Admin(c) => admin::run(c).await,
         Command::Auth(c) => auth::run(c).await,
-        Command::Vex(c) => vex::run(c).await,
+        Command::Vex(c) => vex::run(c, &cli.registry).await,
         Command::Export(c) => export::run(c, &cli.registry).await,
         Command::Report(c) => report::run(c, &cli.registry).await,
     }

@@ -1,6 +1,17 @@
-//! `stella vex providers artifacts <provider>`: lists a provider's staged
-//! artifacts from a Stella server, following `nextCursor` through every
-//! page. A 429 waits `Retry-After` (at most 60 s) and retries once.
+//! `stella vex`: OpenVEX commands.
+//!
+//! - `providers artifacts <provider>`: lists a provider's staged artifacts
+//!   from a Stella server, following `nextCursor` through every page. A 429
+//!   waits `Retry-After` (at most 60 s) and retries once.
+//! - `merge` ([`merge`]): offline merge of OpenVEX documents.
+//! - `ingest` / `query` ([`local`]): verified OpenVEX into a local
+//!   database, and statement / consensus queries.
+//! - `providers configure|show|run|status` ([`providers`]): provider
+//!   configuration, on-demand runs and run status.
+
+mod local;
+mod merge;
+mod providers;
 
 use std::time::Duration;
 
@@ -10,19 +21,29 @@ use serde::Deserialize;
 use crate::cli::{TextOrJson, VexArtifactsArgs, VexCommand, VexProvidersCommand};
 use crate::exit::Outcome;
 
-const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+pub(super) const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 const MAX_RETRY_WAIT: u64 = 60;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Page {
-    items: Vec<serde_json::Value>,
-    next_cursor: Option<String>,
+pub(super) struct Page {
+    pub items: Vec<serde_json::Value>,
+    pub next_cursor: Option<String>,
 }
 
-pub async fn run(command: VexCommand) -> anyhow::Result<Outcome> {
+pub async fn run(
+    command: VexCommand,
+    registry: &crate::cli::RegistryArgs,
+) -> anyhow::Result<Outcome> {
     match command {
         VexCommand::Providers(VexProvidersCommand::Artifacts(a)) => artifacts(a).await,
+        VexCommand::Providers(VexProvidersCommand::Configure(a)) => providers::configure(a).await,
+        VexCommand::Providers(VexProvidersCommand::Show(a)) => providers::show(a).await,
+        VexCommand::Providers(VexProvidersCommand::Run(a)) => providers::run(a).await,
+        VexCommand::Providers(VexProvidersCommand::Status(a)) => providers::status(a).await,
+        VexCommand::Merge(a) => merge::run(a),
+        VexCommand::Ingest(a) => local::ingest_run(a, registry).await,
+        VexCommand::Query(a) => local::query_run(a).await,
     }
 }
 
@@ -58,7 +79,7 @@ async fn artifacts(args: VexArtifactsArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-async fn get_json<T: for<'de> Deserialize<'de>>(
+pub(super) async fn get_json<T: for<'de> Deserialize<'de>>(
     client: &reqwest::Client,
     url: &str,
     token: &str,

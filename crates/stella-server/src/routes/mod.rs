@@ -4,4 +4,7 @@
 
 pub mod artifacts;
 pub mod ops;
+pub mod providers;
 pub mod token;
+pub mod verify;
+pub mod vex;

@@ -401,7 +401,12 @@ def case_ops_and_openapi():
     check(yaml.safe_load(S.get(f"{URL}/openapi/v1.yaml").text) == doc, "yaml and json documents agree")
     expected = {"/connect/token", "/.well-known/jwks.json", "/healthz", "/readyz", "/metrics", "/version",
                 "/openapi/v1.json", "/openapi/v1.yaml", "/excititor/providers/{providerId}/artifacts",
-                "/excititor/providers/{providerId}/artifacts/{artifactId}"}
+                "/excititor/providers/{providerId}/artifacts/{artifactId}",
+                # OpenVEX providers and statements (issue 13, docs/vex.md)
+                "/excititor/providers", "/excititor/providers/{providerId}/config",
+                "/excititor/providers/{providerId}/run", "/excititor/providers/{providerId}/status",
+                "/vex/statements", "/vex/consensus"}
+    expected |= {"/verify/policies", "/verify/image"}  # the console's image check (docs/console.md)
     check(set(doc["paths"]) == expected, set(doc["paths"]) ^ expected)
     for path, ops in doc["paths"].items():
         for method, op in ops.items():

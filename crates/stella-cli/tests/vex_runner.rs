@@ -1,0 +1,314 @@
+//! The OCI OpenVEX provider runner inside `stella serve` (a real process)
+//! against a real distribution registry: configured through `stella vex
+//! providers configure`, it runs on its own from the scheduler, ingests
+//! only the attestation signed by the uploaded key (the issuer is that
+//! key, not the author), a second run on demand ingests nothing, status and
+//! statements are served (checked with curl), and the materializer leaves
+//! no scratch directory behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use stella_oci::registry::{RegistryClient, RegistryOptions};
+use stella_testkit::DistributionRegistry;
+use stella_testkit::fixtures::push_seed_image as push_image;
+use stella_types::reference::RegistryReference;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stella");
+
+struct Server {
+    child: Child,
+    url: String,
+    data: tempfile::TempDir,
+    tmp: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let init = Command::new(BIN)
+        .args(["serve", "init", "--output", "json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("TMPDIR", tmp.path())
+        .env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config")
+        .env("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(data.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("stella serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server {
+        child,
+        url,
+        data,
+        tmp,
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("XDG_CONFIG_HOME", "/nonexistent-stella-test-config")
+        .env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = run(args, env);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn curl_json(url: &str, token: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-sf", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {url}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/app".into(),
+        tag: None,
+        digest: None,
+    });
+    let subject = push_image(&repo, "runner", "v1").await;
+    let image = format!("{host}/vex/app:v1");
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for name in ["k", "untrusted"] {
+        ok(
+            &[
+                "key",
+                "generate",
+                "--algorithm",
+                "ecdsa-p256",
+                "--output-key",
+                &p(&format!("{name}.key")),
+                "--output-pub",
+                &p(&format!("{name}.pub")),
+            ],
+            &[],
+        );
+    }
+    for (name, key, vuln) in [("a", "k", "CVE-2024-10"), ("b", "untrusted", "CVE-2024-11")] {
+        std::fs::write(p(&format!("{name}.json")), format!(
+            r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/{name}","author":"Someone Else",
+            "timestamp":"2024-05-01T00:00:00Z","version":1,
+            "statements":[{{"vulnerability":{{"name":"{vuln}"}},"status":"fixed"}}]}}"#)).unwrap();
+        ok(
+            &[
+                "--plain-http",
+                "attest",
+                "--image",
+                &image,
+                "--predicate",
+                &p(&format!("{name}.json")),
+                "--type",
+                "openvex",
+                "--key",
+                &p(&format!("{key}.key")),
+            ],
+            &[],
+        );
+    }
+
+    let server = start();
+    let data = server.data.path().to_str().unwrap().to_string();
+    let add = ok(
+        &[
+            "admin",
+            "clients",
+            "add",
+            "vexer",
+            "--tenant",
+            "t1",
+            "--scopes",
+            "vex.read,vex.admin",
+            "--data-dir",
+            &data,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let secret = serde_json::from_str::<serde_json::Value>(&add).unwrap()["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = Command::new("curl")
+        .args([
+            "-sf",
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            "client_id=vexer",
+            "-d",
+        ])
+        .arg(format!("client_secret={secret}"))
+        .arg(format!("{}/connect/token", server.url))
+        .output()
+        .unwrap();
+    let token = serde_json::from_slice::<serde_json::Value>(&tok.stdout).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &image,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &format!("cosignKeys=@{}", p("k.pub")),
+        ],
+        &env,
+    );
+
+    // The scheduler runs it without being asked.
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let s = curl_json(&status_url, &token);
+        let done = s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string());
+        if done {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let whole = status["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"] == "")
+        .unwrap()
+        .clone();
+    assert_eq!(whole["result"], "succeeded", "{status:#}");
+    assert_eq!(whole["counts"]["inserted"], 1, "{status:#}");
+    assert_eq!(whole["counts"]["rejected"], 1, "{status:#}");
+    let per_image = status["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"] == image.as_str())
+        .unwrap();
+    assert!(
+        per_image["reason"].as_str().unwrap().contains("rejected"),
+        "{status:#}"
+    );
+
+    let statements = curl_json(
+        &format!(
+            "{}/vex/statements?product=sha256:{}",
+            server.url,
+            subject.digest.hex()
+        ),
+        &token,
+    );
+    let items = statements["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{statements:#}");
+    assert_eq!(
+        items[0]["statement"]["vulnerability"]["name"],
+        "CVE-2024-10"
+    );
+    assert!(
+        items[0]["issuer"]
+            .as_str()
+            .unwrap()
+            .starts_with("key sha256:")
+    );
+    assert_eq!(items[0]["author"], "Someone Else");
+
+    // On demand: nothing new.
+    let again: serde_json::Value = serde_json::from_str(&ok(
+        &["vex", "providers", "run", provider, "--output", "json"],
+        &env,
+    ))
+    .unwrap();
+    assert_eq!(again["result"], "succeeded");
+    assert_eq!(again["counts"]["inserted"], 0, "{again:#}");
+    assert_eq!(again["counts"]["unchanged"], 1, "{again:#}");
+    let consensus: serde_json::Value = serde_json::from_str(&ok(
+        &[
+            "vex",
+            "query",
+            "--product",
+            &format!("sha256:{}", subject.digest.hex()),
+            "--consensus",
+            "--output",
+            "json",
+        ],
+        &env,
+    ))
+    .unwrap();
+    assert_eq!(consensus["items"][0]["status"], "fixed", "{consensus:#}");
+    let text = ok(&["vex", "providers", "status", provider], &env);
+    assert!(text.contains("(run)\tsucceeded"), "{text}");
+    // Every materializer session was closed.
+    let scratch = server.tmp.path().join("stella-excititor-artifacts");
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .expect("the runner opened materializer sessions under TMPDIR")
+        .collect();
+    assert!(left.is_empty(), "scratch dirs left: {left:?}");
+}

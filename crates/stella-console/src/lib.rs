@@ -1,0 +1,273 @@
+//! The Stella web console, served by `stella serve` under `/console/`.
+//!
+//! Server-rendered HTML (maud: every value is escaped as text unless a
+//! template says otherwise, and none does) with a little progressive
+//! JavaScript; the CSS and the script are embedded in the binary, so the
+//! console works offline with no separate web server and no build step.
+//! Pages work without JavaScript; the script only adds confirmations and
+//! busy states.
+//!
+//! The console is a client of the Stella API: [`router`] takes the API's
+//! router and calls it in-process with the signed-in user's bearer token
+//! ([`api`]), so scopes, tenant isolation and validation are the API's.
+//! Sessions ([`session`]) keep the token on the server; the browser holds
+//! only a random id in an `HttpOnly`, `SameSite=Strict` cookie. Every
+//! state-changing request carries the session's CSRF token and, when the
+//! browser sends `Origin`, must come from the same origin. Every response
+//! carries a Content-Security-Policy without inline scripts or styles.
+//!
+//! Not here: anything the API does not offer (the console never touches
+//! the database), and persistence of sessions across restarts.
+
+pub mod api;
+mod assets;
+mod layout;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::api::{Api, Problem};
+use crate::layout::{Page, see_other};
+use crate::session::{SESSION_COOKIE, Session, Sessions};
+
+/// How the server runs the console.
+#[derive(Clone, Debug)]
+pub struct ConsoleOptions {
+    /// Mark cookies `Secure` (the server is reached over TLS).
+    pub secure_cookies: bool,
+    /// The API's artifact size cap; the console reads no more of an upload.
+    pub max_upload_bytes: u64,
+}
+
+/// Shared by every console handler.
+#[derive(Clone)]
+pub(crate) struct Console {
+    pub api: Api,
+    pub sessions: Arc<Sessions>,
+    pub options: Arc<ConsoleOptions>,
+}
+
+/// Multipart framing allowed on top of the upload cap.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// The console's routes, all under `/console` (merge them into the
+/// server's router). `api` is the API's router (with its state), which the
+/// console calls in-process.
+pub fn router<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions) -> Router<S> {
+    Router::new()
+        .route("/console/", get(|| async { layout::see_other("") }))
+        .nest("/console", pages(api, options))
+}
+
+fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions) -> Router<S> {
+    let upload_limit = usize::try_from(options.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD))
+        .unwrap_or(usize::MAX);
+    let state = Console {
+        api: Api::new(api),
+        sessions: Arc::new(Sessions::default()),
+        options: Arc::new(options),
+    };
+    Router::new()
+        .route("/", get(home))
+        .route(
+            "/sign-in",
+            get(pages::signin::form).post(pages::signin::submit),
+        )
+        .route("/sign-out", post(pages::signin::sign_out))
+        .route("/providers", get(pages::providers::catalog))
+        .route("/providers/open", get(pages::providers::open))
+        .route("/providers/{providerId}", get(pages::providers::page))
+        .route(
+            "/providers/{providerId}/artifacts",
+            post(pages::providers::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/providers/{providerId}/artifacts/{artifactId}/delete",
+            post(pages::providers::delete),
+        )
+        .route("/check", get(pages::check::form).post(pages::check::run))
+        .route("/static/{file}", get(assets::serve))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(same_origin))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn home(session: Option<Signed>) -> Response {
+    match session {
+        Some(_) => see_other("/providers"),
+        None => see_other("/sign-in"),
+    }
+}
+
+async fn not_found(session: Option<Signed>) -> Response {
+    let problem = Problem::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "Not found",
+        "there is no console page at this address",
+    );
+    Page {
+        title: "Not found",
+        section: "",
+        session: session.as_ref().map(|s| &s.0),
+        problem: Some(&problem),
+        body: maud::html! {},
+    }
+    .respond(StatusCode::NOT_FOUND)
+}
+
+/// The signed-in user of a request. Without a live session a page load is
+/// sent to the sign-in page and any other request is refused (401).
+pub(crate) struct Signed(pub Session);
+
+impl FromRequestParts<Console> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self, Response> {
+        let session =
+            session::cookie(&parts.headers, SESSION_COOKIE).and_then(|id| state.sessions.get(&id));
+        match session {
+            Some(s) => Ok(Signed(s)),
+            None if parts.method == Method::GET || parts.method == Method::HEAD => {
+                Err(see_other("/sign-in"))
+            }
+            None => Err(refused(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "Not signed in",
+                "this action needs a session; sign in again",
+            )),
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<Console> for Signed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Console,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Signed as FromRequestParts<Console>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// A page that only says why a request was refused.
+pub(crate) fn refused(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
+    let problem = Problem::new(status, code, title, detail);
+    Page {
+        title,
+        section: "",
+        session: None,
+        problem: Some(&problem),
+        body: maud::html! {
+            p { a href={ (layout::BASE) "/sign-in" } { "Sign in" } }
+        },
+    }
+    .respond(status)
+}
+
+impl Signed {
+    /// The refusal of a state-changing request whose form token is not the
+    /// session's CSRF token (`None`: the token is right).
+    pub fn csrf_refusal(&self, token: Option<&str>) -> Option<Response> {
+        match token {
+            Some(t) if session::same_secret(t, &self.0.csrf) => None,
+            _ => Some(refused(
+                StatusCode::FORBIDDEN,
+                "CSRF_FAILED",
+                "Request refused",
+                "the form's CSRF token is missing or does not belong to this session; reload the page and try again",
+            )),
+        }
+    }
+}
+
+/// Refuses a cross-origin state-changing request (the browser's `Origin`
+/// must name this host). Requests without `Origin` still need the CSRF
+/// token.
+async fn same_origin(request: Request, next: Next) -> Response {
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changes_state && !origin_matches(request.headers()) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "CROSS_ORIGIN",
+            "Request refused",
+            "the request came from another site",
+        );
+    }
+    next.run(request).await
+}
+
+fn origin_matches(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    origin_host.is_some_and(|h| !host.is_empty() && h == host)
+}
+
+/// The Content-Security-Policy of every console response: scripts, styles
+/// and forms from this origin only, no inline script or style, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        refused(self.status_code(), &self.code, &self.title, &self.detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let mut h = HeaderMap::new();
+        assert!(origin_matches(&h), "no Origin: left to the CSRF token");
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
+        assert!(origin_matches(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.test"));
+        assert!(!origin_matches(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!origin_matches(&h));
+    }
+}

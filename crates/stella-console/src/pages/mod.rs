@@ -1,0 +1,6 @@
+//! One module per console page. Handlers call the API through
+//! [`crate::api::Api`] and render with [`crate::layout::Page`].
+
+pub mod check;
+pub mod providers;
+pub mod signin;

@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""The Stella web console in headless Chromium (Debian's /usr/bin/chromium,
+driven by PyPI playwright; no downloaded browser).
+
+Started by crates/stella-cli/tests/console_browser.rs with a running
+`stella serve` and a docker-registry holding a signed image. Environment:
+STELLA_URL, STELLA_DATA_DIR, STELLA_ADMIN_SECRET, STELLA_ACME_SECRET (a
+client of another tenant), STELLA_IMAGE, STELLA_AXE_JS, STELLA_SHOTS.
+
+Flows: sign in (by keyboard), upload an artifact, see its staged metadata,
+the 409 "in use" explained, delete, an error with title and detail, image
+check with the report, sign out and be refused. Security: a hostile file
+name renders as text, a POST without the CSRF token (or from another
+origin) is refused, another tenant's artifacts never appear. Every page:
+axe-core with no serious or critical violation, no horizontal overflow at
+375 px, no layout shift, screenshots at 1280 px and 375 px.
+"""
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+
+import requests
+from playwright.sync_api import sync_playwright
+
+URL = os.environ["STELLA_URL"].rstrip("/")
+DATA = os.environ["STELLA_DATA_DIR"]
+ADMIN_SECRET = os.environ["STELLA_ADMIN_SECRET"]
+ACME_SECRET = os.environ["STELLA_ACME_SECRET"]
+IMAGE = os.environ["STELLA_IMAGE"]
+AXE = open(os.environ["STELLA_AXE_JS"], encoding="utf-8").read()
+SHOTS = os.environ["STELLA_SHOTS"]
+PROVIDER = "excititor:oci-openvex"
+# No quotes: Chromium percent-encodes `"` in multipart file names.
+HOSTILE_NAME = "<img src=x onerror=window.__pwned=1>.pem"
+# Claimed by an attestation on the registry (console_browser.rs pushes it).
+HOSTILE_PREDICATE = "https://evil.test/<script>window.__pwned=3</script>"
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok   {what}")
+    else:
+        failed += 1
+        print(f"FAIL {what}")
+
+
+def api_token(client, secret):
+    r = requests.post(
+        f"{URL}/connect/token",
+        data={"grant_type": "client_credentials", "client_id": client, "client_secret": secret},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return r.json()["access_token"]
+
+
+def audit(page, name):
+    """axe-core, overflow and layout shift on the current page; screenshots."""
+    page.evaluate(AXE)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in result["violations"] if v.get("impact") in ("serious", "critical")]
+    for v in bad:
+        print(f"     axe {v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}")
+    check(not bad, f"{name}: no serious/critical axe violations")
+    shift = page.evaluate(
+        """() => new Promise(resolve => {
+            let total = 0;
+            new PerformanceObserver(list => {
+                for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
+            }).observe({type: 'layout-shift', buffered: true});
+            setTimeout(() => resolve(total), 300);
+        })"""
+    )
+    check(shift < 0.01, f"{name}: no layout shift (CLS {shift:.4f})")
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        check(overflow <= 0, f"{name}: no horizontal page overflow at {width} px ({overflow})")
+        page.screenshot(path=os.path.join(SHOTS, f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 320, "height": 900})
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    check(overflow <= 0, f"{name}: no horizontal page overflow at 320 px ({overflow})")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def problem_shown(page, title, detail_part):
+    box = page.locator(".problem")
+    if box.count() == 0:
+        return False
+    return title in box.locator("h2").inner_text() and detail_part in box.locator(".detail").inner_text()
+
+
+def main():
+    # Another tenant stages an artifact the console must never show.
+    acme = api_token("acme-bot", ACME_SECRET)
+    r = requests.post(
+        f"{URL}/excititor/providers/{PROVIDER}/artifacts",
+        headers={"Authorization": f"Bearer {acme}"},
+        files={"file": ("acme.pem", b"acme tenant secret key", "application/x-pem-file")},
+        timeout=10,
+    )
+    r.raise_for_status()
+    acme_id = r.json()["artifactId"]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.on("dialog", lambda d: d.accept())
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Not signed in: sent to sign-in.
+        page.goto(f"{URL}/console/")
+        check(page.url.endswith("/console/sign-in"), "not signed in: redirected to sign-in")
+        csp = page.request.get(f"{URL}/console/sign-in").headers.get("content-security-policy", "")
+        check("script-src 'self'" in csp and "unsafe-inline" not in csp, "CSP without unsafe-inline")
+        audit(page, "sign-in")
+
+        # A wrong secret: the problem's title and detail are shown.
+        page.fill("#client_id", "admin")
+        page.fill("#client_secret", "wrong")
+        page.click("button:has-text('Sign in') >> nth=0")
+        check(
+            problem_shown(page, "Invalid client", "client id or secret is wrong"),
+            "wrong secret: problem title and detail shown",
+        )
+        audit(page, "sign-in-error")
+
+        # Sign in with the keyboard alone.
+        page.goto(f"{URL}/console/sign-in")
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "client_id":
+                break
+        check(page.evaluate("document.activeElement.id") == "client_id", "keyboard: Tab reaches the client id")
+        page.keyboard.type("admin")
+        page.keyboard.press("Tab")
+        page.keyboard.type(ADMIN_SECRET)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/console/providers")
+        check(page.locator("h1").inner_text() == "Providers", "signed in: providers catalog")
+        cookie = next(c for c in context.cookies() if c["name"] == "stella_console")
+        check(cookie["httpOnly"] and cookie["sameSite"] == "Strict", "session cookie HttpOnly, SameSite=Strict")
+        check(not any(c["value"].startswith("eyJ") for c in context.cookies()), "no token in any cookie")
+        audit(page, "providers")
+
+        # The provider's artifact store: upload a file with a hostile name.
+        page.click(f"a:has-text('{PROVIDER}')")
+        page.wait_for_url(f"**/console/providers/{PROVIDER}")
+        payload = b"-----BEGIN PUBLIC KEY-----\nnot really a key\n-----END PUBLIC KEY-----\n"
+        page.set_input_files(
+            "#artifact-file",
+            files=[{"name": HOSTILE_NAME, "mimeType": "application/x-pem-file", "buffer": payload}],
+        )
+        page.click("button:has-text('Stage artifact')")
+        page.wait_for_selector(".notice")
+        notice = page.locator(".notice")
+        check(notice.locator("strong").inner_text() == HOSTILE_NAME, "hostile file name shown as text")
+        check(notice.locator("img").count() == 0, "hostile file name made no element")
+        check(page.evaluate("window.__pwned === undefined"), "hostile file name ran no script")
+        digest = hashlib.sha256(payload).hexdigest()
+        check(digest in notice.inner_text(), "staged metadata: sha256 matches the file")
+        check("admin" in notice.inner_text() and f"{len(payload)} B" in notice.inner_text(), "staged by and size shown")
+        rows = page.locator("tbody tr")
+        check(rows.count() == 1 and digest in rows.first.inner_text(), "artifact listed")
+        check(acme_id not in page.content(), "another tenant's artifact never appears")
+        artifact_id = notice.locator("dd").first.inner_text().strip()
+        audit(page, "provider-artifacts")
+
+        # 409: a provider configuration references the artifact.
+        db = sqlite3.connect(os.path.join(DATA, "stella.db"))
+        db.execute(
+            "INSERT INTO vex_provider_artifact_uses (tenant_id, provider_id, field_key, artifact_id) VALUES (?,?,?,?)",
+            ("default", PROVIDER, "cosignKey", artifact_id),
+        )
+        db.commit()
+        page.click(f"button[aria-label='Delete artifact {artifact_id}']")
+        page.wait_for_selector(".problem")
+        check(problem_shown(page, "Artifact in use", "referenced by a provider configuration"), "409 title and detail")
+        check("Clear the slot" in page.locator(".problem").inner_text(), "409 explained")
+        check(page.locator("tbody tr").count() == 1, "artifact kept after 409")
+        audit(page, "provider-in-use")
+        db.execute("DELETE FROM vex_provider_artifact_uses")
+        db.commit()
+        db.close()
+
+        # CSRF: a POST without the token, and one from another origin, are refused.
+        page.goto(f"{URL}/console/providers/{PROVIDER}")
+        delete_url = f"{URL}/console/providers/{PROVIDER}/artifacts/{artifact_id}/delete"
+        r = page.request.post(delete_url, form={}, max_redirects=0)
+        check(r.status == 403 and "CSRF" in r.text(), f"POST without CSRF token refused ({r.status})")
+        csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+        r = page.request.post(delete_url, form={"csrf": csrf}, headers={"Origin": "http://evil.test"}, max_redirects=0)
+        check(r.status == 403, f"cross-origin POST refused ({r.status})")
+        page.reload()
+        check(page.locator("tbody tr").count() == 1, "artifact kept after refused POSTs")
+
+        # Another tenant's artifact cannot be deleted through the console.
+        r = page.request.post(
+            f"{URL}/console/providers/{PROVIDER}/artifacts/{acme_id}/delete", form={"csrf": csrf}, max_redirects=0
+        )
+        check(r.status == 404, f"another tenant's artifact: 404 ({r.status})")
+        r = requests.get(
+            f"{URL}/excititor/providers/{PROVIDER}/artifacts/{acme_id}",
+            headers={"Authorization": f"Bearer {acme}"},
+            timeout=10,
+        )
+        check(r.status_code == 200, "another tenant's artifact still there")
+
+        # Delete for real.
+        page.click(f"button[aria-label='Delete artifact {artifact_id}']")
+        page.wait_for_selector(".notice")
+        check("Deleted artifact" in page.locator(".notice").inner_text(), "deleted")
+        check(page.locator("tbody tr").count() == 0, "no artifact left")
+
+        # Image check: a bad reference is flagged at its field.
+        page.goto(f"{URL}/console/check")
+        page.fill("#reference", "<script>window.__pwned=2</script>")
+        page.check("#plain-http")
+        page.click("button:has-text('Check image')")
+        page.wait_for_selector(".problem")
+        check(page.locator("#reference-error").count() == 1, "invalid reference: field-level error")
+        check(page.evaluate("window.__pwned === undefined"), "reference text ran no script")
+        check(page.locator("#reference").get_attribute("aria-invalid") == "true", "invalid field marked")
+        audit(page, "check-error")
+
+        page.fill("#reference", IMAGE)
+        page.select_option("#policy", "release")
+        page.click("button:has-text('Check image')")
+        page.wait_for_selector(".verdict")
+        verdict = page.locator(".verdict").inner_text()
+        check(verdict.startswith("FAIL"), f"report verdict shown ({verdict!r})")
+        tree = page.locator("ul.tree").first.inner_text()
+        check("provenance" in tree and "satisfied" in tree, "provenance requirement satisfied")
+        check("vex" in tree and "missing" in tree, "vex requirement missing")
+        check("sbom" in tree, "sbom requirement listed")
+        all_evidence = page.locator("ul.tree").last
+        check(all_evidence.locator("li").count() == 3, "three pieces of evidence listed")
+        evidence_text = all_evidence.text_content()
+        check(HOSTILE_PREDICATE in evidence_text, f"registry-borne predicate type shown as text ({evidence_text!r})")
+        check(page.locator("main script").count() == 0, "registry-borne predicate type made no element")
+        check(page.evaluate("window.__pwned === undefined"), "registry-borne text ran no script")
+        audit(page, "check-report")
+
+        # A registry that is not there: 502 with title and detail.
+        page.fill("#reference", "127.0.0.1:9/nothing/here:v1")
+        page.click("button:has-text('Check image')")
+        page.wait_for_selector(".problem")
+        check(problem_shown(page, "Upstream failed", ""), "unreachable registry: problem shown")
+
+        # Unknown page: a problem, never a blank page.
+        page.goto(f"{URL}/console/no-such-page")
+        check(problem_shown(page, "Not found", "no console page"), "unknown page: problem shown")
+
+        # Sign out, then the old session is refused.
+        page.goto(f"{URL}/console/providers")
+        old = next(c for c in context.cookies() if c["name"] == "stella_console")["value"]
+        csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+        page.click("button:has-text('Sign out')")
+        page.wait_for_url("**/console/sign-in?out=1")
+        check("signed out" in page.locator(".notice").inner_text(), "signed out notice")
+        audit(page, "signed-out")
+        page.goto(f"{URL}/console/providers")
+        check(page.url.endswith("/console/sign-in"), "after sign-out: providers redirect to sign-in")
+        replay = requests.post(
+            f"{URL}/console/providers/{PROVIDER}/artifacts/{artifact_id}/delete",
+            data={"csrf": csrf},
+            cookies={"stella_console": old},
+            allow_redirects=False,
+            timeout=10,
+        )
+        check(replay.status_code == 401, f"old session cookie refused ({replay.status_code})")
+        check("Not signed in" in replay.text, "refusal says why")
+        check(not errors, f"no script errors ({errors})")
+        browser.close()
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

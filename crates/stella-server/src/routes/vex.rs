@@ -1,0 +1,150 @@
+//! `GET /vex/statements` (paginated) and `GET /vex/consensus`: the
+//! tenant's ingested OpenVEX statements and their consensus across issuers
+//! (`crate::vex::query`, default trust: every issuer equal). Scope `vex.read`.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use stella_store::VexRepository;
+
+use crate::auth::{Principal, Scope};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::state::AppState;
+use crate::vex::query::{StatementView, consensus_for, statement_query};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 500;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementParams {
+    /// Product purl, IRI or image digest (normalised: `pkg:oci` by digest).
+    pub product: Option<String>,
+    /// Vulnerability name, alias or @id.
+    pub vulnerability: Option<String>,
+    /// Issuer as recorded (verified signer).
+    pub issuer: Option<String>,
+    /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsensusParams {
+    /// Product purl, IRI or image digest.
+    pub product: String,
+    /// One vulnerability; default: every vulnerability stored about the product.
+    pub vulnerability: Option<String>,
+}
+
+/// One page of statements.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementPage {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<StatementView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The consensus per vulnerability.
+#[derive(Serialize, ToSchema)]
+pub struct ConsensusList {
+    /// `{product, vulnerability, status, conflict, rationale, contributions: [{issuer, weight, status, statementDigest, …}]}`
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<stella_vex::Consensus>,
+}
+
+fn bad_query(r: QueryRejection) -> ApiError {
+    ApiError::BadRequest {
+        code: "INVALID_QUERY",
+        detail: r.body_text(),
+    }
+}
+
+/// List ingested statements.
+#[utoipa::path(get, path = "/vex/statements", tag = "vex",
+    params(StatementParams),
+    security(("bearer" = ["vex.read"])),
+    responses(
+        (status = 200, description = "A page of statements, oldest first", body = StatementPage),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_vex_statements(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Result<Query<StatementParams>, QueryRejection>,
+) -> Result<Json<StatementPage>, ApiError> {
+    let ctx = principal.require(Scope::VexRead)?;
+    let Query(p) = query.map_err(bad_query)?;
+    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            "OUT_OF_RANGE",
+            "limit must be 1-500",
+        )]));
+    }
+    let mut q = statement_query(
+        p.product.as_deref(),
+        p.vulnerability.as_deref(),
+        p.issuer.as_deref(),
+    );
+    q.limit = limit;
+    q.after = match p.cursor.as_deref() {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                "cursor",
+                "INVALID_CURSOR",
+                "cursor must be a nextCursor value",
+            )])
+        })?),
+        None => None,
+    };
+    let rows = state.store.query_vex_statements(&ctx, &q).await?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.key.to_string()))
+        .flatten();
+    Ok(Json(StatementPage {
+        items: rows.iter().map(StatementView::from_stored).collect(),
+        next_cursor,
+    }))
+}
+
+/// The consensus across issuers for a product (and vulnerability).
+#[utoipa::path(get, path = "/vex/consensus", tag = "vex",
+    params(ConsensusParams),
+    security(("bearer" = ["vex.read"])),
+    responses(
+        (status = 200, description = "One consensus per vulnerability (empty when nothing is known)", body = ConsensusList),
+        (status = 400, description = "Bad or missing `product`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_vex_consensus(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Result<Query<ConsensusParams>, QueryRejection>,
+) -> Result<Json<ConsensusList>, ApiError> {
+    let ctx = principal.require(Scope::VexRead)?;
+    let Query(p) = query.map_err(bad_query)?;
+    let items = consensus_for(
+        &state.store,
+        &ctx,
+        &p.product,
+        p.vulnerability.as_deref(),
+        &stella_vex::TrustConfig::default(),
+    )
+    .await?;
+    Ok(Json(ConsensusList { items }))
+}

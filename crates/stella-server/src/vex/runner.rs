@@ -1,0 +1,420 @@
+//! The OCI OpenVEX provider runner: for each subscribed image, resolve it,
+//! discover and verify its OpenVEX evidence (`stella_engine::vex`) and
+//! store the accepted statements (`super::ingest`), recording the status of
+//! the run and of each image.
+//!
+//! A run: readiness (the one configuration validator) → run lease (so two
+//! servers on one database never run a provider at once; a crashed run's
+//! lease expires) → a materializer session holding the trust material from
+//! the artifact store, opened before verification and closed on every path
+//! (explicitly, and by drop on a panic or cancellation) → per image work →
+//! status. Keypair and offline (`offlineBundle`) trust are supported; TUF
+//! refresh from `tufMirror` is not yet (the run says so).
+//!
+//! Not here: scheduling (`crate::serve` ticks [`run_due`]) or HTTP.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use stella_attest::verify::TrustPolicy;
+use stella_engine::vex::{VexLimits, VexRequest, discover_vex};
+use stella_oci::registry::{RegistryClient, RegistryOptions};
+use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository};
+use stella_types::reference::Reference;
+
+use super::ingest::{IngestCounts, ingest_discovery};
+use super::provider::{self, OCI_OPENVEX, OciOpenVexConfig};
+use crate::materializer::{Materializer, Session};
+
+/// How often the scheduler looks for due providers.
+pub const TICK: Duration = Duration::from_secs(10);
+
+/// How long a run lease lasts before another server may take over.
+pub const LEASE: Duration = Duration::from_secs(600);
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub provider_id: String,
+    /// `succeeded`, `partial` (some images failed), `failed`, `blocked`
+    /// (configuration not ready) or `busy` (another server holds the lease).
+    pub result: String,
+    pub reason: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub counts: IngestCounts,
+    pub images: Vec<ImageRun>,
+}
+
+/// One image of a run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRun {
+    pub image: String,
+    pub result: String,
+    pub reason: String,
+    pub counts: IngestCounts,
+}
+
+fn now_rfc3339() -> String {
+    stella_vex::Timestamp(time::OffsetDateTime::now_utc()).to_rfc3339()
+}
+
+/// The holder name of this process's leases.
+pub fn holder_id() -> String {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER
+        .get_or_init(|| format!("stella-{}-{}", std::process::id(), uuid::Uuid::now_v7()))
+        .clone()
+}
+
+/// Runs one provider for `ctx`'s tenant now.
+pub async fn run_provider(
+    store: &Store,
+    ctx: &TenantContext,
+    provider_id: &str,
+    materializer: &Materializer,
+) -> RunSummary {
+    let started_at = now_rfc3339();
+    let mut summary = RunSummary {
+        provider_id: provider_id.to_string(),
+        result: "failed".into(),
+        reason: String::new(),
+        started_at: started_at.clone(),
+        finished_at: String::new(),
+        counts: IngestCounts::default(),
+        images: Vec::new(),
+    };
+    let config = match load_ready(store, ctx, provider_id).await {
+        Ok(c) => c,
+        Err(reason) => {
+            summary.result = "blocked".into();
+            summary.reason = reason;
+            return finish(store, ctx, summary).await;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let lease_until = now.saturating_add(i64::try_from(LEASE.as_secs()).unwrap_or(600));
+    match store
+        .acquire_provider_lease(ctx, provider_id, &holder_id(), now, lease_until)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            summary.result = "busy".into();
+            summary.reason = "another server is running this provider".into();
+            summary.finished_at = now_rfc3339();
+            return summary;
+        }
+        Err(e) => {
+            summary.reason = format!("cannot take the run lease: {e}");
+            return finish(store, ctx, summary).await;
+        }
+    }
+    match materializer.open_session() {
+        Ok(session) => {
+            run_with_session(store, ctx, &config, &session, &mut summary).await;
+            if let Err(e) = session.close().await {
+                tracing::warn!(error = %e, "closing the artifact session failed");
+            }
+        }
+        Err(e) => summary.reason = format!("cannot open the artifact session: {e}"),
+    }
+    if let Err(e) = store
+        .release_provider_lease(ctx, provider_id, &holder_id())
+        .await
+    {
+        tracing::warn!(error = %e, "releasing the run lease failed");
+    }
+    finish(store, ctx, summary).await
+}
+
+async fn load_ready(
+    store: &Store,
+    ctx: &TenantContext,
+    provider_id: &str,
+) -> Result<OciOpenVexConfig, String> {
+    if provider_id != OCI_OPENVEX {
+        return Err(format!("{provider_id} has no runner"));
+    }
+    let record = store
+        .get_provider_config(ctx, provider_id)
+        .await
+        .map_err(|e| format!("cannot read the configuration: {e}"))?
+        .ok_or("the provider is not configured")?;
+    let values: provider::Values = serde_json::from_str(&record.values_json)
+        .map_err(|_| "the stored configuration is unreadable".to_string())?;
+    provider::validate_oci_openvex(&values).map_err(|issues| {
+        let codes: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{} ({})", i.code, i.path))
+            .collect();
+        format!("configuration not ready: {}", codes.join(", "))
+    })
+}
+
+async fn run_with_session(
+    store: &Store,
+    ctx: &TenantContext,
+    config: &OciOpenVexConfig,
+    session: &Session,
+    summary: &mut RunSummary,
+) {
+    let policy = match trust_policy(store, ctx, config, session).await {
+        Ok(p) => p,
+        Err(reason) => {
+            summary.reason = reason;
+            return;
+        }
+    };
+    let auth_dir = match registry_auth(store, ctx, config, session).await {
+        Ok(d) => d,
+        Err(reason) => {
+            summary.reason = reason;
+            return;
+        }
+    };
+    let client = match RegistryClient::new(RegistryOptions {
+        plain_http: config.allow_http,
+        docker_config_dir: Some(auth_dir),
+        ..Default::default()
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            summary.reason = format!("cannot build the registry client: {e}");
+            return;
+        }
+    };
+    let limits = VexLimits::default();
+    for image in &config.images {
+        let run = run_image(store, ctx, &client, image, config, &policy, limits).await;
+        summary.counts.add(&run.counts);
+        summary.images.push(run);
+    }
+    let failed = summary
+        .images
+        .iter()
+        .filter(|i| i.result == "failed")
+        .count();
+    (summary.result, summary.reason) = match failed {
+        0 => ("succeeded".into(), String::new()),
+        n if n == summary.images.len() => ("failed".into(), format!("all {n} image(s) failed")),
+        n => (
+            "partial".into(),
+            format!("{n} of {} image(s) failed", summary.images.len()),
+        ),
+    };
+}
+
+async fn trust_policy(
+    store: &Store,
+    ctx: &TenantContext,
+    config: &OciOpenVexConfig,
+    session: &Session,
+) -> Result<TrustPolicy, String> {
+    let mut policy = TrustPolicy::default();
+    let read =
+        |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read trust material: {e}"));
+    match config.mode.as_str() {
+        "keypair" => {
+            for id in &config.cosign_keys {
+                let path = session
+                    .materialize(store, ctx, OCI_OPENVEX, *id)
+                    .await
+                    .map_err(|e| format!("cosignKeys: {e}"))?;
+                let pem = String::from_utf8(read(&path)?)
+                    .map_err(|_| "cosignKeys: not PEM text".to_string())?;
+                let key = stella_crypto::PublicKey::from_pem(&pem)
+                    .map_err(|e| format!("cosignKeys artifact {id}: {e}"))?;
+                policy.keys.push(key);
+            }
+        }
+        _ => {
+            let Some(bundle) = config.offline_bundle else {
+                return Err("TUF refresh from tufMirror is not supported by this runner yet: upload a sigstore trusted_root.json as offlineBundle".into());
+            };
+            let path = session
+                .materialize(store, ctx, OCI_OPENVEX, bundle)
+                .await
+                .map_err(|e| format!("offlineBundle: {e}"))?;
+            let verifier =
+                stella_engine::trust::keyless_verifier(&read(&path)?, Default::default())
+                    .map_err(|e| format!("offlineBundle: {e}"))?;
+            let identity = stella_engine::trust::matcher(
+                config.subject.as_deref(),
+                config.subject_regexp.as_deref(),
+            )
+            .map_err(|e| format!("cosignSubject: {e}"))?
+            .ok_or("cosignSubject is required")?;
+            let issuer = stella_engine::trust::matcher(
+                config.issuer.as_deref(),
+                config.issuer_regexp.as_deref(),
+            )
+            .map_err(|e| format!("cosignIssuer: {e}"))?
+            .ok_or("cosignIssuer is required")?;
+            policy.keyless = Some(stella_engine::trust::keyless_trust(
+                verifier,
+                stella_sigstore::verify::IdentityPolicy { identity, issuer },
+                None,
+            ));
+        }
+    }
+    Ok(policy)
+}
+
+/// A docker config directory for the registry client: the session's
+/// `auth/` with `registryAuth` as `config.json`, or empty (never the
+/// server user's own credentials).
+async fn registry_auth(
+    store: &Store,
+    ctx: &TenantContext,
+    config: &OciOpenVexConfig,
+    session: &Session,
+) -> Result<std::path::PathBuf, String> {
+    let dir = session.dir().join("auth");
+    std::fs::create_dir(&dir).map_err(|e| format!("cannot prepare registry auth: {e}"))?;
+    if let Some(id) = config.registry_auth {
+        let path = session
+            .materialize(store, ctx, OCI_OPENVEX, id)
+            .await
+            .map_err(|e| format!("registryAuth: {e}"))?;
+        std::fs::rename(&path, dir.join("config.json"))
+            .map_err(|e| format!("cannot prepare registry auth: {e}"))?;
+    }
+    Ok(dir)
+}
+
+async fn run_image(
+    store: &Store,
+    ctx: &TenantContext,
+    client: &RegistryClient,
+    image: &str,
+    config: &OciOpenVexConfig,
+    policy: &TrustPolicy,
+    limits: VexLimits,
+) -> ImageRun {
+    let started_at = now_rfc3339();
+    let mut run = ImageRun {
+        image: image.to_string(),
+        result: "failed".into(),
+        reason: String::new(),
+        counts: IngestCounts::default(),
+    };
+    match ingest_image(store, ctx, client, image, config, policy, limits).await {
+        Ok((counts, reason)) => {
+            run.result = "succeeded".into();
+            run.counts = counts;
+            run.reason = reason;
+        }
+        Err(reason) => run.reason = reason,
+    }
+    let record = ProviderRunRecord {
+        provider_id: OCI_OPENVEX.into(),
+        image: image.to_string(),
+        started_at,
+        finished_at: Some(now_rfc3339()),
+        result: run.result.clone(),
+        reason: run.reason.clone(),
+        counts_json: serde_json::to_string(&run.counts).unwrap_or_default(),
+    };
+    if let Err(e) = store.record_provider_run(ctx, &record).await {
+        tracing::warn!(error = %e, "recording the image run failed");
+    }
+    run
+}
+
+async fn ingest_image(
+    store: &Store,
+    ctx: &TenantContext,
+    client: &RegistryClient,
+    image: &str,
+    config: &OciOpenVexConfig,
+    policy: &TrustPolicy,
+    limits: VexLimits,
+) -> Result<(IngestCounts, String), String> {
+    let reference = Reference::parse(image).map_err(|e| e.to_string())?;
+    let Reference::Registry(registry_ref) = &reference else {
+        return Err("not a registry reference".into());
+    };
+    let repo = client.repository(registry_ref);
+    let resolved = stella_oci::artifact::resolve(&repo, &reference)
+        .await
+        .map_err(|e| format!("cannot resolve: {e}"))?;
+    let request = VexRequest {
+        image_name: format!("{}/{}", registry_ref.registry, registry_ref.repository),
+        image: resolved,
+        require_signatures: config.require_signatures,
+        limits,
+    };
+    let found = discover_vex(&repo, &request, policy, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (counts, rejections) = ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut notes: Vec<String> = rejections
+        .iter()
+        .map(|r| format!("rejected {}: {}", r.source, r.reason))
+        .collect();
+    notes.extend(found.caps_hit.iter().map(|c| format!("cap hit: {c}")));
+    Ok((counts, notes.join("; ")))
+}
+
+async fn finish(store: &Store, ctx: &TenantContext, mut summary: RunSummary) -> RunSummary {
+    summary.finished_at = now_rfc3339();
+    let record = ProviderRunRecord {
+        provider_id: summary.provider_id.clone(),
+        image: String::new(),
+        started_at: summary.started_at.clone(),
+        finished_at: Some(summary.finished_at.clone()),
+        result: summary.result.clone(),
+        reason: summary.reason.clone(),
+        counts_json: serde_json::to_string(&summary.counts).unwrap_or_default(),
+    };
+    if let Err(e) = store.record_provider_run(ctx, &record).await {
+        tracing::warn!(error = %e, "recording the run failed");
+    }
+    summary
+}
+
+/// Runs every configured provider of every tenant whose poll interval has
+/// passed since its last run (the scheduler calls this on a tick).
+pub async fn run_due(store: &Store, materializer: &Materializer) {
+    let configs = match store.list_provider_configs_all().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing provider configurations failed");
+            return;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    for (tenant, record) in configs {
+        let ctx = TenantContext::from_verified_identity(tenant, "runner");
+        let Ok(values) = serde_json::from_str::<provider::Values>(&record.values_json) else {
+            continue;
+        };
+        let Ok(config) = provider::validate_oci_openvex(&values) else {
+            continue;
+        };
+        let last = store
+            .provider_runs(&ctx, &record.provider_id)
+            .await
+            .ok()
+            .and_then(|runs| runs.into_iter().find(|r| r.image.is_empty()))
+            .and_then(|r| stella_vex::Timestamp::parse(&r.started_at));
+        let due = match last {
+            Some(t) => {
+                now - t.0
+                    >= time::Duration::try_from(config.poll_interval)
+                        .unwrap_or(time::Duration::HOUR)
+            }
+            None => true,
+        };
+        if due {
+            let summary = run_provider(store, &ctx, &record.provider_id, materializer).await;
+            tracing::info!(provider = %summary.provider_id, result = %summary.result, "provider run");
+        }
+    }
+}
