@@ -556,3 +556,137 @@ fn report_on_an_oci_layout() {
     );
     assert!(v.contains(&digest), "{v}");
 }
+
+fn openvex(id: &str, author: &str, statements: Value) -> String {
+    serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": id,
+        "author": author,
+        "timestamp": "2026-11-01T00:00:00Z",
+        "version": 1,
+        "statements": statements
+    })
+    .to_string()
+}
+
+/// Signed OpenVEX from two trusted issuers (vendor first) and one the VEX
+/// section does not trust: quieted, conflicting, investigating and ignored.
+#[test]
+fn signed_openvex_quiets_conflicts_and_untrusted() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    setup(w);
+    python_layout(&w.join("img"), PythonLayer::Seed("vex"));
+    skopeo_push(&w.join("img"), &format!("{host}/vex:v1"));
+    let app = format!("{host}/vex:v1");
+    let (_, empty, _, _) = report_json(w, &["--image", &app, "--output", "json"]);
+    let digest = empty["report"]["imageDigest"].as_str().unwrap().to_string();
+    for (name, out) in [
+        ("trivy.json", "trivy.json"),
+        ("grype.json", "grype.json"),
+        ("cyclonedx-vdr.json", "bom.cdx.json"),
+    ] {
+        write_fixture(w, name, &digest, out);
+    }
+    push(w, &app, "application/json", "trivy.json");
+    push(w, &app, "application/json", "grype.json");
+    push(w, &app, "application/vnd.cyclonedx+json", "bom.cdx.json");
+    let image_purl = format!("pkg:oci/vex@{}", digest.replace(':', "%3A"));
+    std::fs::write(w.join("vendor.vex.json"), openvex("https://vendor.example/vex/1", "Vendor PSIRT", serde_json::json!([
+        {"vulnerability": {"name": "GHSA-35jh-r3h4-6jhm"}, "products": [{"@id": "pkg:npm/lodash@4.17.20"}],
+         "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"},
+        {"vulnerability": {"name": "CVE-2023-44487"}, "products": [{"@id": image_purl}],
+         "status": "not_affected", "justification": "vulnerable_code_not_present"}
+    ]))).unwrap();
+    std::fs::write(w.join("distro.vex.json"), openvex("https://distro.example/vex/7", "Distro Security", serde_json::json!([
+        {"vulnerability": {"name": "CVE-2023-44487"}, "products": [{"@id": "pkg:golang/golang.org/x/net@0.1.0"}],
+         "status": "affected", "action_statement": "upgrade to 0.17.0"}
+    ]))).unwrap();
+    std::fs::write(w.join("other.vex.json"), openvex("https://other.example/vex/3", "Someone", serde_json::json!([
+        {"vulnerability": {"name": "CVE-2021-44906"}, "products": [{"@id": "pkg:npm/minimist@1.2.5"}],
+         "status": "not_affected", "justification": "component_not_present"}
+    ]))).unwrap();
+    std::fs::write(
+        w.join("vex-policy.yaml"),
+        POLICY.replace(
+            "  distro: { keys: [distro.pub] }\n",
+            "  distro: { keys: [distro.pub] }\n  other: { keys: [other.pub] }\n",
+        ),
+    )
+    .unwrap();
+    for (file, key) in [
+        ("vendor.vex.json", "vendor.pem"),
+        ("distro.vex.json", "distro.pem"),
+        ("other.vex.json", "other.pem"),
+    ] {
+        ok(
+            w,
+            &[
+                "attest",
+                "--image",
+                &app,
+                "--type",
+                "openvex",
+                "--predicate",
+                file,
+                "--key",
+                key,
+            ],
+        );
+    }
+    let (code, out, _, _) = report_json(
+        w,
+        &[
+            "--image",
+            &app,
+            "--policy",
+            "vex-policy.yaml",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1);
+    let report = &out["report"];
+    let verdicts: BTreeMap<String, &Value> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["findingId"].as_str().unwrap().to_string(), v))
+        .collect();
+    let lodash = verdicts["CVE-2021-23337:pkg:npm/lodash@4.17.20"];
+    assert_eq!(lodash["status"], "Quieted", "{lodash}");
+    assert_eq!(lodash["quiet"], true);
+    assert_eq!(
+        lodash["quietedBy"][0]["signers"],
+        serde_json::json!(["vendor"])
+    );
+    assert_eq!(lodash["quietedBy"][0]["issuer"], "Vendor PSIRT");
+    assert_eq!(lodash["sourceTrust"], "vendor");
+    let xnet = verdicts["CVE-2023-44487:pkg:golang/golang.org/x/net@0.1.0"];
+    assert_eq!(xnet["status"], "Blocked", "{xnet}");
+    assert_eq!(xnet["inputs"]["vex"]["status"], "conflict");
+    assert_eq!(
+        xnet["inputs"]["vex"]["quieting"][0]["signers"],
+        serde_json::json!(["vendor"])
+    );
+    assert_eq!(
+        xnet["inputs"]["vex"]["keeping"][0]["signers"],
+        serde_json::json!(["distro"])
+    );
+    let minimist = verdicts["CVE-2021-44906:pkg:npm/minimist@1.2.5"];
+    assert_eq!(minimist["status"], "Warned");
+    assert!(minimist["inputs"].get("vex").is_none());
+    let codes: Vec<&str> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"vex.conflict") && codes.contains(&"vex.untrusted"),
+        "{codes:?}"
+    );
+    assert_eq!(report["summary"]["quieted"], 1);
+}

@@ -25,6 +25,7 @@
 pub mod findings;
 pub mod gather;
 pub mod judge;
+pub mod openvex;
 pub mod report;
 pub mod sign;
 pub mod vex;

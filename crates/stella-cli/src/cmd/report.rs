@@ -11,10 +11,11 @@
 //! Time: `generatedAt` is `SOURCE_DATE_EPOCH` when set, else now; finding
 //! ages are always measured against the wall clock.
 //!
-//! VEX: the OpenVEX documents attached to the image are collected with the
-//! signers the engine verified; this build has no OpenVEX reader yet
-//! (`stella-vex`), so they are listed on stderr and not applied: a finding
-//! is then never quieted, which can only make the verdict stricter.
+//! VEX: the OpenVEX documents attached to the image (bare or as signed
+//! attestations) are read with `stella-vex` through
+//! `stella_report::openvex`, with the signers the engine verified; only the
+//! policy's `vex.signers` count. An unreadable document from a trusted
+//! signer is an error (exit 2); any other is skipped with a note on stderr.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use stella_engine::Trust;
 use stella_engine::image::VerifyImageRequest;
 use stella_report::findings::{Limits, parse_report};
 use stella_report::gather::check_subject;
-use stella_report::vex::NoVex;
+use stella_report::openvex::OpenVexLookup;
 use stella_report::{Decision, ImageReport, ReportVerdict, TrustedReport};
 use stella_types::Digest;
 use stella_types::limits::{DEFAULT_REFERRER_DEPTH, MAX_JSON_DOCUMENT_BYTES};
@@ -86,17 +87,17 @@ async fn report(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Out
     crate::cmd::evidence::print_request_stats(&store);
     let mut scanners = collected.scanners;
     scanners.extend(read_scan_files(&args.scans, &subject.digest, &limits)?);
-    if !collected.vex_documents.is_empty() {
-        eprintln!(
-            "stella: {} VEX document(s) attached to the image were not applied: this build has no OpenVEX reader (findings are never quieted)",
-            collected.vex_documents.len()
-        );
+    let trusted: &[String] = policy.vex.as_ref().map_or(&[], |v| &v.signers);
+    let (vex, skipped) =
+        OpenVexLookup::from_documents(&collected.vex_documents, &subject.digest, trusted)?;
+    for s in &skipped {
+        eprintln!("stella: skipped {s} (not signed by a trusted VEX signer)");
     }
     let decision = Decision {
         policy: &policy,
         revision_id: "local".into(),
         environment: args.environment.clone(),
-        vex: &NoVex,
+        vex: &vex,
         generated_at,
         now,
     };
