@@ -5,6 +5,8 @@
 //!   2.1.0 and the in-toto vulns predicate into normalised findings.
 //! - [`vex`]: the narrow VEX interface a report needs ([`vex::VexLookup`])
 //!   and the trusted-signer consensus; the OpenVEX model is `stella-vex`'s.
+//! - [`openvex`]: the adapter from `stella-vex` documents (with the signers
+//!   the engine verified) to a [`vex::VexLookup`].
 //! - [`judge`]: merges findings, applies VEX and the policy's `rules:`.
 //! - [`report`]: the deterministic report (canonical JSON, `reportId`
 //!   derived from its bytes).
@@ -18,7 +20,7 @@
 //!
 //! What this crate does not do: read files, environment variables or the
 //! wall clock (the caller passes `now` and the report time), print, or
-//! parse VEX documents.
+//! parse VEX documents itself (`stella-vex` does).
 
 #![forbid(unsafe_code)]
 
