@@ -132,6 +132,11 @@ pub enum Command {
     /// and JSON evidence exports of many images; verify, inspect, import.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Judge an image's scanner findings, minus what trusted VEX says does
+    /// not apply, against a policy's rules; print (and sign) the report.
+    ///
+    /// Exit 0 pass (warn counts as pass, with a note), 1 blocked, 2 error.
+    Report(ReportArgs),
 }
 
 /// Sigstore trust roots fetched through TUF into the user's cache
@@ -866,6 +871,58 @@ pub struct VexArtifactsArgs {
     pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
+    /// The image (registry reference, or oci:<dir>:<tag> / oci:<dir>@<digest>).
+    #[arg(long, value_name = "REF", required = true)]
+    pub image: Option<String>,
+    /// Policy (YAML) with the rules: and vex: sections. Without it every
+    /// finding passes and no VEX counts.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The environment the report is for (matched by rules' environments).
+    #[arg(long, value_name = "ENV")]
+    pub environment: Option<String>,
+    /// A scanner report file to judge as well as those attached to the
+    /// image (Trivy, Grype, CycloneDX, SARIF, in-toto vulns). Repeatable.
+    #[arg(long = "scan", value_name = "FILE")]
+    pub scans: Vec<PathBuf>,
+    /// Private key that signs the report (DSSE, payloadType
+    /// application/vnd.stellaops.report+json).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// sigstore trusted_root.json for keyless policy signers (default: the cached root).
+    #[arg(long, value_name = "JSON")]
+    pub trusted_root: Option<PathBuf>,
+    /// How deep to follow referrers of referrers.
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+    /// text, or json: the {report, dsse} object (dsse absent without --sign-key).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Check a signed report: the envelope's signature with --key, its
+    /// payloadType, and that the payload is the canonical report. Exit 0
+    /// verified, 1 not verified, 2 unreadable input.
+    Verify(ReportVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportVerifyArgs {
+    /// The {report, dsse} JSON that `stella report --output json --sign-key` printed.
+    #[arg(value_name = "REPORT_JSON")]
+    pub report: PathBuf,
+    /// Public key that must have signed. Repeatable.
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub keys: Vec<PathBuf>,
 }
 
 #[cfg(test)]

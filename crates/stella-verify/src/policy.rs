@@ -32,6 +32,9 @@ use stella_types::Digest;
 
 use crate::duration::parse_duration;
 
+mod rules;
+pub use rules::{FindingSeverity, Rule, RuleAction, VexPolicy, VexStatusMatch, pattern_matches};
+
 /// The only policy format version this build reads.
 pub const POLICY_VERSION: u64 = 1;
 
@@ -116,6 +119,12 @@ pub struct Policy {
     pub max_evidence_age_seconds: Option<u64>,
     pub require_transparency_log: bool,
     pub requirements: Vec<Requirement>,
+    /// `vex:`: whose VEX statements count (absent: none counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vex: Option<VexPolicy>,
+    /// `rules:`: what to do with scanner findings, first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -141,6 +150,10 @@ pub struct PolicyDiagnostics {
     pub success: bool,
     pub version: Option<u64>,
     pub requirement_count: usize,
+    /// Finding rules (`$.rules`); omitted from JSON when there are none, so
+    /// the output for policies without rules is unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rule_count: usize,
     pub error_count: usize,
     pub warning_count: usize,
     pub issues: Vec<PolicyIssue>,
@@ -316,6 +329,10 @@ impl Ctx {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -354,6 +371,7 @@ impl Policy {
             success: error_count == 0 && policy.is_some(),
             version: policy.as_ref().map(|p| p.version),
             requirement_count: policy.as_ref().map_or(0, |p| p.requirements.len()),
+            rule_count: policy.as_ref().map_or(0, |p| p.rules.len()),
             error_count,
             warning_count,
             issues: ctx.issues,
@@ -392,6 +410,8 @@ impl Policy {
                 "maxEvidenceAge",
                 "requireTransparencyLog",
                 "requirements",
+                "vex",
+                "rules",
             ],
         );
 
@@ -405,7 +425,7 @@ impl Policy {
                 None
             }
             Some(Value::Number(n)) if n.as_u64() == Some(POLICY_VERSION) => Some(POLICY_VERSION),
-            Some(Value::String(s)) if s == "1" => Some(POLICY_VERSION),
+            Some(Value::String(s)) if s == "1" || s == "1.0" => Some(POLICY_VERSION),
             Some(other) => {
                 ctx.err(
                     "$.version",
@@ -498,6 +518,19 @@ impl Policy {
             );
         }
 
+        let vex = m
+            .get("vex")
+            .and_then(|v| rules::parse_vex(v, &signers, ctx));
+        let rules = m
+            .get("rules")
+            .map(|v| rules::parse_rules(v, &signers, vex.as_ref(), ctx))
+            .unwrap_or_default();
+        if !rules.is_empty() {
+            // A policy of finding rules alone is complete: no evidence
+            // requirement is not a sign that "any image passes".
+            ctx.issues.retain(|i| i.code != "policy.requirements.none");
+        }
+
         let version = version?;
         let digest = Digest::sha256_of(bytes);
         Some(Policy {
@@ -508,6 +541,8 @@ impl Policy {
             max_evidence_age_seconds,
             require_transparency_log,
             requirements,
+            vex,
+            rules,
         })
     }
 

@@ -9,6 +9,7 @@ mod evidence;
 mod export;
 mod key;
 mod policy;
+mod report;
 mod serve;
 mod trust;
 mod verify;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Auth(c) => auth::run(c).await,
         Command::Vex(c) => vex::run(c, &cli.registry).await,
         Command::Export(c) => export::run(c, &cli.registry).await,
+        Command::Report(c) => report::run(c, &cli.registry).await,
     }
 }
 

@@ -195,6 +195,8 @@ fn load_policy(args: &VerifyImageArgs) -> anyhow::Result<(Policy, PathBuf)> {
                 max_evidence_age_seconds: None,
                 require_transparency_log: false,
                 requirements: Vec::new(),
+                vex: None,
+                rules: Vec::new(),
             };
             (policy, PathBuf::from("."))
         }
@@ -291,7 +293,7 @@ fn read_text(base: &Path, p: &str) -> anyhow::Result<(PathBuf, String)> {
     Ok((path, text))
 }
 
-fn load_signers(
+pub(crate) fn load_signers(
     policy: &Policy,
     base: &Path,
     args: &VerifyImageArgs,

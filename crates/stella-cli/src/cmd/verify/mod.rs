@@ -2,7 +2,7 @@
 
 mod attestation;
 mod blob;
-mod image;
+pub(crate) mod image;
 pub(crate) mod trust;
 
 use crate::cli::{RegistryArgs, VerifyCommand};

@@ -1,0 +1,444 @@
+//! Judging findings: merge the findings of every scanner report into one per
+//! (package, vulnerability), look up VEX, apply the policy's rules, and
+//! return one verdict per finding plus the report's issues.
+//!
+//! Order (docs/report.md): the first rule whose conditions all hold decides
+//! (`block` -> Blocked, `warn` -> Warned, `ignore` -> Ignored). A finding
+//! that trusted VEX quiets (`not_affected`, `fixed`) is Quieted, unless a
+//! rule that names `vexStatus` matches it: rules without `vexStatus` never
+//! touch a quieted finding. A finding no rule matches passes. The clock is
+//! passed in; nothing here reads it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use stella_types::Digest;
+use stella_verify::policy::{
+    FindingSeverity, Policy, Rule, RuleAction, VexStatusMatch, pattern_matches,
+};
+use time::OffsetDateTime;
+
+use crate::findings::Finding;
+use crate::vex::{Consensus, VexLookup, VexStatement, VexStatus, consensus};
+
+/// One finding after merging every report that states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedFinding {
+    pub purl: String,
+    pub vulnerability: String,
+    pub aliases: Vec<String>,
+    pub severity: FindingSeverity,
+    pub fixed_version: Option<String>,
+    pub published: Option<OffsetDateTime>,
+    /// Digests of the scanner reports stating it (sorted).
+    pub sources: Vec<Digest>,
+}
+
+impl MergedFinding {
+    /// `<vulnerability>:<purl>`, unique within a report.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.vulnerability, self.purl)
+    }
+}
+
+/// Merges findings by (package URL, vulnerability id): the most severe
+/// severity wins (a forged or stale report can only make it worse), aliases
+/// and sources are united, the fixed version is the first one stated (in
+/// source order), the publication date the earliest. Sorted by id.
+pub fn merge(findings: impl IntoIterator<Item = Finding>) -> Vec<MergedFinding> {
+    let mut by_key: BTreeMap<(String, String), MergedFinding> = BTreeMap::new();
+    let mut all: Vec<Finding> = findings.into_iter().collect();
+    all.sort_by(|a, b| a.source.cmp(&b.source));
+    for f in all {
+        let key = (f.vulnerability.clone(), f.purl.clone());
+        let m = by_key.entry(key).or_insert_with(|| MergedFinding {
+            purl: f.purl.clone(),
+            vulnerability: f.vulnerability.clone(),
+            aliases: Vec::new(),
+            severity: FindingSeverity::Unknown,
+            fixed_version: None,
+            published: None,
+            sources: Vec::new(),
+        });
+        m.severity = crate::findings::most_severe([m.severity, f.severity]);
+        m.aliases.extend(f.aliases);
+        if m.fixed_version.is_none() {
+            m.fixed_version = f.fixed_version;
+        }
+        m.published = match (m.published, f.published) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        m.sources.push(f.source);
+    }
+    by_key
+        .into_values()
+        .map(|mut m| {
+            m.aliases.sort();
+            m.aliases.dedup();
+            m.sources.sort();
+            m.sources.dedup();
+            m
+        })
+        .collect()
+}
+
+/// A per-finding status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FindingStatus {
+    Blocked,
+    Warned,
+    Ignored,
+    Quieted,
+    Pass,
+}
+
+/// A VEX statement as the report cites it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VexCitation {
+    pub digest: Digest,
+    pub status: VexStatus,
+    pub signers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+}
+
+impl From<&VexStatement> for VexCitation {
+    fn from(s: &VexStatement) -> Self {
+        VexCitation {
+            digest: s.digest.clone(),
+            status: s.status,
+            signers: s.signers.clone(),
+            issuer: s.issuer.clone(),
+            justification: s.justification.clone(),
+        }
+    }
+}
+
+/// What the trusted VEX said, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VexOutcome {
+    /// `not_affected`, `affected`, `fixed`, `under_investigation` or `conflict`.
+    pub status: String,
+    /// Statements saying the finding does not apply (conflicts: that side).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quieting: Vec<VexCitation>,
+    /// Statements saying it applies or is being investigated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keeping: Vec<VexCitation>,
+}
+
+/// The inputs that decided a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerdictInputs {
+    pub purl: String,
+    pub vulnerability: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    pub severity: FindingSeverity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// Whole days since publication, at the evaluation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Scanner reports that state the finding.
+    pub sources: Vec<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vex: Option<VexOutcome>,
+}
+
+/// One finding's verdict (the `verdicts[]` entry of the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingVerdict {
+    pub finding_id: String,
+    pub status: FindingStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_action: Option<RuleAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// The VEX statements that quieted the finding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quieted_by: Vec<VexCitation>,
+    pub quiet: bool,
+    pub inputs: VerdictInputs,
+    /// Who vouches for what decided: the trusted VEX signer, else the
+    /// scanner reports' signers (`unsigned` / `unverified` when none).
+    pub source_trust: String,
+}
+
+/// A problem or notice in the report.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportIssue {
+    pub code: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<String>,
+}
+
+impl ReportIssue {
+    pub fn new(code: &str, severity: &str, message: String, finding: Option<String>) -> Self {
+        ReportIssue {
+            code: code.into(),
+            severity: severity.into(),
+            message,
+            finding_id: finding,
+        }
+    }
+}
+
+/// Everything judging needs besides the findings.
+pub struct JudgeContext<'a> {
+    pub policy: &'a Policy,
+    pub image: &'a Digest,
+    pub environment: Option<&'a str>,
+    pub vex: &'a dyn VexLookup,
+    /// Trust of each scanner report (by digest): signer names, or
+    /// `unsigned` / `unverified`.
+    pub source_trust: &'a BTreeMap<Digest, String>,
+    pub now: OffsetDateTime,
+}
+
+/// Judges every finding; returns the verdicts (sorted by id) and issues.
+pub fn judge(
+    findings: &[MergedFinding],
+    ctx: &JudgeContext<'_>,
+) -> (Vec<FindingVerdict>, Vec<ReportIssue>) {
+    let trusted: &[String] = ctx.policy.vex.as_ref().map_or(&[], |v| &v.signers);
+    let mut issues = Vec::new();
+    let mut verdicts = Vec::with_capacity(findings.len());
+    for f in findings {
+        let mut ids = vec![f.vulnerability.clone()];
+        ids.extend(f.aliases.iter().cloned());
+        let statements = ctx.vex.statements(ctx.image, &f.purl, &ids);
+        let (outcome, ignored) = consensus(statements, trusted);
+        if !ignored.is_empty() {
+            issues.push(ReportIssue::new(
+                "vex.untrusted",
+                "info",
+                format!(
+                    "{} VEX statement(s) ignored: not signed by a signer the policy trusts for VEX ({})",
+                    ignored.len(),
+                    cite(&ignored)
+                ),
+                Some(f.id()),
+            ));
+        }
+        verdicts.push(judge_one(f, &outcome, ctx, &mut issues));
+    }
+    issues.sort();
+    (verdicts, issues)
+}
+
+fn cite(statements: &[VexStatement]) -> String {
+    statements
+        .iter()
+        .map(|s| {
+            let who = if s.signers.is_empty() {
+                "unsigned".to_string()
+            } else {
+                s.signers.join("+")
+            };
+            format!("{} says {} ({})", who, s.status.as_str(), s.digest)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn judge_one(
+    f: &MergedFinding,
+    outcome: &Consensus,
+    ctx: &JudgeContext<'_>,
+    issues: &mut Vec<ReportIssue>,
+) -> FindingVerdict {
+    let id = f.id();
+    let age_secs = f
+        .published
+        .map(|p| u64::try_from((ctx.now - p).whole_seconds()).unwrap_or(0));
+    let age_days = age_secs.map(|s| s / 86_400);
+    let (vex_match, vex_signer, quieting, vex) = describe(outcome);
+    match outcome {
+        Consensus::Conflict { .. } => issues.push(ReportIssue::new(
+            "vex.conflict",
+            "warning",
+            "trusted VEX statements disagree; the finding is kept".into(),
+            Some(id.clone()),
+        )),
+        Consensus::Agreed {
+            status: VexStatus::UnderInvestigation,
+            signer,
+            ..
+        } => issues.push(ReportIssue::new(
+            "vex.under_investigation",
+            "info",
+            format!("{signer} is still investigating; the finding is kept"),
+            Some(id.clone()),
+        )),
+        _ => {}
+    }
+    let quieted = !quieting.is_empty();
+    let rule = ctx.policy.rules.iter().find(|r| {
+        (!quieted || !r.vex_status.is_empty())
+            && rule_matches(r, f, ctx, age_secs, vex_match, vex_signer.as_deref())
+    });
+    let source_trust = vex_signer
+        .clone()
+        .filter(|_| matches!(outcome, Consensus::Agreed { .. }))
+        .unwrap_or_else(|| scanner_trust(f, ctx.source_trust));
+    let inputs = VerdictInputs {
+        purl: f.purl.clone(),
+        vulnerability: f.vulnerability.clone(),
+        aliases: f.aliases.clone(),
+        severity: f.severity,
+        fixed_version: f.fixed_version.clone(),
+        published: f.published.map(stella_types::timestamp::rfc3339),
+        age_days,
+        environment: ctx.environment.map(str::to_string),
+        sources: f.sources.clone(),
+        vex,
+    };
+    let (status, notes) = match rule {
+        Some(r) => (
+            match r.action {
+                RuleAction::Block => FindingStatus::Blocked,
+                RuleAction::Warn => FindingStatus::Warned,
+                RuleAction::Ignore => FindingStatus::Ignored,
+            },
+            r.justification.clone().or_else(|| vex_note(outcome)),
+        ),
+        None if quieted => (FindingStatus::Quieted, vex_note(outcome)),
+        None => (FindingStatus::Pass, vex_note(outcome)),
+    };
+    let quiet = status == FindingStatus::Quieted;
+    FindingVerdict {
+        finding_id: id,
+        status,
+        rule_name: rule.map(|r| r.name.clone()),
+        rule_action: rule.map(|r| r.action),
+        notes,
+        quieted_by: if quiet { quieting } else { Vec::new() },
+        quiet,
+        inputs,
+        source_trust,
+    }
+}
+
+/// (status a rule matches, deciding signer, quieting citations, outcome shown).
+fn describe(
+    outcome: &Consensus,
+) -> (
+    VexStatusMatch,
+    Option<String>,
+    Vec<VexCitation>,
+    Option<VexOutcome>,
+) {
+    match outcome {
+        Consensus::None => (VexStatusMatch::None, None, Vec::new(), None),
+        Consensus::Agreed {
+            status,
+            statements,
+            signer,
+        } => {
+            let cites: Vec<VexCitation> = statements.iter().map(VexCitation::from).collect();
+            let m = match status {
+                VexStatus::NotAffected => VexStatusMatch::NotAffected,
+                VexStatus::Affected => VexStatusMatch::Affected,
+                VexStatus::Fixed => VexStatusMatch::Fixed,
+                VexStatus::UnderInvestigation => VexStatusMatch::UnderInvestigation,
+            };
+            let (quieting, keeping) = if status.quiets() {
+                (cites, Vec::new())
+            } else {
+                (Vec::new(), cites)
+            };
+            let shown = VexOutcome {
+                status: status.as_str().into(),
+                quieting: quieting.clone(),
+                keeping,
+            };
+            (m, Some(signer.clone()), quieting, Some(shown))
+        }
+        Consensus::Conflict { quieting, keeping } => {
+            let shown = VexOutcome {
+                status: "conflict".into(),
+                quieting: quieting.iter().map(VexCitation::from).collect(),
+                keeping: keeping.iter().map(VexCitation::from).collect(),
+            };
+            (VexStatusMatch::Conflict, None, Vec::new(), Some(shown))
+        }
+    }
+}
+
+fn vex_note(outcome: &Consensus) -> Option<String> {
+    match outcome {
+        Consensus::None => None,
+        Consensus::Agreed { status, signer, .. } => Some(match status {
+            VexStatus::UnderInvestigation => {
+                format!("VEX: under investigation by {signer}; finding kept")
+            }
+            s => format!("VEX: {} according to {signer}", s.as_str()),
+        }),
+        Consensus::Conflict { quieting, keeping } => Some(format!(
+            "VEX conflict, finding kept: {} | {}",
+            cite(quieting),
+            cite(keeping)
+        )),
+    }
+}
+
+fn scanner_trust(f: &MergedFinding, trust: &BTreeMap<Digest, String>) -> String {
+    let mut all: Vec<&str> = f
+        .sources
+        .iter()
+        .map(|d| trust.get(d).map_or("unsigned", String::as_str))
+        .collect();
+    all.sort();
+    all.dedup();
+    all.join(",")
+}
+
+fn rule_matches(
+    r: &Rule,
+    f: &MergedFinding,
+    ctx: &JudgeContext<'_>,
+    age_secs: Option<u64>,
+    vex: VexStatusMatch,
+    vex_signer: Option<&str>,
+) -> bool {
+    let env_ok = r.environments.is_empty()
+        || ctx
+            .environment
+            .is_some_and(|e| r.environments.iter().any(|x| x == e));
+    let severity_ok = r.severity.is_empty() || r.severity.contains(&f.severity);
+    let package_ok =
+        r.packages.is_empty() || r.packages.iter().any(|p| pattern_matches(p, &f.purl));
+    let vuln_ok = r.vulnerabilities.is_empty()
+        || r.vulnerabilities.iter().any(|p| {
+            pattern_matches(p, &f.vulnerability) || f.aliases.iter().any(|a| pattern_matches(p, a))
+        });
+    let vex_ok = r.vex_status.is_empty() || r.vex_status.contains(&vex);
+    let signer_ok = r.vex_signers.is_empty()
+        || vex_signer.is_some_and(|s| r.vex_signers.iter().any(|x| x == s));
+    // An unknown age never satisfies an age condition.
+    let older_ok = r
+        .older_than_seconds
+        .is_none_or(|min| age_secs.is_some_and(|a| a >= min));
+    let newer_ok = r
+        .newer_than_seconds
+        .is_none_or(|max| age_secs.is_some_and(|a| a < max));
+    env_ok && severity_ok && package_ok && vuln_ok && vex_ok && signer_ok && older_ok && newer_ok
+}

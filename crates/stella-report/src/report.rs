@@ -1,0 +1,227 @@
+//! The image report (shape of the API reference's `POST /api/v1/reports`):
+//! `reportId`, `imageDigest`, `generatedAt`, `verdict` (`pass | warn |
+//! blocked`), `policy` (`revisionId`, `digest`), `summary`, `verdicts[]`,
+//! `issues[]`, plus `scanners[]` (which scanner reports were read) and
+//! `evidence` (the report `verify image` produces, from the same engine).
+//!
+//! Deterministic: verdicts sorted by finding id, issues sorted, canonical
+//! JSON (RFC 8785, null fields omitted); `generatedAt` is passed in and
+//! also stamps the evidence section; `reportId` is derived from the
+//! report's own canonical bytes, so the same inputs give the same bytes.
+
+use serde::Serialize;
+use stella_types::Digest;
+use stella_verify::{Report as EvidenceReport, Verdict as EvidenceVerdict};
+
+use crate::findings::ReportFormat;
+use crate::judge::{FindingStatus, FindingVerdict, ReportIssue};
+
+/// The report's overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportVerdict {
+    Pass,
+    Warn,
+    Blocked,
+}
+
+/// Which policy decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRef {
+    /// The policy store's revision (`local` for a policy file).
+    pub revision_id: String,
+    /// SHA-256 of the policy document.
+    pub digest: Digest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct ReportSummary {
+    pub total: usize,
+    pub blocked: usize,
+    pub warned: usize,
+    pub ignored: usize,
+    pub quieted: usize,
+}
+
+/// One scanner report read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScannerRef {
+    pub digest: Digest,
+    pub format: ReportFormat,
+    pub findings: usize,
+    /// Signer names, or `unsigned` / `unverified`.
+    pub trust: String,
+}
+
+/// The image report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageReport {
+    pub report_id: String,
+    pub image_digest: Digest,
+    pub generated_at: String,
+    pub verdict: ReportVerdict,
+    pub policy: PolicyRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub summary: ReportSummary,
+    pub verdicts: Vec<FindingVerdict>,
+    pub issues: Vec<ReportIssue>,
+    pub scanners: Vec<ScannerRef>,
+    pub evidence: EvidenceReport,
+    /// The canonical bytes, computed once when the report is assembled.
+    #[serde(skip)]
+    canonical: Vec<u8>,
+}
+
+/// The parts a report is assembled from.
+pub struct ReportParts {
+    pub image_digest: Digest,
+    pub generated_at: String,
+    pub policy: PolicyRef,
+    pub environment: Option<String>,
+    pub verdicts: Vec<FindingVerdict>,
+    pub issues: Vec<ReportIssue>,
+    pub scanners: Vec<ScannerRef>,
+    pub evidence: EvidenceReport,
+}
+
+impl ImageReport {
+    /// Assembles the report: summary, verdict and id from the parts.
+    pub fn assemble(parts: ReportParts) -> ImageReport {
+        let ReportParts {
+            image_digest,
+            generated_at,
+            policy,
+            environment,
+            mut verdicts,
+            mut issues,
+            mut scanners,
+            mut evidence,
+        } = parts;
+        verdicts.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
+        scanners.sort();
+        evidence.evaluated_at = generated_at.clone();
+        if evidence.verdict == EvidenceVerdict::Fail {
+            issues.push(ReportIssue::new(
+                "evidence.failed",
+                "error",
+                "the image's evidence does not meet the policy's requirements (see evidence)"
+                    .into(),
+                None,
+            ));
+        }
+        issues.sort();
+        let summary = summarize(&verdicts);
+        let verdict = if summary.blocked > 0 || evidence.verdict == EvidenceVerdict::Fail {
+            ReportVerdict::Blocked
+        } else if summary.warned > 0 {
+            ReportVerdict::Warn
+        } else {
+            ReportVerdict::Pass
+        };
+        let mut report = ImageReport {
+            report_id: String::new(),
+            image_digest,
+            generated_at,
+            verdict,
+            policy,
+            environment,
+            summary,
+            verdicts,
+            issues,
+            scanners,
+            evidence,
+            canonical: Vec::new(),
+        };
+        let body = stella_types::canonical_json::to_canonical_vec(&report).unwrap_or_default();
+        report.report_id = format!("report-{}", &Digest::sha256_of(&body).hex()[..16]);
+        report.canonical = with_report_id(&body, &report.report_id);
+        report
+    }
+
+    /// RFC 8785 canonical JSON (what the DSSE envelope signs), as computed
+    /// when the report was assembled.
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        self.canonical.clone()
+    }
+
+    /// The canonical bytes without a copy.
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// Short text: verdict, counts, then every finding that is not a plain pass.
+    pub fn to_text(&self) -> String {
+        let s = &self.summary;
+        let mut out = format!(
+            "{} {} ({})\n  findings: {} total, {} blocked, {} warned, {} ignored, {} quieted\n",
+            match self.verdict {
+                ReportVerdict::Pass => "PASS",
+                ReportVerdict::Warn => "WARN",
+                ReportVerdict::Blocked => "BLOCKED",
+            },
+            self.image_digest,
+            self.report_id,
+            s.total,
+            s.blocked,
+            s.warned,
+            s.ignored,
+            s.quieted
+        );
+        for v in self
+            .verdicts
+            .iter()
+            .filter(|v| v.status != FindingStatus::Pass)
+        {
+            out.push_str(&format!(
+                "  {:<8} {}{}{}\n",
+                format!("{:?}", v.status),
+                v.finding_id,
+                v.rule_name
+                    .as_ref()
+                    .map(|r| format!(" [{r}]"))
+                    .unwrap_or_default(),
+                v.notes
+                    .as_ref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for i in self.issues.iter().filter(|i| i.severity != "info") {
+            out.push_str(&format!("  {}: {} [{}]\n", i.severity, i.message, i.code));
+        }
+        out
+    }
+}
+
+/// Puts the id into canonical bytes made with an empty id. `reportId` is a
+/// top-level key only, and a quote inside a JSON string is always escaped,
+/// so `"reportId":""` occurs exactly once; the key order does not change.
+fn with_report_id(body: &[u8], id: &str) -> Vec<u8> {
+    const EMPTY: &[u8] = b"\"reportId\":\"\"";
+    let Some(at) = body.windows(EMPTY.len()).position(|w| w == EMPTY) else {
+        return body.to_vec();
+    };
+    let (head, tail) = body.split_at(at);
+    let mut out = Vec::with_capacity(body.len() + id.len());
+    out.extend_from_slice(head);
+    out.extend_from_slice(b"\"reportId\":\"");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\"");
+    out.extend_from_slice(tail.get(EMPTY.len()..).unwrap_or_default());
+    out
+}
+
+fn summarize(verdicts: &[FindingVerdict]) -> ReportSummary {
+    let count = |s: FindingStatus| verdicts.iter().filter(|v| v.status == s).count();
+    ReportSummary {
+        total: verdicts.len(),
+        blocked: count(FindingStatus::Blocked),
+        warned: count(FindingStatus::Warned),
+        ignored: count(FindingStatus::Ignored),
+        quieted: count(FindingStatus::Quieted),
+    }
+}
