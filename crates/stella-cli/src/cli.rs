@@ -26,8 +26,39 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub service: ServiceClientArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How client commands (`stella auth`, `stella vex`) reach a Stella server.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceClientArgs {
+    /// The Stella server (client commands).
+    #[arg(
+        long,
+        global = true,
+        env = "STELLA_SERVER",
+        default_value = "http://localhost:8080",
+        value_name = "URL"
+    )]
+    pub server: String,
+    /// Access token for the Stella server; default: the one `stella auth
+    /// login` cached.
+    #[arg(long, global = true, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// When the server answers 429, wait its Retry-After (at most 60 s) and
+    /// retry once.
+    #[arg(
+        long,
+        global = true,
+        env = "STELLA_WAIT_QUOTA",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub wait_quota: bool,
 }
 
 /// How to reach registries. Credentials otherwise come from
@@ -655,13 +686,6 @@ pub enum AdminKeysCommand {
     Rotate(ServiceStoreArgs),
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct ServerArgs {
-    /// The Stella server.
-    #[arg(long, env = "STELLA_SERVER", default_value = "http://localhost:8080")]
-    pub server: String,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// Get a token with client credentials and cache it (0600, under
@@ -678,8 +702,6 @@ pub enum AuthCommand {
 
 #[derive(Debug, Args)]
 pub struct AuthLoginArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
     #[arg(long)]
     pub client_id: String,
     /// Read the client secret from standard input.
@@ -713,11 +735,6 @@ pub enum VexProvidersCommand {
 pub struct VexArtifactsArgs {
     /// Provider id, e.g. `excititor:oci-openvex`.
     pub provider: String,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Access token; default: the one `stella auth login` cached.
-    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }
