@@ -35,15 +35,8 @@ pub struct Cli {
 /// How client commands (`stella auth`, `stella vex`) reach a Stella server.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceClientArgs {
-    /// The Stella server (client commands).
-    #[arg(
-        long,
-        global = true,
-        env = "STELLA_SERVER",
-        default_value = "http://localhost:8080",
-        value_name = "URL"
-    )]
-    pub server: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Access token for the Stella server; default: the one `stella auth
     /// login` cached.
     #[arg(long, global = true, env = "STELLA_TOKEN", hide_env_values = true)]
@@ -59,6 +52,21 @@ pub struct ServiceClientArgs {
         action = clap::ArgAction::Set
     )]
     pub wait_quota: bool,
+}
+
+/// The Stella server a client command talks to (part of the global
+/// [`ServiceClientArgs`]).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The Stella server (client commands).
+    #[arg(
+        long,
+        global = true,
+        env = "STELLA_SERVER",
+        default_value = "http://localhost:8080",
+        value_name = "URL"
+    )]
+    pub server: String,
 }
 
 /// How to reach registries. Credentials otherwise come from

@@ -112,7 +112,7 @@ impl ApiClient {
             .context("cannot build the HTTP client")?;
         Ok(Self {
             http,
-            base: args.server.trim_end_matches('/').to_string(),
+            base: args.server.server.trim_end_matches('/').to_string(),
             token: None,
             wait_quota: args.wait_quota,
         })
