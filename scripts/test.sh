@@ -2,7 +2,7 @@
 # Installs what the test suite needs and runs all of it.
 #
 # Needs: Debian's docker-registry (distribution 2.8), skopeo and htpasswd
-# (apache2-utils), openssl, sqlite3, curl, a C++ compiler (libFuzzer, for the
+# (apache2-utils), openssl, sqlite3, curl, age and ssh-keygen (export encryption interop), a C++ compiler (libFuzzer, for the
 # fuzz target build); PyPI oras, securesystemslib, cryptography, tuf, requests,
 # openapi-spec-validator, pyyaml, schemathesis (independent implementations used
 # as test oracles; `stella serve` API tests). Installs whatever is missing (as
@@ -20,6 +20,11 @@ command -v sha256sum >/dev/null || need+=(coreutils)
 command -v c++ >/dev/null || need+=(g++)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v curl >/dev/null || need+=(curl)
+# postgresql: initdb/pg_ctl/psql for the testkit's throwaway clusters (as root
+# it runs them as the package's `postgres` user).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v age >/dev/null || need+=(age)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()

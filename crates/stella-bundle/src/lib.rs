@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod error;
 pub mod export;
 pub mod format;

@@ -167,6 +167,10 @@ pub enum Command {
     /// VEX provider operations on a Stella server.
     #[command(subcommand)]
     Vex(VexCommand),
+    /// Export Center: reproducible, signed mirror exports (full and delta)
+    /// and JSON evidence exports of many images; verify, inspect, import.
+    #[command(subcommand)]
+    Export(ExportCommand),
 }
 
 /// Sigstore trust roots fetched through TUF into the user's cache
@@ -597,7 +601,9 @@ pub struct ServiceStoreArgs {
     /// Config file (YAML); `stella.local.yaml` beside it is read on top.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database URL, e.g. `sqlite://./stella-data/stella.db`.
+    /// Database URL, e.g. `sqlite://./stella-data/stella.db` or
+    /// `postgres://USER:PASSWORD@HOST/DB` (see docs/service.md for the
+    /// Postgres owner and service roles).
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
     /// Data directory (signing keys, temp files, default database).
@@ -770,4 +776,161 @@ mod tests {
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("-5s").is_err());
     }
+}
+
+// ---- stella export ----
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Export a selection of images with their evidence; prints the
+    /// digest of the export's manifest.json.
+    Run(Box<ExportRunArgs>),
+    /// Verify an export offline (directory, archive, parts or encrypted).
+    Verify(ExportVerifyArgs),
+    /// Show what an export holds.
+    Inspect(ExportInspectArgs),
+    /// Recreate an export's repositories (tags, digests, referrers) under
+    /// a registry prefix or in OCI layouts under a directory.
+    Import(ExportImportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportProfileArg {
+    #[value(name = "mirror:full")]
+    MirrorFull,
+    #[value(name = "mirror:delta")]
+    MirrorDelta,
+    #[value(name = "json:raw")]
+    JsonRaw,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportRunArgs {
+    /// mirror:full (an OCI layout of every image, all platforms, all
+    /// referrers), mirror:delta (only what --since lacks) or json:raw (one
+    /// canonical JSON per evidence document).
+    #[arg(long, value_enum)]
+    pub profile: ExportProfileArg,
+    /// An image to export (registry or oci: reference). Repeatable.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// A file with one image reference per line (# comments).
+    #[arg(long, value_name = "FILE")]
+    pub images_file: Option<PathBuf>,
+    /// A repository (`registry/repo`) exported with every tag. Repeatable.
+    #[arg(long = "repository", value_name = "REGISTRY/REPO")]
+    pub repositories: Vec<String>,
+    /// The previous export (or its manifest.json) a mirror:delta builds on.
+    #[arg(long, value_name = "EXPORT")]
+    pub since: Option<PathBuf>,
+    /// A directory, or an archive: `*.tar` or `*.tar.zst`.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub output: PathBuf,
+    /// Sign manifest.json (DSSE) with this private key.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Encrypt the archive to this age recipient (age1… or ssh-ed25519 …). Repeatable.
+    #[arg(long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// A file of age recipients, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+    /// Split the archive into parts of at most this size (e.g. 700M, 4G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_part_size: Option<u64>,
+    /// Platforms to keep from image indexes: `all` or a list like
+    /// `linux/amd64,linux/arm64/v8`.
+    #[arg(long, value_name = "all|LIST", default_value = "all")]
+    pub include_platforms: String,
+    /// age identity file to read an encrypted --since export.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// What to print: the manifest digest (text) or a JSON summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextOrJson,
+}
+
+/// `<number>[K|M|G|T][i][B]` (binary multiples), more than zero.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 700M, 4G)"))?;
+    let unit = unit
+        .trim()
+        .trim_end_matches(['B', 'b'])
+        .trim_end_matches('i');
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        other => return Err(format!("unknown size unit {other:?} (use K, M, G or T)")),
+    };
+    let v = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if v == 0 {
+        return Err("the size must be more than zero".into());
+    }
+    Ok(v)
+}
+
+#[derive(Debug, Args)]
+pub struct ExportVerifyArgs {
+    /// The export: a directory, `*.tar[.zst]`, its `*.parts.json`, or an encrypted archive.
+    #[arg(value_name = "EXPORT")]
+    pub export: PathBuf,
+    /// Public key trusted to sign manifest.json. Repeatable; with a key an
+    /// unsigned export fails.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// age identity file (or unencrypted ssh-ed25519 key) to decrypt the export.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Keyless: a sigstore bundle over manifest.json (default: the
+    /// export's manifest.sigstore.json), checked with --trusted-root and
+    /// the --certificate-identity/--certificate-oidc-issuer policy.
+    #[arg(long, value_name = "JSON")]
+    pub sigstore_bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportInspectArgs {
+    #[arg(value_name = "EXPORT")]
+    pub export: PathBuf,
+    /// age identity file to decrypt the export.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportImportArgs {
+    #[arg(value_name = "EXPORT")]
+    pub export: PathBuf,
+    /// For a mirror:delta: the export it builds on, imported first (its
+    /// manifest digest must be the one the delta pins).
+    #[arg(long, value_name = "EXPORT")]
+    pub base: Option<PathBuf>,
+    /// `<registry>/<prefix>` (each repository becomes `<prefix>/<repo>`) or
+    /// `oci:<dir>` (one OCI layout per repository under <dir>).
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+    /// Public key that must have signed the export (and its base). Repeatable.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// age identity file to decrypt the export.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: TextOrJson,
 }

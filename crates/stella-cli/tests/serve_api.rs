@@ -1,13 +1,18 @@
 //! `stella serve` as a real process on 127.0.0.1 (port 0, the bound address
 //! read from its first line of output), exercised by an independent client:
 //! Python `requests` + `cryptography` in
-//! `crates/stella-server/tests/api/check_api.py`, one case per test.
+//! `crates/stella-server/tests/api/check_api.py`, one case per test. Every
+//! case runs on SQLite and (tests named `pg_…`) on a throwaway Postgres
+//! cluster (`stella_testkit::postgres::Cluster`), with migrations run as the
+//! tables' owner and the server connected as a `stella_app` member.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use stella_testkit::postgres::Cluster;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stella");
 
@@ -16,6 +21,34 @@ struct Server {
     url: String,
     data: tempfile::TempDir,
     admin_secret: String,
+    /// `STELLA_DATABASE` / `STELLA_MIGRATION_DATABASE` for the server and
+    /// its admin commands, and `STELLA_TEST_PG_URL` for the Python checks
+    /// (empty on SQLite).
+    db_env: Vec<(String, String)>,
+    /// Declared after `child`: stopped only after the server.
+    pg: Option<Cluster>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A cluster with database `stella` (owner `stella_owner`, service role
+/// `stella_svc`) and the environment that points Stella at it.
+fn postgres_env() -> (Cluster, Vec<(String, String)>) {
+    let cluster = Cluster::start().unwrap();
+    let db = cluster.stella_database("stella").unwrap();
+    let env = vec![
+        ("STELLA_DATABASE".to_string(), db.service_url.clone()),
+        (
+            "STELLA_MIGRATION_DATABASE".to_string(),
+            db.owner_url.clone(),
+        ),
+        ("STELLA_TEST_PG_URL".to_string(), db.owner_url),
+    ];
+    (cluster, env)
 }
 
 fn script() -> PathBuf {
@@ -23,11 +56,23 @@ fn script() -> PathBuf {
 }
 
 fn start(env: &[(&str, &str)]) -> Server {
+    start_on(Backend::Sqlite, env)
+}
+
+fn start_on(backend: Backend, env: &[(&str, &str)]) -> Server {
     let data = tempfile::tempdir().unwrap();
+    let (pg, db_env) = match backend {
+        Backend::Sqlite => (None, Vec::new()),
+        Backend::Postgres => {
+            let (cluster, env) = postgres_env();
+            (Some(cluster), env)
+        }
+    };
     let init = Command::new(BIN)
         .args(["serve", "init", "--output", "json", "--data-dir"])
         .arg(data.path())
         .current_dir(data.path())
+        .envs(db_env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(
@@ -37,14 +82,34 @@ fn start(env: &[(&str, &str)]) -> Server {
     );
     let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
     let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
+    let (child, url) = spawn_server(data.path(), env, &db_env, "serve.log");
+    Server {
+        child,
+        url,
+        data,
+        admin_secret,
+        db_env,
+        pg,
+    }
+}
+
+/// Starts `stella serve` on `data` (after init), logging to `data/<log>`;
+/// returns the process and its URL.
+fn spawn_server(
+    data: &Path,
+    env: &[(&str, &str)],
+    db_env: &[(String, String)],
+    log: &str,
+) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .current_dir(data.path())
+        .arg(data)
+        .current_dir(data)
         .envs(env.iter().copied())
+        .envs(db_env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         // A file, not a pipe: nobody reads the log while the server runs.
-        .stderr(std::fs::File::create(data.path().join("serve.log")).unwrap())
+        .stderr(std::fs::File::create(data.join(log)).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -54,14 +119,12 @@ fn start(env: &[(&str, &str)]) -> Server {
     let url = line
         .trim()
         .strip_prefix("stella serve: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .unwrap_or_else(|| {
+            let log = std::fs::read_to_string(data.join(log)).unwrap_or_default();
+            panic!("unexpected first line {line:?}; log:\n{log}")
+        })
         .to_string();
-    Server {
-        child,
-        url,
-        data,
-        admin_secret,
-    }
+    (child, url)
 }
 
 impl Server {
@@ -74,6 +137,7 @@ impl Server {
             .env("STELLA_DATA_DIR", self.data.path())
             .env("STELLA_ADMIN_SECRET", &self.admin_secret)
             .env("STELLA_PID", self.child.id().to_string())
+            .envs(self.db_env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
@@ -90,7 +154,11 @@ impl Server {
 }
 
 fn check(case: &str, env: &[(&str, &str)]) {
-    let server = start(env);
+    check_on(Backend::Sqlite, case, env);
+}
+
+fn check_on(backend: Backend, case: &str, env: &[(&str, &str)]) {
+    let server = start_on(backend, env);
     let out = server.run_case(case);
     let secret = server.admin_secret.clone();
     let (status, log) = server.stop();
@@ -383,4 +451,455 @@ fn auth_login_status_whoami_logout_against_a_live_server() {
     assert!(String::from_utf8_lossy(&after.stderr).contains("not logged in"));
     let (exit, _) = server.stop();
     assert!(exit.success());
+}
+
+// ---- the same suite on Postgres ----
+
+const PG: Backend = Backend::Postgres;
+
+#[test]
+fn pg_serve_token_flow() {
+    check_on(PG, "token_flow", FAST);
+}
+
+#[test]
+fn pg_serve_bad_tokens_are_401() {
+    check_on(PG, "bad_tokens", FAST);
+}
+
+#[test]
+fn pg_serve_missing_scope_is_403() {
+    check_on(PG, "scopes", FAST);
+}
+
+#[test]
+fn pg_serve_cross_tenant_requests_never_leak() {
+    check_on(PG, "isolation", FAST);
+}
+
+#[test]
+fn pg_serve_artifact_upload_list_get_delete() {
+    check_on(PG, "artifacts", FAST);
+}
+
+#[test]
+fn pg_serve_size_cap_and_quota_are_413() {
+    check_on(
+        PG,
+        "limits",
+        &[
+            ("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000"),
+            ("STELLA_ARTIFACTS_MAX_BYTES", "4096"),
+            ("STELLA_ARTIFACTS_QUOTA_COUNT", "4"),
+            ("STELLA_ARTIFACTS_QUOTA_BYTES", "9000"),
+        ],
+    );
+}
+
+#[test]
+fn pg_serve_bad_input_is_problem_json() {
+    check_on(PG, "bad_input", FAST);
+}
+
+#[test]
+fn pg_serve_rate_limit_headers_and_429() {
+    check_on(
+        PG,
+        "rate_limit",
+        &[("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "5")],
+    );
+}
+
+#[test]
+fn pg_serve_ops_routes_and_openapi_document() {
+    check_on(PG, "ops_and_openapi", FAST);
+}
+
+#[test]
+fn pg_serve_schemathesis_finds_no_server_error_or_document_break() {
+    check_on(PG, "schemathesis", FAST);
+}
+
+#[test]
+fn pg_serve_admin_clients_and_key_rotation() {
+    check_on(PG, "admin_cli", FAST);
+}
+
+#[test]
+fn pg_serve_drops_clients_that_never_finish_their_request_head() {
+    let env = [
+        ("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000"),
+        ("STELLA_HEADER_READ_TIMEOUT_SECONDS", "1"),
+    ];
+    let server = start_on(PG, &env);
+    let out = server.run_case("slow_client");
+    let (status, log) = server.stop();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn pg_serve_sigterm_drains_in_flight_request_and_exits_0() {
+    let mut server = start_on(PG, FAST);
+    let out = server.run_case("sigterm_drain");
+    let status = server.child.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Two `stella serve` processes on one Postgres database (same data
+/// directory, so the same signing keys): uploads through either are read,
+/// listed and deleted through the other.
+#[test]
+fn pg_two_servers_on_one_database_serve_the_same_data() {
+    let server = start_on(PG, FAST);
+    let (mut second, url2) = spawn_server(server.data.path(), FAST, &server.db_env, "serve2.log");
+    let out = Command::new("python3")
+        .arg(script())
+        .arg("shared_database")
+        .env("STELLA_URL", &server.url)
+        .env("STELLA_URL_2", &url2)
+        .env("STELLA_BIN", BIN)
+        .env("STELLA_DATA_DIR", server.data.path())
+        .env("STELLA_ADMIN_SECRET", &server.admin_secret)
+        .env("STELLA_PID", server.child.id().to_string())
+        .envs(server.db_env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    let second_status = second.wait().unwrap();
+    let log2 = std::fs::read_to_string(server.data.path().join("serve2.log")).unwrap();
+    let (status, log) = server.stop();
+    assert!(
+        out.status.success(),
+        "{}\n{}\nserver 1:\n{log}\nserver 2:\n{log2}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(status.success() && second_status.success(), "{log}\n{log2}");
+    for l in [&log, &log2] {
+        assert!(l.contains("route=/excititor/providers/{providerId}/artifacts/{artifactId}"));
+    }
+}
+
+/// `curl` (an independent client): status, content type and body.
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}\n%{content_type}"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut parts = text.rsplitn(3, '\n');
+    let content_type = parts.next().unwrap_or_default().to_string();
+    let status = parts.next().unwrap_or_default().parse().unwrap_or(0);
+    let body = parts.next().unwrap_or_default().to_string();
+    (status, content_type, body)
+}
+
+fn assert_503_problem((status, content_type, body): (u16, String, String), what: &str) {
+    assert_eq!(status, 503, "{what}: {body}");
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{what}: {content_type}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["code"], "SERVICE_UNAVAILABLE", "{what}: {body}");
+    assert_eq!(doc["status"], 503, "{what}: {body}");
+}
+
+/// The database stops under a running server: every call that needs it is
+/// a 503 problem, `/readyz` fails, `/healthz` still answers, and the upload
+/// that failed left no row once the database is back.
+#[test]
+fn pg_database_down_is_503_problem_and_nothing_half_written() {
+    let server = start_on(PG, FAST);
+    let base = server.url.clone();
+    let secret = format!("client_secret={}", server.admin_secret);
+    let token_args = [
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        "client_id=admin",
+        "--data-urlencode",
+        &secret,
+    ];
+    let token_url = format!("{base}/connect/token");
+    let (status, _, body) = curl(&[&token_args[..], &[&token_url]].concat());
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        doc["access_token"].as_str().unwrap()
+    );
+    let payload = server.data.path().join("payload.bin");
+    std::fs::write(&payload, vec![42u8; 2000]).unwrap();
+    let file_arg = format!("file=@{}", payload.display());
+    let artifacts = format!("{base}/excititor/providers/p/artifacts");
+    let upload = || curl(&["-H", &bearer, "-F", &file_arg, &artifacts]);
+    let (status, _, kept) = upload();
+    assert_eq!(status, 201, "{kept}");
+
+    let cluster = server.pg.as_ref().unwrap();
+    cluster.stop().unwrap();
+    assert_503_problem(curl(&[&format!("{base}/readyz")]), "readyz");
+    assert_503_problem(upload(), "upload");
+    assert_503_problem(curl(&["-H", &bearer, &artifacts]), "list");
+    assert_503_problem(
+        curl(&[&token_args[..], &[&token_url]].concat()),
+        "token request",
+    );
+    let (status, _, body) = curl(&[&format!("{base}/healthz")]);
+    assert_eq!((status, body.as_str()), (200, "ok"));
+
+    cluster.restart().unwrap();
+    let (status, _, body) = curl(&[&format!("{base}/readyz")]);
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = curl(&["-H", &bearer, &artifacts]);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(
+        listed["items"],
+        serde_json::json!([kept]),
+        "only the upload made before"
+    );
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log}");
+    assert!(log.contains("database unavailable"), "{log}");
+    assert!(
+        !log.contains("stella-test-pw"),
+        "a database password is in the log"
+    );
+}
+
+#[test]
+fn pg_migrate_as_owner_admin_with_database_flag_and_roles_refused() {
+    let (cluster, env) = postgres_env();
+    let url = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let (service, owner) = (url("STELLA_DATABASE"), url("STELLA_MIGRATION_DATABASE"));
+    let dir = tempfile::tempdir().unwrap();
+    let stella = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    // The service role may not run DDL: a clear error naming the way out.
+    let out = stella(&["serve", "migrate", "--database", &service]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("migrationDatabase"), "{stderr}");
+    let out = stella(&["serve", "migrate", "--database", &owner]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let add = stella(&[
+        "admin",
+        "clients",
+        "add",
+        "ci",
+        "--tenant",
+        "acme",
+        "--scopes",
+        "vex.read",
+        "--output",
+        "json",
+        "--database",
+        &service,
+    ]);
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let list = stella(&[
+        "admin",
+        "clients",
+        "list",
+        "--output",
+        "json",
+        "--database",
+        &service,
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed[0]["clientId"], "ci");
+    assert_eq!(listed[0]["tenant"], "acme");
+    assert_eq!(
+        cluster
+            .psql(
+                "stella",
+                "SELECT tenant_id FROM clients WHERE client_id = 'ci'"
+            )
+            .unwrap(),
+        "acme"
+    );
+    // Serving as the owner (or a superuser) is refused: RLS would not bind it.
+    for (who, url) in [
+        ("owns", owner.clone()),
+        ("superuser", cluster.url("stella_super", "stella")),
+    ] {
+        let out = stella(&["serve", "--listen", "127.0.0.1:0", "--database", &url]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(who) && stderr.contains("row-level security"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("stella-test-pw"), "{stderr}");
+    }
+}
+
+#[test]
+fn pg_serve_refuses_a_database_from_a_newer_schema() {
+    let (cluster, env) = postgres_env();
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = Command::new(BIN)
+        .args(["serve", "migrate", "--data-dir"])
+        .arg(dir.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    cluster
+        .psql(
+            "stella",
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (99, 'future', true, '\\x00', 0)",
+        )
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("newer than this stella supports"),
+        "{stderr}"
+    );
+}
+
+/// A full disk during uploads, for real: the server (SQLite default) runs in
+/// its own user and mount namespace (`unshare -rm`, no host mount is made)
+/// with its data directory on a 3 MiB tmpfs, and 512 KiB uploads fill it
+/// (then smaller ones, down to 512 bytes).
+/// Every failed upload is a 507 problem; the list holds exactly the uploads
+/// that got 201 (no partial row); the server keeps serving reads.
+#[test]
+fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let script = r#"mount -t tmpfs -o size=3m tmpfs "$1" && "$0" serve init --output json --data-dir "$1" && exec "$0" serve --listen 127.0.0.1:0 --data-dir "$1""#;
+    let mut child = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script, BIN])
+        .arg(data.path())
+        .current_dir(logs.path())
+        .envs(FAST.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(logs.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut init, mut listening) = (String::new(), String::new());
+    out.read_line(&mut init).unwrap();
+    out.read_line(&mut listening).unwrap();
+    let log = || std::fs::read_to_string(logs.path().join("serve.log")).unwrap();
+    let base = listening
+        .trim()
+        .strip_prefix("stella serve: listening on ")
+        .unwrap_or_else(|| panic!("{init}{listening}\n{}", log()))
+        .to_string();
+    let doc: serde_json::Value = serde_json::from_str(&init).unwrap();
+    let secret = format!("client_secret={}", doc["clientSecret"].as_str().unwrap());
+    let (status, _, body) = curl(&[
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        "client_id=admin",
+        "--data-urlencode",
+        &secret,
+        &format!("{base}/connect/token"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        token["access_token"].as_str().unwrap()
+    );
+    let payload = logs.path().join("payload.bin");
+    let artifacts = format!("{base}/excititor/providers/p/artifacts");
+    let (mut staged, mut failures) = (Vec::new(), Vec::new());
+    // Big uploads until the disk is full, then halving sizes, so that one
+    // of them may fit the temp file but not the database write.
+    let sizes = std::iter::repeat_n(512 * 1024, 8).chain((0..10).map(|k| (256 * 1024) >> k));
+    for (i, size) in sizes.enumerate() {
+        std::fs::write(&payload, vec![i as u8; size]).unwrap();
+        let file_arg = format!("file=@{}", payload.display());
+        let (status, content_type, body) = curl(&["-H", &bearer, "-F", &file_arg, &artifacts]);
+        if status == 201 {
+            let meta: serde_json::Value = serde_json::from_str(&body).unwrap();
+            staged.push(meta["artifactId"].as_str().unwrap().to_string());
+        } else {
+            failures.push((status, content_type, body));
+        }
+    }
+    assert!(
+        !staged.is_empty() && !failures.is_empty(),
+        "{staged:?} {failures:?}"
+    );
+    for (status, content_type, body) in &failures {
+        assert_eq!(*status, 507, "{body}\n{}", log());
+        assert!(content_type.starts_with("application/problem+json"));
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["code"], "INSUFFICIENT_STORAGE", "{body}");
+    }
+    let (status, _, body) = curl(&["-H", &bearer, &format!("{artifacts}?limit=500")]);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, staged, "exactly the uploads that were answered 201");
+    let server_log = log();
+    let where_full: Vec<&str> = server_log
+        .lines()
+        .filter(|l| l.contains("temp file") || l.contains("storage full"))
+        .collect();
+    println!(
+        "disk full: {} staged, {} refused; {where_full:?}",
+        staged.len(),
+        failures.len()
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", log());
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use stella_store::{ClientRecord, ClientRepository, SchemaStatus, Store, StoreError};
 
 use crate::auth::{keys, scope, secret};
+use crate::config::ServerConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -59,19 +60,49 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// Opens the database and applies pending migrations.
+/// Opens the database at `url` and applies pending migrations with that
+/// connection. A current schema is left alone, so this works for a
+/// Postgres service role that may not run DDL.
 pub async fn open_and_migrate(url: &str) -> Result<Store, AdminError> {
     let store = Store::open(url).await?;
-    store.migrate().await?;
+    if !store.schema_status().await?.is_current()
+        && let Err(e) = store.migrate().await
+    {
+        store.close().await;
+        return Err(migration_error(url, e));
+    }
     Ok(store)
 }
 
-/// `stella serve migrate`: applies migrations, returns the status after.
+/// Opens `config.database` with its schema current: pending migrations run
+/// first through `config.migration_database` (the tables' owner) when set,
+/// else through `config.database` itself.
+pub async fn open_configured(config: &ServerConfig) -> Result<Store, AdminError> {
+    if let Some(owner) = &config.migration_database {
+        migrate(owner).await?;
+    }
+    open_and_migrate(&config.database).await
+}
+
+/// `stella serve migrate`: applies migrations on `url` (on Postgres, the
+/// tables' owner), returns the status after.
 pub async fn migrate(url: &str) -> Result<SchemaStatus, AdminError> {
     let store = Store::open(url).await?;
-    let status = store.migrate().await?;
+    let status = store.migrate().await;
     store.close().await;
-    Ok(status)
+    status.map_err(|e| migration_error(url, e))
+}
+
+fn migration_error(url: &str, e: StoreError) -> AdminError {
+    if url.starts_with("postgres") && !e.is_unavailable() {
+        AdminError::Invalid(format!(
+            "{e}; on Postgres, migrations run as the tables' owner: \
+             `stella serve migrate --database <owner URL>`, or set `migrationDatabase` \
+             (STELLA_MIGRATION_DATABASE) (see docs/service.md)"
+        ))
+    } else {
+        AdminError::Store(e)
+    }
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), AdminError> {
@@ -88,9 +119,10 @@ fn create_private_dir(dir: &Path) -> Result<(), AdminError> {
 /// `stella serve init`: data dir (0700), database, first signing key
 /// (0600) and a first `admin` client of tenant `default` with every scope.
 /// Refuses a data dir that already has a signing key.
-pub async fn init(data_dir: &Path, database_url: &str) -> Result<InitReport, AdminError> {
+pub async fn init(config: &ServerConfig) -> Result<InitReport, AdminError> {
+    let data_dir = config.data_dir.as_path();
     create_private_dir(data_dir)?;
-    let store = open_and_migrate(database_url).await?;
+    let store = open_configured(config).await?;
     if !stella_store::SigningKeyRepository::list_signing_keys(&store)
         .await?
         .is_empty()

@@ -9,12 +9,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Resolved settings the server runs with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Resolved settings the server runs with. `Debug` redacts database
+/// credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// Database URL; `sqlite://<data_dir>/stella.db` when not set.
+    /// Database URL; `sqlite://<data_dir>/stella.db` when not set. On
+    /// Postgres the service's own role, a member of `stella_app` that owns
+    /// no table.
     pub database: String,
+    /// Database URL of the tables' owner, used only to apply migrations
+    /// (at start and by `stella serve migrate`); unset: migrations run on
+    /// `database`.
+    pub migration_database: Option<String>,
     pub data_dir: PathBuf,
     pub issuer: String,
     pub audience: String,
@@ -93,6 +100,30 @@ pub const EXTERNAL_ALGORITHMS: &[&str] = &[
     "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
 ];
 
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("database", &redact_url(&self.database))
+            .field(
+                "migration_database",
+                &self.migration_database.as_deref().map(redact_url),
+            )
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL for logs and `Debug`: any user and password are replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<credentials>{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Values given on the command line; they win over everything else.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -127,6 +158,7 @@ pub enum ConfigError {
 struct FileConfig {
     listen: Option<SocketAddr>,
     database: Option<String>,
+    migration_database: Option<String>,
     data_dir: Option<PathBuf>,
     request_timeout_seconds: Option<u64>,
     header_read_timeout_seconds: Option<u64>,
@@ -166,6 +198,7 @@ impl ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database: String::new(),
+            migration_database: None,
             data_dir: PathBuf::from("./stella-data"),
             issuer: "urn:stella:server".into(),
             audience: "stella-api".into(),
@@ -183,6 +216,9 @@ impl ServerConfig {
     fn apply_file(&mut self, f: FileConfig) {
         set(&mut self.listen, f.listen);
         set(&mut self.database, f.database);
+        if f.migration_database.is_some() {
+            self.migration_database = f.migration_database;
+        }
         set(&mut self.data_dir, f.data_dir);
         set(&mut self.request_timeout_seconds, f.request_timeout_seconds);
         set(
@@ -205,6 +241,9 @@ impl ServerConfig {
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         env_parse(env, "STELLA_LISTEN", &mut self.listen)?;
         env_parse(env, "STELLA_DATABASE", &mut self.database)?;
+        if let Some(url) = env("STELLA_MIGRATION_DATABASE") {
+            self.migration_database = Some(url);
+        }
         env_parse(env, "STELLA_DATA_DIR", &mut self.data_dir)?;
         env_parse(
             env,

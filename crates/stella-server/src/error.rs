@@ -90,6 +90,8 @@ pub enum ApiError {
     /// The keys of an external token issuer cannot be fetched.
     #[error("the keys of token issuer {0} cannot be fetched right now")]
     IssuerUnavailable(String),
+    #[error("the server has no space left to store this; nothing was stored")]
+    InsufficientStorage,
     #[error("internal error")]
     Internal,
     /// A status produced outside our handlers (no route, wrong method,
@@ -152,12 +154,29 @@ impl ApiError {
                 "ISSUER_UNAVAILABLE",
                 "Service unavailable",
             ),
+            InsufficientStorage => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "INSUFFICIENT_STORAGE",
+                "Insufficient storage",
+            ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "Internal error",
             ),
             Status(s, _) => status_defaults(*s),
+        }
+    }
+
+    /// A local file-system failure: a full disk is 507, anything else 500.
+    pub fn from_io(e: &std::io::Error) -> Self {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            ApiError::InsufficientStorage
+        } else {
+            ApiError::Internal
         }
     }
 
@@ -210,7 +229,10 @@ fn status_defaults(s: StatusCode) -> (StatusCode, &'static str, &'static str) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if matches!(self, ApiError::Internal | ApiError::Unavailable) {
+        if matches!(
+            self,
+            ApiError::Internal | ApiError::Unavailable | ApiError::InsufficientStorage
+        ) {
             tracing::warn!(error = %self, "request failed");
         }
         let problem = self.problem();
@@ -240,12 +262,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::QuotaExceeded => ApiError::QuotaExceeded("count or bytes".into()),
-            StoreError::Database(
-                sqlx_err @ (sqlx::Error::PoolTimedOut
-                | sqlx::Error::Io(_)
-                | sqlx::Error::PoolClosed),
-            ) => {
-                tracing::warn!(error = %sqlx_err, "database unavailable");
+            e if e.is_storage_full() => {
+                tracing::warn!(error = %e, "database storage full");
+                ApiError::InsufficientStorage
+            }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable
             }
             other => {

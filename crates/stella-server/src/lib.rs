@@ -92,13 +92,19 @@ pub fn init_logging() {
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
-/// Applies pending migrations first. `on_listening` is called with the
+/// Applies pending migrations first (through `migrationDatabase` when set)
+/// and, on Postgres, refuses a connection role that row-level security
+/// would not bind. `on_listening` is called with the
 /// bound address (useful with port 0).
 pub async fn serve(
     config: ServerConfig,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), AdminError> {
-    let store = admin::open_and_migrate(&config.database).await?;
+    let store = admin::open_configured(&config).await?;
+    if let Err(e) = store.check_service_role().await {
+        store.close().await;
+        return Err(e.into());
+    }
     let scratch = materializer::Materializer::new(&std::env::temp_dir());
     match scratch.sweep() {
         Ok(0) => {}
@@ -130,7 +136,7 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| AdminError::Io(e.to_string()))?;
     on_listening(bound);
-    tracing::info!(address = %bound, database = %redact_url(&config.database), "stella serve listening");
+    tracing::info!(address = %bound, database = %config::redact_url(&config.database), "stella serve listening");
     let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
     accept_loop(listener, router(state), header_timeout).await;
     store.close().await;
@@ -197,16 +203,6 @@ async fn serve_connection(
         _ = stop.wait_for(|stopping| *stopping) => connection.as_mut().graceful_shutdown(),
     }
     let _ = connection.await;
-}
-
-/// A database URL for logs: any password is replaced.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://<credentials>{}", &url[..scheme_end], &url[at..])
-        }
-        _ => url.to_string(),
-    }
 }
 
 async fn shutdown_signal() {

@@ -5,7 +5,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("unsupported database URL scheme `{0}` (supported: sqlite:)")]
+    #[error("unsupported database URL scheme `{0}` (supported: sqlite:, postgres:)")]
     UnsupportedDatabase(String),
     #[error(
         "the database schema is version {found}, newer than this stella supports ({supported}); \
@@ -16,6 +16,11 @@ pub enum StoreError {
         "the database schema is version {found}, older than this stella needs ({supported}); run `stella serve migrate`"
     )]
     SchemaTooOld { found: i64, supported: i64 },
+    #[error(
+        "the database role `{role}` {why}, so row-level security would not bind it; \
+         connect the service as a member of `stella_app` that owns nothing (see docs/service.md)"
+    )]
+    UnsafeServiceRole { role: String, why: String },
     #[error("`{0}` already exists")]
     AlreadyExists(String),
     #[error("the tenant's artifact quota would be exceeded")]
@@ -26,4 +31,59 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// True when the database ran out of space (Postgres `53100
+    /// disk_full`, SQLite `SQLITE_FULL`); the write was rolled back.
+    pub fn is_storage_full(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            pg.code() == "53100"
+        } else if let Some(lite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+            let code = sqlx::error::DatabaseError::code(lite).and_then(|c| c.parse::<i32>().ok());
+            code.is_some_and(|c| c & 0xff == 13)
+        } else {
+            false
+        }
+    }
+
+    /// True when the database cannot be reached or went away (connection
+    /// refused or lost, pool exhausted or closed, server shutting down):
+    /// the service answers 503 and may succeed on retry. Other errors are
+    /// bugs or bad data.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    // 08: connection exception; 57P: operator intervention
+                    // (shutdown, crash); 53: insufficient resources (out of
+                    // memory, too many connections; disk full is
+                    // `is_storage_full`).
+                    let code = pg.code();
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || (code.starts_with("53") && code != "53100")
+                } else if let Some(lite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                    // Primary result codes BUSY (5), IOERR (10), FULL (13).
+                    let code =
+                        sqlx::error::DatabaseError::code(lite).and_then(|c| c.parse::<i32>().ok());
+                    code.is_some_and(|c| matches!(c & 0xff, 5 | 10 | 13))
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        }
+    }
 }

@@ -1,20 +1,54 @@
 //! Storage for the Stella service (`stella serve`).
 //!
 //! One repository trait per aggregate ([`ClientRepository`],
-//! [`SigningKeyRepository`], [`ArtifactRepository`]), written so that a
-//! second backend (Postgres with row-level security) can implement the same
-//! traits. [`Store`] is the backend-neutral handle the service holds; today it
-//! has a SQLite implementation ([`sqlite::SqliteStore`]).
+//! [`SigningKeyRepository`], [`ArtifactRepository`]), implemented by two
+//! backends: SQLite, the embedded default ([`sqlite::SqliteStore`]), and
+//! Postgres with row-level security ([`postgres::PostgresStore`]).
+//! [`Store`] is the backend-neutral handle the service holds.
 //!
 //! Tenant isolation: every tenant-owned read or write takes a
 //! [`TenantContext`], which the service builds only from a verified access
 //! token. No method takes a tenant id as a plain string, so a handler cannot
-//! pass one from request input.
+//! pass one from request input. On Postgres the database enforces it too
+//! (row-level security on `app.tenant_id`, set per transaction).
+//!
+//! # Adding a tenant table (both backends)
+//!
+//! Migrations live in `migrations/sqlite/` and `migrations/postgres/` with
+//! the same version number and file name (`NNNN_what.sql`); a build knows
+//! the highest version of each set and refuses a newer database. Reserved:
+//! 0002 VEX, 0003 exports, 0004 policies/reports.
+//!
+//! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
+//!    index leading with `tenant_id`. Every statement on it in the SQLite
+//!    repository binds `tenant_id = ?` from the [`TenantContext`].
+//! 2. Postgres, in the same migration:
+//!
+//!    ```sql
+//!    CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...);
+//!    ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+//!    ALTER TABLE t FORCE ROW LEVEL SECURITY;
+//!    CREATE POLICY tenant_isolation ON t
+//!        USING (tenant_id = current_setting('app.tenant_id', true))
+//!        WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+//!    GRANT SELECT, INSERT, UPDATE, DELETE ON t TO stella_app; -- only what the service needs
+//!    ```
+//!
+//!    (an identity column needs no sequence grant). Every statement on `t`
+//!    runs inside a transaction begun by `PostgresStore::tenant_tx`, which
+//!    sets `app.tenant_id`; keep the explicit `tenant_id = $n` filter too
+//!    (it is what the index serves). Outside such a transaction a tenant
+//!    table shows no rows and accepts none.
+//! 3. Add the repository trait methods to `repo.rs`, both implementations
+//!    and the [`Store`] dispatch. `tests/postgres.rs` checks that every
+//!    table with a `tenant_id` column (but `clients`) has row-level security
+//!    enabled and forced and a policy, and that the service role owns none.
 //!
 //! This crate does not speak HTTP, hash secrets or sign tokens.
 
 mod error;
 mod model;
+pub mod postgres;
 mod repo;
 pub mod sqlite;
 mod tenant;
@@ -30,6 +64,7 @@ pub use tenant::TenantContext;
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
 }
 
 /// Where the schema of an opened database stands.
@@ -48,13 +83,17 @@ impl SchemaStatus {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url`. Only `sqlite:` URLs
-    /// are supported today; anything else is refused with a clear error.
-    /// Refuses a database whose schema is newer than this build.
+    /// Opens the database at `url`: `sqlite:` (the file is created if
+    /// needed) or `postgres:`/`postgresql:` (the database must exist);
+    /// anything else is refused with a clear error. Refuses a database whose
+    /// schema is newer than this build.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             let store = sqlite::SqliteStore::open(url).await?;
             Ok(Store::Sqlite(store))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let store = postgres::PostgresStore::open(url).await?;
+            Ok(Store::Postgres(store))
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             Err(StoreError::UnsupportedDatabase(scheme.to_string()))
@@ -65,6 +104,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<SchemaStatus, StoreError> {
         match self {
             Store::Sqlite(s) => s.migrate().await,
+            Store::Postgres(s) => s.migrate().await,
         }
     }
 
@@ -72,6 +112,7 @@ impl Store {
     pub async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
         match self {
             Store::Sqlite(s) => s.schema_status().await,
+            Store::Postgres(s) => s.schema_status().await,
         }
     }
 
@@ -79,6 +120,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(s) => s.ping().await,
         }
     }
 
@@ -86,6 +128,18 @@ impl Store {
     pub fn pool_stats(&self) -> (u32, u32) {
         match self {
             Store::Sqlite(s) => s.pool_stats(),
+            Store::Postgres(s) => s.pool_stats(),
+        }
+    }
+
+    /// Checks that the database will enforce tenant isolation for this
+    /// connection: on Postgres, refuses a superuser, a `BYPASSRLS` role or
+    /// a table owner (row-level security would not bind them). The server
+    /// calls it before serving; admin commands do not need it.
+    pub async fn check_service_role(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.check_service_role().await,
         }
     }
 
@@ -93,6 +147,7 @@ impl Store {
     pub async fn close(&self) {
         match self {
             Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
         }
     }
 }
@@ -101,6 +156,7 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $body:expr) => {
         match $self {
             Store::Sqlite($s) => $body,
+            Store::Postgres($s) => $body,
         }
     };
 }

@@ -28,7 +28,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-fn now_rfc3339() -> String {
+/// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ` (both backends store and return this form).
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"

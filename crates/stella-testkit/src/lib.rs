@@ -12,6 +12,8 @@
 //! - [`fixtures`]: images in any store, layouts made by python, tars made by GNU tar,
 //!   single-layer referrers, base64, and an organisation PKI made by openssl.
 //! - [`mem_store`]: an in-memory store implementing `stella_oci`'s store traits.
+//! - [`postgres`]: throwaway Postgres clusters (Debian `postgresql`, `initdb` + `pg_ctl` on a
+//!   free loopback port) and databases provisioned with an owner and a service role.
 //!
 //! Quick start:
 //!
@@ -46,6 +48,7 @@ pub mod fuzz_corpus;
 pub mod hostile;
 pub mod mem_store;
 pub mod net;
+pub mod postgres;
 mod server;
 pub mod spec_registry;
 pub mod tls;

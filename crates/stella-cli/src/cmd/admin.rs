@@ -11,7 +11,7 @@ use crate::exit::Outcome;
 
 async fn open(store: &ServiceStoreArgs) -> anyhow::Result<(Store, std::path::PathBuf)> {
     let config = super::serve::resolve(store, None)?;
-    let opened = admin::open_and_migrate(&config.database).await?;
+    let opened = admin::open_configured(&config).await?;
     Ok((opened, config.data_dir))
 }
 

@@ -6,6 +6,7 @@ mod attest;
 pub(crate) mod auth;
 mod bundle;
 mod evidence;
+mod export;
 mod key;
 mod policy;
 mod serve;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Admin(c) => admin::run(c).await,
         Command::Auth(c) => auth::run(c, &cli.service).await,
         Command::Vex(c) => vex::run(c, &cli.service).await,
+        Command::Export(c) => export::run(c, &cli.registry).await,
     }
 }
 

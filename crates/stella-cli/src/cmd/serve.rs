@@ -49,14 +49,15 @@ async fn serve(
 
 async fn migrate(store: &ServiceStoreArgs) -> anyhow::Result<Outcome> {
     let config = resolve(store, None)?;
-    let status = stella_server::admin::migrate(&config.database).await?;
+    let owner = config.migration_database.as_deref();
+    let status = stella_server::admin::migrate(owner.unwrap_or(&config.database)).await?;
     println!("database schema is at version {} (current)", status.applied);
     Ok(Outcome::Success)
 }
 
 async fn init(args: ServeInitArgs) -> anyhow::Result<Outcome> {
     let config = resolve(&args.store, None)?;
-    let report = stella_server::admin::init(&config.data_dir, &config.database).await?;
+    let report = stella_server::admin::init(&config).await?;
     let admin = &report.admin;
     match args.output {
         TextOrJson::Json => {

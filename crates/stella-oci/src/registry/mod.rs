@@ -37,6 +37,7 @@ pub mod manifests;
 pub mod options;
 pub mod referrers;
 pub mod repair;
+pub mod tags;
 
 use std::sync::Arc;
 

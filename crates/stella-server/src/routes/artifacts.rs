@@ -194,7 +194,7 @@ async fn stream_to_temp(
 ) -> Result<Staged, ApiError> {
     let std_file = tempfile::tempfile_in(tmp_dir).map_err(|e| {
         tracing::error!(error = %e, "cannot create upload temp file");
-        ApiError::Internal
+        ApiError::from_io(&e)
     })?;
     let mut file = tokio::fs::File::from_std(std_file);
     let mut hasher = Sha256::new();
@@ -209,7 +209,7 @@ async fn stream_to_temp(
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(|e| {
             tracing::error!(error = %e, "writing upload temp file failed");
-            ApiError::Internal
+            ApiError::from_io(&e)
         })?;
     }
     Ok(Staged {
@@ -251,6 +251,8 @@ fn invalid_mime() -> ApiError {
         (status = 413, description = "Over the size cap, or `QUOTA_EXCEEDED`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable (`SERVICE_UNAVAILABLE`)", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "No space left for the upload (`INSUFFICIENT_STORAGE`); nothing was staged", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -351,6 +353,7 @@ async fn read_back(mut file: tokio::fs::File, size: u64) -> Result<Vec<u8>, ApiE
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable (`SERVICE_UNAVAILABLE`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -407,6 +410,7 @@ pub async fn list(
         (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such artifact in the caller's tenant", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable (`SERVICE_UNAVAILABLE`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -434,6 +438,7 @@ pub async fn get(
         (status = 404, description = "No such artifact in the caller's tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`ARTIFACT_IN_USE`: referenced by a provider configuration", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable (`SERVICE_UNAVAILABLE`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -5,7 +5,11 @@
 
 Environment (set by crates/stella-cli/tests/serve_api.rs, which starts the
 server): STELLA_URL, STELLA_BIN, STELLA_DATA_DIR, STELLA_ADMIN_SECRET,
-STELLA_PID. Exits non-zero with a message on the first failed check.
+STELLA_PID; on Postgres also STELLA_DATABASE / STELLA_MIGRATION_DATABASE
+(inherited by the admin commands) and STELLA_TEST_PG_URL (the tables'
+owner, for the few direct SQL checks, run with psql); STELLA_URL_2 names a
+second server on the same database (case shared_database). Exits non-zero
+with a message on the first failed check.
 """
 
 import base64
@@ -31,6 +35,7 @@ BIN = os.environ["STELLA_BIN"]
 DATA = os.environ["STELLA_DATA_DIR"]
 ADMIN_SECRET = os.environ["STELLA_ADMIN_SECRET"]
 ISSUER, AUDIENCE = "urn:stella:server", "stella-api"
+PG_URL = os.environ.get("STELLA_TEST_PG_URL")
 PROBLEM = "application/problem+json"
 S = requests.Session()
 
@@ -82,6 +87,26 @@ def add_client(cid, tenant, scopes):
     check(doc["clientId"] == cid and doc["tenant"] == tenant, doc)
     check(sorted(doc["scopes"]) == sorted(scopes.split(",")), doc)
     return doc["clientSecret"]
+
+
+def db_rows(sql, tenant="default"):
+    """Runs one statement on the server's database, bypassing the API:
+    with the sqlite3 module, or on Postgres with psql as the tables' owner in
+    a transaction scoped to `tenant` (row-level security is forced, so the
+    owner needs it too). Values are interpolated by the caller from checked
+    data only. Returns rows as lists of strings."""
+    if not PG_URL:
+        db = sqlite3.connect(os.path.join(DATA, "stella.db"))
+        rows = [[str(v) for v in row] for row in db.execute(sql)]
+        db.commit()
+        db.close()
+        return rows
+    script = (f"BEGIN;\nSELECT set_config('app.tenant_id', '{tenant}', true) \\g /dev/null\n"
+              f"{sql};\nCOMMIT;\n")
+    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", PG_URL],
+                         input=script, capture_output=True, text=True)
+    check(out.returncode == 0, f"psql: {out.stderr}")
+    return [line.split("|") for line in out.stdout.splitlines() if line]
 
 
 def upload(tok, provider, payload, mime=None, filename="a.bin", part_type="application/octet-stream"):
@@ -278,18 +303,14 @@ def case_artifacts():
     problem(S.get(f"{URL}/excititor/providers/p/artifacts?limit=0", headers=auth(tok)), 400, "VALIDATION_FAILED")
     problem(S.get(f"{URL}/excititor/providers/p/artifacts?cursor=zz", headers=auth(tok)), 400, "VALIDATION_FAILED")
     # A provider configuration references the first artifact: DELETE answers 409.
-    db = sqlite3.connect(os.path.join(DATA, "stella.db"))
-    db.execute("INSERT INTO vex_provider_artifact_uses (tenant_id, provider_id, field_key, artifact_id) "
-               "VALUES ('default', 'excititor:oci-openvex', 'cosignKey', ?)", (ids[0],))
-    db.commit()
-    db.close()
+    db_rows("INSERT INTO vex_provider_artifact_uses (tenant_id, provider_id, field_key, artifact_id) "
+            f"VALUES ('default', 'excititor:oci-openvex', 'cosignKey', '{uuid.UUID(ids[0])}')")
     base = f"{URL}/excititor/providers/excititor:oci-openvex/artifacts"
     problem(S.delete(f"{base}/{ids[0]}", headers=auth(tok)), 409, "ARTIFACT_IN_USE")
     check(S.delete(f"{base}/{ids[1]}", headers=auth(tok)).status_code == 204, "delete")
     problem(S.get(f"{base}/{ids[1]}", headers=auth(tok)), 404, "NOT_FOUND")
     problem(S.delete(f"{base}/{ids[1]}", headers=auth(tok)), 404, "NOT_FOUND")
-    db = sqlite3.connect(os.path.join(DATA, "stella.db"))
-    actions = [row[0] for row in db.execute("SELECT action FROM audit_log WHERE actor = 'admin' ORDER BY id")]
+    actions = [row[0] for row in db_rows("SELECT action FROM audit_log WHERE actor = 'admin' ORDER BY id")]
     check(actions.count("artifact.create") == 7 and actions.count("artifact.delete") == 1, actions)
 
 
@@ -474,6 +495,45 @@ def case_schemathesis():
     check(out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:])
     summary = [line for line in out.stdout.splitlines() if "generated" in line]
     print("schemathesis:", summary[-1].strip() if summary else "ok")
+
+
+def case_shared_database():
+    """Two servers on one Postgres database serve the same data: what one
+    stages, the other lists, reads and deletes, and the reverse; a token from
+    either works on both (the signing keys are shared)."""
+    url2 = os.environ["STELLA_URL_2"]
+    tok_a, tok_b = token(), None
+    r = S.post(f"{url2}/connect/token", data={"grant_type": "client_credentials", "client_id": "admin",
+                                              "client_secret": ADMIN_SECRET})
+    check(r.status_code == 200, r.text)
+    tok_b = r.json()["access_token"]
+    prov = "excititor:shared"
+    staged = []
+    for i in range(6):
+        base, tok = (URL, tok_a) if i % 2 == 0 else (url2, tok_b)
+        r = S.post(f"{base}/excititor/providers/{prov}/artifacts", headers=auth(tok),
+                   files={"file": ("a.bin", os.urandom(100 + i), "application/octet-stream")})
+        check(r.status_code == 201, r.text)
+        staged.append(r.json())
+    for base, tok in ((URL, tok_b), (url2, tok_a)):
+        listed = S.get(f"{base}/excititor/providers/{prov}/artifacts", headers=auth(tok)).json()["items"]
+        check(listed == staged, f"{base} lists {listed} vs staged {staged}")
+        for a in staged:
+            got = S.get(f"{base}/excititor/providers/{prov}/artifacts/{a['artifactId']}", headers=auth(tok))
+            check(got.status_code == 200 and got.json() == a, got.text)
+    # Delete through the other server than the one that staged it.
+    for i, a in enumerate(staged[:4]):
+        base, tok = (url2, tok_b) if i % 2 == 0 else (URL, tok_a)
+        check(S.delete(f"{base}/excititor/providers/{prov}/artifacts/{a['artifactId']}",
+                       headers=auth(tok)).status_code == 204, "delete through the other server")
+    for base in (URL, url2):
+        for a in staged[:4]:
+            problem(S.get(f"{base}/excititor/providers/{prov}/artifacts/{a['artifactId']}", headers=auth(tok_a)),
+                    404, "NOT_FOUND")
+        left = S.get(f"{base}/excititor/providers/{prov}/artifacts", headers=auth(tok_b)).json()["items"]
+        check(left == staged[4:], left)
+    actions = [row[0] for row in db_rows("SELECT action FROM audit_log ORDER BY id")]
+    check(actions.count("artifact.create") == 6 and actions.count("artifact.delete") == 4, actions)
 
 
 if __name__ == "__main__":

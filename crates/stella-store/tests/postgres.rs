@@ -1,0 +1,417 @@
+//! The Postgres backend against a real throwaway cluster (Debian
+//! `postgresql`, started by `stella_testkit::postgres::Cluster`), provisioned
+//! as docs/service.md says: migrations as the owner, the service as a
+//! member of `stella_app` that owns nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use stella_store::postgres::PostgresStore;
+use stella_store::{
+    ArtifactQuota, ArtifactRepository, DeleteOutcome, NewArtifact, Store, StoreError, TenantContext,
+};
+use stella_testkit::postgres::{Cluster, StellaDatabase};
+
+const BIG: ArtifactQuota = ArtifactQuota {
+    max_count: 1000,
+    max_bytes: 1 << 30,
+};
+
+fn art(provider: &str, len: usize) -> NewArtifact {
+    NewArtifact {
+        provider_id: provider.into(),
+        mime_type: "application/octet-stream".into(),
+        sha256: "00".repeat(32),
+        payload: vec![7; len],
+    }
+}
+
+/// A cluster with database `stella`, migrated by its owner; the store is
+/// opened as the service role.
+async fn fresh() -> (Cluster, StellaDatabase, Store) {
+    let cluster = Cluster::start().unwrap();
+    let db = cluster.stella_database("stella").unwrap();
+    let owner = Store::open(&db.owner_url).await.unwrap();
+    let status = owner.migrate().await.unwrap();
+    assert!(status.is_current());
+    owner.close().await;
+    let store = Store::open(&db.service_url).await.unwrap();
+    store.check_service_role().await.unwrap();
+    (cluster, db, store)
+}
+
+#[tokio::test]
+async fn repositories_keep_tenants_apart_and_count_quota_on_postgres() {
+    let (_cluster, _db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "client-a");
+    let b = TenantContext::from_verified_identity("b", "client-b");
+    let meta = s.insert_artifact(&a, art("p", 3), BIG).await.unwrap();
+    assert_eq!(meta.staged_by, "client-a");
+    assert!(
+        s.get_artifact(&b, "p", meta.artifact_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.list_artifacts(&b, "p", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.read_payload(&b, "p", meta.artifact_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.delete_artifact(&b, "p", meta.artifact_id).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+    assert!(
+        !s.reference_artifact(&b, "p", "k", meta.artifact_id)
+            .await
+            .unwrap()
+    );
+    // Read back exactly as written (timestamps round-trip through timestamptz).
+    assert_eq!(
+        s.get_artifact(&a, "p", meta.artifact_id).await.unwrap(),
+        Some(meta.clone())
+    );
+    assert_eq!(
+        s.read_payload(&a, "p", meta.artifact_id).await.unwrap(),
+        Some(vec![7; 3])
+    );
+
+    let q = ArtifactQuota {
+        max_count: 2,
+        max_bytes: 10,
+    };
+    s.insert_artifact(&b, art("p", 6), q).await.unwrap();
+    assert!(matches!(
+        s.insert_artifact(&b, art("p", 5), q).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+    s.insert_artifact(&b, art("p", 4), q).await.unwrap();
+    assert!(matches!(
+        s.insert_artifact(&b, art("p", 0), q).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+    assert_eq!(s.list_artifacts(&b, "p", None, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn pages_in_staging_order_and_referenced_artifact_is_in_use() {
+    let (_cluster, db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "c");
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            s.insert_artifact(&a, art("p", 1), BIG)
+                .await
+                .unwrap()
+                .artifact_id,
+        );
+    }
+    let first = s.list_artifacts(&a, "p", None, 2).await.unwrap();
+    let rest = s
+        .list_artifacts(&a, "p", Some(first[1].artifact_id), 10)
+        .await
+        .unwrap();
+    let listed: Vec<_> = first.iter().chain(&rest).map(|m| m.artifact_id).collect();
+    assert_eq!(listed, ids);
+    assert!(
+        s.reference_artifact(&a, "p", "cosignKey", ids[0])
+            .await
+            .unwrap()
+    );
+    // Re-pointing the same field is an update, not a second row.
+    assert!(
+        s.reference_artifact(&a, "p", "cosignKey", ids[0])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.delete_artifact(&a, "p", ids[0]).await.unwrap(),
+        DeleteOutcome::InUse
+    );
+    assert_eq!(
+        s.delete_artifact(&a, "p", ids[1]).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    let mut conn = PgConnection::connect(&db.service_url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'a', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "artifact.create").count(),
+        5
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "artifact.delete").count(),
+        1
+    );
+    // The service may append to the audit log, never rewrite it.
+    let rewrite = sqlx::query("UPDATE audit_log SET actor = 'someone-else'")
+        .execute(&mut *tx)
+        .await;
+    assert!(
+        rewrite.is_err(),
+        "the service role could rewrite the audit log"
+    );
+}
+
+/// The point of row-level security: SQL that forgets `tenant_id = …` still
+/// sees, changes and writes only the tenant set for the transaction.
+#[tokio::test]
+async fn a_query_that_forgets_the_tenant_filter_sees_only_its_tenants_rows() {
+    let (_cluster, db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "client-a");
+    let b = TenantContext::from_verified_identity("b", "client-b");
+    for _ in 0..3 {
+        s.insert_artifact(&a, art("p", 1), BIG).await.unwrap();
+    }
+    let b_meta = s.insert_artifact(&b, art("p", 1), BIG).await.unwrap();
+    s.insert_artifact(&b, art("q", 1), BIG).await.unwrap();
+
+    let mut conn = PgConnection::connect(&db.service_url).await.unwrap();
+    // No tenant set: nothing visible.
+    let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vex_provider_artifact_refs")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'a', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let tenants: Vec<String> =
+        sqlx::query_scalar("SELECT tenant_id FROM vex_provider_artifact_refs")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(tenants, vec!["a", "a", "a"]);
+    let by_id: Option<String> = sqlx::query_scalar(
+        "SELECT tenant_id FROM vex_provider_artifact_refs WHERE artifact_id = $1::uuid",
+    )
+    .bind(b_meta.artifact_id.to_string())
+    .fetch_optional(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(by_id, None, "another tenant's row by its id");
+    let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(audit, 3);
+    let deleted = sqlx::query("DELETE FROM vex_provider_artifact_refs WHERE provider_id = 'q'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 0, "deleted another tenant's row");
+    tx.commit().await.unwrap();
+
+    // Writing a row for another tenant is refused by the policy's check.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'a', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let forged = sqlx::query(
+        "INSERT INTO vex_provider_artifact_refs
+            (artifact_id, provider_id, tenant_id, mime_type, size_bytes, sha256, payload,
+             staged_at, staged_by)
+         VALUES (gen_random_uuid(), 'p', 'b', 'x/y', 0, '', ''::bytea, now(), 'evil')",
+    )
+    .execute(&mut *tx)
+    .await;
+    let code = forged
+        .unwrap_err()
+        .as_database_error()
+        .and_then(|e| e.code().map(|c| c.into_owned()));
+    assert_eq!(
+        code.as_deref(),
+        Some("42501"),
+        "row-level security violation"
+    );
+    tx.rollback().await.unwrap();
+
+    // The setting is transaction-local: the pooled connection forgets it.
+    let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vex_provider_artifact_refs")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(after, 0);
+
+    // The service role cannot switch row-level security off.
+    for ddl in [
+        "ALTER TABLE vex_provider_artifact_refs DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE vex_provider_artifact_refs NO FORCE ROW LEVEL SECURITY",
+        "DROP POLICY tenant_isolation ON vex_provider_artifact_refs",
+        "SET ROLE stella_owner",
+    ] {
+        assert!(
+            sqlx::query(ddl).execute(&mut conn).await.is_err(),
+            "the service role may run `{ddl}`"
+        );
+    }
+    // Still two rows for b, untouched.
+    assert_eq!(s.list_artifacts(&b, "p", None, 10).await.unwrap().len(), 1);
+    assert_eq!(s.list_artifacts(&b, "q", None, 10).await.unwrap().len(), 1);
+
+    // FORCE binds the table owner too.
+    let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vex_provider_artifact_refs")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0, "the owner sees rows without a tenant set");
+}
+
+/// Every table with a `tenant_id` column (but `clients`, looked up before a
+/// tenant is known) has row-level security enabled and forced and a policy;
+/// migrations added later (0002…) are held to the same rule.
+#[tokio::test]
+async fn every_tenant_table_has_forced_row_level_security_and_a_policy() {
+    let (cluster, db, _s) = fresh().await;
+    let rows = cluster
+        .psql(
+            &db.name,
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                    (SELECT COUNT(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+               AND a.attname = 'tenant_id' AND c.relname <> 'clients'
+             ORDER BY c.relname",
+        )
+        .unwrap();
+    let tables: Vec<&str> = rows.lines().collect();
+    assert!(tables.len() >= 3, "{rows}");
+    for line in tables {
+        let cols: Vec<&str> = line.split('|').collect();
+        assert_eq!(cols[1..3], ["t", "t"], "table {}: {line}", cols[0]);
+        let policies: u32 = cols[3].parse().unwrap();
+        assert!(policies >= 1, "table {} has no policy", cols[0]);
+    }
+    let owned = cluster
+        .psql(
+            &db.name,
+            "SELECT COUNT(*) FROM pg_class WHERE relowner = 'stella_svc'::regrole
+                OR relowner = 'stella_app'::regrole",
+        )
+        .unwrap();
+    assert_eq!(owned, "0");
+}
+
+#[tokio::test]
+async fn the_service_refuses_roles_that_row_level_security_does_not_bind() {
+    let (cluster, db, _s) = fresh().await;
+    let owner = Store::open(&db.owner_url).await.unwrap();
+    let err = owner.check_service_role().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnsafeServiceRole { why, .. } if why.contains("owns")),
+        "{err}"
+    );
+    let superuser = Store::open(&cluster.url("stella_super", &db.name))
+        .await
+        .unwrap();
+    let err = superuser.check_service_role().await.unwrap_err();
+    assert!(err.to_string().contains("superuser"), "{err}");
+    cluster
+        .psql(
+            "postgres",
+            "CREATE ROLE bypasser LOGIN PASSWORD 'stella-test-pw' BYPASSRLS IN ROLE stella_app",
+        )
+        .unwrap();
+    let bypass = Store::open(&cluster.url("bypasser", &db.name))
+        .await
+        .unwrap();
+    let err = bypass.check_service_role().await.unwrap_err();
+    assert!(err.to_string().contains("BYPASSRLS"), "{err}");
+}
+
+/// Two handles on one database (as two `stella serve` processes): the
+/// advisory lock keeps the quota exact under concurrent inserts.
+#[tokio::test]
+async fn concurrent_inserts_from_two_pools_never_pass_the_quota() {
+    let (_cluster, db, s1) = fresh().await;
+    let s2 = Store::open(&db.service_url).await.unwrap();
+    let a = TenantContext::from_verified_identity("a", "c");
+    let q = ArtifactQuota {
+        max_count: 7,
+        max_bytes: 1 << 20,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let store = if i % 2 == 0 { s1.clone() } else { s2.clone() };
+        let ctx = a.clone();
+        tasks.spawn(async move { store.insert_artifact(&ctx, art("p", 10), q).await });
+    }
+    let (mut ok, mut over) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::QuotaExceeded) => over += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, over), (7, 17));
+    assert_eq!(
+        s2.list_artifacts(&a, "p", None, 100).await.unwrap().len(),
+        7
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_database_is_unavailable_and_loses_nothing() {
+    let (cluster, _db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "c");
+    let kept = s.insert_artifact(&a, art("p", 5), BIG).await.unwrap();
+    cluster.stop().unwrap();
+    let err = s.insert_artifact(&a, art("p", 5), BIG).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    let err = s.list_artifacts(&a, "p", None, 10).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(s.ping().await.unwrap_err().is_unavailable());
+    cluster.restart().unwrap();
+    let listed = s.list_artifacts(&a, "p", None, 10).await.unwrap();
+    assert_eq!(listed, vec![kept], "the failed insert left no row");
+}
+
+#[tokio::test]
+async fn a_newer_postgres_schema_is_refused() {
+    let (cluster, db, s) = fresh().await;
+    s.close().await;
+    cluster
+        .psql(
+            &db.name,
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'future', true, '\\x00', 0)",
+        )
+        .unwrap();
+    match PostgresStore::open(&db.service_url).await {
+        Err(StoreError::SchemaTooNew { found: 9999, .. }) => {}
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_service_role_cannot_migrate_and_a_fresh_database_reports_version_0() {
+    let cluster = Cluster::start().unwrap();
+    let db = cluster.stella_database("fresh").unwrap();
+    let svc = Store::open(&db.service_url).await.unwrap();
+    let status = svc.schema_status().await.unwrap();
+    assert_eq!(status.applied, 0);
+    assert!(!status.is_current());
+    assert!(svc.migrate().await.is_err(), "the service role ran DDL");
+}
