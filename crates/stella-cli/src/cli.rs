@@ -26,8 +26,47 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub service: ServiceClientArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How client commands (`stella auth`, `stella vex`) reach a Stella server.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceClientArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Access token for the Stella server; default: the one `stella auth
+    /// login` cached.
+    #[arg(long, global = true, env = "STELLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// When the server answers 429, wait its Retry-After (at most 60 s) and
+    /// retry once.
+    #[arg(
+        long,
+        global = true,
+        env = "STELLA_WAIT_QUOTA",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub wait_quota: bool,
+}
+
+/// The Stella server a client command talks to (part of the global
+/// [`ServiceClientArgs`]).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The Stella server (client commands).
+    #[arg(
+        long,
+        global = true,
+        env = "STELLA_SERVER",
+        default_value = "http://localhost:8080",
+        value_name = "URL"
+    )]
+    pub server: String,
 }
 
 /// How to reach registries. Credentials otherwise come from
@@ -666,13 +705,6 @@ pub enum AdminKeysCommand {
     Rotate(ServiceStoreArgs),
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct ServerArgs {
-    /// The Stella server.
-    #[arg(long, env = "STELLA_SERVER", default_value = "http://localhost:8080")]
-    pub server: String,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// Get a token with client credentials and cache it (0600, under
@@ -689,8 +721,6 @@ pub enum AuthCommand {
 
 #[derive(Debug, Args)]
 pub struct AuthLoginArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
     #[arg(long)]
     pub client_id: String,
     /// Read the client secret from standard input.
@@ -770,11 +800,6 @@ pub struct VexQueryArgs {
     /// Local SQLite database written by `stella vex ingest`.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Access token; default: the one `stella auth login` cached.
-    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }
@@ -838,11 +863,6 @@ pub struct VexConfigureArgs {
     /// placeholders, so only their shape is checked).
     #[arg(long)]
     pub validate_only: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Access token; default: the one `stella auth login` cached.
-    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }
@@ -851,11 +871,6 @@ pub struct VexConfigureArgs {
 pub struct VexShowArgs {
     /// Provider id, e.g. `excititor:oci-openvex`.
     pub provider: String,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Access token; default: the one `stella auth login` cached.
-    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }
@@ -864,11 +879,6 @@ pub struct VexShowArgs {
 pub struct VexArtifactsArgs {
     /// Provider id, e.g. `excititor:oci-openvex`.
     pub provider: String,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Access token; default: the one `stella auth login` cached.
-    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
 }

@@ -32,6 +32,15 @@ pub fn report_error(e: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
+    // A server's problem answer is reported as exactly
+    // `stella: error: <title>: <detail> (<code>)`.
+    if let Some(problem) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::client::ProblemError>())
+    {
+        eprintln!("stella: error: {problem}");
+        return ExitCode::from(2);
+    }
     let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
     let mut line = String::new();
     for part in msg {

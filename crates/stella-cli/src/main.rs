@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod client;
 mod cmd;
 mod exit;
 mod progress;

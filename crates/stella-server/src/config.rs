@@ -34,7 +34,71 @@ pub struct ServerConfig {
     /// A connection that has not sent a complete request head by then is
     /// closed (slow clients).
     pub header_read_timeout_seconds: u64,
+    /// External OIDC issuers whose access tokens are accepted too.
+    pub external_issuers: Vec<ExternalIssuer>,
 }
+
+/// An external OIDC issuer (a company IdP) whose access tokens the server
+/// accepts besides its own: `auth.oidc` in a config file, or
+/// `STELLA_AUTH_OIDC` (the same list as YAML or JSON). Exactly one of
+/// `jwksFile` (offline) and `jwksUrl` names the issuer's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalIssuer {
+    /// The `iss` the tokens carry, compared exactly.
+    pub issuer: String,
+    /// An `aud` the tokens must carry.
+    pub audience: String,
+    /// A JWK Set file, read at start and again when a token names an
+    /// unknown `kid`.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// A JWK Set URL (`https://`; `http://` only to a loopback address).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The top-level claim that names the tenant (a string).
+    #[serde(default = "default_tenant_claim")]
+    pub tenant_claim: String,
+    /// The top-level claim that holds the scopes: a space-separated string
+    /// or an array of strings.
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+    /// Signature algorithms accepted from this issuer (asymmetric only).
+    #[serde(default = "default_external_algorithms")]
+    pub algorithms: Vec<String>,
+    /// How long fetched keys are used before they are fetched again.
+    #[serde(default = "default_jwks_cache_seconds")]
+    pub jwks_cache_seconds: u64,
+    /// Deadline of one JWKS fetch (connect, answer and body).
+    #[serde(default = "default_jwks_timeout_seconds")]
+    pub jwks_timeout_seconds: u64,
+}
+
+fn default_tenant_claim() -> String {
+    "tenant".into()
+}
+
+fn default_scope_claim() -> String {
+    "scope".into()
+}
+
+fn default_external_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+
+fn default_jwks_cache_seconds() -> u64 {
+    300
+}
+
+fn default_jwks_timeout_seconds() -> u64 {
+    10
+}
+
+/// Algorithms an external issuer may be configured with: asymmetric
+/// signatures only (no `none`, no HMAC).
+pub const EXTERNAL_ALGORITHMS: &[&str] = &[
+    "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
+];
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,6 +176,7 @@ struct FileAuth {
     issuer: Option<String>,
     audience: Option<String>,
     token_ttl_seconds: Option<u64>,
+    oidc: Option<Vec<ExternalIssuer>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +209,7 @@ impl ServerConfig {
             quota_max_bytes: 1024 * 1024 * 1024,
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
+            external_issuers: Vec::new(),
         }
     }
 
@@ -162,6 +228,7 @@ impl ServerConfig {
         set(&mut self.issuer, f.auth.issuer);
         set(&mut self.audience, f.auth.audience);
         set(&mut self.token_ttl_seconds, f.auth.token_ttl_seconds);
+        set(&mut self.external_issuers, f.auth.oidc);
         set(
             &mut self.rate_limit_per_second,
             f.rate_limit.requests_per_second,
@@ -215,6 +282,9 @@ impl ServerConfig {
             "STELLA_ARTIFACTS_QUOTA_BYTES",
             &mut self.quota_max_bytes,
         )?;
+        if let Some(raw) = env("STELLA_AUTH_OIDC") {
+            self.external_issuers = parse_issuers_env(&raw)?;
+        }
         Ok(())
     }
 
@@ -236,8 +306,103 @@ impl ServerConfig {
                 )));
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        for (i, issuer) in self.external_issuers.iter().enumerate() {
+            issuer.validate(&format!("auth.oidc[{i}]"), &self.issuer)?;
+            if !seen.insert(issuer.issuer.as_str()) {
+                return Err(ConfigError::Value(format!(
+                    "`auth.oidc[{i}].issuer`: `{}` is configured twice",
+                    issuer.issuer
+                )));
+            }
+        }
         Ok(())
     }
+}
+
+impl ExternalIssuer {
+    fn validate(&self, at: &str, own_issuer: &str) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: String| {
+            Err(ConfigError::Value(format!("`{at}.{field}`: {message}")))
+        };
+        if self.issuer.is_empty() {
+            return bad("issuer", "must not be empty".into());
+        }
+        if self.issuer == own_issuer {
+            return bad("issuer", "is the server's own issuer".into());
+        }
+        if self.audience.is_empty() {
+            return bad("audience", "must not be empty".into());
+        }
+        match (&self.jwks_file, &self.jwks_url) {
+            (Some(_), None) => {}
+            (None, Some(url)) => {
+                if let Err(message) = check_jwks_url(url) {
+                    return bad("jwksUrl", message);
+                }
+            }
+            _ => return bad("jwksFile", "set exactly one of jwksFile and jwksUrl".into()),
+        }
+        if self.tenant_claim.is_empty() {
+            return bad("tenantClaim", "must not be empty".into());
+        }
+        if self.scope_claim.is_empty() {
+            return bad("scopeClaim", "must not be empty".into());
+        }
+        if self.algorithms.is_empty() {
+            return bad("algorithms", "must name at least one algorithm".into());
+        }
+        for (j, alg) in self.algorithms.iter().enumerate() {
+            if !EXTERNAL_ALGORITHMS.contains(&alg.as_str()) {
+                return bad(
+                    &format!("algorithms[{j}]"),
+                    format!(
+                        "`{alg}` is not accepted (one of {})",
+                        EXTERNAL_ALGORITHMS.join(", ")
+                    ),
+                );
+            }
+        }
+        if self.jwks_cache_seconds == 0 {
+            return bad("jwksCacheSeconds", "must be greater than 0".into());
+        }
+        if self.jwks_timeout_seconds == 0 {
+            return bad("jwksTimeoutSeconds", "must be greater than 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// `https://…`, or `http://` to a loopback host (tests, a local sidecar).
+fn check_jwks_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("plain http is only allowed to a loopback address".into()),
+        other => Err(format!("unsupported scheme `{other}`")),
+    }
+}
+
+/// `STELLA_AUTH_OIDC`: the issuer list as YAML (JSON is YAML too).
+fn parse_issuers_env(raw: &str) -> Result<Vec<ExternalIssuer>, ConfigError> {
+    if raw.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let de = serde_yaml_ng::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::Env {
+            name: "STELLA_AUTH_OIDC".into(),
+            message: format!("`{path}`: {}", e.into_inner()),
+        }
+    })
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -379,5 +544,84 @@ mod tests {
                 .to_string()
                 .contains("STELLA_LISTEN")
         );
+    }
+
+    #[test]
+    fn external_issuers_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("stella.yaml");
+        std::fs::write(
+            &main,
+            "auth:\n  oidc:\n    - issuer: https://idp.example\n      audience: stella\n      jwksFile: /etc/idp.jwks\n      tenantClaim: org\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(main),
+            ..Default::default()
+        };
+        let c = load(&overrides, &|_| None).unwrap();
+        let only = c.external_issuers.first().unwrap();
+        assert_eq!(only.tenant_claim, "org");
+        assert_eq!(only.scope_claim, "scope");
+        assert_eq!(only.algorithms, ["RS256", "ES256"]);
+        let env = |name: &str| {
+            (name == "STELLA_AUTH_OIDC").then(|| {
+                r#"[{"issuer": "https://b", "audience": "x", "jwksUrl": "https://b/keys", "algorithms": ["ES256"]}]"#
+                    .to_string()
+            })
+        };
+        let c = load(&overrides, &env).unwrap();
+        assert_eq!(c.external_issuers.len(), 1);
+        assert_eq!(c.external_issuers[0].issuer, "https://b");
+    }
+
+    #[test]
+    fn external_issuer_mistakes_are_errors_with_their_path() {
+        let cases = [
+            (
+                r#"[{"issuer": "i", "audience": "a", "jwksFile": "f", "tenantClam": "t"}]"#,
+                "tenantClam",
+            ),
+            (
+                r#"[{"issuer": "i", "audience": "a"}]"#,
+                "exactly one of jwksFile and jwksUrl",
+            ),
+            (
+                r#"[{"issuer": "i", "audience": "a", "jwksFile": "f", "jwksUrl": "https://x"}]"#,
+                "exactly one",
+            ),
+            (
+                r#"[{"issuer": "i", "audience": "a", "jwksUrl": "http://idp.example/keys"}]"#,
+                "auth.oidc[0].jwksUrl",
+            ),
+            (
+                r#"[{"issuer": "i", "audience": "a", "jwksFile": "f", "algorithms": ["HS256"]}]"#,
+                "auth.oidc[0].algorithms[0]",
+            ),
+            (
+                r#"[{"issuer": "i", "audience": "a", "jwksFile": "f", "algorithms": ["none"]}]"#,
+                "not accepted",
+            ),
+            (
+                r#"[{"issuer": "urn:stella:server", "audience": "a", "jwksFile": "f"}]"#,
+                "own issuer",
+            ),
+            (
+                r#"[{"issuer": "i", "audience": "a", "jwksFile": "f"}, {"issuer": "i", "audience": "b", "jwksFile": "g"}]"#,
+                "twice",
+            ),
+        ];
+        for (raw, expected) in cases {
+            let env = |name: &str| (name == "STELLA_AUTH_OIDC").then(|| raw.to_string());
+            let err = load(&Overrides::default(), &env).unwrap_err().to_string();
+            assert!(err.contains(expected), "{raw}: {err}");
+        }
+        let env = |name: &str| {
+            (name == "STELLA_AUTH_OIDC").then(|| {
+                r#"[{"issuer": "i", "audience": "a", "jwksUrl": "http://127.0.0.1:9/k"}]"#
+                    .to_string()
+            })
+        };
+        assert!(load(&Overrides::default(), &env).is_ok());
     }
 }

@@ -77,6 +77,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("the tenant's artifact quota ({0}) would be exceeded")]
     QuotaExceeded(String),
     #[error("the artifact is referenced by a provider configuration")]
@@ -85,6 +87,9 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the service cannot reach its database right now")]
     Unavailable,
+    /// The keys of an external token issuer cannot be fetched.
+    #[error("the keys of token issuer {0} cannot be fetched right now")]
+    IssuerUnavailable(String),
     #[error("the server has no space left to store this; nothing was stored")]
     InsufficientStorage,
     #[error("internal error")]
@@ -126,6 +131,11 @@ impl ApiError {
                 "PAYLOAD_TOO_LARGE",
                 "Payload too large",
             ),
+            HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "HEADERS_TOO_LARGE",
+                "Request header fields too large",
+            ),
             QuotaExceeded(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "QUOTA_EXCEEDED",
@@ -140,6 +150,11 @@ impl ApiError {
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
+                "Service unavailable",
+            ),
+            IssuerUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ISSUER_UNAVAILABLE",
                 "Service unavailable",
             ),
             InsufficientStorage => (
@@ -211,6 +226,10 @@ fn status_defaults(s: StatusCode) -> (StatusCode, &'static str, &'static str) {
             (s, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type")
         }
         StatusCode::UNPROCESSABLE_ENTITY => (s, "UNPROCESSABLE", "Unprocessable request"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            (s, "HEADERS_TOO_LARGE", "Request header fields too large")
+        }
+        StatusCode::URI_TOO_LONG => (s, "URI_TOO_LONG", "URI too long"),
         s if s.is_server_error() => (s, "INTERNAL", "Internal error"),
         s => (s, "BAD_REQUEST", "Bad request"),
     }
@@ -255,6 +274,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "database storage full");
                 ApiError::InsufficientStorage
             }
+            e if e.is_unstorable_text() => ApiError::BadRequest {
+                code: "UNSTORABLE_TEXT",
+                detail: "the request holds a NUL character, which cannot be stored".into(),
+            },
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable

@@ -171,6 +171,7 @@ pub async fn serve(
         config.issuer.clone(),
         config.audience.clone(),
         config.token_ttl_seconds,
+        &config.external_issuers,
     )
     .await?;
     let state = AppState {
@@ -247,6 +248,8 @@ async fn serve_connection(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(middleware::HYPER_MAX_BUF)
+        .max_headers(middleware::HYPER_MAX_HEADERS)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {

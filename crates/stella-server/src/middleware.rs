@@ -2,7 +2,10 @@
 //! [`observe`] gives each request its trace id (from a W3C `traceparent`
 //! or fresh), turns any bare 4xx/5xx into a problem document, logs one line
 //! (trace id, method, route, status, latency; never headers or query) and
-//! records metrics. [`rate_limit`] applies the per-token limit and sets the
+//! records metrics; a request whose head is over [`MAX_HEADER_BYTES`] or
+//! [`MAX_HEADER_COUNT`] is answered 431 there, before anything else runs
+//! (hyper's own, larger buffer limit answers a bare 431 beyond
+//! [`HYPER_MAX_BUF`]). [`rate_limit`] applies the per-token limit and sets the
 //! quota headers on every response.
 
 use std::net::SocketAddr;
@@ -16,6 +19,35 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{ApiError, PROBLEM_CONTENT_TYPE, TRACE_ID};
 use crate::ratelimit::{Decision, RateLimiter};
 use crate::state::AppState;
+
+/// Largest request head (header names and values, plus 4 bytes a field)
+/// served; larger is 431 with a problem body.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields served.
+pub const MAX_HEADER_COUNT: usize = 100;
+/// hyper's read buffer (and so request-head) limit, and its header-field
+/// array size: above these hyper answers 431 itself, without a body.
+pub const HYPER_MAX_BUF: usize = 256 * 1024;
+pub const HYPER_MAX_HEADERS: usize = 1024;
+
+/// A problem when the request head is over the limits.
+fn oversized_head(headers: &HeaderMap) -> Option<ApiError> {
+    let bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADER_COUNT {
+        return Some(ApiError::HeadersTooLarge(format!(
+            "{} header fields; at most {MAX_HEADER_COUNT} are accepted",
+            headers.len()
+        )));
+    }
+    (bytes > MAX_HEADER_BYTES).then(|| {
+        ApiError::HeadersTooLarge(format!(
+            "the request headers are {bytes} bytes; at most {MAX_HEADER_BYTES} are accepted"
+        ))
+    })
+}
 
 /// The trace id of a valid `traceparent` (version 00), if any.
 fn trace_id_from(headers: &HeaderMap) -> Option<String> {
@@ -55,8 +87,16 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "<unmatched>".into());
     let method = request.method().as_str().to_string();
+    let oversized = oversized_head(request.headers());
     let response = TRACE_ID
         .scope(trace_id.clone(), async move {
+            if let Some(problem) = oversized {
+                let mut response = problem.into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
             let response = next.run(request).await;
             as_problem(response)
         })
@@ -187,5 +227,24 @@ mod tests {
             assert!(trace_id_from(&h).is_none(), "{bad}");
         }
         assert_eq!(fresh_trace_id().len(), 32);
+    }
+
+    #[test]
+    fn oversized_heads_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert("x-a", HeaderValue::from_static("b"));
+        assert!(oversized_head(&h).is_none());
+        let big = "v".repeat(MAX_HEADER_BYTES);
+        h.insert("x-big", HeaderValue::from_str(&big).unwrap());
+        let e = oversized_head(&h).unwrap();
+        assert_eq!(e.status().as_u16(), 431);
+        let mut many = HeaderMap::new();
+        for i in 0..=MAX_HEADER_COUNT {
+            many.insert(
+                axum::http::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+        }
+        assert!(oversized_head(&many).is_some());
     }
 }

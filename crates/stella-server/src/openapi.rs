@@ -36,7 +36,7 @@ use crate::routes::{artifacts, ops, providers, token, verify, vex};
         vex::get_vex_consensus,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
-    modifiers(&Security),
+    modifiers(&Security, &EdgeResponses),
 )]
 pub struct ApiDoc;
 
@@ -52,6 +52,44 @@ impl Modify for Security {
         let flow = Flow::ClientCredentials(ClientCredentials::new("/connect/token", scopes));
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::OAuth2(OAuth2::new([flow])));
+    }
+}
+
+/// Answers any route can give before its handler runs: 408 (request not
+/// done within `requestTimeoutSeconds`) and 431 (request head over the
+/// limits, see `middleware`).
+struct EdgeResponses;
+
+impl Modify for EdgeResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::PROBLEM_CONTENT_TYPE,
+                    Content::new(Some(Ref::from_schema_name("Problem"))),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("408".into())
+                    .or_insert_with(|| problem("Request not complete in time").into());
+                responses
+                    .entry("431".into())
+                    .or_insert_with(|| problem("Request header fields too large").into());
+            }
+        }
     }
 }
 

@@ -50,6 +50,17 @@ impl StoreError {
         }
     }
 
+    /// True when Postgres refused text it cannot store (a NUL character:
+    /// `22021`, or a `\u0000` escape in JSON: `22P05`). The request's
+    /// input is at fault, not the service; nothing was written.
+    pub fn is_unstorable_text(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.code(), "22021" | "22P05"))
+    }
+
     /// True when the database cannot be reached or went away (connection
     /// refused or lost, pool exhausted or closed, server shutting down):
     /// the service answers 503 and may succeed on retry. Other errors are

@@ -1,21 +1,20 @@
 //! `stella auth login|status|whoami|logout`: the client side of the
 //! service's client-credentials grant. The token is cached as JSON (0600)
 //! in `$XDG_CONFIG_HOME/stella/token.json` (default
-//! `~/.config/stella/token.json`), written atomically. A problem answer is
-//! reported as `<title>: <detail> (<code>)`, exit 2.
+//! `~/.config/stella/token.json`), written atomically. The server comes
+//! from the global `--server`; requests go through [`crate::client`].
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{AuthCommand, AuthLoginArgs, AuthShowArgs, TextOrJson};
+use crate::cli::{AuthCommand, AuthLoginArgs, AuthShowArgs, ServiceClientArgs, TextOrJson};
+use crate::client::ApiClient;
 use crate::exit::Outcome;
 
-const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 const MAX_SECRET_BYTES: u64 = 4096;
 
 #[derive(Serialize, Deserialize)]
@@ -36,13 +35,6 @@ struct TokenAnswer {
     scope: String,
 }
 
-#[derive(Deserialize)]
-struct ProblemAnswer {
-    title: String,
-    detail: String,
-    code: String,
-}
-
 fn cache_path() -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
@@ -59,16 +51,16 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-pub async fn run(command: AuthCommand) -> anyhow::Result<Outcome> {
+pub async fn run(command: AuthCommand, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
     match command {
-        AuthCommand::Login(a) => login(a).await,
+        AuthCommand::Login(a) => login(a, service).await,
         AuthCommand::Status(a) => status(&a),
-        AuthCommand::Whoami(a) => whoami(&a),
+        AuthCommand::Whoami(a) => whoami(&a, service),
         AuthCommand::Logout => logout(),
     }
 }
 
-async fn login(args: AuthLoginArgs) -> anyhow::Result<Outcome> {
+async fn login(args: AuthLoginArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
     let mut secret = String::new();
     std::io::stdin()
         .take(MAX_SECRET_BYTES)
@@ -78,7 +70,8 @@ async fn login(args: AuthLoginArgs) -> anyhow::Result<Outcome> {
     if secret.is_empty() {
         bail!("no client secret on standard input");
     }
-    let server = args.server.server.trim_end_matches('/').to_string();
+    let client = ApiClient::anonymous(service)?;
+    let server = client.base().to_string();
     let mut form = vec![
         ("grant_type", "client_credentials"),
         ("client_id", args.client_id.as_str()),
@@ -87,34 +80,21 @@ async fn login(args: AuthLoginArgs) -> anyhow::Result<Outcome> {
     if let Some(scope) = args.scope.as_deref() {
         form.push(("scope", scope));
     }
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_DEADLINE)
-        .build()
-        .context("cannot build the HTTP client")?;
-    let url = format!("{server}/connect/token");
-    let response = client
-        .post(&url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(
-            url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&form)
-                .finish(),
-        )
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .with_context(|| format!("reading the answer of {url}"))?;
-    if !status.is_success() {
-        bail!(describe_failure(status, &body));
-    }
-    let answer: TokenAnswer = serde_json::from_slice(&body)
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
+    let url = client.url("/connect/token");
+    let answer: TokenAnswer = client
+        .send(|http| {
+            http.post(&url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body.clone())
+        })
+        .await?
+        .json()
         .with_context(|| format!("{url} did not answer with a token"))?;
     let cached = CachedToken {
         server,
@@ -134,14 +114,6 @@ async fn login(args: AuthLoginArgs) -> anyhow::Result<Outcome> {
         answer.expires_in
     );
     Ok(Outcome::Success)
-}
-
-/// `<title>: <detail> (<code>)` for a problem answer, else the status.
-pub fn describe_failure(status: reqwest::StatusCode, body: &[u8]) -> String {
-    match serde_json::from_slice::<ProblemAnswer>(body) {
-        Ok(p) => format!("{}: {} ({})", p.title, p.detail, p.code),
-        Err(_) => format!("the server answered {status}"),
-    }
 }
 
 fn write_cache(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -214,10 +186,14 @@ fn status(args: &AuthShowArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn whoami(args: &AuthShowArgs) -> anyhow::Result<Outcome> {
-    let cached = read_cache()?;
-    let payload = cached
-        .access_token
+/// Decodes the claims of `--token` (env `STELLA_TOKEN`) when given, else
+/// of the cached token. Nothing is verified: this shows what a token says.
+fn whoami(args: &AuthShowArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
+    let token = match &service.token {
+        Some(t) => t.clone(),
+        None => read_cache()?.access_token,
+    };
+    let payload = token
         .split('.')
         .nth(1)
         .context("the cached token is not a JWT")?;

@@ -3,7 +3,7 @@
 
 mod admin;
 mod attest;
-mod auth;
+pub(crate) mod auth;
 mod bundle;
 mod evidence;
 mod export;
@@ -29,8 +29,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Trust(c) => trust::run(c, &cli.registry).await,
         Command::Serve(c) => serve::run(c).await,
         Command::Admin(c) => admin::run(c).await,
-        Command::Auth(c) => auth::run(c).await,
-        Command::Vex(c) => vex::run(c, &cli.registry).await,
+        Command::Auth(c) => auth::run(c, &cli.service).await,
+        Command::Vex(c) => vex::run(c, &cli.registry, &cli.service).await,
         Command::Export(c) => export::run(c, &cli.registry).await,
         Command::Report(c) => report::run(c, &cli.registry).await,
     }

@@ -29,6 +29,8 @@ pub enum KeyError {
     Malformed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    External(#[from] super::external::JwksError),
 }
 
 /// The key that signs new tokens.

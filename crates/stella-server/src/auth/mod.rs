@@ -2,7 +2,10 @@
 //! endpoint's logic, ES256 access tokens, and [`Principal`], the verified
 //! caller every protected handler extracts. The tenant a handler acts for
 //! comes only from [`Principal::require`], i.e. from a verified token.
+//! Tokens whose `iss` names a configured external OIDC issuer are checked
+//! by [`external`] against that issuer's keys instead.
 
+pub mod external;
 pub mod keys;
 pub mod scope;
 pub mod secret;
@@ -91,6 +94,7 @@ pub struct Authority {
     /// Verified against when the client id is unknown, so the answer takes
     /// as long as for a known client.
     dummy_hash: String,
+    external: external::ExternalIssuers,
 }
 
 pub fn unix_now() -> i64 {
@@ -104,7 +108,9 @@ impl Authority {
         issuer: String,
         audience: String,
         ttl: u64,
+        external_issuers: &[crate::config::ExternalIssuer],
     ) -> Result<Self, keys::KeyError> {
+        let external = external::ExternalIssuers::new(external_issuers)?;
         let ttl_i = i64::try_from(ttl).unwrap_or(i64::MAX);
         let set = keys::load(&store, &data_dir, unix_now(), ttl_i).await?;
         let dummy_hash = secret::hash("stella-dummy").map_err(|_| keys::KeyError::Generate)?;
@@ -117,6 +123,7 @@ impl Authority {
             keys: RwLock::new(Arc::new(set)),
             last_reload: Mutex::new(Instant::now()),
             dummy_hash,
+            external,
         })
     }
 
@@ -200,13 +207,18 @@ impl Authority {
         })
     }
 
-    /// Verifies a bearer token: ES256 only, known `kid`, issuer, audience,
-    /// expiry, and a client that is still active.
+    /// Verifies a bearer token. A token whose `iss` names a configured
+    /// external issuer goes to [`external`]; every other token must be one
+    /// of ours: ES256 only, known `kid`, issuer, audience, expiry, and a
+    /// client that is still active.
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let bad =
             |why: &str| ApiError::Unauthorized(format!("the access token is not valid ({why})"));
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| bad("malformed or unsupported header"))?;
+        if let Some(iss) = external::unverified_issuer(token).filter(|i| self.external.handles(i)) {
+            return self.external.verify(&iss, token, &header).await;
+        }
         if header.alg != Algorithm::ES256 {
             return Err(bad("algorithm not accepted"));
         }

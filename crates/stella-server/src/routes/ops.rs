@@ -68,9 +68,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     pub version: &'static str,
-    /// From `STELLA_GIT_SHA` at build time, else `unknown`.
+    /// The git commit built (see `build.rs`), else `unknown`.
     pub git_sha: &'static str,
-    /// From `STELLA_BUILD_DATE` at build time, else `unknown`.
+    /// RFC 3339 build date (`SOURCE_DATE_EPOCH` or the commit time), else `unknown`.
     pub build_date: &'static str,
 }
 
@@ -80,8 +80,8 @@ pub struct VersionInfo {
 pub async fn version() -> Json<VersionInfo> {
     Json(VersionInfo {
         version: env!("CARGO_PKG_VERSION"),
-        git_sha: option_env!("STELLA_GIT_SHA").unwrap_or("unknown"),
-        build_date: option_env!("STELLA_BUILD_DATE").unwrap_or("unknown"),
+        git_sha: env!("STELLA_GIT_SHA"),
+        build_date: env!("STELLA_BUILD_DATE"),
     })
 }
 

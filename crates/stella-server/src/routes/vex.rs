@@ -61,6 +61,27 @@ pub struct ConsensusList {
     pub items: Vec<stella_vex::Consensus>,
 }
 
+/// Refuses query text with control characters (NUL among them, which
+/// Postgres cannot store or compare) as a 400 naming the parameter.
+fn check_text(params: &[(&str, Option<&str>)]) -> Result<(), ApiError> {
+    let errors: Vec<FieldError> = params
+        .iter()
+        .filter(|(_, v)| v.is_some_and(|v| v.chars().any(char::is_control)))
+        .map(|(name, _)| {
+            FieldError::new(
+                name,
+                "CONTROL_CHARACTER",
+                "control characters are not allowed here",
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
 fn bad_query(r: QueryRejection) -> ApiError {
     ApiError::BadRequest {
         code: "INVALID_QUERY",
@@ -86,6 +107,12 @@ pub async fn list_vex_statements(
 ) -> Result<Json<StatementPage>, ApiError> {
     let ctx = principal.require(Scope::VexRead)?;
     let Query(p) = query.map_err(bad_query)?;
+    check_text(&[
+        ("product", p.product.as_deref()),
+        ("vulnerability", p.vulnerability.as_deref()),
+        ("issuer", p.issuer.as_deref()),
+        ("cursor", p.cursor.as_deref()),
+    ])?;
     let limit = p.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -138,6 +165,10 @@ pub async fn get_vex_consensus(
 ) -> Result<Json<ConsensusList>, ApiError> {
     let ctx = principal.require(Scope::VexRead)?;
     let Query(p) = query.map_err(bad_query)?;
+    check_text(&[
+        ("product", Some(p.product.as_str())),
+        ("vulnerability", p.vulnerability.as_deref()),
+    ])?;
     let items = consensus_for(
         &state.store,
         &ctx,

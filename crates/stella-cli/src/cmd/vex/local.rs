@@ -20,7 +20,8 @@ use stella_oci::artifact::resolve;
 use stella_server::vex::{ingest, query};
 use stella_store::{Store, TenantContext};
 
-use crate::cli::{TextOrJson, VexIngestArgs, VexQueryArgs};
+use crate::cli::{ServiceClientArgs, TextOrJson, VexIngestArgs, VexQueryArgs};
+use crate::client::ApiClient;
 use crate::cmd::key::{load_certificates, load_public_key};
 use crate::cmd::verify::trust::{cli_words, keyless_trust};
 use crate::exit::Outcome;
@@ -135,10 +136,10 @@ pub async fn ingest_run(
     Ok(Outcome::Success)
 }
 
-pub async fn query_run(args: VexQueryArgs) -> anyhow::Result<Outcome> {
+pub async fn query_run(args: VexQueryArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
     let value = match &args.db {
         Some(db) => query_local(&args, db).await?,
-        None => query_server(&args).await?,
+        None => query_server(&args, service).await?,
     };
     match args.output {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&value)?),
@@ -186,25 +187,18 @@ async fn query_local(args: &VexQueryArgs, db: &Path) -> anyhow::Result<serde_jso
     Ok(value)
 }
 
-async fn query_server(args: &VexQueryArgs) -> anyhow::Result<serde_json::Value> {
-    let token = match args.token.clone().or_else(crate::cmd::auth::cached_token) {
-        Some(t) => t,
-        None => anyhow::bail!(
-            "no token: run `stella auth login` or pass --token (STELLA_TOKEN), or use --db"
-        ),
-    };
-    let client = reqwest::Client::builder()
-        .timeout(super::REQUEST_DEADLINE)
-        .build()
-        .context("cannot build the HTTP client")?;
+async fn query_server(
+    args: &VexQueryArgs,
+    service: &ServiceClientArgs,
+) -> anyhow::Result<serde_json::Value> {
+    let client = ApiClient::authenticated(service)?;
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let base = args.server.server.trim_end_matches('/');
     let mut params = format!("product={}", enc(&args.product));
     if let Some(v) = &args.vulnerability {
         params.push_str(&format!("&vulnerability={}", enc(v)));
     }
     if args.consensus {
-        return super::get_json(&client, &format!("{base}/vex/consensus?{params}"), &token).await;
+        return client.get_json(&format!("/vex/consensus?{params}")).await;
     }
     if let Some(i) = &args.issuer {
         params.push_str(&format!("&issuer={}", enc(i)));
@@ -212,11 +206,11 @@ async fn query_server(args: &VexQueryArgs) -> anyhow::Result<serde_json::Value> 
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let url = match &cursor {
-            Some(c) => format!("{base}/vex/statements?{params}&limit=500&cursor={c}"),
-            None => format!("{base}/vex/statements?{params}&limit=500"),
+        let path = match &cursor {
+            Some(c) => format!("/vex/statements?{params}&limit=500&cursor={}", enc(c)),
+            None => format!("/vex/statements?{params}&limit=500"),
         };
-        let page: super::Page = super::get_json(&client, &url, &token).await?;
+        let page: super::Page = client.get_json(&path).await?;
         items.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),

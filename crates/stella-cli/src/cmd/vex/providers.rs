@@ -8,8 +8,11 @@
 use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 
-use crate::cli::{TextOrJson, VexConfigureArgs, VexShowArgs};
+use crate::cli::{ServiceClientArgs, TextOrJson, VexConfigureArgs, VexShowArgs};
 use crate::exit::Outcome;
+
+/// Deadline of each request to the server.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Api {
     client: reqwest::Client,
@@ -18,13 +21,18 @@ struct Api {
 }
 
 impl Api {
-    fn new(server: &str, token: Option<String>, provider: &str) -> anyhow::Result<Api> {
-        let token = match token.or_else(crate::cmd::auth::cached_token) {
+    fn new(service: &ServiceClientArgs, provider: &str) -> anyhow::Result<Api> {
+        let server = &service.server.server;
+        let token = match service
+            .token
+            .clone()
+            .or_else(crate::cmd::auth::cached_token)
+        {
             Some(t) => t,
             None => bail!("no token: run `stella auth login` or pass --token (STELLA_TOKEN)"),
         };
         let client = reqwest::Client::builder()
-            .timeout(super::REQUEST_DEADLINE)
+            .timeout(REQUEST_DEADLINE)
             .build()
             .context("cannot build the HTTP client")?;
         let base = format!(
@@ -70,7 +78,7 @@ impl Api {
                 );
             }
         }
-        bail!(crate::cmd::auth::describe_failure(status, &body))
+        Err(crate::client::failure(status, &body))
     }
 
     async fn upload(&self, field: &str, path: &std::path::Path) -> anyhow::Result<String> {
@@ -121,8 +129,11 @@ fn split_pair<'a>(s: &'a str, flag: &str, example: &str) -> anyhow::Result<(&'a 
     }
 }
 
-pub async fn configure(args: VexConfigureArgs) -> anyhow::Result<Outcome> {
-    let api = Api::new(&args.server.server, args.token.clone(), &args.provider)?;
+pub async fn configure(
+    args: VexConfigureArgs,
+    service: &ServiceClientArgs,
+) -> anyhow::Result<Outcome> {
+    let api = Api::new(service, &args.provider)?;
     let current = api
         .send(
             api.client.get(format!("{}/config", api.base)),
@@ -240,8 +251,8 @@ fn uuid_placeholder() -> String {
     "00000000-0000-7000-8000-000000000000".to_string()
 }
 
-pub async fn show(args: VexShowArgs) -> anyhow::Result<Outcome> {
-    let api = Api::new(&args.server.server, args.token.clone(), &args.provider)?;
+pub async fn show(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
+    let api = Api::new(service, &args.provider)?;
     let config = api
         .send(
             api.client.get(format!("{}/config", api.base)),
@@ -281,8 +292,8 @@ pub async fn show(args: VexShowArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub async fn run(args: VexShowArgs) -> anyhow::Result<Outcome> {
-    let api = Api::new(&args.server.server, args.token.clone(), &args.provider)?;
+pub async fn run(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
+    let api = Api::new(service, &args.provider)?;
     let summary = api
         .send(
             api.client.post(format!("{}/run", api.base)),
@@ -317,8 +328,8 @@ pub async fn run(args: VexShowArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-pub async fn status(args: VexShowArgs) -> anyhow::Result<Outcome> {
-    let api = Api::new(&args.server.server, args.token.clone(), &args.provider)?;
+pub async fn status(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
+    let api = Api::new(service, &args.provider)?;
     let status = api
         .send(
             api.client.get(format!("{}/status", api.base)),
