@@ -6,8 +6,10 @@
 //! `PUT …/config` with `values` and `clearKeys`; the API's validation
 //! errors are shown next to the field their JSON path names.
 //!
-//! Not here: validation (the API's validator is the only one) or uploads
-//! (the provider page stages artifacts).
+//! The page also carries the artifact store's upload form (it comes back
+//! here, with the staged metadata, so the new artifact can be chosen).
+//!
+//! Not here: validation (the API's validator is the only one).
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -19,7 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{FieldError, Payload, Problem, segment};
 use crate::layout::{BASE, Page, see_other};
-use crate::pages::providers::{Artifact, ArtifactPage, flash_box};
+use crate::pages::providers::{Artifact, ArtifactPage, flash_box, upload_form_to};
 use crate::session::{Flash, Session};
 use crate::{Console, Signed};
 
@@ -138,6 +140,7 @@ async fn render(
         @if let Some(v) = &view {
             (readiness(v))
             (config_form(provider, session, v, submitted.as_ref(), problem.as_ref(), &artifacts))
+            (upload_form_to(provider, &session.csrf, Some("config")))
         } @else {
             p.empty { "The configuration could not be read (see the error above)." }
         }
@@ -277,7 +280,7 @@ fn field(
                         option value=(a.artifact_id) selected[a.artifact_id == text] { (artifact_label(a)) }
                     }
                 }
-                p.hint id=(hint_id) { (sentence(&f.description)) " Stage files in the artifact store first." }
+                p.hint id=(hint_id) { (sentence(&f.description)) " Stage a file below (or in the artifact store), then choose it here." }
                 (errs)
             }
         },
@@ -287,7 +290,7 @@ fn field(
                 fieldset aria-describedby=(described) {
                     legend { (label) }
                     @if artifacts.is_empty() {
-                        p.empty { "No artifacts are staged; stage them in the artifact store." }
+                        p.empty { "No artifacts are staged; stage a file below, then choose it here." }
                     }
                     @for (n, a) in artifacts.iter().enumerate() {
                         div.check {

@@ -235,7 +235,12 @@ pub(crate) fn flash_box(f: &Flash) -> Markup {
     }
 }
 
-fn upload_form(provider: &str, csrf: &str) -> Markup {
+pub(crate) fn upload_form(provider: &str, csrf: &str) -> Markup {
+    upload_form_to(provider, csrf, None)
+}
+
+/// The upload form; `return_to` names the page to come back to.
+pub(crate) fn upload_form_to(provider: &str, csrf: &str, return_to: Option<&str>) -> Markup {
     html! {
         section.panel {
             h2 { "Stage an artifact" }
@@ -244,6 +249,7 @@ fn upload_form(provider: &str, csrf: &str) -> Markup {
                 action={ (BASE) "/providers/" (segment(provider)) "/artifacts" }
                 data-busy="Uploading…" data-status="upload-status" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if let Some(r) = return_to { input type="hidden" name="returnTo" value=(r); }
                 div {
                     label for="artifact-file" { "Artifact file" }
                     input type="file" id="artifact-file" name="file" required;
@@ -305,6 +311,8 @@ fn artifact_table(provider: &str, items: &[Artifact], csrf: &str) -> Markup {
 /// The parts of the console's upload form.
 struct Upload {
     csrf: Option<String>,
+    /// `config`: go back to the configuration page afterwards.
+    return_to: Option<String>,
     mime_type: Option<String>,
     file_name: String,
     content_type: Option<String>,
@@ -347,6 +355,7 @@ fn multipart_problem(status: StatusCode, detail: String) -> Problem {
 async fn read_upload(mut multipart: Multipart, cap: u64) -> Result<Upload, Problem> {
     let mut up = Upload {
         csrf: None,
+        return_to: None,
         mime_type: None,
         file_name: String::new(),
         content_type: None,
@@ -359,6 +368,7 @@ async fn read_upload(mut multipart: Multipart, cap: u64) -> Result<Upload, Probl
     {
         match field.name().unwrap_or_default() {
             "csrf" => up.csrf = Some(read_text(field).await?),
+            "returnTo" => up.return_to = Some(read_text(field).await?),
             "mimeType" => {
                 up.mime_type = Some(read_text(field).await?).filter(|m| !m.trim().is_empty())
             }
@@ -457,7 +467,11 @@ pub async fn upload(
                     artifact,
                 },
             );
-            see_other(&format!("/providers/{}", segment(&provider)))
+            let page = match up.return_to.as_deref() {
+                Some("config") => "/config",
+                _ => "",
+            };
+            see_other(&format!("/providers/{}{page}", segment(&provider)))
         }
         Err(p) => render(&console, session, &provider, None, Some(p), None).await,
     }

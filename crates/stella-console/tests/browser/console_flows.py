@@ -136,11 +136,19 @@ def provider_config_flow(page):
     """Configure the OCI OpenVEX provider: stage two keys, paste two images
     (one invalid, flagged inline with the server's code), fix, save."""
     ci_key = stage(page, "ci.pub", os.path.join(WORK, "ci.pub"))
-    other_key = stage(page, "other.pub", os.path.join(WORK, "other.pub"))
 
     page.goto(f"{URL}/console/providers")
     page.click(f"a[aria-label='Configuration of {PROVIDER}']")
     page.wait_for_url(f"**/console/providers/{PROVIDER}/config")
+    # Upload from the configuration page: back here with the new artifact choosable.
+    with open(os.path.join(WORK, "other.pub"), "rb") as f:
+        other_pub = f.read()
+    page.set_input_files("#artifact-file", files=[{"name": "other.pub", "mimeType": "application/x-pem-file", "buffer": other_pub}])
+    page.click("button:has-text('Stage artifact')")
+    page.wait_for_selector(".notice")
+    check(page.url.endswith(f"/console/providers/{PROVIDER}/config"), "config: upload returns to the configuration")
+    other_key = page.locator(".notice dd").first.inner_text().strip()
+    check(page.locator(f"input[name=cosignKeys][value='{other_key}']").count() == 1, "config: the new artifact can be chosen")
     check("is not ready" in page.locator("section.panel").first.inner_text(), "config: unconfigured provider not ready")
     check(page.locator("#f-imageSubscriptions").count() == 1, "config: image-subscription editor")
     for slot in ("cosignKeys", "tufRoot", "offlineBundle", "registryAuth"):
