@@ -176,8 +176,12 @@ def provider_config_flow(page):
     check(page.locator(f"input[name=cosignKeys][value='{ci_key}']").is_checked(), "config: chosen keys kept")
     audit(page, "provider-config-error")
 
-    # Remove the bad line and save.
+    # Remove the bad line; validate only (nothing saved), then save.
     page.fill("#f-imageSubscriptions", VEX_IMAGE)
+    page.click("button:has-text('Validate only')")
+    page.wait_for_selector(".notice")
+    check("valid (nothing was saved)" in page.locator(".notice").inner_text(), "config: validate only says valid")
+    check("is not ready" in page.locator("section.panel").first.inner_text(), "config: validate only saved nothing")
     page.click("button:has-text('Save configuration')")
     page.wait_for_selector(".notice")
     check("Configuration saved" in page.locator(".notice").inner_text(), "config: saved")
