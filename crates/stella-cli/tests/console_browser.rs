@@ -6,6 +6,10 @@
 //! with axe-core (npm, installed by scripts/test.sh). Screenshots of each
 //! page at 1280 px and 375 px go to `target/console-screenshots/`.
 //!
+//! A second repository carries two signed, disagreeing OpenVEX
+//! attestations; the browser configures the OCI OpenVEX provider for it,
+//! runs it and searches the statements it ingested.
+//!
 //! Needs: chromium, python3 with playwright and requests, axe-core
 //! (`scripts/test.sh` installs all three); a missing one fails the test
 //! with a message saying so.
@@ -157,6 +161,63 @@ fn seed_registry(work: &Path, data: &Path, host: &str) -> String {
     image
 }
 
+/// Must match `VEX_PRODUCT`, `VEX_CVE` and `HOSTILE_IMPACT` in console_flows.py.
+const VEX_PRODUCT: &str = "pkg:generic/console-demo@1.0";
+const VEX_CVE: &str = "CVE-2024-4242";
+const HOSTILE_IMPACT: &str = "<img src=x onerror=window.__pwned=4> never loaded";
+
+/// A second repository (`demo/vexed:v1`, the same image) carrying two
+/// signed OpenVEX attestations about [`VEX_PRODUCT`] and [`VEX_CVE`] that
+/// disagree: `not_affected` signed by `ci` (with a hostile impact
+/// statement) and `affected` signed by `other`. The keys' public halves are
+/// in `work` for the browser to stage. Answers the image reference.
+fn seed_vex(work: &Path, host: &str) -> String {
+    let image = format!("{host}/demo/vexed:v1");
+    skopeo_push(&work.join("img"), &image);
+    for (name, key, status, extra) in [
+        (
+            "vex-ci.json",
+            "ci.pem",
+            "not_affected",
+            format!(
+                r#","justification":"vulnerable_code_not_present","impact_statement":{}"#,
+                serde_json::to_string(HOSTILE_IMPACT).unwrap()
+            ),
+        ),
+        (
+            "vex-other.json",
+            "other.pem",
+            "affected",
+            String::from(r#","action_statement":"upgrade""#),
+        ),
+    ] {
+        std::fs::write(
+            work.join(name),
+            format!(
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://vex.test/{name}","author":"Console test",
+                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "statements":[{{"vulnerability":{{"name":"{VEX_CVE}"}},"products":[{{"@id":"{VEX_PRODUCT}"}}],"status":"{status}"{extra}}}]}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            work,
+            &[
+                "attest",
+                "--image",
+                &image,
+                "--type",
+                "openvex",
+                "--predicate",
+                name,
+                "--key",
+                key,
+            ],
+        );
+    }
+    image
+}
+
 struct Server {
     child: Child,
     url: String,
@@ -180,6 +241,7 @@ fn start_server(data: &Path) -> Server {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000")
+        .env("DOCKER_CONFIG", data.join("no-docker-config"))
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(data.join("serve.log")).unwrap())
         .spawn()
@@ -244,6 +306,7 @@ fn console_flows_in_headless_chromium() {
     let work = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let image = seed_registry(work.path(), data.path(), &registry.host_port());
+    let vex_image = seed_vex(work.path(), &registry.host_port());
     let acme_secret = other_tenant(data.path());
     let mut server = start_server(data.path());
     let shots = shot_dir();
@@ -255,6 +318,8 @@ fn console_flows_in_headless_chromium() {
         .env("STELLA_ADMIN_SECRET", &server.admin_secret)
         .env("STELLA_ACME_SECRET", &acme_secret)
         .env("STELLA_IMAGE", &image)
+        .env("STELLA_VEX_IMAGE", &vex_image)
+        .env("STELLA_WORK", work.path())
         .env("STELLA_AXE_JS", &axe)
         .env("STELLA_SHOTS", &shots)
         .output()

@@ -26,6 +26,8 @@ pub struct FieldError {
     pub code: String,
     #[serde(default)]
     pub message: String,
+    #[serde(default)]
+    pub hint: String,
 }
 
 /// An RFC 9457 problem as the API sends it.

@@ -16,7 +16,11 @@ use crate::session::Session;
 pub const BASE: &str = "/console";
 
 /// Navigation entries: path under [`BASE`] and label.
-const NAV: &[(&str, &str)] = &[("/providers", "Providers"), ("/check", "Image check")];
+const NAV: &[(&str, &str)] = &[
+    ("/providers", "Providers"),
+    ("/vex", "VEX"),
+    ("/check", "Image check"),
+];
 
 /// A complete page.
 pub struct Page<'a> {

@@ -94,6 +94,13 @@ fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions)
             "/providers/{providerId}/artifacts/{artifactId}/delete",
             post(pages::providers::delete),
         )
+        .route(
+            "/providers/{providerId}/config",
+            get(pages::config::page).post(pages::config::save),
+        )
+        .route("/providers/{providerId}/status", get(pages::status::page))
+        .route("/providers/{providerId}/run", post(pages::status::run))
+        .route("/vex", get(pages::vex::page))
         .route("/check", get(pages::check::form).post(pages::check::run))
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)

@@ -31,6 +31,8 @@ pub enum Flash {
     },
     /// An artifact was deleted.
     Deleted { artifact_id: String },
+    /// A plain message (a saved configuration, a finished run).
+    Message(String),
 }
 
 /// A signed-in user.

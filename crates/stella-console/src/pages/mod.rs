@@ -2,5 +2,8 @@
 //! [`crate::api::Api`] and render with [`crate::layout::Page`].
 
 pub mod check;
+pub mod config;
 pub mod providers;
 pub mod signin;
+pub mod status;
+pub mod vex;

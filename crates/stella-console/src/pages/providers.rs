@@ -2,8 +2,8 @@
 //! OCI-CFG-003): upload with staged metadata, the staged-artifact table,
 //! delete (a 409 "in use" is explained).
 //!
-//! The catalog lists the providers this build knows; the API has no
-//! provider listing yet. Any other provider id can be opened by name.
+//! The catalog is the API's (`GET /excititor/providers`); any other
+//! provider id can still be opened by name.
 
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::rejection::FormRejection;
@@ -18,22 +18,31 @@ use crate::layout::{BASE, Page, see_other, size};
 use crate::session::{self, Flash};
 use crate::{Console, Signed};
 
-/// Providers this build knows: id and description.
-const KNOWN: &[(&str, &str)] = &[(
-    "excititor:oci-openvex",
-    "OpenVEX statements attached to container images as signed OCI attestations (cosign keys, TUF root, offline bundle, registry auth).",
-)];
+/// One provider of the API's catalog (`GET /excititor/providers`).
+#[derive(Deserialize)]
+struct CatalogEntry {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    items: Vec<CatalogEntry>,
+}
 
 #[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-struct Artifact {
-    artifact_id: String,
+pub(crate) struct Artifact {
+    pub artifact_id: String,
     #[serde(default)]
-    sha256: String,
+    pub sha256: String,
     #[serde(default)]
     size_bytes: u64,
     #[serde(default)]
-    mime_type: String,
+    pub mime_type: String,
     #[serde(default)]
     staged_at: String,
     #[serde(default)]
@@ -42,23 +51,50 @@ struct Artifact {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ArtifactPage {
-    items: Vec<Artifact>,
+pub(crate) struct ArtifactPage {
+    pub items: Vec<Artifact>,
     #[serde(default)]
     next_cursor: Option<String>,
 }
 
-pub async fn catalog(Signed(session): Signed) -> Response {
+pub async fn catalog(State(console): State<Console>, Signed(session): Signed) -> Response {
+    let listed: Result<Catalog, Problem> = console
+        .api
+        .json(
+            Method::GET,
+            "/excititor/providers",
+            Some(&session.bearer),
+            Payload::None,
+        )
+        .await;
+    let (items, problem) = match listed {
+        Ok(c) => (c.items, None),
+        Err(p) => (Vec::new(), Some(p)),
+    };
     let body = html! {
-        p { "Providers bring VEX statements into Stella. Open one to manage its staged artifacts." }
+        p { "Providers bring VEX statements into Stella. Configure one, stage its trust material, run it and see its status." }
         div.scroll tabindex="0" role="region" aria-label="Provider catalog" {
             table.stack {
-                thead { tr { th scope="col" { "Provider" } th scope="col" { "What it reads" } } }
+                thead { tr {
+                    th scope="col" { "Provider" }
+                    th scope="col" { "What it reads" }
+                    th scope="col" { "Pages" }
+                } }
                 tbody {
-                    @for (id, what) in KNOWN {
+                    @for p in &items {
                         tr {
-                            td data-label="Provider" { a href={ (BASE) "/providers/" (segment(id)) } { code { (id) } } }
-                            td data-label="What it reads" { (what) }
+                            td data-label="Provider" {
+                                a href={ (BASE) "/providers/" (segment(&p.id)) "/config" } { code { (p.id) } }
+                                @if !p.name.is_empty() { br; (p.name) }
+                            }
+                            td data-label="What it reads" { (p.description) }
+                            td data-label="Pages" {
+                                a href={ (BASE) "/providers/" (segment(&p.id)) "/config" } aria-label={ "Configuration of " (p.id) } { "Configuration" }
+                                " · "
+                                a href={ (BASE) "/providers/" (segment(&p.id)) } aria-label={ "Artifacts of " (p.id) } { "Artifacts" }
+                                " · "
+                                a href={ (BASE) "/providers/" (segment(&p.id)) "/status" } aria-label={ "Run status of " (p.id) } { "Status" }
+                            }
                         }
                     }
                 }
@@ -76,14 +112,17 @@ pub async fn catalog(Signed(session): Signed) -> Response {
             }
         }
     };
+    let status = problem
+        .as_ref()
+        .map_or(StatusCode::OK, Problem::status_code);
     Page {
         title: "Providers",
         section: "/providers",
         session: Some(&session),
-        problem: None,
+        problem: problem.as_ref(),
         body,
     }
-    .respond(StatusCode::OK)
+    .respond(status)
 }
 
 #[derive(Deserialize)]
@@ -148,6 +187,7 @@ async fn render(
         .as_ref()
         .map_or(StatusCode::OK, Problem::status_code);
     let body = html! {
+        (crate::pages::config::sub_nav(provider, "artifacts"))
         @if let Some(f) = &flash { (flash_box(f)) }
         (upload_form(provider, &session.csrf))
         h2 id="staged" { "Staged artifacts" }
@@ -171,7 +211,7 @@ async fn render(
     .respond(status)
 }
 
-fn flash_box(f: &Flash) -> Markup {
+pub(crate) fn flash_box(f: &Flash) -> Markup {
     html! {
         div.notice role="status" {
             @match f {
@@ -189,12 +229,18 @@ fn flash_box(f: &Flash) -> Markup {
                 Flash::Deleted { artifact_id } => {
                     p { "Deleted artifact " span.mono { (artifact_id) } "." }
                 }
+                Flash::Message(m) => { p { (m) } }
             }
         }
     }
 }
 
-fn upload_form(provider: &str, csrf: &str) -> Markup {
+pub(crate) fn upload_form(provider: &str, csrf: &str) -> Markup {
+    upload_form_to(provider, csrf, None)
+}
+
+/// The upload form; `return_to` names the page to come back to.
+pub(crate) fn upload_form_to(provider: &str, csrf: &str, return_to: Option<&str>) -> Markup {
     html! {
         section.panel {
             h2 { "Stage an artifact" }
@@ -203,6 +249,7 @@ fn upload_form(provider: &str, csrf: &str) -> Markup {
                 action={ (BASE) "/providers/" (segment(provider)) "/artifacts" }
                 data-busy="Uploading…" data-status="upload-status" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if let Some(r) = return_to { input type="hidden" name="returnTo" value=(r); }
                 div {
                     label for="artifact-file" { "Artifact file" }
                     input type="file" id="artifact-file" name="file" required;
@@ -264,6 +311,8 @@ fn artifact_table(provider: &str, items: &[Artifact], csrf: &str) -> Markup {
 /// The parts of the console's upload form.
 struct Upload {
     csrf: Option<String>,
+    /// `config`: go back to the configuration page afterwards.
+    return_to: Option<String>,
     mime_type: Option<String>,
     file_name: String,
     content_type: Option<String>,
@@ -306,6 +355,7 @@ fn multipart_problem(status: StatusCode, detail: String) -> Problem {
 async fn read_upload(mut multipart: Multipart, cap: u64) -> Result<Upload, Problem> {
     let mut up = Upload {
         csrf: None,
+        return_to: None,
         mime_type: None,
         file_name: String::new(),
         content_type: None,
@@ -318,6 +368,7 @@ async fn read_upload(mut multipart: Multipart, cap: u64) -> Result<Upload, Probl
     {
         match field.name().unwrap_or_default() {
             "csrf" => up.csrf = Some(read_text(field).await?),
+            "returnTo" => up.return_to = Some(read_text(field).await?),
             "mimeType" => {
                 up.mime_type = Some(read_text(field).await?).filter(|m| !m.trim().is_empty())
             }
@@ -416,7 +467,11 @@ pub async fn upload(
                     artifact,
                 },
             );
-            see_other(&format!("/providers/{}", segment(&provider)))
+            let page = match up.return_to.as_deref() {
+                Some("config") => "/config",
+                _ => "",
+            };
+            see_other(&format!("/providers/{}{page}", segment(&provider)))
         }
         Err(p) => render(&console, session, &provider, None, Some(p), None).await,
     }
@@ -424,7 +479,7 @@ pub async fn upload(
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 pub async fn delete(

@@ -8,8 +8,12 @@ STELLA_URL, STELLA_DATA_DIR, STELLA_ADMIN_SECRET, STELLA_ACME_SECRET (a
 client of another tenant), STELLA_IMAGE, STELLA_AXE_JS, STELLA_SHOTS.
 
 Flows: sign in (by keyboard), upload an artifact, see its staged metadata,
-the 409 "in use" explained, delete, an error with title and detail, image
-check with the report, sign out and be refused. Security: a hostile file
+the 409 "in use" explained, delete, an error with title and detail; the
+OCI OpenVEX provider's configuration (keys staged and chosen, images
+pasted, an invalid reference flagged inline, saved), run status (run now,
+per-image result, reload while running), VEX search (statements and the
+conflicting consensus); image check with the report, sign out and be
+refused. Security: a hostile file
 name renders as text, a POST without the CSRF token (or from another
 origin) is refused, another tenant's artifacts never appear. Every page:
 axe-core with no serious or critical violation, no horizontal overflow at
@@ -30,6 +34,8 @@ DATA = os.environ["STELLA_DATA_DIR"]
 ADMIN_SECRET = os.environ["STELLA_ADMIN_SECRET"]
 ACME_SECRET = os.environ["STELLA_ACME_SECRET"]
 IMAGE = os.environ["STELLA_IMAGE"]
+VEX_IMAGE = os.environ["STELLA_VEX_IMAGE"]
+WORK = os.environ["STELLA_WORK"]
 AXE = open(os.environ["STELLA_AXE_JS"], encoding="utf-8").read()
 SHOTS = os.environ["STELLA_SHOTS"]
 PROVIDER = "excititor:oci-openvex"
@@ -37,6 +43,10 @@ PROVIDER = "excititor:oci-openvex"
 HOSTILE_NAME = "<img src=x onerror=window.__pwned=1>.pem"
 # Claimed by an attestation on the registry (console_browser.rs pushes it).
 HOSTILE_PREDICATE = "https://evil.test/<script>window.__pwned=3</script>"
+# Must match console_browser.rs.
+VEX_PRODUCT = "pkg:generic/console-demo@1.0"
+VEX_CVE = "CVE-2024-4242"
+HOSTILE_IMPACT = "<img src=x onerror=window.__pwned=4> never loaded"
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -111,6 +121,151 @@ def problem_shown(page, title, detail_part):
     return title in box.locator("h2").inner_text() and detail_part in box.locator(".detail").inner_text()
 
 
+def stage(page, name, path):
+    """Stages a file through the console's artifact page; its artifact id."""
+    page.goto(f"{URL}/console/providers/{PROVIDER}")
+    with open(path, "rb") as f:
+        payload = f.read()
+    page.set_input_files("#artifact-file", files=[{"name": name, "mimeType": "application/x-pem-file", "buffer": payload}])
+    page.click("button:has-text('Stage artifact')")
+    page.wait_for_selector(".notice")
+    return page.locator(".notice dd").first.inner_text().strip()
+
+
+def provider_config_flow(page):
+    """Configure the OCI OpenVEX provider: stage two keys, paste two images
+    (one invalid, flagged inline with the server's code), fix, save."""
+    ci_key = stage(page, "ci.pub", os.path.join(WORK, "ci.pub"))
+
+    page.goto(f"{URL}/console/providers")
+    page.click(f"a[aria-label='Configuration of {PROVIDER}']")
+    page.wait_for_url(f"**/console/providers/{PROVIDER}/config")
+    # Upload from the configuration page: back here with the new artifact choosable.
+    with open(os.path.join(WORK, "other.pub"), "rb") as f:
+        other_pub = f.read()
+    page.set_input_files("#artifact-file", files=[{"name": "other.pub", "mimeType": "application/x-pem-file", "buffer": other_pub}])
+    page.click("button:has-text('Stage artifact')")
+    page.wait_for_selector(".notice")
+    check(page.url.endswith(f"/console/providers/{PROVIDER}/config"), "config: upload returns to the configuration")
+    other_key = page.locator(".notice dd").first.inner_text().strip()
+    check(page.locator(f"input[name=cosignKeys][value='{other_key}']").count() == 1, "config: the new artifact can be chosen")
+    check("is not ready" in page.locator("section.panel").first.inner_text(), "config: unconfigured provider not ready")
+    check(page.locator("#f-imageSubscriptions").count() == 1, "config: image-subscription editor")
+    for slot in ("cosignKeys", "tufRoot", "offlineBundle", "registryAuth"):
+        present = page.locator(f"#f-{slot}, fieldset:has(legend:has-text('{slot}'))").count() > 0
+        check(present, f"config: artifact slot {slot}")
+    audit(page, "provider-config")
+
+    # Paste many: an invalid reference on line 1, the real image on line 2.
+    page.fill("#f-imageSubscriptions", f"Not A Valid/Ref!!\n{VEX_IMAGE}\n")
+    page.select_option("#f-cosignMode", "keypair")
+    page.select_option("#f-allowHttpRegistries", "true")
+    page.select_option("#f-requireSignatures", "true")
+    page.fill("#f-pollInterval", "1h")
+    page.check(f"input[name=cosignKeys][value='{ci_key}']")
+    page.check(f"input[name=cosignKeys][value='{other_key}']")
+    page.click("button:has-text('Save configuration')")
+    page.wait_for_selector(".problem")
+    err = page.locator("#f-imageSubscriptions-error")
+    check(err.count() == 1, "config: invalid image reference flagged at its field")
+    err_text = err.inner_text() if err.count() else ""
+    check("PROVIDER_CONFIG_INVALID_IMAGE_REFERENCE" in err_text and "Line 1" in err_text,
+          f"config: the server's code and the line shown ({err_text!r})")
+    check(page.locator("#f-imageSubscriptions").get_attribute("aria-invalid") == "true", "config: field marked invalid")
+    check(VEX_IMAGE in page.locator("#f-imageSubscriptions").input_value(), "config: the form keeps what was typed")
+    check(page.locator(f"input[name=cosignKeys][value='{ci_key}']").is_checked(), "config: chosen keys kept")
+    audit(page, "provider-config-error")
+
+    # Remove the bad line; validate only (nothing saved), then save.
+    page.fill("#f-imageSubscriptions", VEX_IMAGE)
+    page.click("button:has-text('Validate only')")
+    page.wait_for_selector(".notice")
+    check("valid (nothing was saved)" in page.locator(".notice").inner_text(), "config: validate only says valid")
+    check("is not ready" in page.locator("section.panel").first.inner_text(), "config: validate only saved nothing")
+    page.click("button:has-text('Save configuration')")
+    page.wait_for_selector(".notice")
+    check("Configuration saved" in page.locator(".notice").inner_text(), "config: saved")
+    check("configuration is ready" in page.locator("section.panel").first.inner_text(), "config: ready after save")
+    check(page.locator("#f-imageSubscriptions").input_value().strip() == VEX_IMAGE, "config: saved subscription shown")
+    check(page.locator("#f-cosignMode").input_value() == "keypair", "config: saved cosign mode shown")
+
+    # The keys are now in use: the artifact store refuses to delete them.
+    page.goto(f"{URL}/console/providers/{PROVIDER}")
+    page.click(f"button[aria-label='Delete artifact {ci_key}']")
+    page.wait_for_selector(".problem")
+    check(problem_shown(page, "Artifact in use", ""), "config: a key in a slot cannot be deleted")
+
+
+def provider_status_flow(page):
+    """Run now (CSRF-protected), last run and per-image results."""
+    page.goto(f"{URL}/console/providers/{PROVIDER}/status")
+    r = page.request.post(f"{URL}/console/providers/{PROVIDER}/run", form={}, max_redirects=0)
+    check(r.status == 403 and "CSRF" in r.text(), f"run without CSRF token refused ({r.status})")
+    result = ""
+    for _ in range(5):
+        page.click("button:has-text('Run now')")
+        page.wait_for_selector(".notice")
+        result = page.locator(".notice").inner_text()
+        if "busy" not in result:  # the scheduler's own first run held the lease
+            break
+        page.wait_for_timeout(1000)
+    check("Run finished: succeeded" in result, f"run now: succeeded ({result!r})")
+    last = page.locator("dl.meta").inner_text()
+    check("succeeded" in last and "Finished" in last, "status: last run shown")
+    rows = page.locator("table.images tbody tr")
+    row_text = rows.first.inner_text() if rows.count() else ""
+    check(rows.count() == 1 and VEX_IMAGE in row_text and "succeeded" in row_text, f"status: per-image result ({row_text!r})")
+    check(page.request.get(page.url).headers.get("refresh") is None, "status: no reload when no run is in progress")
+    audit(page, "provider-status")
+
+    # A run in progress (a row without a finish time): the page reloads itself.
+    db = sqlite3.connect(os.path.join(DATA, "stella.db"))
+    db.execute(
+        "UPDATE vex_provider_runs SET finished_at = NULL WHERE tenant_id = 'default' AND provider_id = ? AND image = ''",
+        (PROVIDER,),
+    )
+    db.commit()
+    r = page.request.get(f"{URL}/console/providers/{PROVIDER}/status")
+    check(r.headers.get("refresh") == "3", f"status: in progress, Refresh header ({r.headers.get('refresh')})")
+    check("in progress" in r.text(), "status: in progress said")
+    db.execute(
+        "UPDATE vex_provider_runs SET finished_at = started_at WHERE tenant_id = 'default' AND finished_at IS NULL"
+    )
+    db.commit()
+    db.close()
+
+
+def vex_flow(page):
+    """Search by vulnerability and by product; consensus with its conflict."""
+    page.goto(f"{URL}/console/vex")
+    audit(page, "vex-empty")
+    page.fill("#vulnerability", "CVE-1999-0000")
+    page.click("button:has-text('Search')")
+    page.wait_for_url("**/console/vex?*")
+    check("No statements match" in page.locator("main").inner_text(), "vex: an unknown vulnerability: none, said so")
+
+    page.fill("#product", VEX_PRODUCT)
+    page.fill("#vulnerability", VEX_CVE)
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("table.statements")
+    rows = page.locator("table.statements tbody tr")
+    check(rows.count() == 2, f"vex: both issuers' statements listed ({rows.count()})")
+    table = page.locator("table.statements").inner_text()
+    check("not_affected" in table and "affected" in table, "vex: statuses shown")
+    check("vulnerable_code_not_present" in table and "action: upgrade" in table, "vex: justification and action shown")
+    check(HOSTILE_IMPACT in page.locator("table.statements").text_content(), "vex: hostile impact statement shown as text")
+    check(page.locator("main img").count() == 0 and page.evaluate("window.__pwned === undefined"),
+          "vex: hostile impact statement made no element and ran no script")
+    digests = page.locator("table.statements td[data-label='Evidence digest']").all_inner_texts()
+    check(len(digests) == 2 and all(d.startswith("sha256:") for d in digests), f"vex: evidence digests ({digests})")
+    consensus = page.locator("section.consensus")
+    check(consensus.count() == 1, "vex: one consensus for the pair")
+    ctext = consensus.inner_text() if consensus.count() else ""
+    check(VEX_CVE in ctext and "Conflict" in ctext, f"vex: consensus shows the conflict ({ctext!r})")
+    check(consensus.locator("li").count() == 2, "vex: both contributions listed")
+    audit(page, "vex-results")
+
+
 def main():
     # Another tenant stages an artifact the console must never show.
     acme = api_token("acme-bot", ACME_SECRET)
@@ -167,7 +322,7 @@ def main():
         audit(page, "providers")
 
         # The provider's artifact store: upload a file with a hostile name.
-        page.click(f"a:has-text('{PROVIDER}')")
+        page.click(f"a[aria-label='Artifacts of {PROVIDER}']")
         page.wait_for_url(f"**/console/providers/{PROVIDER}")
         payload = b"-----BEGIN PUBLIC KEY-----\nnot really a key\n-----END PUBLIC KEY-----\n"
         page.set_input_files(
@@ -234,6 +389,10 @@ def main():
         page.wait_for_selector(".notice")
         check("Deleted artifact" in page.locator(".notice").inner_text(), "deleted")
         check(page.locator("tbody tr").count() == 0, "no artifact left")
+
+        provider_config_flow(page)
+        provider_status_flow(page)
+        vex_flow(page)
 
         # Image check: a bad reference is flagged at its field.
         page.goto(f"{URL}/console/check")
