@@ -17,9 +17,19 @@ pub enum CanonicalJsonError {
 }
 
 /// Canonical bytes of any serializable value.
+///
+/// Serialises straight into the output (no intermediate `Value`): each
+/// object's members are written as they come and reordered in place when the
+/// object ends. The bytes are the same as `canonicalize(&serde_json::to_value(value)?)`.
 pub fn to_canonical_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalJsonError> {
-    let v = serde_json::to_value(value)?;
-    canonicalize(&v)
+    let mut state = StreamState {
+        out: Vec::with_capacity(INITIAL_CAPACITY),
+        ..StreamState::default()
+    };
+    let formatter = CanonicalFormatter { state: &mut state };
+    let mut serializer = serde_json::Serializer::with_formatter(std::io::sink(), formatter);
+    value.serialize(&mut serializer)?;
+    Ok(state.out)
 }
 
 /// Canonical bytes of a JSON value.
@@ -76,7 +86,11 @@ fn write_value(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalJsonError> {
 /// continuation byte both characters share a lead byte, so they are of the
 /// same kind and byte order holds.
 fn cmp_utf16(a: &str, b: &str) -> std::cmp::Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    cmp_utf16_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`cmp_utf16`] on UTF-8 bytes.
+fn cmp_utf16_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     match a.iter().zip(b).find(|(x, y)| x != y) {
         None => a.len().cmp(&b.len()),
         Some((&x, &y)) => {
@@ -87,6 +101,321 @@ fn cmp_utf16(a: &str, b: &str) -> std::cmp::Ordering {
                 x.cmp(&y)
             }
         }
+    }
+}
+
+/// Output and open objects of one streaming serialisation.
+#[derive(Default)]
+struct StreamState {
+    out: Vec<u8>,
+    objects: Vec<OpenObject>,
+    /// Inside an object key: its unescaped text is collected too.
+    in_key: bool,
+}
+
+/// An object being written: where its members start in the output, and each
+/// member's unescaped key (in `keys`) and written bytes (`key:value`).
+#[derive(Default)]
+struct OpenObject {
+    start: usize,
+    keys: Vec<u8>,
+    members: Vec<Member>,
+    key_start: usize,
+    member_start: usize,
+}
+
+struct Member {
+    key: std::ops::Range<usize>,
+    bytes: std::ops::Range<usize>,
+}
+
+/// A `serde_json` formatter writing canonical JSON into its own buffer (the
+/// serializer's writer is a sink). Strings and numbers use the same writers
+/// as [`canonicalize`]; objects are sorted when they end.
+struct CanonicalFormatter<'a> {
+    state: &'a mut StreamState,
+}
+
+impl CanonicalFormatter<'_> {
+    fn write_raw(&mut self, bytes: &[u8]) {
+        self.state.out.extend_from_slice(bytes);
+        if self.state.in_key
+            && let Some(object) = self.state.objects.last_mut()
+        {
+            object.keys.extend_from_slice(bytes);
+        }
+    }
+
+    fn write_integer(&mut self, n: impl std::fmt::Display) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let start = self.state.out.len();
+        write!(self.state.out, "{n}")?;
+        if self.state.in_key {
+            let written = self.state.out.get(start..).unwrap_or_default().to_vec();
+            if let Some(object) = self.state.objects.last_mut() {
+                object.keys.extend_from_slice(&written);
+            }
+        }
+        Ok(())
+    }
+
+    /// ECMAScript form for values; map keys that are floats keep
+    /// `serde_json`'s own spelling, as `serde_json::to_value` gives them.
+    fn write_float(&mut self, f: f64) -> std::io::Result<()> {
+        if self.state.in_key {
+            let mut text = Vec::new();
+            serde_json::ser::Formatter::write_f64(
+                &mut serde_json::ser::CompactFormatter,
+                &mut text,
+                f,
+            )?;
+            self.write_raw(&text);
+            return Ok(());
+        }
+        let text = format_es6(f).map_err(std::io::Error::other)?;
+        self.write_raw(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Rewrites the members of a finished object in UTF-16 key order.
+fn close_object(out: &mut Vec<u8>, object: OpenObject) {
+    let key = |m: &Member| object.keys.get(m.key.clone()).unwrap_or_default();
+    let sorted = object.members.windows(2).all(|w| match w {
+        [a, b] => cmp_utf16_bytes(key(a), key(b)).is_le(),
+        _ => true,
+    });
+    if !sorted {
+        let mut members: Vec<&Member> = object.members.iter().collect();
+        members.sort_unstable_by(|a, b| cmp_utf16_bytes(key(a), key(b)));
+        let written = out.split_off(object.start);
+        for (i, member) in members.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let range = member.bytes.start - object.start..member.bytes.end - object.start;
+            out.extend_from_slice(written.get(range).unwrap_or_default());
+        }
+    }
+    out.push(b'}');
+}
+
+fn out_of_range() -> std::io::Error {
+    std::io::Error::other("number out of range")
+}
+
+impl serde_json::ser::Formatter for CanonicalFormatter<'_> {
+    fn write_null<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.write_raw(b"null");
+        Ok(())
+    }
+    fn write_bool<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        b: bool,
+    ) -> std::io::Result<()> {
+        self.write_raw(if b { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn write_i8<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: i8) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_i16<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: i16) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_i32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: i32) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_i64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: i64) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_i128<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        n: i128,
+    ) -> std::io::Result<()> {
+        // Like `serde_json::Value`, which holds 64-bit integers only.
+        if i64::try_from(n).is_ok() || u64::try_from(n).is_ok() {
+            self.write_integer(n)
+        } else {
+            Err(out_of_range())
+        }
+    }
+    fn write_u8<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: u8) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_u16<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: u16) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_u32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: u32) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_u64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, n: u64) -> std::io::Result<()> {
+        self.write_integer(n)
+    }
+    fn write_u128<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        n: u128,
+    ) -> std::io::Result<()> {
+        if u64::try_from(n).is_ok() {
+            self.write_integer(n)
+        } else {
+            Err(out_of_range())
+        }
+    }
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, f: f32) -> std::io::Result<()> {
+        if self.state.in_key {
+            let mut text = Vec::new();
+            serde_json::ser::Formatter::write_f32(
+                &mut serde_json::ser::CompactFormatter,
+                &mut text,
+                f,
+            )?;
+            self.write_raw(&text);
+            return Ok(());
+        }
+        self.write_float(f64::from(f))
+    }
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, f: f64) -> std::io::Result<()> {
+        self.write_float(f)
+    }
+    fn write_number_str<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        s: &str,
+    ) -> std::io::Result<()> {
+        self.write_raw(s.as_bytes());
+        Ok(())
+    }
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.out.push(b'"');
+        Ok(())
+    }
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.out.push(b'"');
+        Ok(())
+    }
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        // serde_json hands over runs without characters that need escaping.
+        self.write_raw(fragment.as_bytes());
+        Ok(())
+    }
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        let byte = match escape {
+            CharEscape::Quote => b'"',
+            CharEscape::ReverseSolidus => b'\\',
+            CharEscape::Solidus => b'/',
+            CharEscape::Backspace => 0x08,
+            CharEscape::FormFeed => 0x0C,
+            CharEscape::LineFeed => b'\n',
+            CharEscape::CarriageReturn => b'\r',
+            CharEscape::Tab => b'\t',
+            CharEscape::AsciiControl(c) => c,
+        };
+        match escape_for(byte) {
+            Some(escaped) => self.state.out.extend_from_slice(escaped),
+            None => self.state.out.push(byte),
+        }
+        if self.state.in_key
+            && let Some(object) = self.state.objects.last_mut()
+        {
+            object.keys.push(byte);
+        }
+        Ok(())
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.out.push(b'[');
+        Ok(())
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.out.push(b']');
+        Ok(())
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            self.state.out.push(b',');
+        }
+        Ok(())
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.out.push(b'{');
+        let start = self.state.out.len();
+        self.state.objects.push(OpenObject {
+            start,
+            ..OpenObject::default()
+        });
+        Ok(())
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        let object = self
+            .state
+            .objects
+            .pop()
+            .ok_or_else(|| std::io::Error::other("unbalanced object"))?;
+        close_object(&mut self.state.out, object);
+        Ok(())
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            self.state.out.push(b',');
+        }
+        let member_start = self.state.out.len();
+        if let Some(object) = self.state.objects.last_mut() {
+            object.member_start = member_start;
+            object.key_start = object.keys.len();
+        }
+        self.state.in_key = true;
+        Ok(())
+    }
+    fn end_object_key<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.in_key = false;
+        Ok(())
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.state.out.push(b':');
+        Ok(())
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        let end = self.state.out.len();
+        if let Some(object) = self.state.objects.last_mut() {
+            object.members.push(Member {
+                key: object.key_start..object.keys.len(),
+                bytes: object.member_start..end,
+            });
+        }
+        Ok(())
+    }
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        _: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        // A `RawValue` is parsed and canonicalized like any other value.
+        let value: Value = serde_json::from_str(fragment)?;
+        let bytes = canonicalize(&value).map_err(std::io::Error::other)?;
+        self.write_raw(&bytes);
+        Ok(())
     }
 }
 
@@ -408,12 +737,18 @@ mod tests {
         let mut generator = Gen(0x5eed_1234_abcd_ef01);
         for round in 0..3000 {
             let v = generator.value(4);
-            let fast = canonicalize(&v).unwrap();
             let slow = reference::canonicalize(&v).unwrap();
+            let fast = canonicalize(&v).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&fast),
                 String::from_utf8_lossy(&slow),
                 "round {round}: {v}"
+            );
+            let streamed = to_canonical_vec(&v).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&streamed),
+                String::from_utf8_lossy(&slow),
+                "streamed, round {round}: {v}"
             );
         }
     }
@@ -443,11 +778,9 @@ mod tests {
             json!({"z": {"y": [{"b": 1, "a": [{}, []]}]}, "\u{20ac}": "\u{20ac}"}),
         ];
         for v in cases {
-            assert_eq!(
-                canonicalize(&v).unwrap(),
-                reference::canonicalize(&v).unwrap(),
-                "{v}"
-            );
+            let slow = reference::canonicalize(&v).unwrap();
+            assert_eq!(canonicalize(&v).unwrap(), slow, "{v}");
+            assert_eq!(to_canonical_vec(&v).unwrap(), slow, "streamed {v}");
         }
     }
 
@@ -482,5 +815,92 @@ mod tests {
             to_canonical_vec(&verdict).unwrap(),
             reference::canonicalize(&via_value).unwrap()
         );
+    }
+
+    /// Shapes a `Value` never shows the streaming writer: typed map keys
+    /// (integers, booleans, floats, chars), `f32`, unit and newtype enum
+    /// variants, flattened structs, byte slices, non-finite floats (null).
+    #[test]
+    fn streamed_serde_shapes_match_value_path() {
+        use std::collections::BTreeMap;
+        #[derive(Serialize)]
+        enum Kind {
+            Unit,
+            Newtype(u8),
+            Struct { z: i8, a: f32 },
+        }
+        #[derive(Serialize)]
+        struct Inner {
+            zeta: u16,
+            alpha: Option<&'static str>,
+        }
+        #[derive(Serialize)]
+        struct Outer {
+            #[serde(flatten)]
+            inner: Inner,
+            beta: Vec<Kind>,
+            #[serde(with = "serde_bytes_as_seq")]
+            bytes: Vec<u8>,
+            ints: BTreeMap<i64, bool>,
+            bools: BTreeMap<bool, ()>,
+            floats: Vec<(String, f64)>,
+            chars: BTreeMap<char, u128>,
+            small: f32,
+            nan: f64,
+        }
+        mod serde_bytes_as_seq {
+            pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(b)
+            }
+        }
+        let outer = Outer {
+            inner: Inner {
+                zeta: 7,
+                alpha: None,
+            },
+            beta: vec![Kind::Unit, Kind::Newtype(3), Kind::Struct { z: -1, a: 0.1 }],
+            bytes: vec![0, 34, 255],
+            ints: [(-10, true), (2, false), (10, true)].into_iter().collect(),
+            bools: [(true, ()), (false, ())].into_iter().collect(),
+            floats: vec![("\u{1f600}".into(), 1e21), ("\u{e000}".into(), -0.0)],
+            chars: [
+                ('\u{e000}', 1),
+                ('\u{10000}', u128::from(u64::MAX)),
+                ('"', 0),
+            ]
+            .into_iter()
+            .collect(),
+            small: 3.4028235e38,
+            nan: f64::NAN,
+        };
+        let via_value = serde_json::to_value(&outer).unwrap();
+        assert_eq!(
+            String::from_utf8(to_canonical_vec(&outer).unwrap()).unwrap(),
+            String::from_utf8(reference::canonicalize(&via_value).unwrap()).unwrap()
+        );
+        struct FloatKeys;
+        impl Serialize for FloatKeys {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(Some(3))?;
+                map.serialize_entry(&1.0f64, &1.0f64)?;
+                map.serialize_entry(&0.5f32, &1e21f64)?;
+                map.serialize_entry(&-0.0f64, &0.1f32)?;
+                map.end()
+            }
+        }
+        let via_value = serde_json::to_value(FloatKeys).unwrap();
+        assert_eq!(
+            String::from_utf8(to_canonical_vec(&FloatKeys).unwrap()).unwrap(),
+            String::from_utf8(reference::canonicalize(&via_value).unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn streamed_errors_like_value_path() {
+        assert!(serde_json::to_value(u128::MAX).is_err());
+        assert!(to_canonical_vec(&u128::MAX).is_err());
+        assert!(to_canonical_vec(&i128::MIN).is_err());
+        assert_eq!(to_canonical_vec(&(-5i128)).unwrap(), b"-5");
     }
 }
