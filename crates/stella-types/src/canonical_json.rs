@@ -20,7 +20,9 @@ pub enum CanonicalJsonError {
 ///
 /// Serialises straight into the output (no intermediate `Value`): each
 /// object's members are written as they come and reordered in place when the
-/// object ends. The bytes are the same as `canonicalize(&serde_json::to_value(value)?)`.
+/// object ends. The bytes are the same as
+/// `canonicalize(&serde_json::to_value(value)?)`, including for a key written
+/// twice (the last value wins) and for non-finite floats (`null`).
 pub fn to_canonical_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalJsonError> {
     let mut state = StreamState {
         out: Vec::with_capacity(INITIAL_CAPACITY),
@@ -178,18 +180,27 @@ impl CanonicalFormatter<'_> {
     }
 }
 
-/// Rewrites the members of a finished object in UTF-16 key order.
+/// Rewrites the members of a finished object in UTF-16 key order. A key
+/// written twice keeps its last value, as in a `serde_json::Map`.
 fn close_object(out: &mut Vec<u8>, object: OpenObject) {
     let key = |m: &Member| object.keys.get(m.key.clone()).unwrap_or_default();
-    let sorted = object.members.windows(2).all(|w| match w {
-        [a, b] => cmp_utf16_bytes(key(a), key(b)).is_le(),
+    let in_order = object.members.windows(2).all(|w| match w {
+        [a, b] => cmp_utf16_bytes(key(a), key(b)).is_lt(),
         _ => true,
     });
-    if !sorted {
+    if !in_order {
         let mut members: Vec<&Member> = object.members.iter().collect();
-        members.sort_unstable_by(|a, b| cmp_utf16_bytes(key(a), key(b)));
+        // Stable, so of equal keys the last written stays last.
+        members.sort_by(|a, b| cmp_utf16_bytes(key(a), key(b)));
+        let mut kept: Vec<&Member> = Vec::with_capacity(members.len());
+        for member in members {
+            match kept.last_mut() {
+                Some(last) if key(last) == key(member) => *last = member,
+                _ => kept.push(member),
+            }
+        }
         let written = out.split_off(object.start);
-        for (i, member) in members.into_iter().enumerate() {
+        for (i, member) in kept.into_iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -894,6 +905,27 @@ mod tests {
             String::from_utf8(to_canonical_vec(&FloatKeys).unwrap()).unwrap(),
             String::from_utf8(reference::canonicalize(&via_value).unwrap()).unwrap()
         );
+    }
+
+    #[test]
+    fn streamed_duplicate_keys_keep_the_last_like_value_path() {
+        struct Twice;
+        impl Serialize for Twice {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("b", &1)?;
+                map.serialize_entry("a", &2)?;
+                map.serialize_entry("b", &3)?;
+                map.serialize_entry("c", &[4])?;
+                map.serialize_entry("c", &5)?;
+                map.end()
+            }
+        }
+        let via_value = serde_json::to_value(Twice).unwrap();
+        let want = reference::canonicalize(&via_value).unwrap();
+        assert_eq!(want, br#"{"a":2,"b":3,"c":5}"#);
+        assert_eq!(to_canonical_vec(&Twice).unwrap(), want);
     }
 
     #[test]
