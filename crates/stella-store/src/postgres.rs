@@ -261,8 +261,11 @@ impl PostgresStore {
     ) -> Result<ArtifactMeta, StoreError> {
         let artifact_id = Uuid::now_v7();
         let staged_at = now_rfc3339();
-        let size = i64::try_from(artifact.payload.len())
-            .map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        let payload_len = artifact.payload.len() as u64;
+        let size =
+            i64::try_from(payload_len).map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        // Moved into the statement, not copied.
+        let payload = artifact.payload;
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.tenant_tx(ctx).await?;
@@ -283,7 +286,7 @@ impl PostgresStore {
         .bind(&artifact.mime_type)
         .bind(size)
         .bind(&artifact.sha256)
-        .bind(&artifact.payload)
+        .bind(payload)
         .bind(&staged_at)
         .bind(ctx.subject())
         .bind(max_count)
@@ -300,7 +303,7 @@ impl PostgresStore {
             artifact_id,
             provider_id: artifact.provider_id,
             mime_type: artifact.mime_type,
-            size_bytes: artifact.payload.len() as u64,
+            size_bytes: payload_len,
             sha256: artifact.sha256,
             staged_at,
             staged_by: ctx.subject().to_string(),

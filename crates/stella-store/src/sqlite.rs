@@ -210,8 +210,11 @@ impl SqliteStore {
     ) -> Result<ArtifactMeta, StoreError> {
         let artifact_id = Uuid::now_v7();
         let staged_at = now_rfc3339();
-        let size = i64::try_from(artifact.payload.len())
-            .map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        let payload_len = artifact.payload.len() as u64;
+        let size =
+            i64::try_from(payload_len).map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        // Moved into the statement, not copied.
+        let payload = artifact.payload;
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await?;
@@ -232,7 +235,7 @@ impl SqliteStore {
         .bind(&artifact.mime_type)
         .bind(size)
         .bind(&artifact.sha256)
-        .bind(&artifact.payload)
+        .bind(payload)
         .bind(&staged_at)
         .bind(ctx.subject())
         .bind(ctx.tenant())
@@ -252,7 +255,7 @@ impl SqliteStore {
             artifact_id,
             provider_id: artifact.provider_id,
             mime_type: artifact.mime_type,
-            size_bytes: artifact.payload.len() as u64,
+            size_bytes: payload_len,
             sha256: artifact.sha256,
             staged_at,
             staged_by: ctx.subject().to_string(),
