@@ -261,21 +261,25 @@ impl PostgresStore {
     ) -> Result<ArtifactMeta, StoreError> {
         let artifact_id = Uuid::now_v7();
         let staged_at = now_rfc3339();
-        let size = i64::try_from(artifact.payload.len())
-            .map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        let payload_len = artifact.payload.len() as u64;
+        let size =
+            i64::try_from(payload_len).map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        // Moved into the statement, not copied.
+        let payload = artifact.payload;
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.tenant_tx(ctx).await?;
-        // The quota check and the insert below are atomic together.
+        // The quota check (on the usage row the triggers of migration 0005
+        // keep) and the insert below are atomic together.
         lock_tenant_artifacts(&mut tx, ctx).await?;
         let inserted = sqlx::query(
             "INSERT INTO vex_provider_artifact_refs
                 (artifact_id, provider_id, tenant_id, mime_type, size_bytes, sha256, payload,
                  staged_at, staged_by)
              SELECT $1::uuid, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9
-             WHERE (SELECT COUNT(*) FROM vex_provider_artifact_refs WHERE tenant_id = $3) < $10
-               AND (SELECT COALESCE(SUM(size_bytes), 0) FROM vex_provider_artifact_refs
-                    WHERE tenant_id = $3) + $5 <= $11",
+             WHERE COALESCE((SELECT artifact_count FROM artifact_usage WHERE tenant_id = $3), 0) < $10
+               AND COALESCE((SELECT total_bytes FROM artifact_usage WHERE tenant_id = $3), 0)
+                   + $5 <= $11",
         )
         .bind(artifact_id.to_string())
         .bind(&artifact.provider_id)
@@ -283,7 +287,7 @@ impl PostgresStore {
         .bind(&artifact.mime_type)
         .bind(size)
         .bind(&artifact.sha256)
-        .bind(&artifact.payload)
+        .bind(payload)
         .bind(&staged_at)
         .bind(ctx.subject())
         .bind(max_count)
@@ -300,7 +304,7 @@ impl PostgresStore {
             artifact_id,
             provider_id: artifact.provider_id,
             mime_type: artifact.mime_type,
-            size_bytes: artifact.payload.len() as u64,
+            size_bytes: payload_len,
             sha256: artifact.sha256,
             staged_at,
             staged_by: ctx.subject().to_string(),

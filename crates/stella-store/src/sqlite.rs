@@ -210,21 +210,25 @@ impl SqliteStore {
     ) -> Result<ArtifactMeta, StoreError> {
         let artifact_id = Uuid::now_v7();
         let staged_at = now_rfc3339();
-        let size = i64::try_from(artifact.payload.len())
-            .map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        let payload_len = artifact.payload.len() as u64;
+        let size =
+            i64::try_from(payload_len).map_err(|_| StoreError::Corrupt("payload size".into()))?;
+        // Moved into the statement, not copied.
+        let payload = artifact.payload;
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await?;
-        // One statement: the quota check and the insert are atomic, since
-        // SQLite runs one writer at a time.
+        // One statement: the quota check (on the usage row the triggers of
+        // migration 0005 keep) and the insert are atomic, since SQLite runs
+        // one writer at a time.
         let inserted = sqlx::query(
             "INSERT INTO vex_provider_artifact_refs
                 (artifact_id, provider_id, tenant_id, mime_type, size_bytes, sha256, payload,
                  staged_at, staged_by)
              SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
-             WHERE (SELECT COUNT(*) FROM vex_provider_artifact_refs WHERE tenant_id = ?) < ?
-               AND (SELECT COALESCE(SUM(size_bytes), 0) FROM vex_provider_artifact_refs
-                    WHERE tenant_id = ?) + ? <= ?",
+             WHERE COALESCE((SELECT artifact_count FROM artifact_usage WHERE tenant_id = ?), 0) < ?
+               AND COALESCE((SELECT total_bytes FROM artifact_usage WHERE tenant_id = ?), 0)
+                   + ? <= ?",
         )
         .bind(artifact_id.to_string())
         .bind(&artifact.provider_id)
@@ -232,7 +236,7 @@ impl SqliteStore {
         .bind(&artifact.mime_type)
         .bind(size)
         .bind(&artifact.sha256)
-        .bind(&artifact.payload)
+        .bind(payload)
         .bind(&staged_at)
         .bind(ctx.subject())
         .bind(ctx.tenant())
@@ -252,7 +256,7 @@ impl SqliteStore {
             artifact_id,
             provider_id: artifact.provider_id,
             mime_type: artifact.mime_type,
-            size_bytes: artifact.payload.len() as u64,
+            size_bytes: payload_len,
             sha256: artifact.sha256,
             staged_at,
             staged_by: ctx.subject().to_string(),
@@ -501,6 +505,44 @@ mod tests {
             s.get_artifact(&a, "p", meta.artifact_id).await.unwrap(),
             Some(meta)
         );
+    }
+
+    #[tokio::test]
+    async fn usage_row_follows_inserts_and_deletes_and_frees_quota() {
+        let (_d, s) = fresh().await;
+        let a = TenantContext::from_verified_identity("a", "c");
+        let b = TenantContext::from_verified_identity("b", "c");
+        let q = ArtifactQuota {
+            max_count: 2,
+            max_bytes: 10,
+        };
+        let first = s.insert_artifact(&a, art("p", 6), q).await.unwrap();
+        s.insert_artifact(&a, art("p", 4), q).await.unwrap();
+        s.insert_artifact(&b, art("p", 9), q).await.unwrap();
+        assert!(matches!(
+            s.insert_artifact(&a, art("p", 0), q).await,
+            Err(StoreError::QuotaExceeded)
+        ));
+        assert_eq!(
+            s.delete_artifact(&a, "p", first.artifact_id).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+        s.insert_artifact(&a, art("p", 5), q).await.unwrap();
+        let usage: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT tenant_id, artifact_count, total_bytes FROM artifact_usage ORDER BY tenant_id",
+        )
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+        let counted: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT tenant_id, COUNT(*), SUM(size_bytes) FROM vex_provider_artifact_refs
+             GROUP BY tenant_id ORDER BY tenant_id",
+        )
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+        assert_eq!(usage, counted);
+        assert_eq!(usage, vec![("a".into(), 2, 9), ("b".into(), 1, 9)]);
     }
 
     #[tokio::test]

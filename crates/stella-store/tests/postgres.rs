@@ -415,3 +415,40 @@ async fn the_service_role_cannot_migrate_and_a_fresh_database_reports_version_0(
     assert!(!status.is_current());
     assert!(svc.migrate().await.is_err(), "the service role ran DDL");
 }
+
+/// The quota reads the per-tenant usage row (migration 0005): a delete
+/// frees room, and another tenant's usage never counts.
+#[tokio::test]
+async fn usage_row_follows_deletes_and_stays_per_tenant_on_postgres() {
+    let (_cluster, _db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "c");
+    let b = TenantContext::from_verified_identity("b", "c");
+    let q = ArtifactQuota {
+        max_count: 2,
+        max_bytes: 10,
+    };
+    let first = s.insert_artifact(&a, art("p", 6), q).await.unwrap();
+    s.insert_artifact(&a, art("p", 4), q).await.unwrap();
+    s.insert_artifact(&b, art("p", 10), q).await.unwrap();
+    assert!(matches!(
+        s.insert_artifact(&a, art("p", 0), q).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+    assert_eq!(
+        s.delete_artifact(&a, "p", first.artifact_id).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert!(matches!(
+        s.insert_artifact(&a, art("p", 7), q).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+    s.insert_artifact(&a, art("p", 6), q).await.unwrap();
+    assert!(matches!(
+        s.insert_artifact(&a, art("p", 0), q).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+    assert!(matches!(
+        s.insert_artifact(&b, art("p", 1), q).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+}

@@ -5,6 +5,7 @@
 //! Tokens whose `iss` names a configured external OIDC issuer are checked
 //! by [`external`] against that issuer's keys instead.
 
+pub mod cache;
 pub mod external;
 pub mod keys;
 pub mod scope;
@@ -95,7 +96,12 @@ pub struct Authority {
     /// as long as for a known client.
     dummy_hash: String,
     external: external::ExternalIssuers,
+    /// Tokens whose signature was already checked (see [`cache`]).
+    verified: cache::TokenCache,
 }
+
+/// How many verified tokens [`Authority`] remembers.
+const TOKEN_CACHE_CAPACITY: usize = 10_000;
 
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -124,6 +130,7 @@ impl Authority {
             last_reload: Mutex::new(Instant::now()),
             dummy_hash,
             external,
+            verified: cache::TokenCache::new(TOKEN_CACHE_CAPACITY),
         })
     }
 
@@ -210,14 +217,64 @@ impl Authority {
     /// Verifies a bearer token. A token whose `iss` names a configured
     /// external issuer goes to [`external`]; every other token must be one
     /// of ours: ES256 only, known `kid`, issuer, audience, expiry, and a
-    /// client that is still active.
+    /// client that is still active. The signature check is skipped for a
+    /// token already verified (see [`cache`]); the client is checked on
+    /// every call, so a revocation (made by any process) takes effect at once.
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let now = unix_now();
+        let set = self.current();
+        let cached = self
+            .verified
+            .get(token, now, |kid| set.verifiers.contains_key(kid));
+        let claims = match cached {
+            Some(hit) => hit,
+            None => {
+                let Some(claims) = self.verify_signed(token).await? else {
+                    return self.verify_external(token).await;
+                };
+                self.verified.insert(token, claims.clone(), now);
+                claims
+            }
+        };
+        let bad =
+            |why: &str| ApiError::Unauthorized(format!("the access token is not valid ({why})"));
+        match self.store.find_client(&claims.sub).await? {
+            Some(c) if c.revoked_at.is_none() && c.tenant == claims.tenant => {}
+            _ => return Err(bad("client revoked")),
+        }
+        let scopes = claims
+            .scope
+            .split_whitespace()
+            .filter_map(Scope::parse)
+            .collect();
+        Ok(Principal {
+            client_id: claims.sub,
+            tenant: claims.tenant,
+            scopes,
+        })
+    }
+
+    async fn verify_external(&self, token: &str) -> Result<Principal, ApiError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            ApiError::Unauthorized(
+                "the access token is not valid (malformed or unsupported header)".into(),
+            )
+        })?;
+        match external::unverified_issuer(token) {
+            Some(iss) => self.external.verify(&iss, token, &header).await,
+            None => Err(ApiError::Internal),
+        }
+    }
+
+    /// Checks one of our own tokens' header, signature and claims; `None`
+    /// when the token names a configured external issuer instead.
+    async fn verify_signed(&self, token: &str) -> Result<Option<cache::VerifiedToken>, ApiError> {
         let bad =
             |why: &str| ApiError::Unauthorized(format!("the access token is not valid ({why})"));
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| bad("malformed or unsupported header"))?;
-        if let Some(iss) = external::unverified_issuer(token).filter(|i| self.external.handles(i)) {
-            return self.external.verify(&iss, token, &header).await;
+        if external::unverified_issuer(token).is_some_and(|i| self.external.handles(&i)) {
+            return Ok(None);
         }
         if header.alg != Algorithm::ES256 {
             return Err(bad("algorithm not accepted"));
@@ -246,21 +303,14 @@ impl Authority {
                 _ => bad("rejected"),
             }
         })?;
-        let claims = data.claims;
-        match self.store.find_client(&claims.sub).await? {
-            Some(c) if c.revoked_at.is_none() && c.tenant == claims.tenant => {}
-            _ => return Err(bad("client revoked")),
-        }
-        let scopes = claims
-            .scope
-            .split_whitespace()
-            .filter_map(Scope::parse)
-            .collect();
-        Ok(Principal {
-            client_id: claims.sub,
-            tenant: claims.tenant,
-            scopes,
-        })
+        let c = data.claims;
+        Ok(Some(cache::VerifiedToken {
+            kid,
+            exp: c.exp,
+            sub: c.sub,
+            tenant: c.tenant,
+            scope: c.scope,
+        }))
     }
 
     fn may_reload(&self) -> bool {

@@ -2,7 +2,7 @@
 //! `/excititor/providers/{providerId}/artifacts`. Uploads stream: the
 //! payload is hashed and counted chunk by chunk into an anonymous temp file
 //! and refused with 413 as soon as it passes the cap; only then is it
-//! inserted. Metadata routes never return the payload.
+//! read back and inserted, a few uploads at a time (`upload_permits`). Metadata routes never return the payload.
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -306,6 +306,12 @@ pub async fn upload(
     if !valid_mime(&mime) {
         return Err(invalid_mime());
     }
+    // Held until the insert is done: only a few payloads are in memory at once.
+    let _permit = state
+        .upload_permits
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal)?;
     let payload = read_back(staged.file, staged.size).await?;
     let quota = ArtifactQuota {
         max_count: state.config.quota_max_count,
