@@ -269,7 +269,7 @@ impl PostgresStore {
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.tenant_tx(ctx).await?;
-        // The quota check (on the usage row the triggers of migration 0005
+        // The quota check (on the usage row the triggers of migration 0003
         // keep) and the insert below are atomic together.
         lock_tenant_artifacts(&mut tx, ctx).await?;
         let inserted = sqlx::query(

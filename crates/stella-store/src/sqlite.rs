@@ -219,7 +219,7 @@ impl SqliteStore {
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await?;
         // One statement: the quota check (on the usage row the triggers of
-        // migration 0005 keep) and the insert are atomic, since SQLite runs
+        // migration 0003 keep) and the insert are atomic, since SQLite runs
         // one writer at a time.
         let inserted = sqlx::query(
             "INSERT INTO vex_provider_artifact_refs

@@ -416,7 +416,7 @@ async fn the_service_role_cannot_migrate_and_a_fresh_database_reports_version_0(
     assert!(svc.migrate().await.is_err(), "the service role ran DDL");
 }
 
-/// The quota reads the per-tenant usage row (migration 0005): a delete
+/// The quota reads the per-tenant usage row (migration 0003): a delete
 /// frees room, and another tenant's usage never counts.
 #[tokio::test]
 async fn usage_row_follows_deletes_and_stays_per_tenant_on_postgres() {
