@@ -2,7 +2,9 @@
 //! against a real distribution registry: configured through `stella vex
 //! providers configure`, it runs on its own from the scheduler, ingests
 //! only the attestation signed by the uploaded key (the issuer is that
-//! key, not the author), a second run on demand ingests nothing, status and
+//! key, not the author), a second run on demand ingests nothing and only
+//! HEADs three tags (two for a digest subscription), a new referrer is still
+//! found, status and
 //! statements are served (checked with curl), and the materializer leaves
 //! no scratch directory behind.
 
@@ -280,15 +282,91 @@ async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() 
     );
     assert_eq!(items[0]["author"], "Someone Else");
 
-    // On demand: nothing new.
-    let again: serde_json::Value = serde_json::from_str(&ok(
-        &["vex", "providers", "run", provider, "--output", "json"],
-        &env,
-    ))
-    .unwrap();
+    // On demand: nothing new, and the unchanged image is not walked again:
+    // HEAD of the tag, of the fallback index tag and of the `.att` tag.
+    let run_now = || -> (serde_json::Value, Vec<String>) {
+        let before = reg.access_log_lines().len();
+        let out: serde_json::Value = serde_json::from_str(&ok(
+            &["vex", "providers", "run", provider, "--output", "json"],
+            &env,
+        ))
+        .unwrap();
+        let lines = reg.access_log_lines();
+        let requests: Vec<String> = lines[before..]
+            .iter()
+            .filter(|l| l.contains("\"GET /v2/") || l.contains("\"HEAD /v2/"))
+            .cloned()
+            .collect();
+        (out, requests)
+    };
+    let (again, requests) = run_now();
     assert_eq!(again["result"], "succeeded");
     assert_eq!(again["counts"]["inserted"], 0, "{again:#}");
-    assert_eq!(again["counts"]["unchanged"], 1, "{again:#}");
+    assert_eq!(again["counts"]["found"], 0, "{again:#}");
+    assert!(
+        again["images"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unchanged"),
+        "{again:#}"
+    );
+    assert!(requests.len() <= 3, "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .all(|l| l.contains("\"HEAD /v2/vex/app/manifests/")),
+        "{requests:#?}"
+    );
+
+    // Subscribed by digest: the configuration changed, so one full run,
+    // then at most 2 requests (fallback index tag and `.att` tag).
+    let pinned = format!("{host}/vex/app@{}", subject.digest);
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &pinned,
+        ],
+        &env,
+    );
+    let (full, _) = run_now();
+    assert_eq!(full["counts"]["found"], 2, "{full:#}");
+    assert_eq!(full["counts"]["inserted"], 0, "{full:#}");
+    let (quiet, requests) = run_now();
+    assert_eq!(quiet["counts"]["found"], 0, "{quiet:#}");
+    assert!(requests.len() <= 2, "{requests:#?}");
+
+    // A new trusted attestation (a new referrer) is still picked up.
+    std::fs::write(
+        p("c.json"),
+        r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/c","author":"Someone Else",
+        "timestamp":"2024-06-01T00:00:00Z","version":1,
+        "statements":[{"vulnerability":{"name":"CVE-2024-12"},"status":"fixed"}]}"#,
+    )
+    .unwrap();
+    ok(
+        &[
+            "--plain-http",
+            "attest",
+            "--image",
+            &image,
+            "--predicate",
+            &p("c.json"),
+            "--type",
+            "openvex",
+            "--key",
+            &p("k.key"),
+        ],
+        &[],
+    );
+    let (fresh, _) = run_now();
+    assert_eq!(fresh["counts"]["inserted"], 1, "{fresh:#}");
+    let (quiet, requests) = run_now();
+    assert_eq!(quiet["counts"]["inserted"], 0, "{quiet:#}");
+    assert!(requests.len() <= 2, "{requests:#?}");
     let consensus: serde_json::Value = serde_json::from_str(&ok(
         &[
             "vex",

@@ -18,7 +18,8 @@
 //! Migrations live in `migrations/sqlite/` and `migrations/postgres/` with
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
-//! 0002 VEX, 0003 exports, 0004 policies/reports.
+//! 0002 VEX, 0003 exports, 0004 policies/reports, 0005 VEX polling
+//! fingerprints.
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
