@@ -6,7 +6,9 @@
 //! HEADs three tags (two for a digest subscription), a new referrer is still
 //! found, status and
 //! statements are served (checked with curl), and the materializer leaves
-//! no scratch directory behind.
+//! no scratch directory behind. In TUF mode the run fetches the trusted root
+//! from a python-tuf repository on 127.0.0.1 starting from the uploaded
+//! `root.json`, and expired metadata fails the run with the reason.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,6 +22,9 @@ use stella_testkit::fixtures::push_seed_image as push_image;
 use stella_types::reference::RegistryReference;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stella");
+
+#[path = "../../stella-trust/tests/support/tuf_fixture.rs"]
+mod tuf_fixture;
 
 struct Server {
     child: Child,
@@ -389,4 +394,122 @@ async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() 
         .expect("the runner opened materializer sessions under TMPDIR")
         .collect();
     assert!(left.is_empty(), "scratch dirs left: {left:?}");
+}
+
+/// A `vex.read,vex.admin` token for tenant t1 of `server`.
+fn admin_token(server: &Server) -> String {
+    let data = server.data.path().to_str().unwrap().to_string();
+    let add = ok(
+        &[
+            "admin",
+            "clients",
+            "add",
+            "vexer",
+            "--tenant",
+            "t1",
+            "--scopes",
+            "vex.read,vex.admin",
+            "--data-dir",
+            &data,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let secret = serde_json::from_str::<serde_json::Value>(&add).unwrap()["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = Command::new("curl")
+        .args([
+            "-sf",
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            "client_id=vexer",
+            "-d",
+        ])
+        .arg(format!("client_secret={secret}"))
+        .arg(format!("{}/connect/token", server.url))
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&tok.stdout).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tuf_mode_refreshes_the_trusted_root_through_the_mirror_and_refuses_expired_metadata() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/tuf".into(),
+        tag: None,
+        digest: None,
+    });
+    push_image(&repo, "tuf", "v1").await;
+    let image = format!("{host}/vex/tuf:v1");
+    let fx = tuf_fixture::TufFixture::new(&tuf_fixture::production_root());
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &image,
+            "--set",
+            "cosignMode=tuf-offline",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--set",
+            &format!("tufMirror={}", fx.url),
+            "--set",
+            "cosignIssuer=https://issuer.example",
+            "--set",
+            "cosignSubject=someone@example.com",
+            "--upload-artifact",
+            &format!("tufRoot=@{}", fx.root_json().display()),
+        ],
+        &env,
+    );
+    let run_now = || -> serde_json::Value {
+        let out = run(
+            &["vex", "providers", "run", provider, "--output", "json"],
+            &env,
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Good metadata: the trusted root is fetched and the image searched.
+    let good = run_now();
+    assert_eq!(good["result"], "succeeded", "{good:#}");
+    assert_eq!(good["images"].as_array().unwrap().len(), 1, "{good:#}");
+
+    // Expired timestamp metadata: the run fails and says why.
+    fx.publish(&["--expire", "timestamp"]);
+    let bad = run_now();
+    assert_eq!(bad["result"], "failed", "{bad:#}");
+    let reason = bad["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TUF refresh from tufMirror failed"),
+        "{bad:#}"
+    );
+    assert!(reason.contains("expired"), "{bad:#}");
+    assert!(bad["images"].as_array().unwrap().is_empty(), "{bad:#}");
 }

@@ -9,8 +9,10 @@
 //! the artifact store, opened before verification and closed on every path
 //! (explicitly, and by drop on a panic or cancellation) → per image work
 //! (skipped when the image's fingerprint, `super::poll`, matches the last
-//! successful run's) → status. Keypair and offline (`offlineBundle`) trust are supported; TUF
-//! refresh from `tufMirror` is not yet (the run says so).
+//! successful run's) → status. Trust: keypair (`cosignKeys`), offline
+//! (`offlineBundle`), or the trusted root fetched through TUF from
+//! `tufMirror` starting from `tufRoot` (`stella_trust`, the client of
+//! `stella trust update`, with its cache inside the session).
 //!
 //! Not here: scheduling (`crate::serve` ticks [`run_due`]) or HTTP.
 
@@ -253,16 +255,19 @@ async fn trust_policy(
             }
         }
         _ => {
-            let Some(bundle) = config.offline_bundle else {
-                return Err("TUF refresh from tufMirror is not supported by this runner yet: upload a sigstore trusted_root.json as offlineBundle".into());
+            let trusted_root = match config.offline_bundle {
+                Some(bundle) => {
+                    let path = session
+                        .materialize(store, ctx, OCI_OPENVEX, bundle)
+                        .await
+                        .map_err(|e| format!("offlineBundle: {e}"))?;
+                    read(&path)?
+                }
+                None => tuf_trusted_root(store, ctx, config, session).await?,
             };
-            let path = session
-                .materialize(store, ctx, OCI_OPENVEX, bundle)
-                .await
-                .map_err(|e| format!("offlineBundle: {e}"))?;
             let verifier =
-                stella_engine::trust::keyless_verifier(&read(&path)?, Default::default())
-                    .map_err(|e| format!("offlineBundle: {e}"))?;
+                stella_engine::trust::keyless_verifier(&trusted_root, Default::default())
+                    .map_err(|e| format!("trusted root: {e}"))?;
             let identity = stella_engine::trust::matcher(
                 config.subject.as_deref(),
                 config.subject_regexp.as_deref(),
@@ -283,6 +288,42 @@ async fn trust_policy(
         }
     }
     Ok(policy)
+}
+
+/// The sigstore trusted root fetched through TUF from `tufMirror`,
+/// starting from the uploaded `tufRoot`, with `stella_trust` (the client of
+/// `stella trust update`) and a cache inside the session (per run, removed
+/// with it). Expired or badly signed metadata fails with the TUF reason.
+async fn tuf_trusted_root(
+    store: &Store,
+    ctx: &TenantContext,
+    config: &OciOpenVexConfig,
+    session: &Session,
+) -> Result<Vec<u8>, String> {
+    let (Some(root), Some(mirror)) = (config.tuf_root, config.tuf_mirror.as_deref()) else {
+        return Err("no trusted root: set offlineBundle, or tufRoot and tufMirror".into());
+    };
+    let mirror = stella_trust::Mirror::parse(mirror).map_err(|e| format!("tufMirror: {e}"))?;
+    if mirror.as_str().starts_with("http://") && !config.allow_http {
+        return Err("tufMirror: plain HTTP needs allowHttpRegistries".into());
+    }
+    let path = session
+        .materialize(store, ctx, OCI_OPENVEX, root)
+        .await
+        .map_err(|e| format!("tufRoot: {e}"))?;
+    let root_json = std::fs::read(&path).map_err(|e| format!("tufRoot: {e}"))?;
+    let cache = stella_trust::TufCache::at(session.dir().join("tuf"));
+    let request = stella_trust::UpdateRequest {
+        mirror,
+        tuf_root: Some(root_json),
+        now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        timeouts: Default::default(),
+        extra_ca_pem: None,
+    };
+    stella_trust::update(&cache, &request)
+        .await
+        .map(|outcome| outcome.cached.trusted_root_json)
+        .map_err(|e| format!("TUF refresh from tufMirror failed: {e}"))
 }
 
 /// A docker config directory for the registry client: the session's
