@@ -8,7 +8,8 @@
 //! statements are served (checked with curl), and the materializer leaves
 //! no scratch directory behind. In TUF mode the run fetches the trusted root
 //! from a python-tuf repository on 127.0.0.1 starting from the uploaded
-//! `root.json`, and expired metadata fails the run with the reason.
+//! `root.json`; expired or wrongly signed metadata fails the run with the
+//! reason, and the next good publish recovers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -512,4 +513,19 @@ async fn tuf_mode_refreshes_the_trusted_root_through_the_mirror_and_refuses_expi
     );
     assert!(reason.contains("expired"), "{bad:#}");
     assert!(bad["images"].as_array().unwrap().is_empty(), "{bad:#}");
+
+    // Good metadata again: the next run recovers.
+    fx.publish(&[]);
+    assert_eq!(run_now()["result"], "succeeded");
+
+    // Timestamp metadata signed by the wrong key: refused, with the role.
+    fx.publish(&["--wrong-key", "timestamp"]);
+    let forged = run_now();
+    assert_eq!(forged["result"], "failed", "{forged:#}");
+    let reason = forged["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TUF refresh from tufMirror failed"),
+        "{forged:#}"
+    );
+    assert!(reason.contains("timestamp"), "{forged:#}");
 }
