@@ -2,9 +2,14 @@
 //! against a real distribution registry: configured through `stella vex
 //! providers configure`, it runs on its own from the scheduler, ingests
 //! only the attestation signed by the uploaded key (the issuer is that
-//! key, not the author), a second run on demand ingests nothing, status and
+//! key, not the author), a second run on demand ingests nothing and only
+//! HEADs three tags (two for a digest subscription), a new referrer is still
+//! found, status and
 //! statements are served (checked with curl), and the materializer leaves
-//! no scratch directory behind.
+//! no scratch directory behind. In TUF mode the run fetches the trusted root
+//! from a python-tuf repository on 127.0.0.1 starting from the uploaded
+//! `root.json`; expired or wrongly signed metadata fails the run with the
+//! reason, and the next good publish recovers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,6 +23,9 @@ use stella_testkit::fixtures::push_seed_image as push_image;
 use stella_types::reference::RegistryReference;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stella");
+
+#[path = "../../stella-trust/tests/support/tuf_fixture.rs"]
+mod tuf_fixture;
 
 struct Server {
     child: Child,
@@ -280,15 +288,91 @@ async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() 
     );
     assert_eq!(items[0]["author"], "Someone Else");
 
-    // On demand: nothing new.
-    let again: serde_json::Value = serde_json::from_str(&ok(
-        &["vex", "providers", "run", provider, "--output", "json"],
-        &env,
-    ))
-    .unwrap();
+    // On demand: nothing new, and the unchanged image is not walked again:
+    // HEAD of the tag, of the fallback index tag and of the `.att` tag.
+    let run_now = || -> (serde_json::Value, Vec<String>) {
+        let before = reg.access_log_lines().len();
+        let out: serde_json::Value = serde_json::from_str(&ok(
+            &["vex", "providers", "run", provider, "--output", "json"],
+            &env,
+        ))
+        .unwrap();
+        let lines = reg.access_log_lines();
+        let requests: Vec<String> = lines[before..]
+            .iter()
+            .filter(|l| l.contains("\"GET /v2/") || l.contains("\"HEAD /v2/"))
+            .cloned()
+            .collect();
+        (out, requests)
+    };
+    let (again, requests) = run_now();
     assert_eq!(again["result"], "succeeded");
     assert_eq!(again["counts"]["inserted"], 0, "{again:#}");
-    assert_eq!(again["counts"]["unchanged"], 1, "{again:#}");
+    assert_eq!(again["counts"]["found"], 0, "{again:#}");
+    assert!(
+        again["images"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unchanged"),
+        "{again:#}"
+    );
+    assert!(requests.len() <= 3, "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .all(|l| l.contains("\"HEAD /v2/vex/app/manifests/")),
+        "{requests:#?}"
+    );
+
+    // Subscribed by digest: the configuration changed, so one full run,
+    // then at most 2 requests (fallback index tag and `.att` tag).
+    let pinned = format!("{host}/vex/app@{}", subject.digest);
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &pinned,
+        ],
+        &env,
+    );
+    let (full, _) = run_now();
+    assert_eq!(full["counts"]["found"], 2, "{full:#}");
+    assert_eq!(full["counts"]["inserted"], 0, "{full:#}");
+    let (quiet, requests) = run_now();
+    assert_eq!(quiet["counts"]["found"], 0, "{quiet:#}");
+    assert!(requests.len() <= 2, "{requests:#?}");
+
+    // A new trusted attestation (a new referrer) is still picked up.
+    std::fs::write(
+        p("c.json"),
+        r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/c","author":"Someone Else",
+        "timestamp":"2024-06-01T00:00:00Z","version":1,
+        "statements":[{"vulnerability":{"name":"CVE-2024-12"},"status":"fixed"}]}"#,
+    )
+    .unwrap();
+    ok(
+        &[
+            "--plain-http",
+            "attest",
+            "--image",
+            &image,
+            "--predicate",
+            &p("c.json"),
+            "--type",
+            "openvex",
+            "--key",
+            &p("k.key"),
+        ],
+        &[],
+    );
+    let (fresh, _) = run_now();
+    assert_eq!(fresh["counts"]["inserted"], 1, "{fresh:#}");
+    let (quiet, requests) = run_now();
+    assert_eq!(quiet["counts"]["inserted"], 0, "{quiet:#}");
+    assert!(requests.len() <= 2, "{requests:#?}");
     let consensus: serde_json::Value = serde_json::from_str(&ok(
         &[
             "vex",
@@ -311,4 +395,137 @@ async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() 
         .expect("the runner opened materializer sessions under TMPDIR")
         .collect();
     assert!(left.is_empty(), "scratch dirs left: {left:?}");
+}
+
+/// A `vex.read,vex.admin` token for tenant t1 of `server`.
+fn admin_token(server: &Server) -> String {
+    let data = server.data.path().to_str().unwrap().to_string();
+    let add = ok(
+        &[
+            "admin",
+            "clients",
+            "add",
+            "vexer",
+            "--tenant",
+            "t1",
+            "--scopes",
+            "vex.read,vex.admin",
+            "--data-dir",
+            &data,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let secret = serde_json::from_str::<serde_json::Value>(&add).unwrap()["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = Command::new("curl")
+        .args([
+            "-sf",
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            "client_id=vexer",
+            "-d",
+        ])
+        .arg(format!("client_secret={secret}"))
+        .arg(format!("{}/connect/token", server.url))
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&tok.stdout).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tuf_mode_refreshes_the_trusted_root_through_the_mirror_and_refuses_expired_metadata() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/tuf".into(),
+        tag: None,
+        digest: None,
+    });
+    push_image(&repo, "tuf", "v1").await;
+    let image = format!("{host}/vex/tuf:v1");
+    let fx = tuf_fixture::TufFixture::new(&tuf_fixture::production_root());
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &image,
+            "--set",
+            "cosignMode=tuf-offline",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--set",
+            &format!("tufMirror={}", fx.url),
+            "--set",
+            "cosignIssuer=https://issuer.example",
+            "--set",
+            "cosignSubject=someone@example.com",
+            "--upload-artifact",
+            &format!("tufRoot=@{}", fx.root_json().display()),
+        ],
+        &env,
+    );
+    let run_now = || -> serde_json::Value {
+        let out = run(
+            &["vex", "providers", "run", provider, "--output", "json"],
+            &env,
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Good metadata: the trusted root is fetched and the image searched.
+    let good = run_now();
+    assert_eq!(good["result"], "succeeded", "{good:#}");
+    assert_eq!(good["images"].as_array().unwrap().len(), 1, "{good:#}");
+
+    // Expired timestamp metadata: the run fails and says why.
+    fx.publish(&["--expire", "timestamp"]);
+    let bad = run_now();
+    assert_eq!(bad["result"], "failed", "{bad:#}");
+    let reason = bad["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TUF refresh from tufMirror failed"),
+        "{bad:#}"
+    );
+    assert!(reason.contains("expired"), "{bad:#}");
+    assert!(bad["images"].as_array().unwrap().is_empty(), "{bad:#}");
+
+    // Good metadata again: the next run recovers.
+    fx.publish(&[]);
+    assert_eq!(run_now()["result"], "succeeded");
+
+    // Timestamp metadata signed by the wrong key: refused, with the role.
+    fx.publish(&["--wrong-key", "timestamp"]);
+    let forged = run_now();
+    assert_eq!(forged["result"], "failed", "{forged:#}");
+    let reason = forged["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TUF refresh from tufMirror failed"),
+        "{forged:#}"
+    );
+    assert!(reason.contains("timestamp"), "{forged:#}");
 }

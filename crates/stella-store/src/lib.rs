@@ -18,7 +18,8 @@
 //! Migrations live in `migrations/sqlite/` and `migrations/postgres/` with
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
-//! 0002 VEX, 0003 artifact usage; next: 0004 exports, 0005 policies/reports.
+//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints; next:
+//! exports, then policies/reports.
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite

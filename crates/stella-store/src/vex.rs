@@ -91,6 +91,9 @@ pub struct ProviderRunRecord {
     pub result: String,
     pub reason: String,
     pub counts_json: String,
+    /// What the last successful run saw of the image (opaque to the store;
+    /// the runner compares it to skip unchanged images); `""` for none.
+    pub fingerprint: String,
 }
 
 /// OpenVEX statements and providers, per tenant.

@@ -2,7 +2,8 @@
 //! docs/service.md says): ingest is idempotent, a higher version supersedes,
 //! tenants never see each other's statements, configurations or runs, and
 //! two servers (two pools) racing for a provider's run lease never both
-//! get it. (That every VEX table has forced row-level security is checked by
+//! get it; a run fingerprint is replaced in place and stays in its tenant.
+//! (That every VEX table has forced row-level security is checked by
 //! tests/postgres.rs for every tenant table.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -174,5 +175,34 @@ async fn two_pools_racing_for_the_run_lease_get_it_once() {
         s2.acquire_provider_lease(&t, "excititor:oci-openvex", "late", 701, 900)
             .await
             .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_run_fingerprint_round_trips_is_replaced_and_stays_in_its_tenant() {
+    let (_cluster, _db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "t");
+    let b = TenantContext::from_verified_identity("b", "t");
+    let mut run = stella_store::ProviderRunRecord {
+        provider_id: "excititor:oci-openvex".into(),
+        image: "r/app:v1".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: Some("2026-01-01T00:00:01Z".into()),
+        result: "succeeded".into(),
+        reason: String::new(),
+        counts_json: "{}".into(),
+        fingerprint: "first".into(),
+    };
+    s.record_provider_run(&a, &run).await.unwrap();
+    run.fingerprint = "second".into();
+    s.record_provider_run(&a, &run).await.unwrap();
+    let runs = s.provider_runs(&a, "excititor:oci-openvex").await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].fingerprint, "second");
+    assert!(
+        s.provider_runs(&b, "excititor:oci-openvex")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

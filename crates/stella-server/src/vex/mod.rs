@@ -9,6 +9,7 @@
 //! rules or consensus (`stella_vex`), HTTP.
 
 pub mod ingest;
+pub mod poll;
 pub mod provider;
 pub mod query;
 pub mod runner;

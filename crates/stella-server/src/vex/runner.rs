@@ -7,9 +7,12 @@
 //! servers on one database never run a provider at once; a crashed run's
 //! lease expires) → a materializer session holding the trust material from
 //! the artifact store, opened before verification and closed on every path
-//! (explicitly, and by drop on a panic or cancellation) → per image work →
-//! status. Keypair and offline (`offlineBundle`) trust are supported; TUF
-//! refresh from `tufMirror` is not yet (the run says so).
+//! (explicitly, and by drop on a panic or cancellation) → per image work
+//! (skipped when the image's fingerprint, `super::poll`, matches the last
+//! successful run's) → status. Trust: keypair (`cosignKeys`), offline
+//! (`offlineBundle`), or the trusted root fetched through TUF from
+//! `tufMirror` starting from `tufRoot` (`stella_trust`, the client of
+//! `stella trust update`, with its cache inside the session).
 //!
 //! Not here: scheduling (`crate::serve` ticks [`run_due`]) or HTTP.
 
@@ -24,6 +27,7 @@ use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository};
 use stella_types::reference::Reference;
 
 use super::ingest::{IngestCounts, ingest_discovery};
+use super::poll::{self, Fingerprint};
 use super::provider::{self, OCI_OPENVEX, OciOpenVexConfig};
 use crate::materializer::{Materializer, Session};
 
@@ -135,7 +139,7 @@ async fn load_ready(
     store: &Store,
     ctx: &TenantContext,
     provider_id: &str,
-) -> Result<OciOpenVexConfig, String> {
+) -> Result<ReadyConfig, String> {
     if provider_id != OCI_OPENVEX {
         return Err(format!("{provider_id} has no runner"));
     }
@@ -146,22 +150,34 @@ async fn load_ready(
         .ok_or("the provider is not configured")?;
     let values: provider::Values = serde_json::from_str(&record.values_json)
         .map_err(|_| "the stored configuration is unreadable".to_string())?;
-    provider::validate_oci_openvex(&values).map_err(|issues| {
+    let config = provider::validate_oci_openvex(&values).map_err(|issues| {
         let codes: Vec<String> = issues
             .iter()
             .map(|i| format!("{} ({})", i.code, i.path))
             .collect();
         format!("configuration not ready: {}", codes.join(", "))
+    })?;
+    Ok(ReadyConfig {
+        config,
+        digest: stella_types::Digest::sha256_of(record.values_json.as_bytes()).to_string(),
     })
+}
+
+/// A validated configuration and the digest of its stored values (part of
+/// each image's fingerprint, so a changed key or mode re-verifies).
+struct ReadyConfig {
+    config: OciOpenVexConfig,
+    digest: String,
 }
 
 async fn run_with_session(
     store: &Store,
     ctx: &TenantContext,
-    config: &OciOpenVexConfig,
+    ready: &ReadyConfig,
     session: &Session,
     summary: &mut RunSummary,
 ) {
+    let config = &ready.config;
     let policy = match trust_policy(store, ctx, config, session).await {
         Ok(p) => p,
         Err(reason) => {
@@ -187,9 +203,16 @@ async fn run_with_session(
             return;
         }
     };
-    let limits = VexLimits::default();
+    let previous = previous_fingerprints(store, ctx).await;
+    let job = ImageJob {
+        client: &client,
+        config,
+        config_digest: &ready.digest,
+        policy: &policy,
+        limits: VexLimits::default(),
+    };
     for image in &config.images {
-        let run = run_image(store, ctx, &client, image, config, &policy, limits).await;
+        let run = run_image(store, ctx, &job, image, previous.get(image)).await;
         summary.counts.add(&run.counts);
         summary.images.push(run);
     }
@@ -232,16 +255,19 @@ async fn trust_policy(
             }
         }
         _ => {
-            let Some(bundle) = config.offline_bundle else {
-                return Err("TUF refresh from tufMirror is not supported by this runner yet: upload a sigstore trusted_root.json as offlineBundle".into());
+            let trusted_root = match config.offline_bundle {
+                Some(bundle) => {
+                    let path = session
+                        .materialize(store, ctx, OCI_OPENVEX, bundle)
+                        .await
+                        .map_err(|e| format!("offlineBundle: {e}"))?;
+                    read(&path)?
+                }
+                None => tuf_trusted_root(store, ctx, config, session).await?,
             };
-            let path = session
-                .materialize(store, ctx, OCI_OPENVEX, bundle)
-                .await
-                .map_err(|e| format!("offlineBundle: {e}"))?;
             let verifier =
-                stella_engine::trust::keyless_verifier(&read(&path)?, Default::default())
-                    .map_err(|e| format!("offlineBundle: {e}"))?;
+                stella_engine::trust::keyless_verifier(&trusted_root, Default::default())
+                    .map_err(|e| format!("trusted root: {e}"))?;
             let identity = stella_engine::trust::matcher(
                 config.subject.as_deref(),
                 config.subject_regexp.as_deref(),
@@ -262,6 +288,42 @@ async fn trust_policy(
         }
     }
     Ok(policy)
+}
+
+/// The sigstore trusted root fetched through TUF from `tufMirror`,
+/// starting from the uploaded `tufRoot`, with `stella_trust` (the client of
+/// `stella trust update`) and a cache inside the session (per run, removed
+/// with it). Expired or badly signed metadata fails with the TUF reason.
+async fn tuf_trusted_root(
+    store: &Store,
+    ctx: &TenantContext,
+    config: &OciOpenVexConfig,
+    session: &Session,
+) -> Result<Vec<u8>, String> {
+    let (Some(root), Some(mirror)) = (config.tuf_root, config.tuf_mirror.as_deref()) else {
+        return Err("no trusted root: set offlineBundle, or tufRoot and tufMirror".into());
+    };
+    let mirror = stella_trust::Mirror::parse(mirror).map_err(|e| format!("tufMirror: {e}"))?;
+    if mirror.as_str().starts_with("http://") && !config.allow_http {
+        return Err("tufMirror: plain HTTP needs allowHttpRegistries".into());
+    }
+    let path = session
+        .materialize(store, ctx, OCI_OPENVEX, root)
+        .await
+        .map_err(|e| format!("tufRoot: {e}"))?;
+    let root_json = std::fs::read(&path).map_err(|e| format!("tufRoot: {e}"))?;
+    let cache = stella_trust::TufCache::at(session.dir().join("tuf"));
+    let request = stella_trust::UpdateRequest {
+        mirror,
+        tuf_root: Some(root_json),
+        now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        timeouts: Default::default(),
+        extra_ca_pem: None,
+    };
+    stella_trust::update(&cache, &request)
+        .await
+        .map(|outcome| outcome.cached.trusted_root_json)
+        .map_err(|e| format!("TUF refresh from tufMirror failed: {e}"))
 }
 
 /// A docker config directory for the registry client: the session's
@@ -286,14 +348,39 @@ async fn registry_auth(
     Ok(dir)
 }
 
+/// The fingerprint each image's last successful run stored.
+async fn previous_fingerprints(
+    store: &Store,
+    ctx: &TenantContext,
+) -> std::collections::HashMap<String, Fingerprint> {
+    let runs = match store.provider_runs(ctx, OCI_OPENVEX).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the last runs failed; discovering every image");
+            return Default::default();
+        }
+    };
+    runs.into_iter()
+        .filter(|r| r.result == "succeeded")
+        .filter_map(|r| Fingerprint::from_text(&r.fingerprint).map(|f| (r.image, f)))
+        .collect()
+}
+
+/// What every image of a run shares.
+struct ImageJob<'a> {
+    client: &'a RegistryClient,
+    config: &'a OciOpenVexConfig,
+    config_digest: &'a str,
+    policy: &'a TrustPolicy,
+    limits: VexLimits,
+}
+
 async fn run_image(
     store: &Store,
     ctx: &TenantContext,
-    client: &RegistryClient,
+    job: &ImageJob<'_>,
     image: &str,
-    config: &OciOpenVexConfig,
-    policy: &TrustPolicy,
-    limits: VexLimits,
+    previous: Option<&Fingerprint>,
 ) -> ImageRun {
     let started_at = now_rfc3339();
     let mut run = ImageRun {
@@ -302,11 +389,13 @@ async fn run_image(
         reason: String::new(),
         counts: IngestCounts::default(),
     };
-    match ingest_image(store, ctx, client, image, config, policy, limits).await {
-        Ok((counts, reason)) => {
+    let mut fingerprint = String::new();
+    match ingest_image(store, ctx, job, image, previous).await {
+        Ok((counts, reason, seen)) => {
             run.result = "succeeded".into();
             run.counts = counts;
             run.reason = reason;
+            fingerprint = seen.map(|f| f.to_text()).unwrap_or_default();
         }
         Err(reason) => run.reason = reason,
     }
@@ -318,6 +407,7 @@ async fn run_image(
         result: run.result.clone(),
         reason: run.reason.clone(),
         counts_json: serde_json::to_string(&run.counts).unwrap_or_default(),
+        fingerprint,
     };
     if let Err(e) = store.record_provider_run(ctx, &record).await {
         tracing::warn!(error = %e, "recording the image run failed");
@@ -325,20 +415,34 @@ async fn run_image(
     run
 }
 
+/// Skips an image whose fingerprint matches the last successful run's;
+/// otherwise discovers, verifies and ingests. Returns the counts, notes
+/// and the fingerprint to remember (`None` when it could not be taken).
 async fn ingest_image(
     store: &Store,
     ctx: &TenantContext,
-    client: &RegistryClient,
+    job: &ImageJob<'_>,
     image: &str,
-    config: &OciOpenVexConfig,
-    policy: &TrustPolicy,
-    limits: VexLimits,
-) -> Result<(IngestCounts, String), String> {
+    previous: Option<&Fingerprint>,
+) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
     let reference = Reference::parse(image).map_err(|e| e.to_string())?;
     let Reference::Registry(registry_ref) = &reference else {
         return Err("not a registry reference".into());
     };
-    let repo = client.repository(registry_ref);
+    let repo = job.client.repository(registry_ref);
+    let known_mode = previous.map(|p| p.mode.as_str());
+    let seen = match poll::observe(&repo, registry_ref, known_mode, job.config_digest).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(error = %e, image, "change check failed; discovering");
+            None
+        }
+    };
+    if seen.is_some() && seen.as_ref() == previous {
+        let note = "unchanged since the last run: discovery skipped".to_string();
+        return Ok((IngestCounts::default(), note, seen));
+    }
+    let (config, policy, limits) = (job.config, job.policy, job.limits);
     let resolved = stella_oci::artifact::resolve(&repo, &reference)
         .await
         .map_err(|e| format!("cannot resolve: {e}"))?;
@@ -359,7 +463,7 @@ async fn ingest_image(
         .map(|r| format!("rejected {}: {}", r.source, r.reason))
         .collect();
     notes.extend(found.caps_hit.iter().map(|c| format!("cap hit: {c}")));
-    Ok((counts, notes.join("; ")))
+    Ok((counts, notes.join("; "), seen))
 }
 
 async fn finish(store: &Store, ctx: &TenantContext, mut summary: RunSummary) -> RunSummary {
@@ -372,6 +476,7 @@ async fn finish(store: &Store, ctx: &TenantContext, mut summary: RunSummary) -> 
         result: summary.result.clone(),
         reason: summary.reason.clone(),
         counts_json: serde_json::to_string(&summary.counts).unwrap_or_default(),
+        fingerprint: String::new(),
     };
     if let Err(e) = store.record_provider_run(ctx, &record).await {
         tracing::warn!(error = %e, "recording the run failed");

@@ -319,11 +319,13 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.tenant_tx(ctx).await?;
         sqlx::query(&pg("INSERT INTO vex_provider_runs
-                (tenant_id, provider_id, image, started_at, finished_at, result, reason, counts_json)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                (tenant_id, provider_id, image, started_at, finished_at, result, reason, counts_json,
+                 fingerprint)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, provider_id, image) DO UPDATE SET
                 started_at = excluded.started_at, finished_at = excluded.finished_at,
-                result = excluded.result, reason = excluded.reason, counts_json = excluded.counts_json"),
+                result = excluded.result, reason = excluded.reason, counts_json = excluded.counts_json,
+                fingerprint = excluded.fingerprint"),
         )
         .bind(ctx.tenant())
         .bind(&run.provider_id)
@@ -333,6 +335,7 @@ impl PostgresStore {
         .bind(&run.result)
         .bind(&run.reason)
         .bind(&run.counts_json)
+        .bind(&run.fingerprint)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -346,7 +349,8 @@ impl PostgresStore {
     ) -> Result<Vec<ProviderRunRecord>, StoreError> {
         let mut tx = self.tenant_tx(ctx).await?;
         let rows = sqlx::query(&pg(
-            "SELECT provider_id, image, started_at, finished_at, result, reason, counts_json
+            "SELECT provider_id, image, started_at, finished_at, result, reason, counts_json,
+                    fingerprint
              FROM vex_provider_runs WHERE tenant_id = ? AND provider_id = ? ORDER BY image",
         ))
         .bind(ctx.tenant())
@@ -363,6 +367,7 @@ impl PostgresStore {
                     result: r.try_get("result")?,
                     reason: r.try_get("reason")?,
                     counts_json: r.try_get("counts_json")?,
+                    fingerprint: r.try_get("fingerprint")?,
                 })
             })
             .collect()

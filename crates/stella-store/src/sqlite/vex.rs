@@ -287,8 +287,9 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT OR REPLACE INTO vex_provider_runs
-                (tenant_id, provider_id, image, started_at, finished_at, result, reason, counts_json)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant_id, provider_id, image, started_at, finished_at, result, reason, counts_json,
+                 fingerprint)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(ctx.tenant())
         .bind(&run.provider_id)
@@ -298,6 +299,7 @@ impl SqliteStore {
         .bind(&run.result)
         .bind(&run.reason)
         .bind(&run.counts_json)
+        .bind(&run.fingerprint)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -309,7 +311,8 @@ impl SqliteStore {
         provider_id: &str,
     ) -> Result<Vec<ProviderRunRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT provider_id, image, started_at, finished_at, result, reason, counts_json
+            "SELECT provider_id, image, started_at, finished_at, result, reason, counts_json,
+                    fingerprint
              FROM vex_provider_runs WHERE tenant_id = ? AND provider_id = ? ORDER BY image",
         )
         .bind(ctx.tenant())
@@ -326,6 +329,7 @@ impl SqliteStore {
                     result: r.try_get("result")?,
                     reason: r.try_get("reason")?,
                     counts_json: r.try_get("counts_json")?,
+                    fingerprint: r.try_get("fingerprint")?,
                 })
             })
             .collect()

@@ -1,0 +1,7 @@
+-- Stella service schema, version 5 (Postgres): what the last successful run
+-- of a provider saw of an image (its manifest digest and referrers
+-- listings), so an unchanged image is skipped after a few cheap registry
+-- requests. '' means nothing remembered (the next run discovers again).
+-- A new column of a table that already has row-level security and its
+-- grants: no new policy or grant is needed.
+ALTER TABLE vex_provider_runs ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
