@@ -12,7 +12,7 @@ rm -rf "$work" && mkdir -p "$work"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 
 cargo build -q --release -p stella-cli
-stella=$PWD/target/release/stella
+stella=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/stella
 layout=$work/layout
 
 # --- a tiny image, written as a plain OCI layout with nothing but coreutils ---
@@ -83,6 +83,14 @@ echo "== stella serve: init a data dir, start the API, get a token, stage an art
   curl -sf -H "Authorization: Bearer $token" "$url/excititor/providers/excititor:oci-openvex/artifacts"; echo
   echo "== the same call without a token is a problem+json 401"
   curl -s "$url/excititor/providers/excititor:oci-openvex/artifacts"; echo
+  echo "== the provider's configuration through the CLI client: subscribe an image, validate only (the server names what is missing, with JSON paths and hints)"
+  "$stella" --server "$url" --token "$token" vex providers configure excititor:oci-openvex \
+    --image localhost:5000/demo/app:v1 --set cosignMode=keypair --validate-only || true
+  echo "== the web console: $url/console/ (sign in with client id admin and the secret printed above)"
+  curl -sf "$url/console/sign-in" | grep -o '<title>[^<]*</title>'
+  if [ -t 0 ] && [ -z "${CI:-}" ]; then
+    read -r -p "   the server stays up until you press Enter (open the console in a browser) " _ || true
+  fi
   kill -TERM $pid && wait $pid
   trap - EXIT
   echo "== stella serve stopped (API document: $url/openapi/v1.json; see docs/service.md)"
