@@ -26,6 +26,8 @@ pub struct ProblemError {
     pub title: String,
     pub detail: String,
     pub code: String,
+    /// Validation errors (`[{path, code, message, hint?}]`), when given.
+    pub errors: Vec<serde_json::Value>,
 }
 
 impl std::fmt::Display for ProblemError {
@@ -56,6 +58,8 @@ struct ProblemBody {
     #[serde(default)]
     detail: String,
     code: String,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
 }
 
 /// The error for a failed answer: a [`ProblemError`] when the body is a
@@ -67,6 +71,7 @@ pub fn failure(status: reqwest::StatusCode, body: &[u8]) -> anyhow::Error {
             title: p.title,
             detail: p.detail,
             code: p.code,
+            errors: p.errors,
         }),
         Err(_) => anyhow::anyhow!("the server answered {status}"),
     }

@@ -9,76 +9,60 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 
 use crate::cli::{ServiceClientArgs, TextOrJson, VexConfigureArgs, VexShowArgs};
+use crate::client::{ApiClient, ProblemError};
 use crate::exit::Outcome;
 
-/// Deadline of each request to the server.
-const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
-
+/// One provider's routes on the server, through the shared client.
 struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+    client: ApiClient,
+    /// `/excititor/providers/<provider>`.
+    path: String,
 }
 
 impl Api {
     fn new(service: &ServiceClientArgs, provider: &str) -> anyhow::Result<Api> {
-        let server = &service.server.server;
-        let token = match service
-            .token
-            .clone()
-            .or_else(crate::cmd::auth::cached_token)
-        {
-            Some(t) => t,
-            None => bail!("no token: run `stella auth login` or pass --token (STELLA_TOKEN)"),
-        };
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_DEADLINE)
-            .build()
-            .context("cannot build the HTTP client")?;
-        let base = format!(
-            "{}/excititor/providers/{}",
-            server.trim_end_matches('/'),
+        let client = ApiClient::authenticated(service)?;
+        let path = format!(
+            "/excititor/providers/{}",
             url::form_urlencoded::byte_serialize(provider.as_bytes()).collect::<String>()
         );
-        Ok(Api {
-            client,
-            base,
-            token,
-        })
+        Ok(Api { client, path })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the server ({what})"))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .with_context(|| format!("reading {what}"))?;
-        if status.is_success() {
-            return serde_json::from_slice(&body)
-                .with_context(|| format!("{what}: unexpected answer"));
-        }
-        if let Ok(problem) = serde_json::from_slice::<Value>(&body)
-            && let Some(errors) = problem["errors"].as_array()
-            && problem["code"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("PROVIDER_CONFIG_"))
-        {
-            for e in errors {
-                eprintln!(
-                    "{}\t{}: {} (hint: {})",
-                    e["path"].as_str().unwrap_or("-"),
-                    e["code"].as_str().unwrap_or("-"),
-                    e["message"].as_str().unwrap_or("-"),
-                    e["hint"].as_str().unwrap_or("-")
-                );
+    /// `<server>/excititor/providers/<provider><rest>`.
+    fn url(&self, rest: &str) -> String {
+        self.client.url(&format!("{}{rest}", self.path))
+    }
+
+    /// Sends what `build` makes; a provider-configuration problem's
+    /// field errors are printed one per line (path, code, message, hint)
+    /// before the error is returned.
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<Value> {
+        match self.client.send(build).await {
+            Ok(answer) => answer
+                .json()
+                .with_context(|| format!("{what}: unexpected answer")),
+            Err(e) => {
+                if let Some(problem) = e.downcast_ref::<ProblemError>()
+                    && problem.code.starts_with("PROVIDER_CONFIG_")
+                {
+                    for e in &problem.errors {
+                        eprintln!(
+                            "{}\t{}: {} (hint: {})",
+                            e["path"].as_str().unwrap_or("-"),
+                            e["code"].as_str().unwrap_or("-"),
+                            e["message"].as_str().unwrap_or("-"),
+                            e["hint"].as_str().unwrap_or("-")
+                        );
+                    }
+                }
+                Err(e)
             }
         }
-        Err(crate::client::failure(status, &body))
     }
 
     async fn upload(&self, field: &str, path: &std::path::Path) -> anyhow::Result<String> {
@@ -96,16 +80,17 @@ impl Api {
         .into_bytes();
         body.extend_from_slice(&bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let request = self
-            .client
-            .post(format!("{}/artifacts", self.base))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body);
+        let url = self.url("/artifacts");
+        let content_type = format!("multipart/form-data; boundary={boundary}");
         let meta = self
-            .send(request, &format!("uploading {}", path.display()))
+            .send(
+                |http| {
+                    http.post(&url)
+                        .header(reqwest::header::CONTENT_TYPE, &content_type)
+                        .body(body.clone())
+                },
+                &format!("uploading {}", path.display()),
+            )
             .await?;
         meta["artifactId"]
             .as_str()
@@ -136,7 +121,7 @@ pub async fn configure(
     let api = Api::new(service, &args.provider)?;
     let current = api
         .send(
-            api.client.get(format!("{}/config", api.base)),
+            |http| http.get(api.url("/config")),
             "reading the configuration",
         )
         .await?;
@@ -192,16 +177,19 @@ pub async fn configure(
         }
     }
     let body = serde_json::json!({ "values": values, "clearKeys": args.clear_artifacts });
-    let mut url = format!("{}/config", api.base);
-    if args.validate_only {
-        url.push_str("?validateOnly=true");
-    }
+    let url = api.url(if args.validate_only {
+        "/config?validateOnly=true"
+    } else {
+        "/config"
+    });
+    let body = serde_json::to_vec(&body)?;
     let saved = api
         .send(
-            api.client
-                .put(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(&body)?),
+            |http| {
+                http.put(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            },
             "saving the configuration",
         )
         .await?;
@@ -225,7 +213,7 @@ pub async fn configure(
     if args.list_artifacts {
         let listing = api
             .send(
-                api.client.get(format!("{}/artifacts?limit=500", api.base)),
+                |http| http.get(api.url("/artifacts?limit=500")),
                 "listing artifacts",
             )
             .await?;
@@ -255,7 +243,7 @@ pub async fn show(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::Res
     let api = Api::new(service, &args.provider)?;
     let config = api
         .send(
-            api.client.get(format!("{}/config", api.base)),
+            |http| http.get(api.url("/config")),
             "reading the configuration",
         )
         .await?;
@@ -295,10 +283,7 @@ pub async fn show(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::Res
 pub async fn run(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::Result<Outcome> {
     let api = Api::new(service, &args.provider)?;
     let summary = api
-        .send(
-            api.client.post(format!("{}/run", api.base)),
-            "running the provider",
-        )
+        .send(|http| http.post(api.url("/run")), "running the provider")
         .await?;
     match args.output {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
@@ -332,7 +317,7 @@ pub async fn status(args: VexShowArgs, service: &ServiceClientArgs) -> anyhow::R
     let api = Api::new(service, &args.provider)?;
     let status = api
         .send(
-            api.client.get(format!("{}/status", api.base)),
+            |http| http.get(api.url("/status")),
             "reading the run status",
         )
         .await?;
