@@ -409,22 +409,7 @@ impl ExportManifest {
 
 /// A repository path as the distribution spec allows it.
 pub fn check_repository_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part.bytes().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
-                })
-                && part
-                    .as_bytes()
-                    .first()
-                    .is_some_and(|c| c.is_ascii_alphanumeric())
-                && part
-                    .as_bytes()
-                    .last()
-                    .is_some_and(|c| c.is_ascii_alphanumeric())
-        });
+    let ok = stella_types::reference::valid_repository(name);
     if ok {
         Ok(())
     } else {

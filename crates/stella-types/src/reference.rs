@@ -68,7 +68,9 @@ pub fn is_valid_tag(tag: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-fn valid_repository(name: &str) -> bool {
+/// Whether `name` is a repository path as the distribution spec allows
+/// it (lowercase path components joined by `/`, at most 255 bytes).
+pub fn valid_repository(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && name.split('/').all(|part| {

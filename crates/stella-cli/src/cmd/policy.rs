@@ -27,6 +27,28 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<(Option<Policy>, PolicyDia
     }))
 }
 
+/// [`load`], refusing an invalid policy with its first errors (path:
+/// message) and a pointer to `stella policy validate`.
+pub fn load_valid(path: &std::path::Path) -> anyhow::Result<Policy> {
+    let (policy, diagnostics) = load(path)?;
+    let Some(policy) = policy else {
+        let first: Vec<String> = diagnostics
+            .issues
+            .iter()
+            .filter(|i| i.severity == stella_verify::Severity::Error)
+            .take(3)
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect();
+        anyhow::bail!(
+            "policy {} is invalid ({} error(s)): {} (see `stella policy validate`)",
+            path.display(),
+            diagnostics.error_count,
+            first.join("; ")
+        );
+    };
+    Ok(policy)
+}
+
 fn validate(args: PolicyValidateArgs) -> anyhow::Result<Outcome> {
     let (_, diagnostics) = load(&args.policy)?;
     let mut out = std::io::stdout().lock();

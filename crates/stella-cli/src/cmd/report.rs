@@ -154,22 +154,7 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<(Policy, PathBuf)> {
         let p = p.with_context(|| format!("built-in empty policy: {:?}", d.issues))?;
         return Ok((p, PathBuf::from(".")));
     };
-    let (policy, diagnostics) = crate::cmd::policy::load(path)?;
-    let Some(policy) = policy else {
-        let first: Vec<String> = diagnostics
-            .issues
-            .iter()
-            .filter(|i| i.severity == stella_verify::Severity::Error)
-            .take(3)
-            .map(|i| format!("{}: {}", i.path, i.message))
-            .collect();
-        bail!(
-            "policy {} is invalid ({} error(s)): {} (see `stella policy validate`)",
-            path.display(),
-            diagnostics.error_count,
-            first.join("; ")
-        );
-    };
+    let policy = crate::cmd::policy::load_valid(path)?;
     if policy.signers.is_empty()
         && policy
             .requirements

@@ -162,22 +162,7 @@ fn alias(a: &str) -> Option<String> {
 fn load_policy(args: &VerifyImageArgs) -> anyhow::Result<(Policy, PathBuf)> {
     let (mut policy, base) = match &args.policy {
         Some(path) => {
-            let (policy, diagnostics) = crate::cmd::policy::load(path)?;
-            let Some(policy) = policy else {
-                let first: Vec<String> = diagnostics
-                    .issues
-                    .iter()
-                    .filter(|i| i.severity == stella_verify::Severity::Error)
-                    .take(3)
-                    .map(|i| format!("{}: {}", i.path, i.message))
-                    .collect();
-                bail!(
-                    "policy {} is invalid ({} error(s)): {} (see `stella policy validate`)",
-                    path.display(),
-                    diagnostics.error_count,
-                    first.join("; ")
-                );
-            };
+            let policy = crate::cmd::policy::load_valid(path)?;
             let base = path
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
