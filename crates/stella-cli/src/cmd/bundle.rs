@@ -54,14 +54,7 @@ fn finish_err(e: BundleError) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Writes to stdout, returning (not panicking on) a closed pipe.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
-}
+use super::emit;
 
 fn emitln(line: String) -> anyhow::Result<()> {
     emit(&(line + "\n"))

@@ -52,13 +52,7 @@ fn finish_err(e: ExportError) -> anyhow::Result<Outcome> {
     }
 }
 
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
-}
+use super::emit;
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     emit(&(serde_json::to_string_pretty(v).context("cannot render JSON")? + "\n"))

@@ -50,3 +50,12 @@ pub fn read_capped(path: &std::path::Path, cap: u64) -> std::io::Result<Vec<u8>>
     }
     Ok(buf)
 }
+
+/// Writes to stdout, returning (not panicking on) a closed pipe.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
