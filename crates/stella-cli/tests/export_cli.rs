@@ -485,7 +485,15 @@ fn tampering_is_refused_with_the_right_exit_code() {
     export_layout(&w, "a.tar", &[]);
     let whole = std::fs::read(w.join("a.tar")).unwrap();
     std::fs::write(w.join("cut.tar"), &whole[..whole.len() / 2]).unwrap();
-    s.fails(&["export", "verify", "cut.tar"], "end-of-archive marker");
+    // Cut at half, the archive ends either between entries (no
+    // end-of-archive marker) or inside one (shorter than its header says):
+    // which one depends on the export's sizes, both are a truncation.
+    let cut = s.code(&["export", "verify", "cut.tar"], 2);
+    assert!(
+        cut.stderr.contains("end-of-archive marker") || cut.stderr.contains("archive is truncated"),
+        "{}",
+        cut.stderr
+    );
     sh(
         &w,
         "mkdir h && cp signed/manifest.json h/ && ln -s /etc/passwd h/index.json && tar -C h -cf hostile.tar manifest.json index.json",
