@@ -654,6 +654,25 @@ pub enum AdminCommand {
     /// Token-signing keys.
     #[command(subcommand)]
     Keys(AdminKeysCommand),
+    /// Per-tenant report-signing keys (POST /api/v1/reports).
+    #[command(subcommand)]
+    ReportKeys(AdminReportKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminReportKeysCommand {
+    /// Make a new report-signing key current for a tenant; the previous one
+    /// stays published at /api/v1/reports/keys and verifies old reports.
+    Rotate(AdminReportKeysRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminReportKeysRotateArgs {
+    /// The tenant whose key is rotated.
+    #[arg(long)]
+    pub tenant: String,
+    #[command(flatten)]
+    pub store: ServiceStoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -674,7 +693,8 @@ pub struct AdminClientAddArgs {
     #[arg(long)]
     pub tenant: String,
     /// Comma-separated scopes: vex.read, vex.admin, evidence.read,
-    /// evidence.write, export.read, export.admin, admin.
+    /// evidence.write, export.read, export.admin, admin, policy.read,
+    /// policy.write, scanner.reports.
     #[arg(long)]
     pub scopes: String,
     #[command(flatten)]
@@ -915,6 +935,13 @@ pub struct ReportArgs {
     /// text, or json: the {report, dsse} object (dsse absent without --sign-key).
     #[arg(long, value_enum, default_value_t)]
     pub output: TextOrJson,
+    /// With --server (and no --policy): the server's policy revision to
+    /// judge with (default: the tenant's active revision); the server
+    /// computes and signs the report. With --policy: the revision id the
+    /// report records (default `local`), e.g. for a file exported from the
+    /// server with `GET /policy/export`.
+    #[arg(long, value_name = "ID")]
+    pub policy_revision: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,8 @@
 //!   derived from its bytes).
 //! - [`sign`]: the DSSE envelope (`application/vnd.stellaops.report+json`)
 //!   and its verification.
+//! - [`preview`]: lines two reports of one image up per finding (policy
+//!   preview: the active revision against a candidate).
 //! - [`gather`]: collects evidence, scanner reports and VEX documents of an
 //!   image through `stella_engine::verify_image`.
 //!
@@ -28,6 +30,7 @@ pub mod findings;
 pub mod gather;
 pub mod judge;
 pub mod openvex;
+pub mod preview;
 pub mod report;
 pub mod sign;
 pub mod vex;

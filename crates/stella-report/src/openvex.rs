@@ -80,25 +80,31 @@ impl OpenVexLookup {
                 detail: e.to_string(),
             })?;
         for s in issued {
-            let at = self.statements.len();
-            let v = &s.statement.vulnerability;
-            let mut ids: Vec<String> = std::iter::once(v.name.clone())
-                .chain(v.aliases.iter().cloned())
-                .chain(v.id.iter().cloned())
-                .map(|i| i.trim().to_ascii_lowercase())
-                .collect();
-            ids.sort();
-            ids.dedup();
-            for id in ids {
-                self.by_vulnerability.entry(id).or_default().push(at);
-            }
-            self.statements.push(Entry {
-                issued: s,
-                signers: signers.to_vec(),
-                issuer: doc.author.clone(),
-            });
+            self.push_issued(s, signers, &doc.author);
         }
         Ok(())
+    }
+
+    /// Adds one statement stored elsewhere (a tenant's ingested VEX), with
+    /// the policy signer names that verified it and its issuer for display.
+    pub fn push_issued(&mut self, s: IssuedStatement, signers: &[String], issuer: &str) {
+        let at = self.statements.len();
+        let v = &s.statement.vulnerability;
+        let mut ids: Vec<String> = std::iter::once(v.name.clone())
+            .chain(v.aliases.iter().cloned())
+            .chain(v.id.iter().cloned())
+            .map(|i| i.trim().to_ascii_lowercase())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            self.by_vulnerability.entry(id).or_default().push(at);
+        }
+        self.statements.push(Entry {
+            issued: s,
+            signers: signers.to_vec(),
+            issuer: issuer.to_string(),
+        });
     }
 
     pub fn len(&self) -> usize {

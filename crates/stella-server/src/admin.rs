@@ -1,7 +1,8 @@
 //! Operator operations that work directly on the data directory and the
 //! database, with or without a running server: `stella serve init`,
 //! `stella serve migrate`, `stella admin clients add|list|revoke`,
-//! `stella admin keys rotate`. Nothing here prints; the CLI does.
+//! `stella admin keys rotate`, `stella admin report-keys rotate`. Nothing
+//! here prints; the CLI does.
 
 use std::path::Path;
 
@@ -231,4 +232,20 @@ pub async fn rotate_key(store: &Store, data_dir: &Path) -> Result<String, AdminE
     // Keys are ordered by creation second; make sure the new one sorts first.
     let now = crate::auth::unix_now();
     Ok(keys::generate(store, data_dir, now).await?)
+}
+
+/// `stella admin report-keys rotate --tenant`: makes a new report-signing
+/// key current for the tenant; the previous one stays published (it still
+/// verifies the reports it signed). Returns the new key id.
+pub async fn rotate_report_key(
+    store: &Store,
+    data_dir: &Path,
+    tenant: &str,
+) -> Result<String, AdminError> {
+    validate_name("tenant", tenant)?;
+    let ctx = stella_store::TenantContext::from_verified_identity(tenant, "admin");
+    let record = crate::report_keys::rotate(store, data_dir, &ctx)
+        .await
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    Ok(record.kid)
 }

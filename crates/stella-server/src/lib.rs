@@ -19,6 +19,7 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 mod ratelimit;
+pub mod report_keys;
 mod routes;
 mod state;
 pub mod vex;
@@ -67,7 +68,8 @@ fn router(state: AppState) -> Router {
         )
         .route("/verify/policies", get(routes::verify::policies))
         .route("/verify/image", post(routes::verify::verify_image))
-        .merge(routes_vex());
+        .merge(routes_vex())
+        .merge(routes_policy());
     // The web console is a client of the routes above, called in-process.
     let console = stella_console::router(
         api.clone().with_state(state.clone()),
@@ -120,6 +122,18 @@ fn routes_vex() -> Router<AppState> {
         )
         .route("/vex/statements", get(routes::vex::list_vex_statements))
         .route("/vex/consensus", get(routes::vex::get_vex_consensus))
+}
+
+/// The policy store and report routes.
+fn routes_policy() -> Router<AppState> {
+    Router::new()
+        .route("/policy/import", post(routes::policy::import))
+        .route("/policy/export", get(routes::policy::export))
+        .route("/policy/validate", post(routes::policy::validate))
+        .route("/policy/preview", post(routes::policy::preview))
+        .route("/policy/activate", post(routes::policy::activate))
+        .route("/api/v1/reports", post(routes::reports::create_report))
+        .route("/api/v1/reports/keys", get(routes::reports::report_keys))
 }
 
 /// Runs due OpenVEX providers: first a second after start, then every

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, Securit
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
-use crate::routes::{artifacts, ops, providers, token, verify, vex};
+use crate::routes::{artifacts, ops, policy, providers, reports, token, verify, vex};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,13 @@ use crate::routes::{artifacts, ops, providers, token, verify, vex};
         providers::provider_status,
         vex::list_vex_statements,
         vex::get_vex_consensus,
+        policy::import,
+        policy::export,
+        policy::validate,
+        policy::preview,
+        policy::activate,
+        reports::create_report,
+        reports::report_keys,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
     modifiers(&Security, &EdgeResponses),
@@ -102,5 +109,8 @@ fn scope_description(s: Scope) -> &'static str {
         Scope::ExportRead => "Read exports",
         Scope::ExportAdmin => "Manage exports",
         Scope::Admin => "Administer the service",
+        Scope::PolicyRead => "Read and preview policy revisions",
+        Scope::PolicyWrite => "Import and activate policy revisions",
+        Scope::ScannerReports => "Compute signed image reports",
     }
 }

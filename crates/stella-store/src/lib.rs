@@ -1,7 +1,8 @@
 //! Storage for the Stella service (`stella serve`).
 //!
 //! One repository trait per aggregate ([`ClientRepository`],
-//! [`SigningKeyRepository`], [`ArtifactRepository`], [`VexRepository`]),
+//! [`SigningKeyRepository`], [`ArtifactRepository`], [`VexRepository`],
+//! [`PolicyRepository`]),
 //! implemented by two backends: SQLite, the embedded default
 //! ([`sqlite::SqliteStore`]), and Postgres with row-level security
 //! ([`postgres::PostgresStore`]). [`Store`] is the backend-neutral handle the
@@ -18,8 +19,8 @@
 //! Migrations live in `migrations/sqlite/` and `migrations/postgres/` with
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
-//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints; next:
-//! exports, then policies/reports.
+//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints, 0005
+//! exports, 0006 policy revisions and report keys.
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
@@ -50,6 +51,7 @@
 
 mod error;
 mod model;
+mod policy;
 pub mod postgres;
 mod repo;
 pub mod sqlite;
@@ -60,6 +62,7 @@ pub use error::StoreError;
 pub use model::{
     ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
 };
+pub use policy::{PolicyRepository, PolicyRevisionRecord, ReportKeyRecord};
 pub use repo::{ArtifactRepository, ClientRepository, SigningKeyRepository};
 pub use tenant::TenantContext;
 pub use vex::{
@@ -321,5 +324,43 @@ impl VexRepository for Store {
         holder: &str,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.release_provider_lease(ctx, provider_id, holder).await)
+    }
+}
+
+impl PolicyRepository for Store {
+    async fn insert_policy_revision(
+        &self,
+        ctx: &TenantContext,
+        revision: &PolicyRevisionRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_policy_revision(ctx, revision).await)
+    }
+    async fn get_policy_revision(
+        &self,
+        ctx: &TenantContext,
+        revision_id: Option<&str>,
+    ) -> Result<Option<PolicyRevisionRecord>, StoreError> {
+        dispatch!(self, s => s.get_policy_revision(ctx, revision_id).await)
+    }
+    async fn activate_policy_revision(
+        &self,
+        ctx: &TenantContext,
+        revision_id: &str,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.activate_policy_revision(ctx, revision_id, at).await)
+    }
+    async fn add_report_key(
+        &self,
+        ctx: &TenantContext,
+        key: &ReportKeyRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_report_key(ctx, key).await)
+    }
+    async fn list_report_keys(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<ReportKeyRecord>, StoreError> {
+        dispatch!(self, s => s.list_report_keys(ctx).await)
     }
 }

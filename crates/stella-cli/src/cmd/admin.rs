@@ -1,11 +1,12 @@
-//! `stella admin clients add|list|revoke` and `stella admin keys rotate`:
-//! work directly on the service's data directory or database.
+//! `stella admin clients add|list|revoke`, `stella admin keys rotate` and
+//! `stella admin report-keys rotate --tenant`: work directly on the service's data directory or database.
 
 use stella_server::admin;
 use stella_store::Store;
 
 use crate::cli::{
-    AdminClientsCommand, AdminCommand, AdminKeysCommand, ServiceStoreArgs, TextOrJson,
+    AdminClientsCommand, AdminCommand, AdminKeysCommand, AdminReportKeysCommand, ServiceStoreArgs,
+    TextOrJson,
 };
 use crate::exit::Outcome;
 
@@ -63,6 +64,15 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<Outcome> {
             println!(
                 "new signing key {}; tokens signed by the previous key stay valid until they expire",
                 kid?
+            );
+        }
+        AdminCommand::ReportKeys(AdminReportKeysCommand::Rotate(a)) => {
+            let (store, data_dir) = open(&a.store).await?;
+            let kid = admin::rotate_report_key(&store, &data_dir, &a.tenant).await;
+            store.close().await;
+            println!(
+                "new report key {} for tenant {}; the previous key stays published",
+                kid?, a.tenant
             );
         }
     }

@@ -10,6 +10,7 @@ mod export;
 mod key;
 mod policy;
 mod report;
+mod report_server;
 mod serve;
 mod trust;
 mod verify;
@@ -32,7 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Auth(c) => auth::run(c, &cli.service).await,
         Command::Vex(c) => vex::run(c, &cli.registry, &cli.service).await,
         Command::Export(c) => export::run(c, &cli.registry).await,
-        Command::Report(c) => report::run(c, &cli.registry).await,
+        Command::Report(c) => report::run(c, &cli.registry, &cli.service).await,
     }
 }
 

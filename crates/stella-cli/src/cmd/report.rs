@@ -8,6 +8,9 @@
 //! is exactly what `verify image` computes). This module resolves the
 //! image, loads the policy, keys and scan files, and prints.
 //!
+//! With `--server` (or `--policy-revision` without `--policy`) the server
+//! computes and signs the report (`cmd::report_server`).
+//!
 //! Time: `generatedAt` is `SOURCE_DATE_EPOCH` when set, else now; finding
 //! ages are always measured against the wall clock.
 //!
@@ -34,17 +37,31 @@ use stella_verify::policy::{Policy, UnsignedAction};
 use time::OffsetDateTime;
 
 use crate::cli::{
-    KeylessArgs, RegistryArgs, ReportArgs, ReportCommand, ReportVerifyArgs, TextOrJson,
-    VerifyImageArgs,
+    KeylessArgs, RegistryArgs, ReportArgs, ReportCommand, ReportVerifyArgs, ServiceClientArgs,
+    TextOrJson, VerifyImageArgs,
 };
 use crate::exit::Outcome;
 use crate::store::{OpenMode, open};
 
-pub async fn run(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
+pub async fn run(
+    args: ReportArgs,
+    registry: &RegistryArgs,
+    service: &ServiceClientArgs,
+) -> anyhow::Result<Outcome> {
     match args.command {
         Some(ReportCommand::Verify(v)) => verify(&v),
+        None if args.policy.is_none() && (server_requested() || args.policy_revision.is_some()) => {
+            super::report_server::report(&args, registry, service).await
+        }
         None => report(args, registry).await,
     }
+}
+
+/// Whether `--server` (or `STELLA_SERVER`) was given: the global flag has
+/// a default, so its presence is read from the command line itself.
+fn server_requested() -> bool {
+    std::env::var_os("STELLA_SERVER").is_some()
+        || std::env::args().any(|a| a == "--server" || a.starts_with("--server="))
 }
 
 fn wall_clock() -> OffsetDateTime {
@@ -95,7 +112,10 @@ async fn report(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Out
     }
     let decision = Decision {
         policy: &policy,
-        revision_id: "local".into(),
+        revision_id: args
+            .policy_revision
+            .clone()
+            .unwrap_or_else(|| "local".into()),
         environment: args.environment.clone(),
         vex: &vex,
         generated_at,
@@ -111,13 +131,15 @@ async fn report(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Out
 }
 
 fn outcome(report: &ImageReport) -> Outcome {
-    match report.verdict {
+    verdict_outcome(report.verdict, report.summary.warned)
+}
+
+/// Exit status of a verdict (warn counts as pass, with a note).
+pub(super) fn verdict_outcome(verdict: ReportVerdict, warned: usize) -> Outcome {
+    match verdict {
         ReportVerdict::Pass => Outcome::Success,
         ReportVerdict::Warn => {
-            eprintln!(
-                "stella: verdict warn: {} finding(s) warned (counts as pass)",
-                report.summary.warned
-            );
+            eprintln!("stella: verdict warn: {warned} finding(s) warned (counts as pass)");
             Outcome::Success
         }
         ReportVerdict::Blocked => Outcome::VerificationFailed,

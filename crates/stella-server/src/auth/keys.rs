@@ -69,7 +69,7 @@ fn public_jwk(uncompressed_point: &[u8]) -> Result<(String, serde_json::Value), 
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let err = |message: String| KeyError::File {
         path: path.to_path_buf(),
         message,

@@ -12,10 +12,13 @@ pub enum Scope {
     ExportRead,
     ExportAdmin,
     Admin,
+    PolicyRead,
+    PolicyWrite,
+    ScannerReports,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 10] = [
         Scope::VexRead,
         Scope::VexAdmin,
         Scope::EvidenceRead,
@@ -23,6 +26,9 @@ impl Scope {
         Scope::ExportRead,
         Scope::ExportAdmin,
         Scope::Admin,
+        Scope::PolicyRead,
+        Scope::PolicyWrite,
+        Scope::ScannerReports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +40,9 @@ impl Scope {
             Scope::ExportRead => "export.read",
             Scope::ExportAdmin => "export.admin",
             Scope::Admin => "admin",
+            Scope::PolicyRead => "policy.read",
+            Scope::PolicyWrite => "policy.write",
+            Scope::ScannerReports => "scanner.reports",
         }
     }
 

@@ -4,7 +4,9 @@
 
 pub mod artifacts;
 pub mod ops;
+pub mod policy;
 pub mod providers;
+pub mod reports;
 pub mod token;
 pub mod verify;
 pub mod vex;

@@ -77,7 +77,7 @@ pub struct VerifyImageBody {
     pub plain_http: bool,
 }
 
-fn policy_dir(state: &AppState, tenant: &str) -> Option<PathBuf> {
+pub(crate) fn policy_dir(state: &AppState, tenant: &str) -> Option<PathBuf> {
     safe_name(tenant).then(|| state.config.data_dir.join("policies").join(tenant))
 }
 
@@ -92,7 +92,7 @@ fn safe_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn aliases(a: &str) -> Option<String> {
+pub(crate) fn aliases(a: &str) -> Option<String> {
     resolve_alias(a).map(str::to_string)
 }
 
@@ -262,13 +262,13 @@ async fn run(
     Ok(judge(&request, &evidence, now).to_canonical_json())
 }
 
-fn upstream(e: stella_oci::OciError) -> ApiError {
+pub(crate) fn upstream(e: stella_oci::OciError) -> ApiError {
     ApiError::Upstream(e.to_string())
 }
 
 /// `repo:tag@sha256:<platform>`: the tag's index, which holds buildx
 /// attestations about the platform manifest.
-async fn parent_index(
+pub(crate) async fn parent_index(
     store: &AnyStore,
     reference: &Reference,
     subject: &stella_types::Descriptor,
@@ -289,7 +289,7 @@ async fn parent_index(
 
 /// Anonymous registry access: the server's own docker credentials are
 /// never offered to a registry a caller names.
-fn registry_client(plain_http: bool) -> Result<RegistryClient, ApiError> {
+pub(crate) fn registry_client(plain_http: bool) -> Result<RegistryClient, ApiError> {
     let none: Arc<dyn CredentialProvider> = Arc::new(StaticCredentials::new());
     let options = RegistryOptions {
         plain_http,
@@ -325,6 +325,13 @@ fn load(dir: &Path, name: &str) -> Result<(Policy, Trust), ApiError> {
             detail: format!("stored policy `{name}` is invalid: {}", first.join("; ")),
         });
     };
+    let trust = trust_for(dir, &policy, name)?;
+    Ok((policy, trust))
+}
+
+/// The policy's key and CA-root signers, their material read from `dir`
+/// (the tenant's policy directory); keyless signers are refused.
+pub(crate) fn trust_for(dir: &Path, policy: &Policy, name: &str) -> Result<Trust, ApiError> {
     let mut signers = Vec::new();
     for (signer, s) in &policy.signers {
         if s.keyless.is_some() {
@@ -354,7 +361,7 @@ fn load(dir: &Path, name: &str) -> Result<(Policy, Trust), ApiError> {
             trust,
         });
     }
-    Ok((policy, Trust { signers }))
+    Ok(Trust { signers })
 }
 
 fn bad_material(policy: &str, why: &str) -> ApiError {

@@ -1,0 +1,405 @@
+//! `POST /api/v1/reports` and `GET /api/v1/reports/keys`: an image's
+//! report under a policy revision of the tenant (the active one unless the
+//! request names one), DSSE-signed with the tenant's report key, and the
+//! tenant's report public keys (current and rotated-out).
+//!
+//! The report is `stella_report` on top of `stella_engine::verify_image`,
+//! exactly as `stella report` computes it offline: the same collection,
+//! the same VEX adapter (OpenVEX attached to the image), the same judging
+//! and canonical bytes. The service adds the tenant's ingested VEX
+//! statements; a stored statement counts for the policy signers whose key
+//! verified it at ingestion (`key sha256:<keyid>`).
+//!
+//! Time: `generatedAt` is the request's `generatedAt` when given (so a
+//! report can be reproduced byte for byte, e.g. against the CLI under the
+//! same `SOURCE_DATE_EPOCH`), else the server clock; finding ages are
+//! measured against the server clock, as in the CLI.
+//!
+//! Signer key files the policy names are read from the tenant's policy
+//! directory (`<dataDir>/policies/<tenant>/`, as for `POST /verify/image`);
+//! keyless signers are refused. Registries are read anonymously.
+//!
+//! Not here: `attach: true` (pushing the signed report as a referrer) is
+//! refused with `ATTACH_UNSUPPORTED`; registry credentials.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use stella_engine::Trust;
+use stella_engine::image::VerifyImageRequest;
+use stella_report::findings::Limits;
+use stella_report::openvex::OpenVexLookup;
+use stella_report::{Collected, Decision, ImageReport};
+use stella_store::{PolicyRepository, TenantContext};
+use stella_types::limits::DEFAULT_REFERRER_DEPTH;
+use stella_types::{Digest, Reference};
+use stella_verify::policy::Policy;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::auth::{Principal, Scope};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::policy::{parse_stored, revision_not_found};
+use crate::routes::verify::{policy_dir, registry_client, trust_for, upstream};
+use crate::state::AppState;
+
+/// What to report on.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportBody {
+    /// A registry image reference (`host/repo:tag`, `host/repo@sha256:…`).
+    pub image: Option<String>,
+    /// The image's digest (`sha256:…`); with `image` it pins the digest,
+    /// alone it must be a full `host/repo@sha256:…` reference.
+    pub image_digest: Option<String>,
+    /// The environment rules match on.
+    pub environment: Option<String>,
+    /// A revision id of the tenant; default: the active revision.
+    pub policy_revision: Option<String>,
+    /// Push the signed report as a referrer of the image (not supported yet).
+    #[serde(default)]
+    pub attach: bool,
+    /// Talk to the registry over plain HTTP.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// RFC 3339 time (whole seconds) stamped as `generatedAt`; default now.
+    pub generated_at: Option<String>,
+}
+
+/// The report and its DSSE envelope.
+#[derive(Serialize, ToSchema)]
+pub struct SignedReport {
+    /// The report (canonical JSON, see docs/policy.md).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+    /// DSSE envelope, payloadType `application/vnd.stellaops.report+json`,
+    /// payload the report's canonical bytes.
+    #[schema(value_type = Object)]
+    pub dsse: serde_json::Value,
+}
+
+/// One report public key.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportKey {
+    /// SHA-256 of the key's SPKI DER (the envelope's `keyid`).
+    pub kid: String,
+    pub algorithm: String,
+    /// SPKI PEM.
+    pub public_key: String,
+    pub created_at: String,
+    /// Set once rotated out (the key still verifies the reports it signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+}
+
+/// The tenant's report keys, current first.
+#[derive(Serialize, ToSchema)]
+pub struct ReportKeyList {
+    pub keys: Vec<ReportKey>,
+}
+
+fn field(path: &str, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(path, code, message)])
+}
+
+/// The registry reference a request names.
+pub(crate) fn image_reference(
+    image: Option<&str>,
+    image_digest: Option<&str>,
+) -> Result<Reference, ApiError> {
+    let bad = |path: &str, e: String| field(path, "INVALID_IMAGE_REFERENCE", e);
+    let reference = match (image, image_digest) {
+        (Some(i), None) => Reference::parse(i.trim()).map_err(|e| bad("$.image", e.to_string()))?,
+        (Some(i), Some(d)) => {
+            let digest =
+                Digest::parse(d.trim()).map_err(|e| bad("$.imageDigest", e.to_string()))?;
+            Reference::parse(i.trim())
+                .map_err(|e| bad("$.image", e.to_string()))?
+                .with_digest(digest)
+        }
+        (None, Some(d)) => Reference::parse(d.trim()).map_err(|_| {
+            bad(
+                "$.imageDigest",
+                "alone, imageDigest must be a full host/repo@sha256:… reference".into(),
+            )
+        })?,
+        (None, None) => return Err(bad("$.image", "image or imageDigest is required".into())),
+    };
+    if !matches!(reference, Reference::Registry(_)) {
+        return Err(field(
+            "$.image",
+            "LOCAL_REFERENCE_REFUSED",
+            "the server reads registries only, not local oci: layouts",
+        ));
+    }
+    Ok(reference)
+}
+
+/// `generatedAt` from the request, else now (whole seconds).
+pub(crate) fn report_time(given: Option<&str>) -> Result<OffsetDateTime, ApiError> {
+    let Some(text) = given else {
+        let now = OffsetDateTime::now_utc();
+        return Ok(now.replace_nanosecond(0).unwrap_or(now));
+    };
+    let t = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
+        |e| {
+            field(
+                "$.generatedAt",
+                "INVALID_TIME",
+                format!("not RFC 3339: {e}"),
+            )
+        },
+    )?;
+    if t.nanosecond() != 0 {
+        return Err(field(
+            "$.generatedAt",
+            "INVALID_TIME",
+            "generatedAt must be whole seconds",
+        ));
+    }
+    Ok(t)
+}
+
+/// What one report evaluation needs.
+pub(crate) struct ReportInput {
+    pub reference: Reference,
+    pub policy: Policy,
+    pub revision_id: String,
+    pub environment: Option<String>,
+    pub generated_at: OffsetDateTime,
+    pub plain_http: bool,
+}
+
+/// Computes the report of `input.reference` for the tenant.
+pub(crate) async fn compute(
+    state: &AppState,
+    ctx: &TenantContext,
+    input: ReportInput,
+) -> Result<ImageReport, ApiError> {
+    let dir = policy_dir(state, ctx.tenant()).ok_or(ApiError::Internal)?;
+    let trust = trust_for(&dir, &input.policy, &input.revision_id)?;
+    let client = registry_client(input.plain_http)?;
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let (policy, reference, generated_at) = (
+        input.policy.clone(),
+        input.reference.clone(),
+        input.generated_at,
+    );
+    // The engine's futures are not provably `Send`: run on a blocking
+    // thread driving the server's runtime (network deadlines bound it).
+    let handle = tokio::runtime::Handle::current();
+    let trust_for_collect = trust.clone();
+    let (subject, collected) = tokio::task::spawn_blocking(move || {
+        handle.block_on(collect(
+            &client,
+            &reference,
+            policy,
+            &trust_for_collect,
+            generated_at,
+            now,
+        ))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    let trusted: Vec<String> = input
+        .policy
+        .vex
+        .as_ref()
+        .map_or_else(Vec::new, |v| v.signers.clone());
+    let (mut vex, _skipped) =
+        OpenVexLookup::from_documents(&collected.vex_documents, &subject, &trusted).map_err(
+            |e| ApiError::BadRequest {
+                code: "VEX_UNREADABLE",
+                detail: e.to_string(),
+            },
+        )?;
+    add_stored_vex(state, ctx, &trust, &mut vex).await?;
+    let decision = Decision {
+        policy: &input.policy,
+        revision_id: input.revision_id.clone(),
+        environment: input.environment.clone(),
+        vex: &vex,
+        generated_at: input.generated_at,
+        now,
+    };
+    stella_report::decide(&subject, collected.evidence, &collected.scanners, &decision).map_err(
+        |e| ApiError::BadRequest {
+            code: "TOO_MANY_FINDINGS",
+            detail: e.to_string(),
+        },
+    )
+}
+
+async fn collect(
+    client: &stella_oci::registry::RegistryClient,
+    reference: &Reference,
+    policy: Policy,
+    trust: &Trust,
+    generated_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(Digest, Collected), ApiError> {
+    let store = stella_oci::open_store(reference, client).map_err(upstream)?;
+    let subject = match stella_oci::artifact::resolve(&store, reference).await {
+        Ok(s) => s,
+        Err(e) if e.is_not_found() => {
+            return Err(ApiError::NotFound(format!("image {reference}")));
+        }
+        Err(e) => return Err(upstream(e)),
+    };
+    let request = VerifyImageRequest {
+        reference: reference.with_digest(subject.digest.clone()).to_string(),
+        subject: subject.clone(),
+        policy,
+        depth: DEFAULT_REFERRER_DEPTH,
+        report_time: Some(generated_at),
+    };
+    let collected = stella_report::collect(&store, &request, trust, now, &Limits::default())
+        .await
+        .map_err(|e| match e {
+            stella_report::GatherError::Engine(_) | stella_report::GatherError::Store(_) => {
+                ApiError::Upstream(e.to_string())
+            }
+            other => ApiError::BadRequest {
+                code: "SCANNER_REPORT_INVALID",
+                detail: other.to_string(),
+            },
+        })?;
+    Ok((subject.digest, collected))
+}
+
+/// Adds the tenant's ingested statements to `vex`, each with the policy
+/// signers whose key verified it at ingestion.
+async fn add_stored_vex(
+    state: &AppState,
+    ctx: &TenantContext,
+    trust: &Trust,
+    vex: &mut OpenVexLookup,
+) -> Result<(), ApiError> {
+    let query = crate::vex::query::statement_query(None, None, None);
+    let issued = crate::vex::query::load_issued(&state.store, ctx, query).await?;
+    for s in issued {
+        let signers: Vec<String> = trust
+            .signers
+            .iter()
+            .filter(|n| {
+                n.trust
+                    .keys
+                    .iter()
+                    .any(|k| s.issuer == format!("key sha256:{}", k.keyid()))
+            })
+            .map(|n| n.name.clone())
+            .collect();
+        let issuer = s.issuer.clone();
+        vex.push_issued(s, &signers, &issuer);
+    }
+    Ok(())
+}
+
+/// Compute, sign and return an image report.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports",
+    request_body(content = ReportBody, content_type = "application/json"),
+    security(("bearer" = ["scanner.reports"])),
+    responses(
+        (status = 200, description = "The report and its DSSE envelope (canonical JSON)", body = SignedReport),
+        (status = 400, description = "Bad body or reference, invalid scanner report, unreadable trusted VEX, no active revision", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `scanner.reports` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown image or policy revision", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The registry failed or refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_report(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Json<ReportBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let ctx = principal.require(Scope::ScannerReports)?;
+    let Json(body) = body.map_err(|r| ApiError::BadRequest {
+        code: "INVALID_BODY",
+        detail: r.body_text(),
+    })?;
+    if body.attach {
+        return Err(field(
+            "$.attach",
+            "ATTACH_UNSUPPORTED",
+            "attaching the signed report as a referrer is not supported by the service yet",
+        ));
+    }
+    let reference = image_reference(body.image.as_deref(), body.image_digest.as_deref())?;
+    let generated_at = report_time(body.generated_at.as_deref())?;
+    let revision = state
+        .store
+        .get_policy_revision(&ctx, body.policy_revision.as_deref())
+        .await?
+        .ok_or_else(|| revision_not_found(body.policy_revision.as_deref()))?;
+    let policy = parse_stored(&revision)?;
+    let input = ReportInput {
+        reference,
+        policy,
+        revision_id: revision.revision_id,
+        environment: body.environment,
+        generated_at,
+        plain_http: body.plain_http,
+    };
+    let report = compute(&state, &ctx, input).await?;
+    let key = crate::report_keys::current(&state.store, &state.config.data_dir, &ctx)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "report key unavailable");
+            ApiError::Internal
+        })?;
+    let envelope = stella_report::sign_report(&report, &key).map_err(|e| {
+        tracing::error!(error = %e, "signing a report failed");
+        ApiError::Internal
+    })?;
+    let bytes = stella_report::signed_output(&report, Some(&envelope)).map_err(|e| {
+        tracing::error!(error = %e, "report output failed");
+        ApiError::Internal
+    })?;
+    Ok(json_bytes(bytes))
+}
+
+/// A pre-serialised JSON body.
+pub(crate) fn json_bytes(bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The tenant's report public keys (current first, then rotated out).
+#[utoipa::path(get, path = "/api/v1/reports/keys", tag = "reports",
+    security(("bearer" = ["scanner.reports"])),
+    responses(
+        (status = 200, description = "Report public keys", body = ReportKeyList),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `scanner.reports` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ReportKeyList>, ApiError> {
+    let ctx = principal.require(Scope::ScannerReports)?;
+    let keys = state
+        .store
+        .list_report_keys(&ctx)
+        .await?
+        .into_iter()
+        .map(|k| ReportKey {
+            kid: k.kid,
+            algorithm: k.algorithm,
+            public_key: k.public_pem,
+            created_at: k.created_at,
+            retired_at: k.retired_at,
+        })
+        .collect();
+    Ok(Json(ReportKeyList { keys }))
+}
