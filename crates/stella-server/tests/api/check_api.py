@@ -407,6 +407,9 @@ def case_ops_and_openapi():
                 "/excititor/providers/{providerId}/run", "/excititor/providers/{providerId}/status",
                 "/vex/statements", "/vex/consensus"}
     expected |= {"/verify/policies", "/verify/image"}  # the console's image check (docs/console.md)
+    # policy store and signed reports (issue 16, docs/policy.md "Service")
+    expected |= {"/policy/import", "/policy/export", "/policy/validate", "/policy/preview",
+                 "/policy/activate", "/api/v1/reports", "/api/v1/reports/keys"}
     check(set(doc["paths"]) == expected, set(doc["paths"]) ^ expected)
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
