@@ -649,6 +649,80 @@ fn policy_store_and_signed_reports_on_the_server() {
     let (status, _) = call(&url, "not-a-token", "GET", "/policy/export", None);
     assert_eq!(status, 401);
 
+    // The tenant's ingested VEX counts for the policy signer whose key
+    // verified it (issuer `key sha256:<SPKI digest>`, computed here with
+    // openssl): vendor's not_affected quiets log4j; the same statement
+    // from ci (not a VEX signer of the policy) about lodash does not.
+    let keyid = |public: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl pkey -pubin -in {public} -outform DER | sha256sum"
+            ))
+            .current_dir(w)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace().next().unwrap().to_string()
+    };
+    let log4j = "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1";
+    let lodash = "pkg:npm/lodash@4.17.20";
+    let mut sql = String::new();
+    for (n, signer, vuln, product) in [
+        (1, "vendor.pub", "CVE-2021-44228", log4j),
+        (2, "ci.pub", "CVE-2021-23337", lodash),
+    ] {
+        let statement = json!({"vulnerability": {"name": vuln}, "timestamp": "2026-01-01T00:00:00Z",
+            "products": [{"@id": product}], "status": "not_affected",
+            "justification": "vulnerable_code_not_present"});
+        sql.push_str(&format!(
+            "INSERT INTO vex_documents (doc_key, tenant_id, provider_id, issuer, document_id, \
+             document_version, document_timestamp, author, signed, image_digest, evidence_digest, \
+             ingested_at) VALUES ({n}, 'default', 'excititor:oci-openvex', 'key sha256:{}', \
+             'https://example.com/vex/{n}', 1, '2026-01-01T00:00:00Z', 'Issuer {n}', 1, '{digest}', \
+             'sha256:{:064}', '2026-01-02T00:00:00Z');
+             INSERT INTO vex_statements (tenant_id, doc_key, statement_digest, vulnerability, status, \
+             statement_json) VALUES ('default', {n}, 'sha256:{:064}', '{vuln}', 'not_affected', '{statement}');\n",
+            keyid(signer),
+            n,
+            n + 10,
+        ));
+    }
+    let db = Command::new("sqlite3")
+        .arg(data.join("stella.db"))
+        .arg(&sql)
+        .output()
+        .unwrap();
+    assert!(
+        db.status.success(),
+        "{}",
+        String::from_utf8_lossy(&db.stderr)
+    );
+    let (status, with_vex) = call_json(&url, &a, "POST", "/api/v1/reports", &request);
+    assert_eq!(status, 200, "{with_vex}");
+    let verdicts = with_vex["report"]["verdicts"].as_array().unwrap();
+    let find = |id: &str| {
+        verdicts
+            .iter()
+            .find(|v| v["findingId"].as_str().unwrap().starts_with(id))
+            .unwrap()
+    };
+    let quieted = find("CVE-2021-44228:");
+    assert_eq!(quieted["quiet"], true, "{quieted}");
+    assert_eq!(
+        quieted["quietedBy"][0]["digest"],
+        format!("sha256:{:064}", 11),
+        "{quieted}"
+    );
+    assert_eq!(quieted["quietedBy"][0]["signers"], json!(["vendor"]));
+    assert_eq!(
+        find("CVE-2021-23337:")["quiet"],
+        false,
+        "ci is no VEX signer"
+    );
+    assert_eq!(find("CVE-2021-23337:")["status"], "Blocked");
+    assert_eq!(with_vex["report"]["summary"]["quieted"], 1);
+
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
 }
