@@ -266,7 +266,7 @@ enum Job {
     /// never there).
     List { at: usize, parent: Digest },
     /// Examine `items[at]`.
-    Examine { at: usize, item: Item },
+    Examine { at: usize, item: Box<Item> },
 }
 
 /// What a [`Job`] gave.
@@ -313,7 +313,7 @@ async fn fetch_and_examine<S: ContentRead + ReferrersRead>(
         })
         .chain(top.iter().enumerate().map(|(at, it)| Job::Examine {
             at,
-            item: it.clone(),
+            item: Box::new(it.clone()),
         }))
         .collect();
     let mut items = top;
@@ -359,7 +359,7 @@ async fn fetch_and_examine<S: ContentRead + ReferrersRead>(
                     let at = items.len();
                     queue.push_back(Job::Examine {
                         at,
-                        item: item.clone(),
+                        item: Box::new(item.clone()),
                     });
                     items.push(item);
                     examined.push(Vec::new());
