@@ -12,6 +12,9 @@
 # requests"; the expected minimum is 1 (resolve the tag) + 1 (the fallback
 # index) + one per referrer manifest + one per attestation blob; the registry
 # access log is used to check no request is repeated.
+# Issue 11 ratios (verify / (raw python fetch of exactly the needed objects
+# + signature checks)) come from alternating runs: verify depth 2, raw with
+# listings, verify depth 1, raw flat, RUNS times, medians of each column.
 #
 # Usage: bench/verify-image.sh
 # Knobs: N=200 RUNS=5 STELLA_BIN=<path> (skip the build)
@@ -158,7 +161,6 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("bench: repor
 
 T_LIST=$(for r in $(seq "$RUNS"); do wall "$STELLA" --plain-http --no-progress evidence list-referrers "$IMG_DIGEST"; done | median)
 LISTED=$(grep -c sha256 "$WORK/last.out" || true)
-T_VERIFY=$(for r in $(seq "$RUNS"); do wall "$STELLA" --plain-http --no-progress verify image "$IMG_DIGEST" --use-referrers --policy "$WORK/policy.yaml" --output json; done | median)
 SIG_OUT=$("$VERIFY_ENVELOPES" verify "$WORK/sigset" 1)
 T_SIG=$(echo "$SIG_OUT" | awk -F= '/^seconds_1_thread=/ {print $2}')
 N_SIG=$(echo "$SIG_OUT" | awk -F= '/^envelopes=/ {print $2}')
@@ -199,13 +201,27 @@ with ThreadPoolExecutor(16) as ex:
     n = 1 + sum(ex.map(one, idx["manifests"]))
 print(f"{time.monotonic() - t0:.4f} {n}")
 PY
-RAW=$(for r in $(seq "$RUNS"); do python3 "$WORK/rawfetch.py" "$REGISTRY" bench/app "sha256:$DIGEST" | cut -d' ' -f1; done | median)
 RAW_N=$(python3 "$WORK/rawfetch.py" "$REGISTRY" bench/app "sha256:$DIGEST" | cut -d' ' -f2)
-# The same plus what the default depth also needs: one fallback-index GET
-# per plain artifact (who vouches for an SBOM), all in one pool.
-RAW2=$(for r in $(seq "$RUNS"); do python3 "$WORK/rawfetch.py" "$REGISTRY" bench/app "sha256:$DIGEST" nested | cut -d' ' -f1; done | median)
 RAW2_N=$(python3 "$WORK/rawfetch.py" "$REGISTRY" bench/app "sha256:$DIGEST" nested | cut -d' ' -f2)
-T_VERIFY1=$(for r in $(seq "$RUNS"); do wall "$STELLA" --plain-http --no-progress verify image "$IMG_DIGEST" --use-referrers --policy "$WORK/policy.yaml" --output json --depth 1; done | median)
+# Each side of a ratio is measured alternately with the other, run after
+# run (medians of RUNS), so a change in machine load hits both alike:
+# verify depth 2, raw fetch with the listings (the default depth also
+# needs one fallback-index GET per plain artifact, who vouches for an
+# SBOM, all in one pool), verify depth 1, the flat raw fetch.
+: >"$WORK/alt.txt"
+for r in $(seq "$RUNS"); do
+    v2=$(wall "$STELLA" --plain-http --no-progress verify image "$IMG_DIGEST" --use-referrers --policy "$WORK/policy.yaml" --output json)
+    r2=$(python3 "$WORK/rawfetch.py" "$REGISTRY" bench/app "sha256:$DIGEST" nested | cut -d' ' -f1)
+    v1=$(wall "$STELLA" --plain-http --no-progress verify image "$IMG_DIGEST" --use-referrers --policy "$WORK/policy.yaml" --output json --depth 1)
+    r1=$(python3 "$WORK/rawfetch.py" "$REGISTRY" bench/app "sha256:$DIGEST" | cut -d' ' -f1)
+    echo "$v2 $r2 $v1 $r1" >>"$WORK/alt.txt"
+done
+T_VERIFY=$(cut -d' ' -f1 "$WORK/alt.txt" | median)
+RAW2=$(cut -d' ' -f2 "$WORK/alt.txt" | median)
+T_VERIFY1=$(cut -d' ' -f3 "$WORK/alt.txt" | median)
+RAW=$(cut -d' ' -f4 "$WORK/alt.txt" | median)
+echo "bench: alternating runs (verify depth 2, raw with listings, verify depth 1, raw flat):" >&2
+cat "$WORK/alt.txt" >&2
 STELLA_REQUEST_STATS=1 "$STELLA" --plain-http --no-progress verify image "$IMG_DIGEST" --use-referrers \
     --policy "$WORK/policy.yaml" --output json --depth 1 >/dev/null 2>"$WORK/stats1.err" || true
 REQS1=$(sed -n 's/^stella: \([0-9]*\) HTTP requests$/\1/p' "$WORK/stats1.err")

@@ -7,7 +7,10 @@
 //! Work is bounded: at most [`USEFUL_DEPTH`] levels, at most
 //! `MAX_REFERRERS_PER_SUBJECT` artifacts in all, each digest examined once
 //! (cycles and diamonds are cut by a visited set), one manifest request per
-//! artifact and one blob request per attestation, none repeated.
+//! artifact and one blob request per attestation, none repeated. The
+//! requests of both levels share one pool of at most `FETCH_CONCURRENCY`
+//! in flight, refilled as soon as any answer arrives (one slow answer holds
+//! up only its own artifact).
 //!
 //! Docker buildx attestations (in-toto Statements kept as attestation
 //! manifests inside the image index, not as referrers) are discovered too:
@@ -23,9 +26,9 @@
 //! Not here: resolving references, importing bundles, loading keys or
 //! policies, printing, signing verdicts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use stella_attest::statement::Statement;
 use stella_attest::verify::container_format;
 use stella_oci::OciError;
@@ -145,39 +148,12 @@ pub async fn discover_in_index<S: ContentRead + ReferrersRead>(
 ) -> Result<Vec<Evidence>, EngineError> {
     let signers = trust.at(now);
     let top = top_items(store, subject, parent_index).await?;
-    // The image's own referrers are examined while the referrers of its
-    // plain artifacts are still being listed (and then examined): the two
-    // fetch streams overlap instead of running one after the other.
-    let examine_all = |items: Vec<Item>| {
-        let signers = &signers;
-        async move {
-            let examined: Vec<Vec<Evidence>> =
-                stream::iter(items.iter().map(|it| examine(store, it, signers)))
-                    .buffered(FETCH_CONCURRENCY)
-                    .try_collect()
-                    .await?;
-            Ok::<_, EngineError>((items, examined))
-        }
+    let parents = if depth.clamp(1, USEFUL_DEPTH) > 1 {
+        plain_parents(&top)
+    } else {
+        Vec::new()
     };
-    let nested_then_examined = async {
-        let nested = if depth.clamp(1, USEFUL_DEPTH) > 1 {
-            nested_items(store, &top).await?
-        } else {
-            Vec::new()
-        };
-        if top.len() + nested.len() > MAX_REFERRERS_PER_SUBJECT {
-            return Err(EngineError::TooManyReferrers {
-                subject: subject.digest.clone(),
-                count: top.len() + nested.len(),
-                limit: MAX_REFERRERS_PER_SUBJECT,
-            });
-        }
-        examine_all(nested).await
-    };
-    let ((mut items, mut examined), (nested, nested_examined)) =
-        futures_util::future::try_join(examine_all(top.clone()), nested_then_examined).await?;
-    items.extend(nested);
-    examined.extend(nested_examined);
+    let (items, examined) = fetch_and_examine(store, subject, top, &parents, &signers).await?;
     let mut out = Vec::new();
     // The manifest each piece of evidence came from (its own digest, or a
     // buildx attestation manifest for each of its statement layers).
@@ -245,20 +221,12 @@ async fn top_items<S: ContentRead + ReferrersRead>(
     Ok(items)
 }
 
-/// The second level: the referrers of the plain artifacts among `top`,
-/// each digest once and none already in `top` (or the image itself).
-async fn nested_items<S: ContentRead + ReferrersRead>(
-    store: &S,
-    top: &[Item],
-) -> Result<Vec<Item>, EngineError> {
-    let mut visited: BTreeSet<Digest> = top.iter().map(|i| i.descriptor.digest.clone()).collect();
-    visited.extend(top.iter().map(|i| i.parent.clone()));
-    // Only plain artifacts (an SBOM, a VEX document) can be vouched for
-    // by attestations about them; an attestation is signed in itself and
-    // a signature lent to it could not change its standing, so its own
-    // referrers are not listed (saves one listing per attestation).
-    let parents: Vec<Digest> = top
-        .iter()
+/// The plain artifacts among `top` (an SBOM, a VEX document): only they
+/// can be vouched for by attestations about them. An attestation is signed
+/// in itself and a signature lent to it could not change its standing, so
+/// its own referrers are not listed (saves one listing per attestation).
+fn plain_parents(top: &[Item]) -> Vec<Digest> {
+    top.iter()
         .filter(|i| {
             !i.descriptor
                 .artifact_type
@@ -266,19 +234,16 @@ async fn nested_items<S: ContentRead + ReferrersRead>(
                 .is_some_and(|t| AttestationFormat::of_media_type(t).is_signed())
         })
         .map(|i| i.descriptor.digest.clone())
-        .collect();
-    // Below the image, cosign legacy tags are not looked up (a tag listing
-    // per artifact, almost never there).
-    let levels: Vec<ReferrerListing> = stream::iter(
-        parents
-            .iter()
-            .map(|d| store.list_referrers_skip_legacy(d, &[])),
-    )
-    .buffered(FETCH_CONCURRENCY)
-    .try_collect()
-    .await?;
+        .collect()
+}
+
+/// The second level: the referrers listed for `parents` (in that order),
+/// each digest once and none already in `top` (or the image itself).
+fn nested_from(top: &[Item], parents: &[Digest], listings: Vec<ReferrerListing>) -> Vec<Item> {
+    let mut visited: BTreeSet<Digest> = top.iter().map(|i| i.descriptor.digest.clone()).collect();
+    visited.extend(top.iter().map(|i| i.parent.clone()));
     let mut items = Vec::new();
-    for (parent, listing) in parents.iter().zip(levels) {
+    for (parent, listing) in parents.iter().zip(listings) {
         for c in listing.referrers {
             if c.dangling || !visited.insert(c.descriptor.digest.clone()) {
                 continue;
@@ -291,7 +256,118 @@ async fn nested_items<S: ContentRead + ReferrersRead>(
             });
         }
     }
-    Ok(items)
+    items
+}
+
+/// One request-bearing piece of work of [`fetch_and_examine`].
+enum Job {
+    /// List the referrers of `parents[at]` (below the image, cosign
+    /// legacy tags are not looked up: a tag listing per artifact, almost
+    /// never there).
+    List { at: usize, parent: Digest },
+    /// Examine `items[at]`.
+    Examine { at: usize, item: Box<Item> },
+}
+
+/// What a [`Job`] gave.
+enum Done {
+    Listed(usize, ReferrerListing),
+    Examined(usize, Vec<Evidence>),
+}
+
+async fn run_job<S: ContentRead + ReferrersRead>(
+    store: &S,
+    job: Job,
+    signers: &[NamedSigner],
+) -> Result<Done, EngineError> {
+    match job {
+        Job::List { at, parent } => Ok(Done::Listed(
+            at,
+            store.list_referrers_skip_legacy(&parent, &[]).await?,
+        )),
+        Job::Examine { at, item } => Ok(Done::Examined(at, examine(store, &item, signers).await?)),
+    }
+}
+
+/// Lists the second level (the referrers of `parents`) and examines every
+/// artifact of both levels, with at most [`FETCH_CONCURRENCY`] jobs in
+/// flight at any time: a job starts as soon as any other ends, so one slow
+/// answer holds up only its own artifact, never the queue behind it.
+/// Listings go first; the second level is examined once every listing is
+/// in, so which parent a diamond's child belongs to does not depend on
+/// which answer came first. Returns the items (top, then second level) and
+/// their evidence, in that deterministic order.
+async fn fetch_and_examine<S: ContentRead + ReferrersRead>(
+    store: &S,
+    subject: &Descriptor,
+    top: Vec<Item>,
+    parents: &[Digest],
+    signers: &[NamedSigner],
+) -> Result<(Vec<Item>, Vec<Vec<Evidence>>), EngineError> {
+    let mut queue: VecDeque<Job> = parents
+        .iter()
+        .enumerate()
+        .map(|(at, p)| Job::List {
+            at,
+            parent: p.clone(),
+        })
+        .chain(top.iter().enumerate().map(|(at, it)| Job::Examine {
+            at,
+            item: Box::new(it.clone()),
+        }))
+        .collect();
+    let mut items = top;
+    let mut listings: Vec<Option<ReferrerListing>> = vec![None; parents.len()];
+    let mut listed = 0usize;
+    let mut examined: Vec<Vec<Evidence>> = vec![Vec::new(); items.len()];
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < FETCH_CONCURRENCY {
+            let Some(job) = queue.pop_front() else { break };
+            running.push(run_job(store, job, signers));
+        }
+        let Some(done) = running.next().await else {
+            break;
+        };
+        match done? {
+            Done::Examined(at, evidence) => {
+                if let Some(slot) = examined.get_mut(at) {
+                    *slot = evidence;
+                }
+            }
+            Done::Listed(at, listing) => {
+                if let Some(slot) = listings.get_mut(at) {
+                    *slot = Some(listing);
+                }
+                listed += 1;
+                if listed < parents.len() {
+                    continue;
+                }
+                let all = std::mem::take(&mut listings)
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let nested = nested_from(&items, parents, all);
+                if items.len() + nested.len() > MAX_REFERRERS_PER_SUBJECT {
+                    return Err(EngineError::TooManyReferrers {
+                        subject: subject.digest.clone(),
+                        count: items.len() + nested.len(),
+                        limit: MAX_REFERRERS_PER_SUBJECT,
+                    });
+                }
+                for item in nested {
+                    let at = items.len();
+                    queue.push_back(Job::Examine {
+                        at,
+                        item: Box::new(item.clone()),
+                    });
+                    items.push(item);
+                    examined.push(Vec::new());
+                }
+            }
+        }
+    }
+    Ok((items, examined))
 }
 
 /// The buildx attestation manifests about `subject` (see

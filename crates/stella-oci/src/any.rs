@@ -95,6 +95,15 @@ impl ContentWrite for AnyStore {
     async fn delete_manifest(&self, d: &Digest) -> Result<(), OciError> {
         both!(self, s => s.delete_manifest(d).await)
     }
+    async fn push_manifest_config_likely_present(
+        &self,
+        m: &str,
+        b: &[u8],
+        c: &Descriptor,
+        cb: &[u8],
+    ) -> Result<Descriptor, OciError> {
+        both!(self, s => s.push_manifest_config_likely_present(m, b, c, cb).await)
+    }
 }
 
 impl ReferrersRead for AnyStore {

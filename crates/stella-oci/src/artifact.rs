@@ -228,15 +228,14 @@ pub async fn push_referrer<
             }
         };
     }
-    store
-        .push_blob(
-            &empty_descriptor(),
-            BlobSource::Bytes(media_types::EMPTY_JSON),
-            &NoProgress,
-        )
-        .await?;
+    // The empty config is shared by every artifact: usually there already.
     let pushed = store
-        .push_manifest(media_types::OCI_MANIFEST, &bytes, None)
+        .push_manifest_config_likely_present(
+            media_types::OCI_MANIFEST,
+            &bytes,
+            &empty_descriptor(),
+            media_types::EMPTY_JSON,
+        )
         .await?;
     let mut descriptor = Descriptor::new(
         media_types::OCI_MANIFEST,

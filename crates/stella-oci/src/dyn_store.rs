@@ -71,6 +71,13 @@ pub trait DynStore: Send + Sync {
     ) -> BoxFuture<'a, Result<Descriptor, OciError>>;
     fn dyn_delete_manifest<'a>(&'a self, digest: &'a Digest)
     -> BoxFuture<'a, Result<(), OciError>>;
+    fn dyn_push_manifest_config_likely_present<'a>(
+        &'a self,
+        media_type: &'a str,
+        bytes: &'a [u8],
+        config: &'a Descriptor,
+        config_bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<Descriptor, OciError>>;
     fn dyn_referrers_mode(&self) -> BoxFuture<'_, Result<ReferrersMode, OciError>>;
     fn dyn_list_referrers<'a>(
         &'a self,
@@ -144,6 +151,15 @@ impl<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite> DynStore fo
         tag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Descriptor, OciError>> {
         Box::pin(self.push_manifest(media_type, bytes, tag))
+    }
+    fn dyn_push_manifest_config_likely_present<'a>(
+        &'a self,
+        media_type: &'a str,
+        bytes: &'a [u8],
+        config: &'a Descriptor,
+        config_bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<Descriptor, OciError>> {
+        Box::pin(self.push_manifest_config_likely_present(media_type, bytes, config, config_bytes))
     }
     fn dyn_delete_manifest<'a>(
         &'a self,
@@ -239,6 +255,16 @@ impl ContentWrite for dyn DynStore + '_ {
     }
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), OciError> {
         self.dyn_delete_manifest(digest).await
+    }
+    async fn push_manifest_config_likely_present(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        config: &Descriptor,
+        config_bytes: &[u8],
+    ) -> Result<Descriptor, OciError> {
+        self.dyn_push_manifest_config_likely_present(media_type, bytes, config, config_bytes)
+            .await
     }
 }
 
@@ -342,6 +368,15 @@ impl<T: ContentWrite + ?Sized> ContentWrite for Arc<T> {
         tag: Option<&str>,
     ) -> impl Future<Output = Result<Descriptor, OciError>> + Send {
         (**self).push_manifest(media_type, bytes, tag)
+    }
+    fn push_manifest_config_likely_present(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        config: &Descriptor,
+        config_bytes: &[u8],
+    ) -> impl Future<Output = Result<Descriptor, OciError>> + Send {
+        (**self).push_manifest_config_likely_present(media_type, bytes, config, config_bytes)
     }
     fn delete_manifest(
         &self,

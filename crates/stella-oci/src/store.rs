@@ -167,6 +167,28 @@ pub trait ContentWrite: Send + Sync {
     /// Deletes a manifest by digest.
     fn delete_manifest(&self, digest: &Digest)
     -> impl Future<Output = Result<(), OciError>> + Send;
+    /// Pushes a manifest (by digest) whose `config` blob is usually in the
+    /// store already: the empty JSON `{}` every artifact manifest shares.
+    /// By default the blob is pushed first ([`ContentWrite::push_blob`]).
+    /// A registry sends the manifest first instead and pushes the blob
+    /// only when the manifest is refused for naming content the repository
+    /// lacks (then sends the manifest again): one request fewer whenever
+    /// the blob is there. Registries check that a manifest's blobs exist
+    /// (distribution answers `MANIFEST_BLOB_UNKNOWN`), which is what makes
+    /// skipping the check safe.
+    fn push_manifest_config_likely_present(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        config: &Descriptor,
+        config_bytes: &[u8],
+    ) -> impl Future<Output = Result<Descriptor, OciError>> + Send {
+        async move {
+            self.push_blob(config, BlobSource::Bytes(config_bytes), &NoProgress)
+                .await?;
+            self.push_manifest(media_type, bytes, None).await
+        }
+    }
 }
 
 /// One entry of a referrers listing.

@@ -876,14 +876,16 @@ fn one_file_spec(body: &str) -> stella_oci::artifact::ArtifactSpec {
 }
 
 /// A race-safe push of a new one-file referrer onto distribution 2.8 (no
-/// Referrers API; empty config already in the repository) takes 7
-/// requests: config HEAD, layer mount-POST + PUT (no HEAD), manifest PUT,
-/// index GET + PUT + settle GET. There is no referrers probe: the manifest
-/// PUT's answer has no OCI-Subject, which tells the tag schema. Pushing
-/// the same referrer again sends no bytes (the mount answers 201) and
-/// leaves the index alone: 4 requests.
+/// Referrers API; empty config already in the repository) takes 6
+/// requests: layer mount-POST + PUT (no HEAD), manifest PUT (no config
+/// HEAD: the registry would refuse a manifest naming a missing config),
+/// index GET + PUT + settle GET; with the subject's HEAD that a tag needs,
+/// 7. There is no referrers probe: the manifest PUT's answer has no
+/// OCI-Subject, which tells the tag schema. Pushing the same referrer again
+/// sends no bytes (the mount answers 201) and leaves the index alone: 3
+/// requests.
 #[tokio::test(flavor = "multi_thread")]
-async fn push_referrer_takes_seven_requests_and_no_probe() {
+async fn push_referrer_takes_six_requests_and_no_probe() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
     let setup = plain_client();
@@ -903,7 +905,7 @@ async fn push_referrer_takes_seven_requests_and_no_probe() {
     )
     .await
     .unwrap();
-    assert_eq!(client.request_count() - before, 7);
+    assert_eq!(client.request_count() - before, 6);
     assert_eq!(pushed.mode, ReferrersMode::TagSchema);
     assert_eq!(repo.cached_referrers_mode(), ReferrersMode::TagSchema);
 
@@ -919,7 +921,7 @@ async fn push_referrer_takes_seven_requests_and_no_probe() {
     .await
     .unwrap();
     assert_eq!(again.descriptor.digest, pushed.descriptor.digest);
-    assert_eq!(again_client.request_count() - before, 4);
+    assert_eq!(again_client.request_count() - before, 3);
 
     let listed = seed.list_referrers(&subject.digest, &[]).await.unwrap();
     let digests: Vec<&Digest> = listed
@@ -931,4 +933,45 @@ async fn push_referrer_takes_seven_requests_and_no_probe() {
     // The layer really is there (mounted or uploaded, never assumed).
     let layer = Descriptor::for_bytes("application/json", b"{\"n\":1}");
     assert!(seed.blob_exists(&layer.digest).await.unwrap());
+}
+
+/// The first referrer in a repository that lacks the empty config: the
+/// registry refuses the manifest, the config is uploaded, the manifest
+/// sent again; the referrer and its config are then really there.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_referrer_uploads_the_empty_config_when_the_registry_lacks_it() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let setup = plain_client();
+    let seed = repo_on(&setup, &host, "apps/fresh");
+    let subject = push_image(&seed, "fresh subject", None).await;
+    let empty = empty_config();
+    assert!(!seed.blob_exists(&empty.digest).await.unwrap());
+
+    let client = plain_client();
+    let repo = repo_on(&client, &host, "apps/fresh");
+    let before = client.request_count();
+    let pushed = stella_oci::artifact::push_referrer(
+        &repo,
+        &subject,
+        &one_file_spec("{\"fresh\":1}"),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    // layer POST + PUT, refused manifest PUT, config HEAD + POST + PUT,
+    // manifest PUT, index GET + PUT + settle GET.
+    assert_eq!(client.request_count() - before, 10);
+    assert!(seed.blob_exists(&empty.digest).await.unwrap());
+    let fetched = seed
+        .fetch_manifest(&pushed.descriptor.digest)
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes, pushed.manifest_bytes);
+    let listed = seed.list_referrers(&subject.digest, &[]).await.unwrap();
+    assert_eq!(listed.referrers.len(), 1);
+    assert_eq!(
+        listed.referrers[0].descriptor.digest,
+        pushed.descriptor.digest
+    );
 }

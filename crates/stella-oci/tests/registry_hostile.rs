@@ -10,7 +10,7 @@ use std::time::Duration;
 use stella_oci::OciError;
 use stella_oci::registry::{RegistryClient, RegistryOptions, RegistryTimeouts, Repository};
 use stella_oci::store::*;
-use stella_testkit::hostile::{HOSTILE_TOKEN, HostileServer, Misbehaviour};
+use stella_testkit::hostile::{HOSTILE_TOKEN, HostileServer, Misbehaviour, TagListLie};
 use stella_testkit::{DistributionAuth, DistributionConfig, DistributionRegistry};
 use stella_types::Descriptor;
 use stella_types::reference::RegistryReference;
@@ -337,4 +337,154 @@ async fn presigned_url_signature_is_not_in_transport_errors() {
     );
     let said = everything_said(&err);
     assert!(!said.contains("SIGNATURE-SECRET-4242"), "{said}");
+}
+
+// --- Issue 11 §3: the `tags/list` path against a registry that lies ---
+
+fn plain_client() -> RegistryClient {
+    RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// The requests a [`TagListLie`] server saw, as (method, path) with the
+/// path up to its query.
+fn routes(server: &HostileServer) -> Vec<(String, String)> {
+    server
+        .requests()
+        .into_iter()
+        .map(|r| {
+            let route = r.path.split('?').next().unwrap_or("").to_string();
+            (r.method, route)
+        })
+        .collect()
+}
+
+fn tag_list_requests(server: &HostileServer) -> usize {
+    routes(server)
+        .iter()
+        .filter(|(_, p)| p.ends_with("/tags/list"))
+        .count()
+}
+
+/// Manifest HEADs of the cosign legacy tags `<base>.att|.sbom|.sig`.
+fn legacy_heads(server: &HostileServer, base: &str) -> Vec<String> {
+    let mut heads: Vec<String> = routes(server)
+        .into_iter()
+        .filter(|(m, _)| m == "HEAD")
+        .filter_map(|(_, p)| p.rsplit_once("/manifests/").map(|(_, t)| t.to_string()))
+        .filter(|t| t.starts_with(base))
+        .collect();
+    heads.sort();
+    heads
+}
+
+fn legacy_tags_of(subject: &stella_types::Digest) -> Vec<String> {
+    let base = subject.referrers_tag();
+    ["att", "sbom", "sig"]
+        .iter()
+        .map(|k| format!("{base}.{k}"))
+        .collect()
+}
+
+/// Lists the referrers of a fresh subject on `server` (legacy tags
+/// included): nothing is there, whatever the tag list says.
+async fn list_nothing(server: &HostileServer) -> stella_types::Digest {
+    let client = plain_client();
+    let repo = repo_on(&client, &server.host_port(), "hostile/app");
+    let subject = stella_types::Digest::sha256_of(b"a subject with no referrers");
+    let listing = repo.list_referrers(&subject, &[]).await.unwrap();
+    assert!(listing.referrers.is_empty(), "{listing:?}");
+    assert!(listing.legacy.is_empty(), "{listing:?}");
+    subject
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_tag_list_is_cut_off_and_legacy_tags_are_looked_up_one_by_one() {
+    let server = HostileServer::start(Misbehaviour::LyingTagList(TagListLie::Oversized {
+        bytes: 64 << 20,
+    }))
+    .unwrap();
+    let subject = list_nothing(&server).await;
+    // One tag list (read up to its cap, then dropped), then each of the
+    // three legacy tags looked up instead: no retry, no second listing.
+    assert_eq!(tag_list_requests(&server), 1, "{:?}", routes(&server));
+    assert_eq!(
+        legacy_heads(&server, &subject.referrers_tag()),
+        legacy_tags_of(&subject)
+    );
+
+    // Listing the repository's tags (export) refuses it with a clear error.
+    let client = plain_client();
+    let repo = repo_on(&client, &server.host_port(), "hostile/app");
+    let before = tag_list_requests(&server);
+    let err = repo.list_tags().await.unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.contains("tags list") && said.contains("limit"),
+        "{said}"
+    );
+    assert_eq!(tag_list_requests(&server) - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_list_pagination_loop_ends_after_one_repeat() {
+    let server = HostileServer::start(Misbehaviour::LyingTagList(TagListLie::LinkLoop)).unwrap();
+    let subject = list_nothing(&server).await;
+    // A paginated answer that did not honour `last` proves nothing about
+    // the legacy tags: they are looked up, and the Link is not followed.
+    assert_eq!(tag_list_requests(&server), 1, "{:?}", routes(&server));
+    assert_eq!(
+        legacy_heads(&server, &subject.referrers_tag()),
+        legacy_tags_of(&subject)
+    );
+
+    // Export's listing: the second page brings nothing new, which ends it
+    // (distribution 2.8 also ignores `last` and resends every tag).
+    let client = plain_client();
+    let repo = repo_on(&client, &server.host_port(), "hostile/app");
+    let before = tag_list_requests(&server);
+    let tags = repo.list_tags().await.unwrap();
+    assert_eq!(tags.len(), 1000);
+    assert_eq!(tag_list_requests(&server) - before, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endless_tag_list_is_refused_after_the_tag_cap() {
+    let server = HostileServer::start(Misbehaviour::LyingTagList(TagListLie::Endless)).unwrap();
+    let subject = list_nothing(&server).await;
+    // A page that honoured `last` and runs past `<base>.sig` is complete
+    // for the legacy tags: none of them exists, nothing is looked up.
+    assert_eq!(tag_list_requests(&server), 1, "{:?}", routes(&server));
+    assert!(legacy_heads(&server, &subject.referrers_tag()).is_empty());
+
+    let client = plain_client();
+    let repo = repo_on(&client, &server.host_port(), "hostile/app");
+    let before = tag_list_requests(&server);
+    let err = repo.list_tags().await.unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.contains(&format!(
+            "more than {} tags",
+            stella_oci::registry::tags::MAX_TAGS
+        )),
+        "{said}"
+    );
+    let pages = tag_list_requests(&server) - before;
+    assert_eq!(pages, stella_oci::registry::tags::MAX_TAGS / 1000 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_tags_a_tag_list_claims_are_checked_not_believed() {
+    let server =
+        HostileServer::start(Misbehaviour::LyingTagList(TagListLie::PhantomLegacyTags)).unwrap();
+    let subject = list_nothing(&server).await;
+    assert_eq!(tag_list_requests(&server), 1);
+    // Each claimed tag is looked up (and found missing), none assumed.
+    assert_eq!(
+        legacy_heads(&server, &subject.referrers_tag()),
+        legacy_tags_of(&subject)
+    );
 }

@@ -50,16 +50,18 @@ pub fn merge(findings: impl IntoIterator<Item = Finding>) -> Vec<MergedFinding> 
     let mut all: Vec<Finding> = findings.into_iter().collect();
     all.sort_by(|a, b| a.source.cmp(&b.source));
     for f in all {
-        let key = (f.vulnerability.clone(), f.purl.clone());
-        let m = by_key.entry(key).or_insert_with(|| MergedFinding {
-            purl: f.purl.clone(),
-            vulnerability: f.vulnerability.clone(),
-            aliases: Vec::new(),
-            severity: FindingSeverity::Unknown,
-            fixed_version: None,
-            published: None,
-            sources: Vec::new(),
-        });
+        let m =
+            by_key
+                .entry((f.vulnerability, f.purl))
+                .or_insert_with_key(|(vulnerability, purl)| MergedFinding {
+                    purl: purl.clone(),
+                    vulnerability: vulnerability.clone(),
+                    aliases: Vec::new(),
+                    severity: FindingSeverity::Unknown,
+                    fixed_version: None,
+                    published: None,
+                    sources: Vec::new(),
+                });
         m.severity = crate::findings::most_severe([m.severity, f.severity]);
         m.aliases.extend(f.aliases);
         if m.fixed_version.is_none() {
@@ -94,16 +96,18 @@ pub enum FindingStatus {
 }
 
 /// A VEX statement as the report cites it.
+// Report structs declare their fields in canonical (RFC 8785) key order, so
+// the canonical writer finds every object already sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VexCitation {
     pub digest: Digest,
-    pub status: VexStatus,
-    pub signers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
+    pub signers: Vec<String>,
+    pub status: VexStatus,
 }
 
 impl From<&VexStatement> for VexCitation {
@@ -122,38 +126,38 @@ impl From<&VexStatement> for VexCitation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VexOutcome {
-    /// `not_affected`, `affected`, `fixed`, `under_investigation` or `conflict`.
-    pub status: String,
-    /// Statements saying the finding does not apply (conflicts: that side).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub quieting: Vec<VexCitation>,
     /// Statements saying it applies or is being investigated.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keeping: Vec<VexCitation>,
+    /// Statements saying the finding does not apply (conflicts: that side).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quieting: Vec<VexCitation>,
+    /// `not_affected`, `affected`, `fixed`, `under_investigation` or `conflict`.
+    pub status: String,
 }
 
 /// The inputs that decided a verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerdictInputs {
-    pub purl: String,
-    pub vulnerability: String,
+    /// Whole days since publication, at the evaluation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    pub severity: FindingSeverity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<String>,
-    /// Whole days since publication, at the evaluation time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age_days: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
+    pub purl: String,
+    pub severity: FindingSeverity,
     /// Scanner reports that state the finding.
     pub sources: Vec<Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vex: Option<VexOutcome>,
+    pub vulnerability: String,
 }
 
 /// One finding's verdict (the `verdicts[]` entry of the report).
@@ -161,21 +165,21 @@ pub struct VerdictInputs {
 #[serde(rename_all = "camelCase")]
 pub struct FindingVerdict {
     pub finding_id: String,
-    pub status: FindingStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule_action: Option<RuleAction>,
+    pub inputs: VerdictInputs,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    pub quiet: bool,
     /// The VEX statements that quieted the finding.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quieted_by: Vec<VexCitation>,
-    pub quiet: bool,
-    pub inputs: VerdictInputs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_action: Option<RuleAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
     /// Who vouches for what decided: the trusted VEX signer, else the
     /// scanner reports' signers (`unsigned` / `unverified` when none).
     pub source_trust: String,
+    pub status: FindingStatus,
 }
 
 /// A problem or notice in the report.
@@ -218,13 +222,27 @@ pub fn judge(
     findings: &[MergedFinding],
     ctx: &JudgeContext<'_>,
 ) -> (Vec<FindingVerdict>, Vec<ReportIssue>) {
+    judge_owned(findings.to_vec(), ctx)
+}
+
+/// [`judge`], taking the findings: their strings move into the verdicts
+/// instead of being copied.
+pub(crate) fn judge_owned(
+    findings: Vec<MergedFinding>,
+    ctx: &JudgeContext<'_>,
+) -> (Vec<FindingVerdict>, Vec<ReportIssue>) {
     let trusted: &[String] = ctx.policy.vex.as_ref().map_or(&[], |v| &v.signers);
     let mut issues = Vec::new();
     let mut verdicts = Vec::with_capacity(findings.len());
-    for f in findings {
-        let mut ids = vec![f.vulnerability.clone()];
-        ids.extend(f.aliases.iter().cloned());
+    for mut f in findings {
+        // The ids to look up are the finding's own strings, lent and put back.
+        let mut ids = Vec::with_capacity(1 + f.aliases.len());
+        ids.push(std::mem::take(&mut f.vulnerability));
+        ids.append(&mut f.aliases);
         let statements = ctx.vex.statements(ctx.image, &f.purl, &ids);
+        let mut ids = ids.into_iter();
+        f.vulnerability = ids.next().unwrap_or_default();
+        f.aliases = ids.collect();
         let (outcome, ignored) = consensus(statements, trusted);
         if !ignored.is_empty() {
             issues.push(ReportIssue::new(
@@ -260,7 +278,7 @@ fn cite(statements: &[VexStatement]) -> String {
 }
 
 fn judge_one(
-    f: &MergedFinding,
+    f: MergedFinding,
     outcome: &Consensus,
     ctx: &JudgeContext<'_>,
     issues: &mut Vec<ReportIssue>,
@@ -293,23 +311,23 @@ fn judge_one(
     let quieted = !quieting.is_empty();
     let rule = ctx.policy.rules.iter().find(|r| {
         (!quieted || !r.vex_status.is_empty())
-            && rule_matches(r, f, ctx, age_secs, vex_match, vex_signer.as_deref())
+            && rule_matches(r, &f, ctx, age_secs, vex_match, vex_signer.as_deref())
     });
     let source_trust = vex_signer
         .clone()
         .filter(|_| matches!(outcome, Consensus::Agreed { .. }))
-        .unwrap_or_else(|| scanner_trust(f, ctx.source_trust));
+        .unwrap_or_else(|| scanner_trust(&f, ctx.source_trust));
     let inputs = VerdictInputs {
-        purl: f.purl.clone(),
-        vulnerability: f.vulnerability.clone(),
-        aliases: f.aliases.clone(),
         severity: f.severity,
-        fixed_version: f.fixed_version.clone(),
         published: f.published.map(stella_types::timestamp::rfc3339),
         age_days,
         environment: ctx.environment.map(str::to_string),
-        sources: f.sources.clone(),
         vex,
+        purl: f.purl,
+        vulnerability: f.vulnerability,
+        aliases: f.aliases,
+        fixed_version: f.fixed_version,
+        sources: f.sources,
     };
     let (status, notes) = match rule {
         Some(r) => (

@@ -99,7 +99,7 @@ pub fn decide(
         source_trust: &trust,
         now: d.now,
     };
-    let (verdicts, issues) = judge::judge(&merged, &ctx);
+    let (verdicts, issues) = judge::judge_owned(merged, &ctx);
     let scanner_refs = scanners
         .iter()
         .map(|s| report::ScannerRef {

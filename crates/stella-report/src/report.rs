@@ -58,19 +58,21 @@ pub struct ScannerRef {
 /// The image report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+// Fields in canonical key order: the canonical writer then need not move
+// the whole (megabytes long) object to sort its members.
 pub struct ImageReport {
-    pub report_id: String,
-    pub image_digest: Digest,
-    pub generated_at: String,
-    pub verdict: ReportVerdict,
-    pub policy: PolicyRef,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    pub summary: ReportSummary,
-    pub verdicts: Vec<FindingVerdict>,
-    pub issues: Vec<ReportIssue>,
-    pub scanners: Vec<ScannerRef>,
     pub evidence: EvidenceReport,
+    pub generated_at: String,
+    pub image_digest: Digest,
+    pub issues: Vec<ReportIssue>,
+    pub policy: PolicyRef,
+    pub report_id: String,
+    pub scanners: Vec<ScannerRef>,
+    pub summary: ReportSummary,
+    pub verdict: ReportVerdict,
+    pub verdicts: Vec<FindingVerdict>,
     /// The canonical bytes, computed once when the report is assembled.
     #[serde(skip)]
     canonical: Vec<u8>,

@@ -127,12 +127,11 @@ impl StatementList {
 
 impl VexLookup for StatementList {
     fn statements(&self, product: &Digest, purl: &str, vulns: &[String]) -> Vec<VexStatement> {
-        let image = product.to_string();
         let mut out: Vec<VexStatement> = vulns
             .iter()
             .filter_map(|v| self.by_vulnerability.get(v))
             .flatten()
-            .filter(|s| s.product == image || same_package(&s.product, purl))
+            .filter(|s| names_digest(&s.product, product) || same_package(&s.product, purl))
             .cloned()
             .collect();
         out.sort();
@@ -143,8 +142,16 @@ impl VexLookup for StatementList {
 
 /// Two package URLs name the same package version (qualifiers and subpath ignored).
 pub fn same_package(a: &str, b: &str) -> bool {
-    let base = |p: &str| p.split(['?', '#']).next().unwrap_or(p).to_string();
-    a.starts_with("pkg:") && base(a) == base(b)
+    let base = |p: &str| p.split(['?', '#']).next().unwrap_or(p).len();
+    let (a_base, b_base) = (base(a), base(b));
+    a.starts_with("pkg:") && a.get(..a_base) == b.get(..b_base)
+}
+
+/// `text` is `digest` written out (`<algorithm>:<hex>`), compared without
+/// formatting the digest.
+fn names_digest(text: &str, digest: &Digest) -> bool {
+    text.split_once(':')
+        .is_some_and(|(alg, hex)| alg == digest.algorithm().as_str() && hex == digest.hex())
 }
 
 /// What the trusted statements say about one finding.
@@ -185,9 +192,11 @@ pub fn consensus(
     if counted.is_empty() {
         return (Consensus::None, ignored);
     }
-    let (quieting, keeping): (Vec<_>, Vec<_>) =
-        counted.iter().cloned().partition(|s| s.status.quiets());
-    if !quieting.is_empty() && !keeping.is_empty() {
+    let some_quiet = counted.iter().any(|s| s.status.quiets());
+    let some_keep = counted.iter().any(|s| !s.status.quiets());
+    if some_quiet && some_keep {
+        let (quieting, keeping): (Vec<_>, Vec<_>) =
+            counted.into_iter().partition(|s| s.status.quiets());
         return (Consensus::Conflict { quieting, keeping }, ignored);
     }
     let best = counted.iter().min_by_key(|s| rank(s));

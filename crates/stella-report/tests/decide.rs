@@ -290,6 +290,21 @@ fn same_inputs_same_bytes() {
     assert!(!String::from_utf8(a).unwrap().contains("null"));
 }
 
+/// The report's bytes are pinned (SHA-256 of the canonical JSON, for both
+/// environments): internal changes made for speed (field order, lookups,
+/// merging) must not change a byte. The pins were taken before those
+/// changes.
+#[test]
+fn report_bytes_are_pinned() {
+    let hex = |env| Digest::sha256_of(&run(env).to_canonical_json()).to_string();
+    assert_eq!(hex(Some("dev")), PINNED_DEV);
+    assert_eq!(hex(None), PINNED_NO_ENV);
+}
+
+const PINNED_DEV: &str = "sha256:28c5ce0fd60ad6ee2387b2581d7ee9afc810648bde9b87f8293ed1b81f8dd6cc";
+const PINNED_NO_ENV: &str =
+    "sha256:3d9c000f54763ac1b643b259229f6dd1116088bad460d31857073ad48594c90e";
+
 const PY_VERIFY: &str = r#"
 import copy, json, sys, base64
 from securesystemslib.dsse import Envelope

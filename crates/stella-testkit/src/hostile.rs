@@ -63,6 +63,30 @@ pub enum Misbehaviour {
     /// `Location` carries `?_state=<secret_state>`, answers blob `HEAD` 404,
     /// and drops the connection on the `PATCH`/`PUT` that follows.
     UploadSessionThenDrop { secret_state: String },
+    /// A registry without the Referrers API (the probe and every manifest
+    /// answer 404, `GET /v2/` 200) whose `tags/list` misbehaves as `lie`
+    /// says: the path a client takes to find cosign legacy tags or to list
+    /// a repository's tags.
+    LyingTagList(TagListLie),
+}
+
+/// How a [`Misbehaviour::LyingTagList`] server answers `GET .../tags/list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagListLie {
+    /// A well-formed tag list of about `bytes` bytes, streamed without a
+    /// `Content-Length` (the client must cut it off itself).
+    Oversized { bytes: usize },
+    /// The same full page (`n` tags, `n` as asked, at most 1000) on every
+    /// request, `last` ignored, with a `Link` `rel="next"` back to the URL
+    /// asked: pagination that never ends and never moves.
+    LinkLoop,
+    /// Every page is `n` new tags sorted after `last` (`last` honoured),
+    /// with a `Link` to the next page: a repository with endless tags.
+    Endless,
+    /// Claims a complete list holding the cosign legacy tags
+    /// `sha256-<hex>.att|.sbom|.sig` of every `last` asked (or of nothing),
+    /// tags that do not exist: every manifest HEAD answers 404.
+    PhantomLegacyTags,
 }
 
 /// One request as the server saw it.
@@ -226,7 +250,93 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
                 _ => Err(Dropped),
             }
         }
+        Misbehaviour::LyingTagList(lie) => Ok(lying_registry(*lie, &path)),
     }
+}
+
+/// The answers of a [`Misbehaviour::LyingTagList`] server.
+fn lying_registry(lie: TagListLie, path: &str) -> Response<Body> {
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    if route == "/v2/" || route == "/v2" {
+        return full(200, &[], Bytes::from_static(b"{}"));
+    }
+    if !route.ends_with("/tags/list") {
+        return full(404, &[], Bytes::new());
+    }
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let n = param("n")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let last = param("last").unwrap_or_default();
+    let json = [("Content-Type", "application/json".to_string())];
+    match lie {
+        TagListLie::Oversized { bytes } => streamed_tag_list(bytes),
+        TagListLie::LinkLoop => {
+            let tags: Vec<String> = (0..n).map(|i| format!("loop-{i:06}")).collect();
+            let link = format!("<{path}>; rel=\"next\"");
+            full(
+                200,
+                &[json[0].clone(), ("Link", link)],
+                Bytes::from(tag_list_body(&tags)),
+            )
+        }
+        TagListLie::Endless => {
+            let start = last
+                .strip_prefix("t-")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(0, |v| v + 1);
+            let tags: Vec<String> = (start..start + n as u64)
+                .map(|i| format!("t-{i:012}"))
+                .collect();
+            let next = tags.last().cloned().unwrap_or_default();
+            let link = format!("<{route}?n={n}&last={next}>; rel=\"next\"");
+            full(
+                200,
+                &[json[0].clone(), ("Link", link)],
+                Bytes::from(tag_list_body(&tags)),
+            )
+        }
+        TagListLie::PhantomLegacyTags => {
+            let tags: Vec<String> = if last.is_empty() {
+                Vec::new()
+            } else {
+                ["att", "sbom", "sig"]
+                    .iter()
+                    .map(|k| format!("{last}.{k}"))
+                    .collect()
+            };
+            full(200, &json, Bytes::from(tag_list_body(&tags)))
+        }
+    }
+}
+
+fn tag_list_body(tags: &[String]) -> Vec<u8> {
+    let quoted: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
+    format!("{{\"name\":\"hostile\",\"tags\":[{}]}}", quoted.join(",")).into_bytes()
+}
+
+/// A tag list of about `bytes` bytes in 64 KiB chunks, no `Content-Length`.
+fn streamed_tag_list(bytes: usize) -> Response<Body> {
+    const CHUNK: usize = 64 * 1024;
+    let head = Bytes::from_static(b"{\"name\":\"hostile\",\"tags\":[\"a\"");
+    let filler = Bytes::from(",\"a\"".repeat(CHUNK / 4));
+    let chunks = bytes / filler.len().max(1);
+    let parts = std::iter::once(head)
+        .chain(std::iter::repeat_n(filler, chunks))
+        .chain(std::iter::once(Bytes::from_static(b"]}")))
+        .map(|b| Ok::<_, std::io::Error>(Frame::data(b)));
+    let mut r = Response::new(StreamBody::new(futures_util::stream::iter(parts)).boxed());
+    if let Ok(v) = hyper::header::HeaderValue::from_str("application/json") {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
 }
 
 fn basic(user: &str, password: &str) -> String {

@@ -19,7 +19,7 @@ use super::Repository;
 use super::auth::Access;
 use super::client::{Req, ReqBody, Target, header_str, read_capped, read_error_body, unexpected};
 use crate::OciError;
-use crate::store::FetchedManifest;
+use crate::store::{BlobSource, FetchedManifest, NoProgress};
 
 /// A manifest as served, its digest computed over the bytes.
 pub(crate) struct RawManifest {
@@ -278,6 +278,43 @@ impl Repository {
                 .put_manifest(&reference, media_type, bytes, None)
                 .await?;
         }
+        self.manifest_pushed(outcome, media_type, bytes)
+    }
+
+    /// [`crate::store::ContentWrite::push_manifest_config_likely_present`]: the manifest
+    /// first (by digest); only when the registry says it names content the
+    /// repository lacks, the config blob, then the manifest again (with
+    /// [`Self::push_manifest_impl`]'s retries).
+    pub(crate) async fn push_manifest_config_first_try_impl(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        config: &Descriptor,
+        config_bytes: &[u8],
+    ) -> Result<Descriptor, OciError> {
+        let digest = Digest::sha256_of(bytes);
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return self.push_manifest_impl(media_type, bytes, None).await;
+        }
+        let outcome = self
+            .put_manifest(&digest.to_string(), media_type, bytes, None)
+            .await?;
+        if matches!(outcome, PutOutcome::ChildUnknown(_)) {
+            self.push_blob_impl(config, BlobSource::Bytes(config_bytes), &NoProgress)
+                .await?;
+            return self.push_manifest_impl(media_type, bytes, None).await;
+        }
+        self.manifest_pushed(outcome, media_type, bytes)
+    }
+
+    /// The result of a manifest `PUT` (by digest or tag) once no retry is left.
+    fn manifest_pushed(
+        &self,
+        outcome: PutOutcome,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Descriptor, OciError> {
+        let digest = Digest::sha256_of(bytes);
         match outcome {
             PutOutcome::Written { oci_subject } => {
                 if !oci_subject {

@@ -169,6 +169,16 @@ impl ContentWrite for Repository {
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), OciError> {
         self.delete_manifest_impl(digest).await
     }
+    async fn push_manifest_config_likely_present(
+        &self,
+        media_type: &str,
+        bytes: &[u8],
+        config: &Descriptor,
+        config_bytes: &[u8],
+    ) -> Result<Descriptor, OciError> {
+        self.push_manifest_config_first_try_impl(media_type, bytes, config, config_bytes)
+            .await
+    }
 }
 
 impl ReferrersRead for Repository {
