@@ -19,7 +19,8 @@
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
 //! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints; next:
-//! exports, then policies/reports.
+//! exports, then policies/reports; 0007 console sessions
+//! ([`ConsoleSessionRepository`], operator data like `clients`).
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
@@ -48,6 +49,7 @@
 //!
 //! This crate does not speak HTTP, hash secrets or sign tokens.
 
+mod console;
 mod error;
 mod model;
 pub mod postgres;
@@ -56,6 +58,7 @@ pub mod sqlite;
 mod tenant;
 mod vex;
 
+pub use console::{ConsoleSessionRecord, ConsoleSessionRepository};
 pub use error::StoreError;
 pub use model::{
     ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
@@ -321,5 +324,25 @@ impl VexRepository for Store {
         holder: &str,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.release_provider_lease(ctx, provider_id, holder).await)
+    }
+}
+
+impl ConsoleSessionRepository for Store {
+    async fn add_console_session(
+        &self,
+        session: &ConsoleSessionRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_console_session(session, now).await)
+    }
+    async fn find_console_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<ConsoleSessionRecord>, StoreError> {
+        dispatch!(self, s => s.find_console_session(id_hash, now).await)
+    }
+    async fn delete_console_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_console_session(id_hash).await)
     }
 }

@@ -1,13 +1,19 @@
 //! A provider's configuration (seed 002 OCI-CFG-003): one form built from
 //! the field shapes the API reports (`GET /excititor/providers/{id}/config`):
-//! `list<string>` as one item per line (add, remove or paste many lines),
-//! artifact slots as a choice among the tenant's staged artifacts (staged
-//! on the provider page), scalars as text or a choice. Saving sends
-//! `PUT …/config` with `values` and `clearKeys`; the API's validation
-//! errors are shown next to the field their JSON path names.
+//! `list<string>` as a list editor (one input per item, each with its own
+//! remove button, an add button and a paste-many box), artifact slots as a
+//! choice among the tenant's staged artifacts with the chosen one's staged
+//! metadata, an upload of their own and a clear button, scalars as text or
+//! a choice. Saving sends `PUT …/config` with `values` and `clearKeys`; the
+//! API's validation errors are shown next to the field (and the list item)
+//! their JSON path names.
 //!
-//! The page also carries the artifact store's upload form (it comes back
-//! here, with the staged metadata, so the new artifact can be chosen).
+//! Works without JavaScript: add and remove send the form back and the page
+//! returns with the list changed and nothing saved. A slot's upload and
+//! clear are forms of their own (`form=` attributes tie the controls shown
+//! inside the slot to them, since forms cannot nest): an upload stages the
+//! file and sets the slot at once (`PUT` of that one field), a clear
+//! removes the slot's value (the artifact stays staged).
 //!
 //! Not here: validation (the API's validator is the only one).
 
@@ -20,8 +26,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api::{FieldError, Payload, Problem, segment};
+use crate::layout::size;
 use crate::layout::{BASE, Page, see_other};
-use crate::pages::providers::{Artifact, ArtifactPage, flash_box, upload_form_to};
+use crate::pages::providers::{Artifact, ArtifactPage, flash_box};
 use crate::session::{Flash, Session};
 use crate::{Console, Signed};
 
@@ -98,7 +105,7 @@ pub async fn page(
     render(&console, &session, &provider, None, None, flash).await
 }
 
-async fn render(
+pub(crate) async fn render(
     console: &Console,
     session: &Session,
     provider: &str,
@@ -140,7 +147,7 @@ async fn render(
         @if let Some(v) = &view {
             (readiness(v))
             (config_form(provider, session, v, submitted.as_ref(), problem.as_ref(), &artifacts))
-            (upload_form_to(provider, &session.csrf, Some("config")))
+            (slot_forms(provider, &session.csrf, &v.fields))
         } @else {
             p.empty { "The configuration could not be read (see the error above)." }
         }
@@ -213,16 +220,19 @@ fn config_form(
     let values = submitted.unwrap_or(&v.values);
     let errors: &[FieldError] = problem.map_or(&[], |p| p.errors.as_slice());
     html! {
-        form.stack.config method="post" action={ (BASE) "/providers/" (segment(provider)) "/config" }
-            data-busy="Saving…" data-status="save-status" novalidate {
+        form.stack.config id="config-form" method="post" action={ (BASE) "/providers/" (segment(provider)) "/config" }
+            data-status="save-status" novalidate {
             input type="hidden" name="csrf" value=(session.csrf);
+            // The default button: Enter in a text field saves (it never
+            // removes a line).
+            button type="submit" name="action" value="save" hidden { "Save configuration" }
             @for f in &v.fields {
                 (field(f, values.get(&f.name), &errors_for(errors, &f.name), artifacts))
             }
             div {
-                button type="submit" name="action" value="save" { "Save configuration" }
+                button type="submit" name="action" value="save" data-busy="Saving…" { "Save configuration" }
                 " "
-                button.secondary type="submit" name="action" value="validate" { "Validate only" }
+                button.secondary type="submit" name="action" value="validate" data-busy="Validating…" { "Validate only" }
             }
             p.status-line id="save-status" role="status" {}
         }
@@ -260,18 +270,12 @@ fn field(
         }
     };
     match f.shape.as_str() {
-        "list<string>" => html! {
-            div {
-                label for=(id) { (label) }
-                textarea id=(id) name=(f.name) rows="5" spellcheck="false" aria-describedby=(described) aria-invalid=[invalid] { (text) }
-                p.hint id=(hint_id) { (sentence(&f.description)) " One per line; paste many at once, delete a line to remove it." }
-                (errs)
-            }
-        },
+        "list<string>" => list_editor(f, value, errors, &label),
         "artifactRef" => html! {
-            div {
-                label for=(id) { (label) }
-                select id=(id) name=(f.name) aria-describedby=(described) aria-invalid=[invalid] {
+            fieldset.slot aria-describedby=(described) {
+                legend { (label) }
+                label for=(id) { "Staged artifact" }
+                select id=(id) name=(f.name) aria-invalid=[invalid] {
                     option value="" selected[text.is_empty()] { "(none)" }
                     @if !text.is_empty() && !artifacts.iter().any(|a| a.artifact_id == text) {
                         option value=(text) selected { (text) " (not staged)" }
@@ -280,27 +284,32 @@ fn field(
                         option value=(a.artifact_id) selected[a.artifact_id == text] { (artifact_label(a)) }
                     }
                 }
-                p.hint id=(hint_id) { (sentence(&f.description)) " Stage a file below (or in the artifact store), then choose it here." }
+                @if let Some(a) = artifacts.iter().find(|a| a.artifact_id == text) { (staged_meta(a)) }
+                p.hint id=(hint_id) { (sentence(&f.description)) " Choose a staged artifact, or upload a file to this slot." }
                 (errs)
+                (slot_controls(f))
             }
         },
         "list<artifactRef>" => {
             let chosen: Vec<&str> = text.lines().collect();
             html! {
-                fieldset aria-describedby=(described) {
+                fieldset.slot aria-describedby=(described) {
                     legend { (label) }
                     @if artifacts.is_empty() {
-                        p.empty { "No artifacts are staged; stage a file below, then choose it here." }
+                        p.empty { "No artifacts are staged yet." }
                     }
                     @for (n, a) in artifacts.iter().enumerate() {
+                        @let on = chosen.contains(&a.artifact_id.as_str());
                         div.check {
                             input type="checkbox" id={ (id) "-" (n) } name=(f.name) value=(a.artifact_id)
-                                checked[chosen.contains(&a.artifact_id.as_str())];
+                                checked[on];
                             label for={ (id) "-" (n) } { (artifact_label(a)) }
                         }
+                        @if on { (staged_meta(a)) }
                     }
-                    p.hint id=(hint_id) { (f.description) }
+                    p.hint id=(hint_id) { (sentence(&f.description)) " Tick the staged artifacts to use, or upload a file to add one." }
                     (errs)
+                    (slot_controls(f))
                 }
             }
         }
@@ -333,6 +342,135 @@ fn field(
     }
 }
 
+/// The list editor of a `list<string>` field: one input per item with its
+/// own remove button, an add button and a paste-many box. The buttons
+/// send the form back (`action=remove:<field>:<n>` / `add:<field>`); the
+/// page returns with the list changed and nothing saved.
+fn list_editor(
+    f: &FieldDef,
+    value: Option<&Value>,
+    errors: &[&FieldError],
+    label: &Markup,
+) -> Markup {
+    let id = format!("f-{}", f.name);
+    let items = list_items(value);
+    // Errors naming no item belong to the whole list.
+    let whole: Vec<&FieldError> = errors
+        .iter()
+        .copied()
+        .filter(|e| index_of(&e.path).is_none())
+        .collect();
+    let whole_id = format!("{id}-error");
+    html! {
+        fieldset.list-editor id=(id) aria-describedby={ (id) "-hint" @if !whole.is_empty() { " " (whole_id) } } {
+            legend { (label) }
+            p.hint id={ (id) "-hint" } { (sentence(&f.description)) " One per line: edit, add or remove lines, or paste many below." }
+            ol.lines {
+                @for (n, item) in items.iter().enumerate() {
+                    @let line_id = format!("{id}-{n}");
+                    @let line_errors: Vec<&&FieldError> = errors.iter().filter(|e| index_of(&e.path) == Some(n)).collect();
+                    li.line {
+                        label for=(line_id) { "Line " (n + 1) }
+                        div.line-row {
+                            input type="text" id=(line_id) name=(f.name) value=(item) spellcheck="false"
+                                aria-invalid=[(!line_errors.is_empty()).then_some("true")]
+                                aria-describedby=[(!line_errors.is_empty()).then(|| format!("{line_id}-error"))];
+                            button.secondary.remove type="submit" name="action" value={ "remove:" (f.name) ":" (n) }
+                                aria-label={ "Remove line " (n + 1) } { "Remove" }
+                        }
+                        @if !line_errors.is_empty() {
+                            div.field-error id={ (line_id) "-error" } {
+                                @for e in &line_errors {
+                                    p { "Line " (n + 1) ": " (e.message) " " code { (e.code) }
+                                        @if !e.hint.is_empty() { br; span.hint { (e.hint) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { button.secondary type="submit" name="action" value={ "add:" (f.name) } { "Add a line" } }
+            label for={ (id) "-paste" } { "Paste many" }
+            textarea id={ (id) "-paste" } name={ (f.name) ".paste" } rows="3" spellcheck="false" aria-describedby={ (id) "-paste-hint" } {}
+            p.hint id={ (id) "-paste-hint" } { "One per line; added to the list when you save, validate or add a line." }
+            @if !whole.is_empty() {
+                div.field-error id=(whole_id) {
+                    @for e in &whole {
+                        p { (e.message) " " code { (e.code) } @if !e.hint.is_empty() { br; span.hint { (e.hint) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The items a list editor shows: the value's items (at least one input).
+fn list_items(value: Option<&Value>) -> Vec<String> {
+    let mut items: Vec<String> = match value {
+        Some(Value::Array(a)) => a.iter().map(as_text).collect(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    if items.is_empty() {
+        items.push(String::new());
+    }
+    items
+}
+
+/// An artifact's staged metadata (seed 002: sha256, size, staged by/at).
+fn staged_meta(a: &Artifact) -> Markup {
+    html! {
+        dl.meta.staged {
+            dt { "SHA-256" } dd.mono { (a.sha256) }
+            dt { "Size" } dd { (size(a.size_bytes)) }
+            dt { "Staged by" } dd { (a.staged_by) }
+            dt { "Staged at" } dd { (a.staged_at) }
+        }
+    }
+}
+
+/// The upload and clear controls shown inside a slot; they belong to the
+/// slot's own forms ([`slot_forms`]).
+fn slot_controls(f: &FieldDef) -> Markup {
+    let upload = format!("slot-upload-{}", f.name);
+    let clear = format!("slot-clear-{}", f.name);
+    let file_id = format!("f-{}-file", f.name);
+    html! {
+        div.slot-actions {
+            label for=(file_id) { "Upload a file to " (f.name) }
+            input type="file" id=(file_id) name="file" form=(upload) aria-describedby={ (file_id) "-hint" };
+            p.hint id={ (file_id) "-hint" } { "Staged in this tenant and set in this slot at once (other unsaved edits on this page are not kept)." }
+            div.buttons {
+                button.secondary type="submit" form=(upload) data-busy="Uploading…" { "Upload to " (f.name) }
+                button.danger type="submit" form=(clear) data-confirm={ "Clear " (f.name) "? The artifact stays staged." } { "Clear " (f.name) }
+            }
+        }
+    }
+}
+
+/// One upload form and one clear form per artifact slot, empty: their
+/// controls sit inside the slots of the configuration form.
+fn slot_forms(provider: &str, csrf: &str, fields: &[FieldDef]) -> Markup {
+    let base = format!("{BASE}/providers/{}", segment(provider));
+    html! {
+        @for f in fields.iter().filter(|f| is_slot(f)) {
+            form id={ "slot-upload-" (f.name) } method="post" enctype="multipart/form-data" action={ (base) "/artifacts" } {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="returnTo" value="config";
+                input type="hidden" name="slot" value=(f.name);
+            }
+            form id={ "slot-clear-" (f.name) } method="post" action={ (base) "/config/clear" } {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="slot" value=(f.name);
+            }
+        }
+    }
+}
+
+fn is_slot(f: &FieldDef) -> bool {
+    f.shape == "artifactRef" || f.shape == "list<artifactRef>"
+}
+
 /// A description ending with a full stop, so a note can follow it.
 fn sentence(s: &str) -> String {
     let t = s.trim_end();
@@ -348,50 +486,118 @@ fn artifact_label(a: &Artifact) -> String {
     format!("{} · sha256 {short}… · {}", a.artifact_id, a.mime_type)
 }
 
+/// What the form's submit button asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
+    Save,
+    Validate,
+    /// Show one more (empty) line in a list editor; saves nothing.
+    AddLine(String),
+    /// Drop line `n` of a list editor; saves nothing.
+    RemoveLine(String, usize),
+}
+
+impl Action {
+    fn parse(v: &str) -> Action {
+        if v == "validate" {
+            return Action::Validate;
+        }
+        if let Some(field) = v.strip_prefix("add:") {
+            return Action::AddLine(field.to_string());
+        }
+        if let Some((field, n)) = v.strip_prefix("remove:").and_then(|r| r.rsplit_once(':'))
+            && let Ok(n) = n.parse()
+        {
+            return Action::RemoveLine(field.to_string(), n);
+        }
+        Action::Save
+    }
+}
+
 /// The form as `values` (what it shows) plus the CSRF token and action.
 struct Submitted {
     csrf: Option<String>,
-    validate_only: bool,
+    action: Action,
     values: Map<String, Value>,
 }
 
+/// Reads the form. A list editor's items come in as one field per input
+/// (kept in order, blanks included, so a remove button's number names the
+/// line the user saw) plus `<field>.paste`, whose lines are appended.
 fn read_form(fields: &[FieldDef], pairs: Vec<(String, String)>) -> Submitted {
     let mut out = Submitted {
         csrf: None,
-        validate_only: false,
+        action: Action::Save,
         values: Map::new(),
     };
+    let mut pasted: Vec<(String, String)> = Vec::new();
     for (k, v) in pairs {
         match k.as_str() {
             "csrf" => out.csrf = Some(v),
-            "action" => out.validate_only = v == "validate",
+            "action" => out.action = Action::parse(&v),
             _ => {
+                if let Some(base) = k.strip_suffix(".paste") {
+                    pasted.push((base.to_string(), v));
+                    continue;
+                }
                 let Some(f) = fields.iter().find(|f| f.name == k) else {
                     continue;
                 };
-                if f.shape == "list<artifactRef>" {
-                    let entry = out
-                        .values
-                        .entry(k)
-                        .or_insert_with(|| Value::Array(Vec::new()));
-                    if let Value::Array(a) = entry {
-                        a.push(Value::String(v));
-                    }
-                } else if f.shape == "list<string>" {
-                    let items = v
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(|l| Value::String(l.to_string()))
-                        .collect();
-                    out.values.insert(k, Value::Array(items));
+                if f.shape == "list<artifactRef>" || f.shape == "list<string>" {
+                    let item = if f.shape == "list<string>" {
+                        v.trim().to_string()
+                    } else {
+                        v
+                    };
+                    push_item(&mut out.values, k, item);
                 } else {
                     out.values.insert(k, Value::String(v.trim().to_string()));
                 }
             }
         }
     }
+    for (k, text) in pasted {
+        if fields
+            .iter()
+            .any(|f| f.name == k && f.shape == "list<string>")
+        {
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                push_item(&mut out.values, k.clone(), line.to_string());
+            }
+        }
+    }
     out
+}
+
+fn push_item(values: &mut Map<String, Value>, key: String, item: String) {
+    let entry = values
+        .entry(key)
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(a) = entry {
+        a.push(Value::String(item));
+    }
+}
+
+/// Applies an add or remove to the submitted lists; blank lines are
+/// dropped except the one just added.
+fn edit_lists(fields: &[FieldDef], values: &mut Map<String, Value>, action: &Action) {
+    for f in fields.iter().filter(|f| f.shape == "list<string>") {
+        let mut items: Vec<Value> = match values.remove(&f.name) {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        if let Action::RemoveLine(field, n) = action
+            && *field == f.name
+            && *n < items.len()
+        {
+            items.remove(*n);
+        }
+        items.retain(|v| v.as_str().is_some_and(|s| !s.is_empty()));
+        if matches!(action, Action::AddLine(field) if *field == f.name) {
+            items.push(Value::String(String::new()));
+        }
+        values.insert(f.name.clone(), Value::Array(items));
+    }
 }
 
 /// `PUT` body: non-empty values are set, empty fields are cleared.
@@ -436,9 +642,23 @@ pub async fn save(
         Ok(v) => v.fields,
         Err(p) => return render(&console, session, &provider, None, Some(p), None).await,
     };
-    let form = read_form(&fields, pairs);
+    let mut form = read_form(&fields, pairs);
+    edit_lists(&fields, &mut form.values, &form.action);
+    if let Action::AddLine(_) | Action::RemoveLine(..) = &form.action {
+        let flash = Flash::Message("List changed; nothing is saved until you save.".into());
+        return render(
+            &console,
+            session,
+            &provider,
+            Some(form.values),
+            None,
+            Some(flash),
+        )
+        .await;
+    }
+    let validate_only = form.action == Action::Validate;
     let body = update_body(&fields, &form.values);
-    let put_path = if form.validate_only {
+    let put_path = if validate_only {
         format!("{path}?validateOnly=true")
     } else {
         path
@@ -453,7 +673,7 @@ pub async fn save(
         )
         .await;
     match answer {
-        Ok(_) if form.validate_only => {
+        Ok(_) if validate_only => {
             let flash = Flash::Message("The configuration is valid (nothing was saved).".into());
             render(
                 &console,
@@ -482,6 +702,122 @@ pub async fn save(
             )
             .await
         }
+    }
+}
+
+/// The form of a slot's clear button.
+#[derive(Deserialize)]
+pub struct SlotForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    slot: String,
+}
+
+fn not_a_slot(slot: &str) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_FORM",
+        "Bad request",
+        format!("`{slot}` is not an artifact slot of this provider"),
+    )
+}
+
+/// Sets artifact slot `slot` to `artifact_id` (a list slot gets it added)
+/// and saves that one field.
+pub(crate) async fn assign_slot(
+    console: &Console,
+    session: &Session,
+    provider: &str,
+    slot: &str,
+    artifact_id: &str,
+) -> Result<(), Problem> {
+    let bearer = Some(session.bearer.as_str());
+    let path = format!("/excititor/providers/{}/config", segment(provider));
+    let view: ConfigView = console
+        .api
+        .json(Method::GET, &path, bearer, Payload::None)
+        .await?;
+    let field = view
+        .fields
+        .iter()
+        .find(|f| f.name == slot && is_slot(f))
+        .ok_or_else(|| not_a_slot(slot))?;
+    let value = if field.shape == "list<artifactRef>" {
+        let mut ids: Vec<Value> = match view.values.get(slot) {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let id = Value::String(artifact_id.to_string());
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        Value::Array(ids)
+    } else {
+        Value::String(artifact_id.to_string())
+    };
+    let mut values = Map::new();
+    values.insert(slot.to_string(), value);
+    let body = serde_json::json!({ "values": values, "clearKeys": [] });
+    console
+        .api
+        .json::<Value>(
+            Method::PUT,
+            &path,
+            bearer,
+            Payload::Json(body.to_string().into_bytes()),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// A slot's clear button: removes the slot's value and saves that one
+/// field; the artifact stays staged.
+pub async fn clear(
+    State(console): State<Console>,
+    signed: Signed,
+    Path(provider): Path<String>,
+    form: Result<Form<SlotForm>, FormRejection>,
+) -> Response {
+    let form = form.ok().map(|Form(f)| f);
+    if let Some(r) = signed.csrf_refusal(form.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return r;
+    }
+    let session = &signed.0;
+    let slot = form.map(|f| f.slot).unwrap_or_default();
+    let path = format!("/excititor/providers/{}/config", segment(&provider));
+    let bearer = Some(session.bearer.as_str());
+    let view: Result<ConfigView, Problem> = console
+        .api
+        .json(Method::GET, &path, bearer, Payload::None)
+        .await;
+    let cleared = match view {
+        Ok(v) if v.fields.iter().any(|f| f.name == slot && is_slot(f)) => {
+            let body = serde_json::json!({ "values": {}, "clearKeys": [slot] });
+            console
+                .api
+                .json::<Value>(
+                    Method::PUT,
+                    &path,
+                    bearer,
+                    Payload::Json(body.to_string().into_bytes()),
+                )
+                .await
+                .map(|_| ())
+        }
+        Ok(_) => Err(not_a_slot(&slot)),
+        Err(p) => Err(p),
+    };
+    match cleared {
+        Ok(()) => {
+            let message = format!(
+                "Cleared {slot}. The artifact stays staged (delete it in the artifact store)."
+            );
+            console
+                .sessions
+                .set_flash(&session.id, Flash::Message(message));
+            see_other(&format!("/providers/{}/config", segment(&provider)))
+        }
+        Err(p) => render(&console, session, &provider, None, Some(p), None).await,
     }
 }
 
@@ -528,15 +864,59 @@ mod tests {
         let form = read_form(
             &fields,
             vec![
-                ("imageSubscriptions".into(), "a/b:1\r\n\n c/d:2 \n".into()),
+                ("imageSubscriptions".into(), "a/b:1".into()),
+                ("imageSubscriptions.paste".into(), "\r\n c/d:2 \n".into()),
                 ("cosignIssuer".into(), " ".into()),
             ],
         );
-        let body = update_body(&fields, &form.values);
+        let mut values = form.values;
+        edit_lists(&fields, &mut values, &form.action);
+        let body = update_body(&fields, &values);
         assert_eq!(
             body["values"]["imageSubscriptions"],
             serde_json::json!(["a/b:1", "c/d:2"])
         );
         assert_eq!(body["clearKeys"], serde_json::json!(["cosignIssuer"]));
+    }
+
+    #[test]
+    fn list_editor_lines_are_removed_added_and_pasted() {
+        let fields = vec![FieldDef {
+            name: "imageSubscriptions".into(),
+            shape: "list<string>".into(),
+            required: true,
+            description: String::new(),
+        }];
+        let pairs = |action: &str| {
+            vec![
+                ("imageSubscriptions".to_string(), "a/b:1".to_string()),
+                ("imageSubscriptions".to_string(), " ".to_string()),
+                ("imageSubscriptions".to_string(), "c/d:2".to_string()),
+                (
+                    "imageSubscriptions.paste".to_string(),
+                    "e/f:3\n\ng/h:4".to_string(),
+                ),
+                ("action".to_string(), action.to_string()),
+            ]
+        };
+        // Line 3 as the user saw it (the blank line 2 counts).
+        let mut form = read_form(&fields, pairs("remove:imageSubscriptions:2"));
+        assert_eq!(
+            form.action,
+            Action::RemoveLine("imageSubscriptions".into(), 2)
+        );
+        edit_lists(&fields, &mut form.values, &form.action);
+        assert_eq!(
+            form.values["imageSubscriptions"],
+            serde_json::json!(["a/b:1", "e/f:3", "g/h:4"])
+        );
+        let mut form = read_form(&fields, pairs("add:imageSubscriptions"));
+        edit_lists(&fields, &mut form.values, &form.action);
+        assert_eq!(
+            form.values["imageSubscriptions"],
+            serde_json::json!(["a/b:1", "c/d:2", "e/f:3", "g/h:4", ""])
+        );
+        assert_eq!(Action::parse("remove:x"), Action::Save);
+        assert_eq!(Action::parse("validate"), Action::Validate);
     }
 }
