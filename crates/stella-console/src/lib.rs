@@ -105,10 +105,6 @@ fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions)
             "/providers/{providerId}/config",
             get(pages::config::page).post(pages::config::save),
         )
-        .route(
-            "/providers/{providerId}/config/clear",
-            post(pages::config::clear),
-        )
         .route("/providers/{providerId}/status", get(pages::status::page))
         .route("/providers/{providerId}/run", post(pages::status::run))
         .route("/vex", get(pages::vex::page))

@@ -9,11 +9,11 @@
 //! their JSON path names.
 //!
 //! Works without JavaScript: add and remove send the form back and the page
-//! returns with the list changed and nothing saved. A slot's upload and
-//! clear are forms of their own (`form=` attributes tie the controls shown
-//! inside the slot to them, since forms cannot nest): an upload stages the
-//! file and sets the slot at once (`PUT` of that one field), a clear
-//! removes the slot's value (the artifact stays staged).
+//! returns with the list changed and nothing saved; a slot's clear button
+//! works the same way. A slot's upload is a form of its own (a `form=`
+//! attribute ties the file input shown inside the slot to it, since forms
+//! cannot nest): it stages the file and comes back with the new artifact
+//! chosen in that slot (`?slot=&artifact=`), to be saved with the rest.
 //!
 //! Not here: validation (the API's validator is the only one).
 
@@ -96,13 +96,62 @@ fn index_of(path: &str) -> Option<usize> {
     inner.get(open + 1..)?.parse().ok()
 }
 
+/// `?slot=&artifact=`: an artifact just staged for a slot, shown chosen
+/// there (not saved).
+#[derive(Deserialize, Default)]
+pub struct Chosen {
+    slot: Option<String>,
+    artifact: Option<String>,
+}
+
 pub async fn page(
     State(console): State<Console>,
     Signed(session): Signed,
     Path(provider): Path<String>,
+    chosen: Result<axum::extract::Query<Chosen>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let flash = console.sessions.take_flash(&session.id);
-    render(&console, &session, &provider, None, None, flash).await
+    let chosen = chosen.map(|q| q.0).unwrap_or_default();
+    let submitted = match (chosen.slot, chosen.artifact) {
+        (Some(slot), Some(artifact)) => {
+            with_choice(&console, &session, &provider, &slot, &artifact).await
+        }
+        _ => None,
+    };
+    render(&console, &session, &provider, submitted, None, flash).await
+}
+
+/// The saved values with `artifact` chosen in artifact slot `slot` (added
+/// to a list slot); `None` if `slot` is not an artifact slot.
+async fn with_choice(
+    console: &Console,
+    session: &Session,
+    provider: &str,
+    slot: &str,
+    artifact: &str,
+) -> Option<Map<String, Value>> {
+    let path = format!("/excititor/providers/{}/config", segment(provider));
+    let view: ConfigView = console
+        .api
+        .json(Method::GET, &path, Some(&session.bearer), Payload::None)
+        .await
+        .ok()?;
+    let field = view.fields.iter().find(|f| f.name == slot && is_slot(f))?;
+    let mut values = view.values;
+    let id = Value::String(artifact.to_string());
+    if field.shape == "list<artifactRef>" {
+        let entry = values
+            .entry(slot.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(ids) = entry
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    } else {
+        values.insert(slot.to_string(), id);
+    }
+    Some(values)
 }
 
 pub(crate) async fn render(
@@ -429,27 +478,27 @@ fn staged_meta(a: &Artifact) -> Markup {
     }
 }
 
-/// The upload and clear controls shown inside a slot; they belong to the
-/// slot's own forms ([`slot_forms`]).
+/// The upload and clear controls shown inside a slot. The upload belongs
+/// to the slot's own form ([`slot_forms`]); clear is a button of the
+/// configuration form (the slot is emptied, nothing is saved).
 fn slot_controls(f: &FieldDef) -> Markup {
     let upload = format!("slot-upload-{}", f.name);
-    let clear = format!("slot-clear-{}", f.name);
     let file_id = format!("f-{}-file", f.name);
     html! {
         div.slot-actions {
             label for=(file_id) { "Upload a file to " (f.name) }
             input type="file" id=(file_id) name="file" form=(upload) aria-describedby={ (file_id) "-hint" };
-            p.hint id={ (file_id) "-hint" } { "Staged in this tenant and set in this slot at once (other unsaved edits on this page are not kept)." }
+            p.hint id={ (file_id) "-hint" } { "Staged in this tenant and chosen for this slot; save the configuration to keep it (other unsaved edits on this page are not kept)." }
             div.buttons {
                 button.secondary type="submit" form=(upload) data-busy="Uploading…" { "Upload to " (f.name) }
-                button.danger type="submit" form=(clear) data-confirm={ "Clear " (f.name) "? The artifact stays staged." } { "Clear " (f.name) }
+                button.danger type="submit" name="action" value={ "clear:" (f.name) } { "Clear " (f.name) }
             }
         }
     }
 }
 
-/// One upload form and one clear form per artifact slot, empty: their
-/// controls sit inside the slots of the configuration form.
+/// One upload form per artifact slot, empty: its file input and button sit
+/// inside the slot in the configuration form.
 fn slot_forms(provider: &str, csrf: &str, fields: &[FieldDef]) -> Markup {
     let base = format!("{BASE}/providers/{}", segment(provider));
     html! {
@@ -457,10 +506,6 @@ fn slot_forms(provider: &str, csrf: &str, fields: &[FieldDef]) -> Markup {
             form id={ "slot-upload-" (f.name) } method="post" enctype="multipart/form-data" action={ (base) "/artifacts" } {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="returnTo" value="config";
-                input type="hidden" name="slot" value=(f.name);
-            }
-            form id={ "slot-clear-" (f.name) } method="post" action={ (base) "/config/clear" } {
-                input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="slot" value=(f.name);
             }
         }
@@ -495,6 +540,8 @@ enum Action {
     AddLine(String),
     /// Drop line `n` of a list editor; saves nothing.
     RemoveLine(String, usize),
+    /// Empty an artifact slot; saves nothing.
+    ClearSlot(String),
 }
 
 impl Action {
@@ -504,6 +551,9 @@ impl Action {
         }
         if let Some(field) = v.strip_prefix("add:") {
             return Action::AddLine(field.to_string());
+        }
+        if let Some(field) = v.strip_prefix("clear:") {
+            return Action::ClearSlot(field.to_string());
         }
         if let Some((field, n)) = v.strip_prefix("remove:").and_then(|r| r.rsplit_once(':'))
             && let Ok(n) = n.parse()
@@ -644,8 +694,20 @@ pub async fn save(
     };
     let mut form = read_form(&fields, pairs);
     edit_lists(&fields, &mut form.values, &form.action);
-    if let Action::AddLine(_) | Action::RemoveLine(..) = &form.action {
-        let flash = Flash::Message("List changed; nothing is saved until you save.".into());
+    let edited = match &form.action {
+        Action::AddLine(_) | Action::RemoveLine(..) => {
+            Some("List changed; nothing is saved until you save.".to_string())
+        }
+        Action::ClearSlot(slot) => {
+            form.values.remove(slot);
+            Some(format!(
+                "Cleared {slot}; save the configuration to keep it (the artifact stays staged)."
+            ))
+        }
+        Action::Save | Action::Validate => None,
+    };
+    if let Some(message) = edited {
+        let flash = Flash::Message(message);
         return render(
             &console,
             session,
@@ -702,122 +764,6 @@ pub async fn save(
             )
             .await
         }
-    }
-}
-
-/// The form of a slot's clear button.
-#[derive(Deserialize)]
-pub struct SlotForm {
-    csrf: Option<String>,
-    #[serde(default)]
-    slot: String,
-}
-
-fn not_a_slot(slot: &str) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "INVALID_FORM",
-        "Bad request",
-        format!("`{slot}` is not an artifact slot of this provider"),
-    )
-}
-
-/// Sets artifact slot `slot` to `artifact_id` (a list slot gets it added)
-/// and saves that one field.
-pub(crate) async fn assign_slot(
-    console: &Console,
-    session: &Session,
-    provider: &str,
-    slot: &str,
-    artifact_id: &str,
-) -> Result<(), Problem> {
-    let bearer = Some(session.bearer.as_str());
-    let path = format!("/excititor/providers/{}/config", segment(provider));
-    let view: ConfigView = console
-        .api
-        .json(Method::GET, &path, bearer, Payload::None)
-        .await?;
-    let field = view
-        .fields
-        .iter()
-        .find(|f| f.name == slot && is_slot(f))
-        .ok_or_else(|| not_a_slot(slot))?;
-    let value = if field.shape == "list<artifactRef>" {
-        let mut ids: Vec<Value> = match view.values.get(slot) {
-            Some(Value::Array(a)) => a.clone(),
-            _ => Vec::new(),
-        };
-        let id = Value::String(artifact_id.to_string());
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-        Value::Array(ids)
-    } else {
-        Value::String(artifact_id.to_string())
-    };
-    let mut values = Map::new();
-    values.insert(slot.to_string(), value);
-    let body = serde_json::json!({ "values": values, "clearKeys": [] });
-    console
-        .api
-        .json::<Value>(
-            Method::PUT,
-            &path,
-            bearer,
-            Payload::Json(body.to_string().into_bytes()),
-        )
-        .await
-        .map(|_| ())
-}
-
-/// A slot's clear button: removes the slot's value and saves that one
-/// field; the artifact stays staged.
-pub async fn clear(
-    State(console): State<Console>,
-    signed: Signed,
-    Path(provider): Path<String>,
-    form: Result<Form<SlotForm>, FormRejection>,
-) -> Response {
-    let form = form.ok().map(|Form(f)| f);
-    if let Some(r) = signed.csrf_refusal(form.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return r;
-    }
-    let session = &signed.0;
-    let slot = form.map(|f| f.slot).unwrap_or_default();
-    let path = format!("/excititor/providers/{}/config", segment(&provider));
-    let bearer = Some(session.bearer.as_str());
-    let view: Result<ConfigView, Problem> = console
-        .api
-        .json(Method::GET, &path, bearer, Payload::None)
-        .await;
-    let cleared = match view {
-        Ok(v) if v.fields.iter().any(|f| f.name == slot && is_slot(f)) => {
-            let body = serde_json::json!({ "values": {}, "clearKeys": [slot] });
-            console
-                .api
-                .json::<Value>(
-                    Method::PUT,
-                    &path,
-                    bearer,
-                    Payload::Json(body.to_string().into_bytes()),
-                )
-                .await
-                .map(|_| ())
-        }
-        Ok(_) => Err(not_a_slot(&slot)),
-        Err(p) => Err(p),
-    };
-    match cleared {
-        Ok(()) => {
-            let message = format!(
-                "Cleared {slot}. The artifact stays staged (delete it in the artifact store)."
-            );
-            console
-                .sessions
-                .set_flash(&session.id, Flash::Message(message));
-            see_other(&format!("/providers/{}/config", segment(&provider)))
-        }
-        Err(p) => render(&console, session, &provider, None, Some(p), None).await,
     }
 }
 
@@ -917,6 +863,10 @@ mod tests {
             serde_json::json!(["a/b:1", "c/d:2", "e/f:3", "g/h:4", ""])
         );
         assert_eq!(Action::parse("remove:x"), Action::Save);
+        assert_eq!(
+            Action::parse("clear:tufRoot"),
+            Action::ClearSlot("tufRoot".into())
+        );
         assert_eq!(Action::parse("validate"), Action::Validate);
     }
 }

@@ -218,7 +218,7 @@ pub(crate) fn flash_box(f: &Flash) -> Markup {
                 Flash::Staged { file_name, artifact, slot } => {
                     p {
                         "Staged " strong.mono { (file_name) } "."
-                        @if let Some(slot) = slot { " It is now set in " code { (slot) } " (saved)." }
+                        @if let Some(slot) = slot { " It is chosen for " code { (slot) } " below: save the configuration to keep it." }
                     }
                     dl.meta {
                         dt { "Artifact id" } dd.mono { (artifact["artifactId"].as_str().unwrap_or_default()) }
@@ -462,39 +462,28 @@ pub async fn upload(
         .await;
     match staged {
         Ok(artifact) => {
-            if let Some(slot) = &up.slot {
-                let id = artifact["artifactId"].as_str().unwrap_or_default();
-                if let Err(p) =
-                    crate::pages::config::assign_slot(&console, session, &provider, slot, id).await
-                {
-                    return crate::pages::config::render(
-                        &console,
-                        session,
-                        &provider,
-                        None,
-                        Some(p),
-                        Some(Flash::Staged {
-                            file_name: up.file_name,
-                            artifact,
-                            slot: None,
-                        }),
-                    )
-                    .await;
-                }
-            }
+            let id = artifact["artifactId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             console.sessions.set_flash(
                 &session.id,
                 Flash::Staged {
                     file_name: up.file_name,
                     artifact,
-                    slot: up.slot,
+                    slot: up.slot.clone(),
                 },
             );
-            let page = match up.return_to.as_deref() {
-                Some("config") => "/config",
-                _ => "",
-            };
-            see_other(&format!("/providers/{}{page}", segment(&provider)))
+            let provider = segment(&provider);
+            match (up.return_to.as_deref(), &up.slot) {
+                (Some("config"), Some(slot)) => see_other(&format!(
+                    "/providers/{provider}/config?slot={}&artifact={}",
+                    segment(slot),
+                    segment(&id)
+                )),
+                (Some("config"), None) => see_other(&format!("/providers/{provider}/config")),
+                _ => see_other(&format!("/providers/{provider}")),
+            }
         }
         Err(p) => render(&console, session, &provider, None, Some(p), None).await,
     }
