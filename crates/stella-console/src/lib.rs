@@ -139,6 +139,7 @@ async fn not_found(session: Option<Signed>) -> Response {
         section: "",
         session: session.as_ref().map(|s| &s.0),
         problem: Some(&problem),
+        subnav: None,
         body: maud::html! {},
     }
     .respond(StatusCode::NOT_FOUND)
@@ -193,6 +194,7 @@ pub(crate) fn refused(status: StatusCode, code: &str, title: &str, detail: &str)
         title,
         section: "",
         session: None,
+        subnav: None,
         problem: Some(&problem),
         body: maud::html! {
             p { a href={ (layout::BASE) "/sign-in" } { "Sign in" } }

@@ -191,7 +191,6 @@ pub(crate) async fn render(
         .as_ref()
         .map_or(StatusCode::OK, Problem::status_code);
     let body = html! {
-        (sub_nav(provider, "config"))
         @if let Some(f) = &flash { (flash_box(f)) }
         @if let Some(v) = &view {
             (readiness(v))
@@ -207,6 +206,7 @@ pub(crate) async fn render(
         section: "/providers",
         session: Some(session),
         problem: problem.as_ref(),
+        subnav: Some(crate::pages::config::sub_nav(provider, "config")),
         body,
     }
     .respond(status)

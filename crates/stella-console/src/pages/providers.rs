@@ -120,6 +120,7 @@ pub async fn catalog(State(console): State<Console>, Signed(session): Signed) ->
         section: "/providers",
         session: Some(&session),
         problem: problem.as_ref(),
+        subnav: None,
         body,
     }
     .respond(status)
@@ -187,7 +188,6 @@ async fn render(
         .as_ref()
         .map_or(StatusCode::OK, Problem::status_code);
     let body = html! {
-        (crate::pages::config::sub_nav(provider, "artifacts"))
         @if let Some(f) = &flash { (flash_box(f)) }
         (upload_form(provider, &session.csrf))
         h2 id="staged" { "Staged artifacts" }
@@ -206,6 +206,7 @@ async fn render(
         section: "/providers",
         session: Some(session),
         problem: problem.as_ref(),
+        subnav: Some(crate::pages::config::sub_nav(provider, "artifacts")),
         body,
     }
     .respond(status)

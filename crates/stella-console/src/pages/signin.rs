@@ -158,6 +158,7 @@ fn render(
         section: "",
         session: None,
         problem,
+        subnav: None,
         body,
     }
     .respond(status);

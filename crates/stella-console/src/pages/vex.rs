@@ -95,12 +95,12 @@ pub async fn page(
     let body = html! {
         (search_form(product, vulnerability, issuer))
         @if searched {
-            @if let Some(c) = &consensus { (consensus_list(c)) }
             @if product.is_empty() {
                 p.hint { "Give a product to see the consensus across issuers." }
             } @else if !issuer.is_empty() {
-                p.hint { "The consensus weighs every issuer; the issuer filter narrows the statements below." }
+                p.hint { "The consensus weighs every issuer; the issuer filter narrows only the statements." }
             }
+            @if let Some(c) = &consensus { (consensus_list(c)) }
             @if let Some(s) = &statements { (statement_list(s, &Filter { product, vulnerability, issuer })) }
         }
     };
@@ -112,6 +112,7 @@ pub async fn page(
         section: "/vex",
         session: Some(&session),
         problem: problem.as_ref(),
+        subnav: None,
         body,
     }
     .respond(status)
@@ -155,7 +156,7 @@ fn search_form(product: &str, vulnerability: &str, issuer: &str) -> Markup {
             div {
                 label for="issuer" { "Issuer" }
                 input type="text" id="issuer" name="issuer" value=(issuer) spellcheck="false" aria-describedby="issuer-hint";
-                p.hint id="issuer-hint" { "Exactly as recorded (the verified signer, e.g. " code { "key:sha256:…" } "); empty for every issuer." }
+                p.hint id="issuer-hint" { "Exactly as recorded (the verified signer, e.g. " code { "key sha256:…" } "); empty for every issuer." }
             }
             div { button type="submit" { "Search" } }
         }
