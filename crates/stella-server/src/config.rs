@@ -596,6 +596,40 @@ mod tests {
     }
 
     #[test]
+    fn console_proxies_and_image_check_registries_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("stella.yaml");
+        std::fs::write(
+            &main,
+            "console:\n  trustedProxies: [10.0.0.5]\nimageCheck:\n  allowedRegistries: [registry.internal:5000]\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(main.clone()),
+            ..Default::default()
+        };
+        let c = load(&overrides, &|_: &str| None).unwrap();
+        assert_eq!(
+            c.console_trusted_proxies,
+            ["10.0.0.5".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(c.image_check_registries, ["registry.internal:5000"]);
+        let env = |name: &str| match name {
+            "STELLA_CONSOLE_TRUSTED_PROXIES" => Some(" 127.0.0.1, ::1 ".to_string()),
+            "STELLA_IMAGE_CHECK_ALLOWED_REGISTRIES" => Some("a:1,b".to_string()),
+            _ => None,
+        };
+        let c = load(&overrides, &env).unwrap();
+        assert_eq!(c.console_trusted_proxies.len(), 2);
+        assert_eq!(c.image_check_registries, ["a:1", "b"]);
+        let bad = |name: &str| {
+            (name == "STELLA_CONSOLE_TRUSTED_PROXIES").then(|| "proxy.example".to_string())
+        };
+        let err = load(&overrides, &bad).unwrap_err().to_string();
+        assert!(err.contains("STELLA_CONSOLE_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
     fn external_issuers_from_file_and_env() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("stella.yaml");
