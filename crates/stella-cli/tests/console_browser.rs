@@ -10,6 +10,11 @@
 //! attestations; the browser configures the OCI OpenVEX provider for it,
 //! runs it and searches the statements it ingested.
 //!
+//! Then the server is restarted on the same data directory (trusting
+//! 127.0.0.1 as a TLS-terminating proxy) and the browser, with the cookies
+//! it had, is still signed in; cookies through the proxy carry `Secure`;
+//! sign-out deletes the stored session and the old cookie is refused.
+//!
 //! Needs: chromium, python3 with playwright and requests, axe-core
 //! (`scripts/test.sh` installs all three); a missing one fails the test
 //! with a message saying so.
@@ -237,13 +242,19 @@ fn start_server(data: &Path) -> Server {
     );
     let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
     let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
+    serve(data, admin_secret, "serve.log", &[])
+}
+
+/// `stella serve` on an initialised data directory, logging to `log`.
+fn serve(data: &Path, admin_secret: String, log: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("STELLA_RATE_LIMIT_REQUESTS_PER_SECOND", "100000")
         .env("DOCKER_CONFIG", data.join("no-docker-config"))
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(data.join("serve.log")).unwrap())
+        .stderr(std::fs::File::create(data.join(log)).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -311,24 +322,62 @@ fn console_flows_in_headless_chromium() {
     let mut server = start_server(data.path());
     let shots = shot_dir();
     std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("python3")
-        .arg(script())
-        .env("STELLA_URL", &server.url)
-        .env("STELLA_DATA_DIR", data.path())
-        .env("STELLA_ADMIN_SECRET", &server.admin_secret)
-        .env("STELLA_ACME_SECRET", &acme_secret)
-        .env("STELLA_IMAGE", &image)
-        .env("STELLA_VEX_IMAGE", &vex_image)
-        .env("STELLA_WORK", work.path())
-        .env("STELLA_AXE_JS", &axe)
-        .env("STELLA_SHOTS", &shots)
-        .output()
-        .unwrap();
+    let state = work.path().join("browser-state.json");
+    let flows = |server: &Server, phase: Option<&str>| {
+        Command::new("python3")
+            .arg(script())
+            .args(phase)
+            .env("STELLA_URL", &server.url)
+            .env("STELLA_DATA_DIR", data.path())
+            .env("STELLA_ADMIN_SECRET", &server.admin_secret)
+            .env("STELLA_ACME_SECRET", &acme_secret)
+            .env("STELLA_IMAGE", &image)
+            .env("STELLA_VEX_IMAGE", &vex_image)
+            .env("STELLA_WORK", work.path())
+            .env("STELLA_AXE_JS", &axe)
+            .env("STELLA_SHOTS", &shots)
+            .env("STELLA_BROWSER_STATE", &state)
+            .output()
+            .unwrap()
+    };
+    let out = flows(&server, None);
+    let (status, log) = stop(&mut server, data.path(), "serve.log");
+    assert_flows_passed(&out, &log);
+    assert!(status.success(), "server exit {status:?}\n{log}");
+    assert!(
+        log.contains("route=/console"),
+        "console requests are logged:\n{log}"
+    );
+
+    // The same data directory, a new process that trusts 127.0.0.1 as a
+    // TLS-terminating proxy: the browser's session survives the restart.
+    let mut again = serve(
+        data.path(),
+        server.admin_secret.clone(),
+        "serve-restarted.log",
+        &[("STELLA_CONSOLE_TRUSTED_PROXIES", "127.0.0.1")],
+    );
+    let out = flows(&again, Some("restart"));
+    let (status, log) = stop(&mut again, data.path(), "serve-restarted.log");
+    assert_flows_passed(&out, &log);
+    assert!(status.success(), "server exit {status:?}\n{log}");
+}
+
+fn stop(server: &mut Server, data: &Path, log: &str) -> (std::process::ExitStatus, String) {
     let _ = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status();
     let status = server.child.wait().unwrap();
-    let log = std::fs::read_to_string(data.path().join("serve.log")).unwrap();
+    let log = std::fs::read_to_string(data.join(log)).unwrap();
+    assert!(
+        !log.contains(&server.admin_secret),
+        "the client secret is in the server log"
+    );
+    assert!(!log.contains("eyJ"), "a token is in the server log");
+    (status, log)
+}
+
+fn assert_flows_passed(out: &std::process::Output, log: &str) {
     assert!(
         out.status.success(),
         "browser flows failed:\n{}\n{}\nserver log:\n{log}",
@@ -336,14 +385,4 @@ fn console_flows_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(status.success(), "server exit {status:?}\n{log}");
-    assert!(
-        !log.contains(&server.admin_secret),
-        "the client secret is in the server log"
-    );
-    assert!(!log.contains("eyJ"), "a token is in the server log");
-    assert!(
-        log.contains("route=/console"),
-        "console requests are logged:\n{log}"
-    );
 }

@@ -29,6 +29,8 @@ pub struct Page<'a> {
     pub section: &'a str,
     pub session: Option<&'a Session>,
     pub problem: Option<&'a Problem>,
+    /// Links between related pages, shown above the problem box.
+    pub subnav: Option<Markup>,
     pub body: Markup,
 }
 
@@ -78,6 +80,7 @@ impl Page<'_> {
                     }
                     main id="main" tabindex="-1" {
                         h1 { (self.title) }
+                        @if let Some(n) = self.subnav { (n) }
                         @if let Some(p) = self.problem {
                             (problem_box(p))
                         }

@@ -16,8 +16,9 @@
 //! browser sends `Origin`, must come from the same origin. Every response
 //! carries a Content-Security-Policy without inline scripts or styles.
 //!
-//! Not here: anything the API does not offer (the console never touches
-//! the database), and persistence of sessions across restarts.
+//! Not here: anything the API does not offer. The console touches the
+//! database only for its own sessions table ([`session`]), through
+//! `stella-store`.
 
 pub mod api;
 mod assets;
@@ -25,10 +26,11 @@ mod layout;
 mod pages;
 pub mod session;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -46,6 +48,11 @@ pub struct ConsoleOptions {
     pub secure_cookies: bool,
     /// The API's artifact size cap; the console reads no more of an upload.
     pub max_upload_bytes: u64,
+    /// Where sessions are kept across restarts (`None`: in memory).
+    pub session_store: Option<stella_store::Store>,
+    /// Reverse proxies (by peer address) whose `X-Forwarded-Proto: https`
+    /// is believed: cookies sent through them are marked `Secure`.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Shared by every console handler.
@@ -73,7 +80,7 @@ fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions)
         .unwrap_or(usize::MAX);
     let state = Console {
         api: Api::new(api),
-        sessions: Arc::new(Sessions::default()),
+        sessions: Arc::new(Sessions::new(options.session_store.clone())),
         options: Arc::new(options),
     };
     Router::new()
@@ -106,6 +113,10 @@ fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions)
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            secure_behind_proxy,
+        ))
         .with_state(state)
 }
 
@@ -128,6 +139,7 @@ async fn not_found(session: Option<Signed>) -> Response {
         section: "",
         session: session.as_ref().map(|s| &s.0),
         problem: Some(&problem),
+        subnav: None,
         body: maud::html! {},
     }
     .respond(StatusCode::NOT_FOUND)
@@ -141,8 +153,10 @@ impl FromRequestParts<Console> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self, Response> {
-        let session =
-            session::cookie(&parts.headers, SESSION_COOKIE).and_then(|id| state.sessions.get(&id));
+        let session = match session::cookie(&parts.headers, SESSION_COOKIE) {
+            Some(id) => state.sessions.get(&id).await,
+            None => None,
+        };
         match session {
             Some(s) => Ok(Signed(s)),
             None if parts.method == Method::GET || parts.method == Method::HEAD => {
@@ -180,6 +194,7 @@ pub(crate) fn refused(status: StatusCode, code: &str, title: &str, detail: &str)
         title,
         section: "",
         session: None,
+        subnav: None,
         problem: Some(&problem),
         body: maud::html! {
             p { a href={ (layout::BASE) "/sign-in" } { "Sign in" } }
@@ -234,6 +249,60 @@ fn origin_matches(headers: &HeaderMap) -> bool {
     origin_host.is_some_and(|h| !host.is_empty() && h == host)
 }
 
+/// Marks the console's cookies `Secure` when the request reached a trusted
+/// reverse proxy over TLS: the peer is one of
+/// [`ConsoleOptions::trusted_proxies`] and says `X-Forwarded-Proto: https`.
+/// From any other peer the header is ignored (a client could send it).
+async fn secure_behind_proxy(
+    axum::extract::State(console): axum::extract::State<Console>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let over_tls = forwarded_https(request.headers(), peer, &console.options.trusted_proxies);
+    let mut response = next.run(request).await;
+    if over_tls && !console.options.secure_cookies {
+        mark_cookies_secure(response.headers_mut());
+    }
+    response
+}
+
+/// Whether a trusted proxy forwarded this request from an HTTPS client.
+fn forwarded_https(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpAddr]) -> bool {
+    let trusted_peer = peer.is_some_and(|p| trusted.contains(&p.to_canonical()));
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        // The proxy nearest to us appends last.
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim);
+    trusted_peer && proto.is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+fn mark_cookies_secure(headers: &mut HeaderMap) {
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for c in cookies {
+        let secured = match c.to_str() {
+            Ok(text) if !text.contains("; Secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(c)
+            }
+            _ => c,
+        };
+        headers.append(header::SET_COOKIE, secured);
+    }
+}
+
 /// The Content-Security-Policy of every console response: scripts, styles
 /// and forms from this origin only, no inline script or style, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -276,5 +345,35 @@ mod tests {
         assert!(!origin_matches(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!origin_matches(&h));
+    }
+
+    #[test]
+    fn forwarded_https_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let other: IpAddr = "10.0.0.6".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(forwarded_https(&h, Some(proxy), &[proxy]));
+        assert!(
+            !forwarded_https(&h, Some(other), &[proxy]),
+            "untrusted peer"
+        );
+        assert!(!forwarded_https(&h, None, &[proxy]), "no peer known");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https, http"));
+        assert!(
+            !forwarded_https(&h, Some(proxy), &[proxy]),
+            "last hop was http"
+        );
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(!forwarded_https(&h, Some(proxy), &[proxy]));
+        let mut out = HeaderMap::new();
+        out.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("a=1; Path=/console"),
+        );
+        out.append(header::SET_COOKIE, HeaderValue::from_static("b=2; Secure"));
+        mark_cookies_secure(&mut out);
+        let all: Vec<_> = out.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(all, ["a=1; Path=/console; Secure", "b=2; Secure"]);
     }
 }

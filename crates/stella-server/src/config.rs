@@ -4,7 +4,7 @@
 //!
 //! This module only resolves settings; it opens nothing but config files.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -36,6 +36,14 @@ pub struct ServerConfig {
     pub header_read_timeout_seconds: u64,
     /// External OIDC issuers whose access tokens are accepted too.
     pub external_issuers: Vec<ExternalIssuer>,
+    /// Reverse proxies (peer addresses) whose `X-Forwarded-Proto: https`
+    /// makes the web console's cookies `Secure` (`console.trustedProxies`,
+    /// `STELLA_CONSOLE_TRUSTED_PROXIES`, comma-separated).
+    pub console_trusted_proxies: Vec<IpAddr>,
+    /// Registry hosts (`host[:port]`) an image check may contact; empty:
+    /// any (`imageCheck.allowedRegistries`,
+    /// `STELLA_IMAGE_CHECK_ALLOWED_REGISTRIES`, comma-separated).
+    pub image_check_registries: Vec<String>,
 }
 
 /// An external OIDC issuer (a company IdP) whose access tokens the server
@@ -168,6 +176,22 @@ struct FileConfig {
     rate_limit: FileRateLimit,
     #[serde(default)]
     artifacts: FileArtifacts,
+    #[serde(default)]
+    console: FileConsole,
+    #[serde(default)]
+    image_check: FileImageCheck,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileConsole {
+    trusted_proxies: Option<Vec<IpAddr>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileImageCheck {
+    allowed_registries: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +234,8 @@ impl ServerConfig {
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
             external_issuers: Vec::new(),
+            console_trusted_proxies: Vec::new(),
+            image_check_registries: Vec::new(),
         }
     }
 
@@ -236,6 +262,11 @@ impl ServerConfig {
         set(&mut self.artifact_max_bytes, f.artifacts.max_bytes);
         set(&mut self.quota_max_count, f.artifacts.quota_count);
         set(&mut self.quota_max_bytes, f.artifacts.quota_bytes);
+        set(&mut self.console_trusted_proxies, f.console.trusted_proxies);
+        set(
+            &mut self.image_check_registries,
+            f.image_check.allowed_registries,
+        );
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -284,6 +315,19 @@ impl ServerConfig {
         )?;
         if let Some(raw) = env("STELLA_AUTH_OIDC") {
             self.external_issuers = parse_issuers_env(&raw)?;
+        }
+        if let Some(raw) = env("STELLA_CONSOLE_TRUSTED_PROXIES") {
+            self.console_trusted_proxies = comma_list(&raw)
+                .map(|a| {
+                    a.parse().map_err(|_| ConfigError::Env {
+                        name: "STELLA_CONSOLE_TRUSTED_PROXIES".into(),
+                        message: format!("`{a}` is not an IP address"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(raw) = env("STELLA_IMAGE_CHECK_ALLOWED_REGISTRIES") {
+            self.image_check_registries = comma_list(&raw).map(str::to_string).collect();
         }
         Ok(())
     }
@@ -388,6 +432,11 @@ fn check_jwks_url(raw: &str) -> Result<(), String> {
         "http" => Err("plain http is only allowed to a loopback address".into()),
         other => Err(format!("unsupported scheme `{other}`")),
     }
+}
+
+/// The non-empty, trimmed items of a comma-separated list.
+fn comma_list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// `STELLA_AUTH_OIDC`: the issuer list as YAML (JSON is YAML too).
@@ -544,6 +593,40 @@ mod tests {
                 .to_string()
                 .contains("STELLA_LISTEN")
         );
+    }
+
+    #[test]
+    fn console_proxies_and_image_check_registries_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("stella.yaml");
+        std::fs::write(
+            &main,
+            "console:\n  trustedProxies: [10.0.0.5]\nimageCheck:\n  allowedRegistries: [registry.internal:5000]\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(main.clone()),
+            ..Default::default()
+        };
+        let c = load(&overrides, &|_: &str| None).unwrap();
+        assert_eq!(
+            c.console_trusted_proxies,
+            ["10.0.0.5".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(c.image_check_registries, ["registry.internal:5000"]);
+        let env = |name: &str| match name {
+            "STELLA_CONSOLE_TRUSTED_PROXIES" => Some(" 127.0.0.1, ::1 ".to_string()),
+            "STELLA_IMAGE_CHECK_ALLOWED_REGISTRIES" => Some("a:1,b".to_string()),
+            _ => None,
+        };
+        let c = load(&overrides, &env).unwrap();
+        assert_eq!(c.console_trusted_proxies.len(), 2);
+        assert_eq!(c.image_check_registries, ["a:1", "b"]);
+        let bad = |name: &str| {
+            (name == "STELLA_CONSOLE_TRUSTED_PROXIES").then(|| "proxy.example".to_string())
+        };
+        let err = load(&overrides, &bad).unwrap_err().to_string();
+        assert!(err.contains("STELLA_CONSOLE_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

@@ -95,9 +95,12 @@ fn router(state: AppState) -> Router {
 
 fn console_options(state: &AppState) -> stella_console::ConsoleOptions {
     stella_console::ConsoleOptions {
-        // `stella serve` speaks plain HTTP only so far.
+        // `stella serve` speaks plain HTTP; behind a TLS-terminating proxy
+        // listed in `console.trustedProxies` the cookies become `Secure`.
         secure_cookies: false,
         max_upload_bytes: state.config.artifact_max_bytes,
+        session_store: Some(state.store.clone()),
+        trusted_proxies: state.config.console_trusted_proxies.clone(),
     }
 }
 

@@ -20,7 +20,8 @@
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
 //! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints, 0005
-//! exports, 0006 policy revisions and report keys.
+//! exports, 0006 policy revisions and report keys, 0007 console sessions
+//! ([`ConsoleSessionRepository`], operator data like `clients`).
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
@@ -49,6 +50,7 @@
 //!
 //! This crate does not speak HTTP, hash secrets or sign tokens.
 
+mod console;
 mod error;
 mod model;
 mod policy;
@@ -58,6 +60,7 @@ pub mod sqlite;
 mod tenant;
 mod vex;
 
+pub use console::{ConsoleSessionRecord, ConsoleSessionRepository};
 pub use error::StoreError;
 pub use model::{
     ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
@@ -362,5 +365,25 @@ impl PolicyRepository for Store {
         ctx: &TenantContext,
     ) -> Result<Vec<ReportKeyRecord>, StoreError> {
         dispatch!(self, s => s.list_report_keys(ctx).await)
+    }
+}
+
+impl ConsoleSessionRepository for Store {
+    async fn add_console_session(
+        &self,
+        session: &ConsoleSessionRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_console_session(session, now).await)
+    }
+    async fn find_console_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<ConsoleSessionRecord>, StoreError> {
+        dispatch!(self, s => s.find_console_session(id_hash, now).await)
+    }
+    async fn delete_console_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_console_session(id_hash).await)
     }
 }

@@ -36,6 +36,7 @@ use crate::{
 };
 
 mod policy;
+mod console;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

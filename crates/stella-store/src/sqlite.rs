@@ -18,6 +18,7 @@ use crate::{
 };
 
 mod policy;
+mod console;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -452,3 +452,63 @@ async fn usage_row_follows_deletes_and_stays_per_tenant_on_postgres() {
         Err(StoreError::QuotaExceeded)
     ));
 }
+
+/// Console sessions (migration 0007) as the service role: add, find until
+/// expiry, delete; the role cannot change a row, and the table carries no
+/// tenant column (it is operator data, found by id hash).
+#[tokio::test]
+async fn console_sessions_are_added_found_and_deleted_by_the_service_role() {
+    use stella_store::{ConsoleSessionRecord, ConsoleSessionRepository};
+    let (cluster, db, store) = fresh().await;
+    let record = |hash: &str, expires_at: i64| ConsoleSessionRecord {
+        id_hash: hash.into(),
+        sealed: vec![0, 1, 2, 255],
+        expires_at,
+        created_at: "2026-01-01T00:00:00Z".into(),
+    };
+    store
+        .add_console_session(&record("a", 200), 100)
+        .await
+        .unwrap();
+    store
+        .add_console_session(&record("old", 150), 100)
+        .await
+        .unwrap();
+    let clash = store.add_console_session(&record("a", 300), 100).await;
+    assert!(
+        matches!(clash, Err(StoreError::AlreadyExists(_))),
+        "{clash:?}"
+    );
+    assert_eq!(
+        store.find_console_session("a", 199).await.unwrap(),
+        Some(record("a", 200))
+    );
+    assert_eq!(store.find_console_session("a", 200).await.unwrap(), None);
+    store
+        .add_console_session(&record("b", 400), 160)
+        .await
+        .unwrap();
+    let left = cluster
+        .psql(
+            &db.name,
+            "SELECT string_agg(id_hash, ',' ORDER BY id_hash) FROM console_sessions",
+        )
+        .unwrap();
+    assert_eq!(left, "a,b", "the expired row was swept");
+    assert!(store.delete_console_session("b").await.unwrap());
+    assert!(!store.delete_console_session("b").await.unwrap());
+
+    let mut conn = PgConnection::connect(&db.service_url).await.unwrap();
+    let update = sqlx::query("UPDATE console_sessions SET expires_at = 999999")
+        .execute(&mut conn)
+        .await;
+    assert!(update.is_err(), "the service role changed a session row");
+    let tenant_columns = cluster
+        .psql(
+            &db.name,
+            "SELECT COUNT(*) FROM information_schema.columns
+             WHERE table_name = 'console_sessions' AND column_name = 'tenant_id'",
+        )
+        .unwrap();
+    assert_eq!(tenant_columns, "0");
+}

@@ -208,6 +208,7 @@ async fn render(
         section: "/check",
         session: Some(session),
         problem,
+        subnav: None,
         body,
     }
     .respond(status)

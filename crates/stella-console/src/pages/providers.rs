@@ -40,13 +40,13 @@ pub(crate) struct Artifact {
     #[serde(default)]
     pub sha256: String,
     #[serde(default)]
-    size_bytes: u64,
+    pub size_bytes: u64,
     #[serde(default)]
     pub mime_type: String,
     #[serde(default)]
-    staged_at: String,
+    pub staged_at: String,
     #[serde(default)]
-    staged_by: String,
+    pub staged_by: String,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +120,7 @@ pub async fn catalog(State(console): State<Console>, Signed(session): Signed) ->
         section: "/providers",
         session: Some(&session),
         problem: problem.as_ref(),
+        subnav: None,
         body,
     }
     .respond(status)
@@ -187,7 +188,6 @@ async fn render(
         .as_ref()
         .map_or(StatusCode::OK, Problem::status_code);
     let body = html! {
-        (crate::pages::config::sub_nav(provider, "artifacts"))
         @if let Some(f) = &flash { (flash_box(f)) }
         (upload_form(provider, &session.csrf))
         h2 id="staged" { "Staged artifacts" }
@@ -206,6 +206,7 @@ async fn render(
         section: "/providers",
         session: Some(session),
         problem: problem.as_ref(),
+        subnav: Some(crate::pages::config::sub_nav(provider, "artifacts")),
         body,
     }
     .respond(status)
@@ -215,8 +216,11 @@ pub(crate) fn flash_box(f: &Flash) -> Markup {
     html! {
         div.notice role="status" {
             @match f {
-                Flash::Staged { file_name, artifact } => {
-                    p { "Staged " strong.mono { (file_name) } "." }
+                Flash::Staged { file_name, artifact, slot } => {
+                    p {
+                        "Staged " strong.mono { (file_name) } "."
+                        @if let Some(slot) = slot { " It is chosen for " code { (slot) } " below: save the configuration to keep it." }
+                    }
                     dl.meta {
                         dt { "Artifact id" } dd.mono { (artifact["artifactId"].as_str().unwrap_or_default()) }
                         dt { "SHA-256" } dd.mono { (artifact["sha256"].as_str().unwrap_or_default()) }
@@ -235,12 +239,8 @@ pub(crate) fn flash_box(f: &Flash) -> Markup {
     }
 }
 
-pub(crate) fn upload_form(provider: &str, csrf: &str) -> Markup {
-    upload_form_to(provider, csrf, None)
-}
-
-/// The upload form; `return_to` names the page to come back to.
-pub(crate) fn upload_form_to(provider: &str, csrf: &str, return_to: Option<&str>) -> Markup {
+/// The artifact store's upload form (a configuration slot has its own).
+fn upload_form(provider: &str, csrf: &str) -> Markup {
     html! {
         section.panel {
             h2 { "Stage an artifact" }
@@ -249,7 +249,6 @@ pub(crate) fn upload_form_to(provider: &str, csrf: &str, return_to: Option<&str>
                 action={ (BASE) "/providers/" (segment(provider)) "/artifacts" }
                 data-busy="Uploading…" data-status="upload-status" {
                 input type="hidden" name="csrf" value=(csrf);
-                @if let Some(r) = return_to { input type="hidden" name="returnTo" value=(r); }
                 div {
                     label for="artifact-file" { "Artifact file" }
                     input type="file" id="artifact-file" name="file" required;
@@ -313,6 +312,8 @@ struct Upload {
     csrf: Option<String>,
     /// `config`: go back to the configuration page afterwards.
     return_to: Option<String>,
+    /// The configuration slot to set to the new artifact.
+    slot: Option<String>,
     mime_type: Option<String>,
     file_name: String,
     content_type: Option<String>,
@@ -356,6 +357,7 @@ async fn read_upload(mut multipart: Multipart, cap: u64) -> Result<Upload, Probl
     let mut up = Upload {
         csrf: None,
         return_to: None,
+        slot: None,
         mime_type: None,
         file_name: String::new(),
         content_type: None,
@@ -369,6 +371,7 @@ async fn read_upload(mut multipart: Multipart, cap: u64) -> Result<Upload, Probl
         match field.name().unwrap_or_default() {
             "csrf" => up.csrf = Some(read_text(field).await?),
             "returnTo" => up.return_to = Some(read_text(field).await?),
+            "slot" => up.slot = Some(read_text(field).await?).filter(|s| !s.is_empty()),
             "mimeType" => {
                 up.mime_type = Some(read_text(field).await?).filter(|m| !m.trim().is_empty())
             }
@@ -460,18 +463,28 @@ pub async fn upload(
         .await;
     match staged {
         Ok(artifact) => {
+            let id = artifact["artifactId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             console.sessions.set_flash(
                 &session.id,
                 Flash::Staged {
                     file_name: up.file_name,
                     artifact,
+                    slot: up.slot.clone(),
                 },
             );
-            let page = match up.return_to.as_deref() {
-                Some("config") => "/config",
-                _ => "",
-            };
-            see_other(&format!("/providers/{}{page}", segment(&provider)))
+            let provider = segment(&provider);
+            match (up.return_to.as_deref(), &up.slot) {
+                (Some("config"), Some(slot)) => see_other(&format!(
+                    "/providers/{provider}/config?slot={}&artifact={}",
+                    segment(slot),
+                    segment(&id)
+                )),
+                (Some("config"), None) => see_other(&format!("/providers/{provider}/config")),
+                _ => see_other(&format!("/providers/{provider}")),
+            }
         }
         Err(p) => render(&console, session, &provider, None, Some(p), None).await,
     }

@@ -158,6 +158,7 @@ fn render(
         section: "",
         session: None,
         problem,
+        subnav: None,
         body,
     }
     .respond(status);
@@ -222,7 +223,7 @@ pub async fn submit(
             ));
         }
     };
-    start_session(&console, token)
+    start_session(&console, token).await
 }
 
 struct Granted {
@@ -279,7 +280,7 @@ async fn pasted(console: &Console, token: &str) -> Result<Granted, Problem> {
     })
 }
 
-fn start_session(console: &Console, granted: Granted) -> Response {
+async fn start_session(console: &Console, granted: Granted) -> Response {
     let (Some(id), Some(csrf)) = (session::random_token(), session::random_token()) else {
         return Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -303,10 +304,17 @@ fn start_session(console: &Console, granted: Granted) -> Response {
             .as_ref()
             .map_or(granted.expires_at, |c| c.exp.min(granted.expires_at)),
         bearer: granted.token,
-        flash: None,
     };
     let max_age = session.expires_at.saturating_sub(session::now()).max(0);
-    console.sessions.insert(session);
+    if console.sessions.insert(session).await.is_err() {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SESSION_STORE_FAILED",
+            "Sign-in failed",
+            "the session could not be stored; try again (the server log says why)",
+        )
+        .into_response();
+    }
     let secure = console.options.secure_cookies;
     let mut response = see_other("/providers");
     let h = response.headers_mut();
@@ -333,7 +341,7 @@ pub async fn sign_out(
     if let Some(r) = signed.csrf_refusal(token.as_deref()) {
         return r;
     }
-    console.sessions.remove(&signed.0.id);
+    console.sessions.remove(&signed.0.id).await;
     let mut response = see_other("/sign-in?out=1");
     if let Some(c) = session::set_cookie(SESSION_COOKIE, "", 0, console.options.secure_cookies) {
         response.headers_mut().append(header::SET_COOKIE, c);

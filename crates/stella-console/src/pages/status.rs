@@ -77,7 +77,6 @@ async fn render(
         .as_ref()
         .is_some_and(|s| s.runs.iter().any(|r| r.finished_at.is_none()));
     let body = html! {
-        (sub_nav(provider, "status"))
         @if let Some(f) = &flash { (flash_box(f)) }
         form.inline method="post" action={ (BASE) "/providers/" (segment(provider)) "/run" }
             data-busy="Running…" data-status="run-status" {
@@ -99,6 +98,7 @@ async fn render(
         section: "/providers",
         session: Some(session),
         problem: problem.as_ref(),
+        subnav: Some(sub_nav(provider, "status")),
         body,
     }
     .respond(code);

@@ -1,5 +1,5 @@
 //! VEX: search the tenant's ingested OpenVEX statements by product (purl,
-//! IRI or image digest) and vulnerability; the consensus across issuers
+//! IRI or image digest), vulnerability and issuer; the consensus across issuers
 //! (`GET /vex/consensus`) with its rationale and conflicts, and the
 //! statements (`GET /vex/statements`) with issuer, status, justification
 //! and the digest of the evidence they came from. Every value is text
@@ -25,6 +25,8 @@ pub struct Search {
     #[serde(default)]
     vulnerability: String,
     #[serde(default)]
+    issuer: String,
+    #[serde(default)]
     cursor: Option<String>,
 }
 
@@ -48,7 +50,8 @@ pub async fn page(
 ) -> Response {
     let product = q.product.trim();
     let vulnerability = q.vulnerability.trim();
-    let searched = !product.is_empty() || !vulnerability.is_empty();
+    let issuer = q.issuer.trim();
+    let searched = !product.is_empty() || !vulnerability.is_empty() || !issuer.is_empty();
     let bearer = Some(session.bearer.as_str());
     let mut problem = None;
     let mut consensus = None;
@@ -72,6 +75,9 @@ pub async fn page(
                 Err(p) => problem = Some(p),
             }
         }
+        if !issuer.is_empty() {
+            pairs.push(("issuer", issuer));
+        }
         if let Some(c) = q.cursor.as_deref() {
             pairs.push(("cursor", c));
         }
@@ -87,13 +93,15 @@ pub async fn page(
         }
     }
     let body = html! {
-        (search_form(product, vulnerability))
+        (search_form(product, vulnerability, issuer))
         @if searched {
-            @if let Some(c) = &consensus { (consensus_list(c)) }
             @if product.is_empty() {
                 p.hint { "Give a product to see the consensus across issuers." }
+            } @else if !issuer.is_empty() {
+                p.hint { "The consensus weighs every issuer; the issuer filter narrows only the statements." }
             }
-            @if let Some(s) = &statements { (statement_list(s, product, vulnerability)) }
+            @if let Some(c) = &consensus { (consensus_list(c)) }
+            @if let Some(s) = &statements { (statement_list(s, &Filter { product, vulnerability, issuer })) }
         }
     };
     let status = problem
@@ -104,12 +112,35 @@ pub async fn page(
         section: "/vex",
         session: Some(&session),
         problem: problem.as_ref(),
+        subnav: None,
         body,
     }
     .respond(status)
 }
 
-fn search_form(product: &str, vulnerability: &str) -> Markup {
+/// The search as typed (also what paging and per-issuer links keep).
+struct Filter<'a> {
+    product: &'a str,
+    vulnerability: &'a str,
+    issuer: &'a str,
+}
+
+impl Filter<'_> {
+    /// `/console/vex?…` for this search with `issuer` and `cursor`.
+    fn href(&self, issuer: &str, cursor: Option<&str>) -> String {
+        let mut pairs = vec![
+            ("product", self.product),
+            ("vulnerability", self.vulnerability),
+            ("issuer", issuer),
+        ];
+        if let Some(c) = cursor {
+            pairs.push(("cursor", c));
+        }
+        format!("{BASE}/vex?{}", form(&pairs))
+    }
+}
+
+fn search_form(product: &str, vulnerability: &str, issuer: &str) -> Markup {
     html! {
         form.stack.panel method="get" action={ (BASE) "/vex" } role="search" aria-label="VEX statements" {
             div {
@@ -121,6 +152,11 @@ fn search_form(product: &str, vulnerability: &str) -> Markup {
                 label for="vulnerability" { "Vulnerability" }
                 input type="text" id="vulnerability" name="vulnerability" value=(vulnerability) spellcheck="false" aria-describedby="vulnerability-hint";
                 p.hint id="vulnerability-hint" { "A name, an alias or an @id, e.g. CVE-2024-1234." }
+            }
+            div {
+                label for="issuer" { "Issuer" }
+                input type="text" id="issuer" name="issuer" value=(issuer) spellcheck="false" aria-describedby="issuer-hint";
+                p.hint id="issuer-hint" { "Exactly as recorded (the verified signer, e.g. " code { "key sha256:…" } "); empty for every issuer." }
             }
             div { button type="submit" { "Search" } }
         }
@@ -157,7 +193,7 @@ fn consensus_list(items: &[Value]) -> Markup {
     }
 }
 
-fn statement_list(page: &Items, product: &str, vulnerability: &str) -> Markup {
+fn statement_list(page: &Items, filter: &Filter<'_>) -> Markup {
     html! {
         h2 id="statements" { "Statements" }
         @if page.items.is_empty() {
@@ -173,18 +209,18 @@ fn statement_list(page: &Items, product: &str, vulnerability: &str) -> Markup {
                         th scope="col" { "Evidence digest" }
                     } }
                     tbody {
-                        @for s in &page.items { (statement_row(s)) }
+                        @for s in &page.items { (statement_row(s, filter)) }
                     }
                 }
             }
             @if let Some(next) = &page.next_cursor {
-                p { a href={ (BASE) "/vex?" (form(&[("product", product), ("vulnerability", vulnerability), ("cursor", next)])) } { "Next page" } }
+                p { a href=(filter.href(filter.issuer, Some(next))) { "Next page" } }
             }
         }
     }
 }
 
-fn statement_row(s: &Value) -> Markup {
+fn statement_row(s: &Value, filter: &Filter<'_>) -> Markup {
     let st = s.get("statement").unwrap_or(&Value::Null);
     let vuln = st.get("vulnerability").unwrap_or(&Value::Null);
     let vuln_name = vuln
@@ -209,6 +245,10 @@ fn statement_row(s: &Value) -> Markup {
             td data-label="Issuer" {
                 span.mono { (text(s, "issuer")) }
                 @if s.get("signed").and_then(Value::as_bool) == Some(false) { " (unsigned)" }
+                @if filter.issuer.is_empty() && !text(s, "issuer").is_empty() {
+                    br;
+                    a href=(filter.href(text(s, "issuer"), None)) aria-label={ "Only this issuer: " (text(s, "issuer")) } { "Only this issuer" }
+                }
             }
             td.mono.hash data-label="Evidence digest" { (text(s, "evidenceDigest")) }
         }

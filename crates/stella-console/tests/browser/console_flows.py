@@ -12,8 +12,11 @@ the 409 "in use" explained, delete, an error with title and detail; the
 OCI OpenVEX provider's configuration (keys staged and chosen, images
 pasted, an invalid reference flagged inline, saved), run status (run now,
 per-image result, reload while running), VEX search (statements and the
-conflicting consensus); image check with the report, sign out and be
-refused. Security: a hostile file
+conflicting consensus, one issuer's statements); image check with the
+report, sign out and be refused. Run again with `restart` after the server
+restarted on the same data directory: still signed in, the stored session
+holds no secret in the clear, cookies are Secure through a trusted TLS
+proxy, sign-out deletes the session. Security: a hostile file
 name renders as text, a POST without the CSRF token (or from another
 origin) is refused, another tenant's artifacts never appear. Every page:
 axe-core with no serious or critical violation, no horizontal overflow at
@@ -25,6 +28,7 @@ import json
 import os
 import sqlite3
 import sys
+from urllib.parse import urlencode
 
 import requests
 from playwright.sync_api import sync_playwright
@@ -38,6 +42,8 @@ VEX_IMAGE = os.environ["STELLA_VEX_IMAGE"]
 WORK = os.environ["STELLA_WORK"]
 AXE = open(os.environ["STELLA_AXE_JS"], encoding="utf-8").read()
 SHOTS = os.environ["STELLA_SHOTS"]
+# The browser's cookies, kept between the run and the restart phase.
+STATE = os.environ["STELLA_BROWSER_STATE"]
 PROVIDER = "excititor:oci-openvex"
 # No quotes: Chromium percent-encodes `"` in multipart file names.
 HOSTILE_NAME = "<img src=x onerror=window.__pwned=1>.pem"
@@ -132,62 +138,121 @@ def stage(page, name, path):
     return page.locator(".notice dd").first.inner_text().strip()
 
 
+def slot_fieldset(page, slot):
+    return page.locator(f"fieldset.slot:has(legend:has-text('{slot}'))")
+
+
 def provider_config_flow(page):
-    """Configure the OCI OpenVEX provider: stage two keys, paste two images
-    (one invalid, flagged inline with the server's code), fix, save."""
+    """Configure the OCI OpenVEX provider: upload into slots (staged
+    metadata, clear), edit the image list line by line (add, remove, paste
+    many; an invalid line flagged inline with the server's code), save."""
     ci_key = stage(page, "ci.pub", os.path.join(WORK, "ci.pub"))
 
     page.goto(f"{URL}/console/providers")
     page.click(f"a[aria-label='Configuration of {PROVIDER}']")
     page.wait_for_url(f"**/console/providers/{PROVIDER}/config")
-    # Upload from the configuration page: back here with the new artifact choosable.
+    for slot in ("cosignKeys", "tufRoot", "offlineBundle", "registryAuth"):
+        present = (
+            slot_fieldset(page, slot).count() == 1
+            and page.locator(f"#f-{slot}-file").count() == 1
+            and page.locator(f"button:has-text('Upload to {slot}')").count() == 1
+            and page.locator(f"button:has-text('Clear {slot}')").count() == 1
+        )
+        check(present, f"config: artifact slot {slot} with its own upload and clear")
+    check("is not ready" in page.locator("section.panel").first.inner_text(), "config: unconfigured provider not ready")
+
+    # Upload straight into the cosignKeys slot: staged, set, metadata shown.
     with open(os.path.join(WORK, "other.pub"), "rb") as f:
         other_pub = f.read()
-    page.set_input_files("#artifact-file", files=[{"name": "other.pub", "mimeType": "application/x-pem-file", "buffer": other_pub}])
-    page.click("button:has-text('Stage artifact')")
+    page.set_input_files("#f-cosignKeys-file", files=[{"name": "other.pub", "mimeType": "application/x-pem-file", "buffer": other_pub}])
+    page.click("button:has-text('Upload to cosignKeys')")
     page.wait_for_selector(".notice")
-    check(page.url.endswith(f"/console/providers/{PROVIDER}/config"), "config: upload returns to the configuration")
+    check(f"/console/providers/{PROVIDER}/config?slot=cosignKeys&artifact=" in page.url,
+          f"config: slot upload returns to the configuration ({page.url})")
+    notice = page.locator(".notice").inner_text()
+    check("chosen for cosignKeys" in notice, f"config: slot upload chooses it in the slot ({notice!r})")
     other_key = page.locator(".notice dd").first.inner_text().strip()
-    check(page.locator(f"input[name=cosignKeys][value='{other_key}']").count() == 1, "config: the new artifact can be chosen")
-    check("is not ready" in page.locator("section.panel").first.inner_text(), "config: unconfigured provider not ready")
-    check(page.locator("#f-imageSubscriptions").count() == 1, "config: image-subscription editor")
-    for slot in ("cosignKeys", "tufRoot", "offlineBundle", "registryAuth"):
-        present = page.locator(f"#f-{slot}, fieldset:has(legend:has-text('{slot}'))").count() > 0
-        check(present, f"config: artifact slot {slot}")
+    check(page.locator(f"input[name=cosignKeys][value='{other_key}']").is_checked(), "config: uploaded key ticked in its slot")
+    keys_text = slot_fieldset(page, "cosignKeys").inner_text()
+    check(hashlib.sha256(other_pub).hexdigest() in keys_text and "admin" in keys_text,
+          "config: the slot shows the staged sha256 and who staged it")
+
+    # A TUF root into its slot, then cleared (the artifact stays staged).
+    root = b'{"signed": {"_type": "root"}, "signatures": []}'
+    page.set_input_files("#f-tufRoot-file", files=[{"name": "root.json", "mimeType": "application/json", "buffer": root}])
+    page.click("button:has-text('Upload to tufRoot')")
+    page.wait_for_selector(".notice")
+    root_id = page.locator(".notice dd").first.inner_text().strip()
+    check(page.locator("#f-tufRoot").input_value() == root_id, "config: TUF root chosen in its slot")
+    root_text = slot_fieldset(page, "tufRoot").inner_text()
+    check(hashlib.sha256(root).hexdigest() in root_text and f"{len(root)} B" in root_text,
+          "config: TUF root slot shows sha256 and size")
+    page.click("button:has-text('Clear tufRoot')")
+    page.wait_for_selector(".notice")
+    check("Cleared tufRoot" in page.locator(".notice").inner_text(), "config: slot cleared (not saved)")
+    check(page.locator("#f-tufRoot").input_value() == "", "config: cleared slot is empty")
+    check(page.locator(f"#f-tufRoot option[value='{root_id}']").count() == 1, "config: cleared artifact still staged")
     audit(page, "provider-config")
 
-    # Paste many: an invalid reference on line 1, the real image on line 2.
-    page.fill("#f-imageSubscriptions", f"Not A Valid/Ref!!\n{VEX_IMAGE}\n")
+    # The list editor: type a bad line, add a line (in place), paste many.
+    page.fill("#f-imageSubscriptions-0", "Not A Valid/Ref!!")
+    page.click("button:has-text('Add a line')")
+    check(page.evaluate("document.activeElement.id") == "f-imageSubscriptions-1", "config: add a line focuses the new line")
+    page.keyboard.type("registry.invalid/unwanted:1")
+    page.fill("#f-imageSubscriptions-paste", f"{VEX_IMAGE}\n")
     page.select_option("#f-cosignMode", "keypair")
     page.select_option("#f-allowHttpRegistries", "true")
     page.select_option("#f-requireSignatures", "true")
     page.fill("#f-pollInterval", "1h")
     page.check(f"input[name=cosignKeys][value='{ci_key}']")
     page.check(f"input[name=cosignKeys][value='{other_key}']")
-    page.click("button:has-text('Save configuration')")
+    page.click("button:visible:has-text('Save configuration')")
     page.wait_for_selector(".problem")
-    err = page.locator("#f-imageSubscriptions-error")
-    check(err.count() == 1, "config: invalid image reference flagged at its field")
+    err = page.locator("#f-imageSubscriptions-0-error")
+    check(err.count() == 1, "config: invalid image reference flagged at its line")
     err_text = err.inner_text() if err.count() else ""
     check("PROVIDER_CONFIG_INVALID_IMAGE_REFERENCE" in err_text and "Line 1" in err_text,
           f"config: the server's code and the line shown ({err_text!r})")
-    check(page.locator("#f-imageSubscriptions").get_attribute("aria-invalid") == "true", "config: field marked invalid")
-    check(VEX_IMAGE in page.locator("#f-imageSubscriptions").input_value(), "config: the form keeps what was typed")
+    check(page.locator("#f-imageSubscriptions-0").get_attribute("aria-invalid") == "true", "config: line marked invalid")
+    check(page.locator("#f-imageSubscriptions-1").get_attribute("aria-invalid") is None, "config: a valid line not marked")
+    lines = page.locator("fieldset.list-editor input[type=text]")
+    values = [lines.nth(i).input_value() for i in range(lines.count())]
+    check(values == ["Not A Valid/Ref!!", "registry.invalid/unwanted:1", VEX_IMAGE],
+          f"config: typed and pasted lines kept in order ({values})")
     check(page.locator(f"input[name=cosignKeys][value='{ci_key}']").is_checked(), "config: chosen keys kept")
     audit(page, "provider-config-error")
 
-    # Remove the bad line; validate only (nothing saved), then save.
-    page.fill("#f-imageSubscriptions", VEX_IMAGE)
+    # Without the script, a remove button goes to the server and back.
+    csrf = page.locator("#config-form input[name=csrf]").get_attribute("value")
+    body = urlencode([("csrf", csrf), ("imageSubscriptions", "a.example/x:1"), ("imageSubscriptions", "b.example/y:2"),
+                      ("action", "remove:imageSubscriptions:0")])
+    r = page.request.post(f"{URL}/console/providers/{PROVIDER}/config", data=body,
+                          headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": URL})
+    check(r.status == 200 and 'value="b.example/y:2"' in r.text() and "a.example/x:1" not in r.text()
+          and "nothing is saved" in r.text(), f"config: remove without script, server side ({r.status})")
+
+    # Remove by keyboard: line 2, then the bad line 1 (in place).
+    page.focus("button[aria-label='Remove line 2']")
+    page.keyboard.press("Enter")
+    page.focus("button[aria-label='Remove line 1']")
+    page.keyboard.press("Enter")
+    values = [lines.nth(i).input_value() for i in range(lines.count())]
+    check(values == [VEX_IMAGE], f"config: lines removed by keyboard ({values})")
+    check(page.evaluate("document.activeElement.id") == "f-imageSubscriptions-0", "config: focus stays in the list")
     page.click("button:has-text('Validate only')")
     page.wait_for_selector(".notice")
     check("valid (nothing was saved)" in page.locator(".notice").inner_text(), "config: validate only says valid")
     check("is not ready" in page.locator("section.panel").first.inner_text(), "config: validate only saved nothing")
-    page.click("button:has-text('Save configuration')")
+    # Enter in a line saves (the default button), never removes a line.
+    page.focus("#f-imageSubscriptions-0")
+    page.keyboard.press("Enter")
     page.wait_for_selector(".notice")
-    check("Configuration saved" in page.locator(".notice").inner_text(), "config: saved")
+    check("Configuration saved" in page.locator(".notice").inner_text(), "config: Enter saves")
     check("configuration is ready" in page.locator("section.panel").first.inner_text(), "config: ready after save")
-    check(page.locator("#f-imageSubscriptions").input_value().strip() == VEX_IMAGE, "config: saved subscription shown")
+    check(page.locator("#f-imageSubscriptions-0").input_value() == VEX_IMAGE
+          and page.locator("fieldset.list-editor input[type=text]").count() == 1, "config: saved subscription shown")
     check(page.locator("#f-cosignMode").input_value() == "keypair", "config: saved cosign mode shown")
+    check(page.locator(f"input[name=cosignKeys][value='{other_key}']").is_checked(), "config: slot-uploaded key saved")
 
     # The keys are now in use: the artifact store refuses to delete them.
     page.goto(f"{URL}/console/providers/{PROVIDER}")
@@ -264,6 +329,21 @@ def vex_flow(page):
     check(VEX_CVE in ctext and "Conflict" in ctext, f"vex: consensus shows the conflict ({ctext!r})")
     check(consensus.locator("li").count() == 2, "vex: both contributions listed")
     audit(page, "vex-results")
+
+    # Only one issuer's statements: the link keeps product and vulnerability.
+    first_issuer = page.locator("table.statements td[data-label='Issuer'] span.mono").first.inner_text().strip()
+    page.locator("table.statements a:has-text('Only this issuer')").first.click()
+    page.wait_for_selector("table.statements")
+    rows = page.locator("table.statements tbody tr")
+    issuers = page.locator("table.statements td[data-label='Issuer'] span.mono").all_inner_texts()
+    check(rows.count() == 1 and issuers == [first_issuer], f"vex: issuer filter ({issuers})")
+    check(page.locator("#issuer").input_value() == first_issuer and page.locator("#product").input_value() == VEX_PRODUCT,
+          "vex: the search keeps product and issuer")
+    page.fill("#issuer", "key:sha256:" + "0" * 64)
+    page.click("button:has-text('Search')")
+    page.wait_for_url("**/console/vex?*")
+    check("No statements match" in page.locator("main").inner_text(), "vex: an unknown issuer: none, said so")
+    audit(page, "vex-issuer")
 
 
 def main():
@@ -452,6 +532,17 @@ def main():
         )
         check(replay.status_code == 401, f"old session cookie refused ({replay.status_code})")
         check("Not signed in" in replay.text, "refusal says why")
+        # This server trusts no proxy: a client's X-Forwarded-Proto changes nothing.
+        r = requests.get(f"{URL}/console/sign-in", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+        check("Secure" not in r.headers.get("set-cookie", ""), "X-Forwarded-Proto from an untrusted peer ignored")
+
+        # Sign in again and keep the browser's state for the restart phase.
+        page.goto(f"{URL}/console/sign-in")
+        page.fill("#client_id", "admin")
+        page.fill("#client_secret", ADMIN_SECRET)
+        page.click("button:has-text('Sign in') >> nth=0")
+        page.wait_for_url("**/console/providers")
+        context.storage_state(path=STATE)
         check(not errors, f"no script errors ({errors})")
         browser.close()
 
@@ -459,5 +550,73 @@ def main():
     return 1 if failed else 0
 
 
+def session_rows():
+    db = sqlite3.connect(os.path.join(DATA, "stella.db"))
+    rows = db.execute("SELECT id_hash, sealed FROM console_sessions").fetchall()
+    db.close()
+    return rows
+
+
+def sign_in_through_proxy():
+    """The sign-in form through a TLS proxy the server trusts: the cookies
+    it sets carry Secure (sent by hand: a Secure cookie would not go back
+    over plain http)."""
+    forwarded = {"X-Forwarded-Proto": "https"}
+    r = requests.get(f"{URL}/console/sign-in", headers=forwarded, timeout=10)
+    login_cookie = r.headers.get("set-cookie", "")
+    check("stella_console_login=" in login_cookie and "; Secure" in login_cookie,
+          f"trusted proxy over TLS: login cookie Secure ({login_cookie!r})")
+    login = login_cookie.split(";")[0].split("=", 1)[1]
+    r = requests.post(
+        f"{URL}/console/sign-in",
+        data={"mode": "credentials", "login": login, "client_id": "admin", "client_secret": ADMIN_SECRET, "scope": ""},
+        headers={**forwarded, "Cookie": f"stella_console_login={login}", "Origin": URL},
+        allow_redirects=False,
+        timeout=10,
+    )
+    session_cookie = [c for c in r.headers.get("set-cookie", "").split(", ") if c.startswith("stella_console=")]
+    check(r.status_code == 303 and session_cookie and "; Secure" in session_cookie[0]
+          and "HttpOnly" in session_cookie[0] and "SameSite=Strict" in session_cookie[0],
+          f"trusted proxy over TLS: session cookie Secure, HttpOnly, SameSite=Strict ({session_cookie})")
+    r = requests.get(f"{URL}/console/sign-in", timeout=10)
+    check("Secure" not in r.headers.get("set-cookie", ""), "the same proxy over plain http: no Secure")
+
+
+def restart_phase():
+    """After `stella serve` restarted on the same data directory: the
+    browser is still signed in; sign out deletes the session for good."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(storage_state=STATE, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(f"{URL}/console/providers")
+        check(page.url.endswith("/console/providers") and page.locator("h1").inner_text() == "Providers",
+              f"after a restart: still signed in ({page.url})")
+        cookie = next(c for c in context.cookies() if c["name"] == "stella_console")["value"]
+        rows = session_rows()
+        hashes = [r[0] for r in rows]
+        check(hashlib.sha256(cookie.encode()).hexdigest() in hashes, "stored session keyed by the SHA-256 of its id")
+        check(all(cookie not in h for h in hashes) and not any(b"eyJ" in bytes(r[1]) or b"admin" in bytes(r[1]) for r in rows),
+              "stored sessions hold neither the id nor the token nor the subject in the clear")
+        sign_in_through_proxy()
+
+        csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+        page.click("button:has-text('Sign out')")
+        page.wait_for_url("**/console/sign-in?out=1")
+        check(hashlib.sha256(cookie.encode()).hexdigest() not in [r[0] for r in session_rows()],
+              "sign-out deleted the stored session")
+        replay = requests.post(
+            f"{URL}/console/sign-out", data={"csrf": csrf}, cookies={"stella_console": cookie},
+            allow_redirects=False, timeout=10,
+        )
+        check(replay.status_code == 401, f"after sign-out: the old cookie refused ({replay.status_code})")
+        r = requests.get(f"{URL}/console/providers", cookies={"stella_console": cookie}, allow_redirects=False, timeout=10)
+        check(r.status_code == 303 and r.headers.get("location") == "/console/sign-in",
+              f"after sign-out: pages send the old cookie to sign-in ({r.status_code})")
+        browser.close()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(restart_phase() if sys.argv[1:] == ["restart"] else main())

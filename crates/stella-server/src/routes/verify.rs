@@ -11,7 +11,9 @@
 //!
 //! Not done here: keyless signers (they need a sigstore trusted root the
 //! server does not manage yet: refused with `POLICY_UNSUPPORTED`), registry
-//! credentials (images are read anonymously), local `oci:` layouts (refused:
+//! credentials (images are read anonymously), registries outside
+//! `imageCheck.allowedRegistries` when that list is set (refused with
+//! `REGISTRY_NOT_ALLOWED`), local `oci:` layouts (refused:
 //! a caller must not make the server read its file system), signing or
 //! attaching the verdict.
 
@@ -190,13 +192,23 @@ pub async fn verify_image(
             format!("not an image reference: {e}"),
         )
     })?;
-    let Reference::Registry(_) = &reference else {
+    let Reference::Registry(registry) = &reference else {
         return Err(field(
             "$.reference",
             "LOCAL_REFERENCE_REFUSED",
             "the server reads registries only, not local oci: layouts",
         ));
     };
+    if !registry_allowed(&state.config.image_check_registries, &registry.registry) {
+        return Err(field(
+            "$.reference",
+            "REGISTRY_NOT_ALLOWED",
+            format!(
+                "the server does not check images on `{}` (imageCheck.allowedRegistries)",
+                registry.registry
+            ),
+        ));
+    }
     let dir = policy_dir(&state, ctx.tenant())
         .filter(|_| safe_name(&body.policy))
         .ok_or_else(|| {
@@ -289,6 +301,12 @@ pub(crate) async fn parent_index(
 
 /// Anonymous registry access: the server's own docker credentials are
 /// never offered to a registry a caller names.
+/// Whether an image check may contact `registry` (`host[:port]`): any
+/// when the operator set no list, else only a listed one (case-blind).
+fn registry_allowed(allowed: &[String], registry: &str) -> bool {
+    allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case(registry))
+}
+
 pub(crate) fn registry_client(plain_http: bool) -> Result<RegistryClient, ApiError> {
     let none: Arc<dyn CredentialProvider> = Arc::new(StaticCredentials::new());
     let options = RegistryOptions {
@@ -389,6 +407,15 @@ fn material(dir: &Path, relative: &str, policy: &str) -> Result<String, ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registries_outside_the_allow_list_are_refused() {
+        assert!(registry_allowed(&[], "any.example:5000"));
+        let list = vec!["registry.internal:5000".to_string()];
+        assert!(registry_allowed(&list, "Registry.Internal:5000"));
+        assert!(!registry_allowed(&list, "registry.internal"));
+        assert!(!registry_allowed(&list, "169.254.169.254"));
+    }
 
     #[test]
     fn names_are_single_safe_components() {
