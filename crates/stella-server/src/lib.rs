@@ -120,6 +120,10 @@ fn routes_vex() -> Router<AppState> {
         )
         .route("/vex/statements", get(routes::vex::list_vex_statements))
         .route("/vex/consensus", get(routes::vex::get_vex_consensus))
+        .route(
+            "/vex/trust",
+            get(routes::vex::get_vex_trust).put(routes::vex::put_vex_trust),
+        )
 }
 
 /// Runs due OpenVEX providers: first a second after start, then every

@@ -34,6 +34,8 @@ use crate::routes::{artifacts, ops, providers, token, verify, vex};
         providers::provider_status,
         vex::list_vex_statements,
         vex::get_vex_consensus,
+        vex::get_vex_trust,
+        vex::put_vex_trust,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
     modifiers(&Security, &EdgeResponses),

@@ -405,7 +405,7 @@ def case_ops_and_openapi():
                 # OpenVEX providers and statements (issue 13, docs/vex.md)
                 "/excititor/providers", "/excititor/providers/{providerId}/config",
                 "/excititor/providers/{providerId}/run", "/excititor/providers/{providerId}/status",
-                "/vex/statements", "/vex/consensus"}
+                "/vex/statements", "/vex/consensus", "/vex/trust"}
     expected |= {"/verify/policies", "/verify/image"}  # the console's image check (docs/console.md)
     check(set(doc["paths"]) == expected, set(doc["paths"]) ^ expected)
     for path, ops in doc["paths"].items():
