@@ -1013,3 +1013,157 @@ async fn server_trust_weights_decide_consensus_and_caps_are_reported() {
     let still = run_now();
     assert_eq!(still["images"][0]["counts"]["capsHit"], 1, "{still:#}");
 }
+
+/// The Referrers-API path of the change check, on the testkit's spec
+/// registry (which has the API): an idle image costs its tag HEAD and one
+/// referrers GET (no fallback-index HEAD), the `.att` check comes from the
+/// one tag listing shared by the repository (plus the registry client's
+/// mode probe, once per run), and a new attestation changes the API
+/// listing, so it is ingested.
+#[tokio::test(flavor = "multi_thread")]
+async fn referrers_api_registry_fingerprint_uses_the_listing() {
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(Default::default());
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/api".into(),
+        tag: None,
+        digest: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    ok(
+        &[
+            "key",
+            "generate",
+            "--algorithm",
+            "ecdsa-p256",
+            "--output-key",
+            &p("k.key"),
+            "--output-pub",
+            &p("k.pub"),
+        ],
+        &[],
+    );
+    let attest = |image: &str, id: &str| {
+        std::fs::write(
+            p(&format!("{id}.json")),
+            format!(
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/{id}","author":"A",
+                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "statements":[{{"vulnerability":{{"name":"CVE-2024-4{id}"}},"status":"fixed"}}]}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &[
+                "--plain-http",
+                "attest",
+                "--image",
+                image,
+                "--predicate",
+                &p(&format!("{id}.json")),
+                "--type",
+                "openvex",
+                "--key",
+                &p("k.key"),
+            ],
+            &[],
+        );
+    };
+    let mut images = Vec::new();
+    for i in 0..2 {
+        push_image(&repo, &format!("api{i}"), &format!("v{i}")).await;
+        let image = format!("{host}/vex/api:v{i}");
+        attest(&image, &i.to_string());
+        images.push(image);
+    }
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &images[0],
+            "--image",
+            &images[1],
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    let run_now = || -> (serde_json::Value, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let before = reg.requests().len();
+            let out = run(
+                &["vex", "providers", "run", provider, "--output", "json"],
+                &env,
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["result"] == "busy" {
+                assert!(Instant::now() < deadline, "the scheduled run never ended");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            let requests = reg.requests()[before..]
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
+            return (v, requests);
+        }
+    };
+    let (first, _) = run_now();
+    assert_eq!(first["result"], "succeeded", "{first:#}");
+    let (second, _) = run_now();
+    assert_eq!(second["counts"]["found"], 0, "{second:#}");
+    let (idle, requests) = run_now();
+    assert_eq!(idle["counts"]["found"], 0, "{idle:#}");
+    let count = |what: &str| requests.iter().filter(|l| l.contains(what)).count();
+    // The registry client's once-per-run mode probe asks for the referrers
+    // of the empty JSON digest; it is shared by every image of the registry.
+    let probe = format!("referrers/{}", stella_types::media_types::EMPTY_JSON_DIGEST);
+    assert!(count(&probe) <= 1, "{requests:#?}");
+    assert_eq!(
+        count("GET /v2/vex/api/referrers/sha256:") - count(&probe),
+        2,
+        "{requests:#?}"
+    );
+    assert_eq!(count("HEAD /v2/vex/api/manifests/v"), 2, "{requests:#?}");
+    assert_eq!(count("/tags/list"), 1, "{requests:#?}");
+    assert_eq!(count("manifests/sha256-"), 0, "{requests:#?}");
+    // 2 per image, the shared listing and the shared probe.
+    assert!(requests.len() <= 6, "{requests:#?}");
+
+    // A new attestation on v0: the API listing changes, so it is ingested.
+    attest(&images[0], "9");
+    let (fresh, _) = run_now();
+    assert_eq!(fresh["counts"]["inserted"], 1, "{fresh:#}");
+    assert!(
+        fresh["images"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unchanged"),
+        "{fresh:#}"
+    );
+}
