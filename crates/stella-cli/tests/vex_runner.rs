@@ -1167,3 +1167,177 @@ async fn referrers_api_registry_fingerprint_uses_the_listing() {
         "{fresh:#}"
     );
 }
+
+/// Copies an OCI layout into the spec registry's repository `repo` without
+/// HTTP (so the registry's request counters start at the runner's first
+/// request): every blob, and every manifest `index.json` lists (tagged by
+/// its `org.opencontainers.image.ref.name`).
+fn seed_from_layout(
+    reg: &stella_testkit::spec_registry::SpecRegistry,
+    lay: &std::path::Path,
+    repo: &str,
+) {
+    for entry in std::fs::read_dir(lay.join("blobs/sha256")).unwrap() {
+        reg.seed_blob(repo, &std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lay.join("index.json")).unwrap()).unwrap();
+    for m in index["manifests"].as_array().unwrap() {
+        let hex = m["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let bytes = std::fs::read(lay.join("blobs/sha256").join(hex)).unwrap();
+        let tag = m["annotations"]["org.opencontainers.image.ref.name"].as_str();
+        reg.seed_manifest(repo, tag, m["mediaType"].as_str().unwrap(), &bytes);
+    }
+}
+
+/// A registry answering 429: the registry client waits and retries
+/// (`Retry-After`) up to its limit, so the first image, whose change check
+/// and resolve each get six 429s, fails with the reason while the second
+/// is ingested; nothing of the first is stored, and the next run (the
+/// registry no longer limits) ingests it.
+#[test]
+fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let lay = dir.path().join("lay");
+    ok(
+        &[
+            "key",
+            "generate",
+            "--algorithm",
+            "ecdsa-p256",
+            "--output-key",
+            &p("k.key"),
+            "--output-pub",
+            &p("k.pub"),
+        ],
+        &[],
+    );
+    let mut digests = Vec::new();
+    for i in 0..2 {
+        let d = stella_testkit::fixtures::layout_image(
+            &lay,
+            &format!("v{i}"),
+            stella_testkit::fixtures::PLAIN_CONFIG,
+            format!("rate {i}").as_bytes(),
+        );
+        std::fs::write(
+            p(&format!("{i}.json")),
+            format!(
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/rate{i}","author":"A",
+                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "statements":[{{"vulnerability":{{"name":"CVE-2024-5{i}"}},"status":"fixed"}}]}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &[
+                "attest",
+                "--image",
+                &format!("oci:{}:v{i}", lay.display()),
+                "--predicate",
+                &p(&format!("{i}.json")),
+                "--type",
+                "openvex",
+                "--key",
+                &p("k.key"),
+            ],
+            &[],
+        );
+        digests.push(d.digest);
+    }
+    // Two 6-attempt rounds of 429 for the first image's first requests.
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(
+        stella_testkit::spec_registry::SpecConfig {
+            rate_limit_first_n: 12,
+            ..Default::default()
+        },
+    );
+    seed_from_layout(&reg, &lay, "vex/rate");
+    let host = reg.host_port();
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    let (img0, img1) = (format!("{host}/vex/rate:v0"), format!("{host}/vex/rate:v1"));
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &img0,
+            "--image",
+            &img1,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    // The scheduler's first run meets the 429s.
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let s = curl_json(&status_url, &token);
+        if s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let runs = status["runs"].as_array().unwrap();
+    let whole = runs.iter().find(|r| r["image"] == "").unwrap();
+    assert_eq!(whole["result"], "partial", "{status:#}");
+    let first = runs.iter().find(|r| r["image"] == img0.as_str()).unwrap();
+    assert_eq!(first["result"], "failed", "{status:#}");
+    assert!(
+        first["reason"].as_str().unwrap().contains("429"),
+        "{status:#}"
+    );
+    let second = runs.iter().find(|r| r["image"] == img1.as_str()).unwrap();
+    assert_eq!(second["counts"]["inserted"], 1, "{status:#}");
+    let about = |d: &stella_types::Digest| {
+        curl_json(
+            &format!("{}/vex/statements?product=sha256:{}", server.url, d.hex()),
+            &token,
+        )["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(about(&digests[0]), 0);
+    assert_eq!(about(&digests[1]), 1);
+    // The next run recovers the first image; the second is unchanged.
+    let out = run(
+        &["vex", "providers", "run", provider, "--output", "json"],
+        &env,
+    );
+    let next: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(next["result"], "succeeded", "{next:#}");
+    assert_eq!(next["images"][0]["counts"]["inserted"], 1, "{next:#}");
+    assert!(
+        next["images"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unchanged"),
+        "{next:#}"
+    );
+    assert_eq!(about(&digests[0]), 1);
+    assert!(reg.requests().iter().any(|r| r.method == "HEAD"));
+}
