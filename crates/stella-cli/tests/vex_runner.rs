@@ -1190,16 +1190,12 @@ fn seed_from_layout(
     }
 }
 
-/// A registry answering 429: the registry client waits and retries
-/// (`Retry-After`) up to its limit, so the first image, whose change check
-/// and resolve each get six 429s, fails with the reason while the second
-/// is ingested; nothing of the first is stored, and the next run (the
-/// registry no longer limits) ingests it.
-#[test]
-fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    let lay = dir.path().join("lay");
+/// An OCI layout `dir/lay` with images `v0` and `v1`, each with one
+/// OpenVEX attestation (CVE-2024-50 / -51) signed by `dir/k.key`
+/// (`dir/k.pub` is the public key); returns the layout and the image digests.
+fn attested_layout(dir: &std::path::Path) -> (std::path::PathBuf, Vec<stella_types::Digest>) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let lay = dir.join("lay");
     ok(
         &[
             "key",
@@ -1219,12 +1215,12 @@ fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
             &lay,
             &format!("v{i}"),
             stella_testkit::fixtures::PLAIN_CONFIG,
-            format!("rate {i}").as_bytes(),
+            format!("layout image {i}").as_bytes(),
         );
         std::fs::write(
             p(&format!("{i}.json")),
             format!(
-                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/rate{i}","author":"A",
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/layout{i}","author":"A",
                 "timestamp":"2024-05-01T00:00:00Z","version":1,
                 "statements":[{{"vulnerability":{{"name":"CVE-2024-5{i}"}},"status":"fixed"}}]}}"#
             ),
@@ -1246,6 +1242,19 @@ fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
         );
         digests.push(d.digest);
     }
+    (lay, digests)
+}
+
+/// A registry answering 429: the registry client waits and retries
+/// (`Retry-After`) up to its limit, so the first image, whose change check
+/// and resolve each get six 429s, fails with the reason while the second
+/// is ingested; nothing of the first is stored, and the next run (the
+/// registry no longer limits) ingests it.
+#[test]
+fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (lay, digests) = attested_layout(dir.path());
     // Two 6-attempt rounds of 429 for the first image's first requests.
     let reg = stella_testkit::spec_registry::SpecRegistry::start(
         stella_testkit::spec_registry::SpecConfig {
@@ -1340,4 +1349,98 @@ fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
     );
     assert_eq!(about(&digests[0]), 1);
     assert!(reg.requests().iter().any(|r| r.method == "HEAD"));
+}
+
+/// A registry dying mid-run (the spec registry drops every connection
+/// after its 6th request, inside the first image's discovery): both images
+/// fail with the transport reason, the run is `failed`, the run status is
+/// recorded, and no statement (nor part of a document) is stored.
+#[test]
+fn a_registry_dying_mid_run_fails_the_run_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (lay, digests) = attested_layout(dir.path());
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(
+        stella_testkit::spec_registry::SpecConfig {
+            fail_after_requests: Some(6),
+            ..Default::default()
+        },
+    );
+    seed_from_layout(&reg, &lay, "vex/dying");
+    let host = reg.host_port();
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    let (img0, img1) = (
+        format!("{host}/vex/dying:v0"),
+        format!("{host}/vex/dying:v1"),
+    );
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &img0,
+            "--image",
+            &img1,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        let s = curl_json(&status_url, &token);
+        if s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let runs = status["runs"].as_array().unwrap();
+    let whole = runs.iter().find(|r| r["image"] == "").unwrap();
+    assert_eq!(whole["result"], "failed", "{status:#}");
+    assert!(
+        whole["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 of 2 image(s) failed"),
+        "{status:#}"
+    );
+    for image in [&img0, &img1] {
+        let r = runs.iter().find(|r| r["image"] == image.as_str()).unwrap();
+        assert_eq!(r["result"], "failed", "{status:#}");
+        assert!(!r["reason"].as_str().unwrap().is_empty(), "{status:#}");
+        assert_eq!(r["counts"]["inserted"], 0, "{status:#}");
+    }
+    assert!(
+        reg.request_count() > 6,
+        "the registry was asked after it died"
+    );
+    for d in &digests {
+        let items = curl_json(
+            &format!("{}/vex/statements?product=sha256:{}", server.url, d.hex()),
+            &token,
+        );
+        assert_eq!(items["items"].as_array().unwrap().len(), 0, "{items:#}");
+    }
 }
