@@ -28,6 +28,9 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 # The web console's browser test: Debian's headless Chromium (never a downloaded browser) and npm.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
+# The offline VEX ingest test (vex_ingest_layout.rs): strace counts connect calls under unshare -n.
+command -v strace >/dev/null || need+=(strace)
+command -v unshare >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()

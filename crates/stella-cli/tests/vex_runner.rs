@@ -9,7 +9,9 @@
 //! no scratch directory behind. In TUF mode the run fetches the trusted root
 //! from a python-tuf repository on 127.0.0.1 starting from the uploaded
 //! `root.json`; expired or wrongly signed metadata fails the run with the
-//! reason, and the next good publish recovers.
+//! reason, and the next good publish recovers; a rollback across runs is
+//! refused (the last trusted TUF metadata is kept per provider). Several
+//! tag subscriptions of one repository share one tag listing per run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -441,7 +443,8 @@ fn admin_token(server: &Server) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tuf_mode_refreshes_the_trusted_root_through_the_mirror_and_refuses_expired_metadata() {
+async fn tuf_mode_refreshes_through_the_mirror_and_refuses_expired_forged_and_rolled_back_metadata()
+{
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
     let repo = RegistryClient::new(RegistryOptions {
@@ -528,4 +531,916 @@ async fn tuf_mode_refreshes_the_trusted_root_through_the_mirror_and_refuses_expi
         "{forged:#}"
     );
     assert!(reason.contains("timestamp"), "{forged:#}");
+
+    // A rollback across runs: a good publish is accepted (and kept), then
+    // the mirror serves a validly signed, unexpired timestamp with a lower
+    // version. Each run has a fresh session directory, so only the TUF
+    // state the provider kept in the database can notice it.
+    fx.publish(&[]);
+    assert_eq!(run_now()["result"], "succeeded");
+    fx.publish(&["--timestamp-version", "1"]);
+    let rolled_back = run_now();
+    assert_eq!(rolled_back["result"], "failed", "{rolled_back:#}");
+    let reason = rolled_back["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TUF refresh from tufMirror failed")
+            && reason.contains("version 1 of timestamp"),
+        "{rolled_back:#}"
+    );
+    // Still refused on the next run (the kept state did not move back),
+    // and accepted again once the mirror is past the kept version.
+    assert_eq!(run_now()["result"], "failed");
+    fx.publish(&["--timestamp-version", "100"]);
+    assert_eq!(run_now()["result"], "succeeded");
+}
+
+/// Idle polls of several tag subscriptions in one repository: one tag
+/// listing is shared, so each image costs its tag HEAD and the HEAD of its
+/// fallback index (the companion tag it has) and no `.att` HEAD; a `.att`
+/// tag pushed later shows up in the listing and the image is searched.
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_subscriptions_of_one_repository_share_one_tag_listing() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/many".into(),
+        tag: None,
+        digest: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    ok(
+        &[
+            "key",
+            "generate",
+            "--algorithm",
+            "ecdsa-p256",
+            "--output-key",
+            &p("k.key"),
+            "--output-pub",
+            &p("k.pub"),
+        ],
+        &[],
+    );
+    std::fs::write(
+        p("v.json"),
+        r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/many","author":"A",
+        "timestamp":"2024-05-01T00:00:00Z","version":1,
+        "statements":[{"vulnerability":{"name":"CVE-2024-20"},"status":"fixed"}]}"#,
+    )
+    .unwrap();
+    let mut images = Vec::new();
+    let mut digests = Vec::new();
+    for i in 0..3 {
+        let d = push_image(&repo, &format!("many{i}"), &format!("v{i}")).await;
+        let image = format!("{host}/vex/many:v{i}");
+        ok(
+            &[
+                "--plain-http",
+                "attest",
+                "--image",
+                &image,
+                "--predicate",
+                &p("v.json"),
+                "--type",
+                "openvex",
+                "--key",
+                &p("k.key"),
+            ],
+            &[],
+        );
+        images.push(image);
+        digests.push(d.digest);
+    }
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let mut args: Vec<&str> = vec!["vex", "providers", "configure", provider];
+    for image in &images {
+        args.extend(["--image", image.as_str()]);
+    }
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    args.extend([
+        "--set",
+        "cosignMode=keypair",
+        "--set",
+        "allowHttpRegistries=true",
+        "--set",
+        "pollInterval=1h",
+        "--upload-artifact",
+        &key_arg,
+    ]);
+    ok(&args, &env);
+    let run_now = || -> (serde_json::Value, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let before = reg.access_log_lines().len();
+            let out = run(
+                &["vex", "providers", "run", provider, "--output", "json"],
+                &env,
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["result"] == "busy" {
+                assert!(Instant::now() < deadline, "the scheduled run never ended");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            let requests: Vec<String> = reg.access_log_lines()[before..]
+                .iter()
+                .filter(|l| l.contains("\"GET /v2/") || l.contains("\"HEAD /v2/"))
+                .cloned()
+                .collect();
+            return (v, requests);
+        }
+    };
+    // The first run (scheduled or on demand) searches and ingests; the
+    // next one is the first with fingerprints to compare.
+    let (first, _) = run_now();
+    assert_eq!(first["result"], "succeeded", "{first:#}");
+    let (second, _) = run_now();
+    assert_eq!(second["counts"]["found"], 0, "{second:#}");
+    let (idle, requests) = run_now();
+    assert_eq!(idle["counts"]["found"], 0, "{idle:#}");
+    let count = |what: &str| requests.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(count("/tags/list"), 1, "{requests:#?}");
+    assert_eq!(count(".att "), 0, "{requests:#?}");
+    assert_eq!(count("\"HEAD /v2/vex/many/manifests/v"), 3, "{requests:#?}");
+    assert_eq!(
+        count("\"HEAD /v2/vex/many/manifests/sha256-"),
+        3,
+        "{requests:#?}"
+    );
+    // 2 per image plus the one shared listing: 7 for 3 images.
+    assert_eq!(requests.len(), 7, "{requests:#?}");
+
+    // A cosign legacy `.att` tag appears for the second image: the listing
+    // shows it, so that image is searched again; the others stay idle.
+    let att = format!("sha256-{}.att", digests[1].hex());
+    push_image(&repo, "att-layout", &att).await;
+    let (changed, requests) = run_now();
+    let per_image = changed["images"].as_array().unwrap();
+    let reasons: Vec<&str> = per_image
+        .iter()
+        .map(|i| i["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons[0].contains("unchanged"), "{changed:#}");
+    assert!(!reasons[1].contains("unchanged"), "{changed:#}");
+    assert!(reasons[2].contains("unchanged"), "{changed:#}");
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains(&format!("\"HEAD /v2/vex/many/manifests/{att}"))),
+        "{requests:#?}"
+    );
+}
+
+/// A `vex.read` only token for tenant t1 of `server`.
+fn reader_token(server: &Server) -> String {
+    let data = server.data.path().to_str().unwrap().to_string();
+    let add = ok(
+        &[
+            "admin",
+            "clients",
+            "add",
+            "reader",
+            "--tenant",
+            "t1",
+            "--scopes",
+            "vex.read",
+            "--data-dir",
+            &data,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let secret = serde_json::from_str::<serde_json::Value>(&add).unwrap()["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = Command::new("curl")
+        .args([
+            "-sf",
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            "client_id=reader",
+            "-d",
+        ])
+        .arg(format!("client_secret={secret}"))
+        .arg(format!("{}/connect/token", server.url))
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&tok.stdout).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `curl -X PUT` with a JSON body: (HTTP status, body).
+fn curl_put(url: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-X", "PUT", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+            url,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The per-tenant issuer trust (`GET|PUT /vex/trust`) decides
+/// `/vex/consensus`, and the caps are provider fields whose hits the run
+/// status reports: `maxDocumentsPerRun` defers the images after it (the
+/// next run catches up), `maxReferrersPerImage` leaves an image with more
+/// referrers unexamined.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_trust_weights_decide_consensus_and_caps_are_reported() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/trust".into(),
+        tag: None,
+        digest: None,
+    });
+    let a = push_image(&repo, "trust-a", "a").await;
+    push_image(&repo, "trust-b", "b").await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for k in ["k1", "k2"] {
+        ok(
+            &[
+                "key",
+                "generate",
+                "--algorithm",
+                "ecdsa-p256",
+                "--output-key",
+                &p(&format!("{k}.key")),
+                "--output-pub",
+                &p(&format!("{k}.pub")),
+            ],
+            &[],
+        );
+    }
+    for (name, image, key, vuln, status) in [
+        ("a1", "a", "k1", "CVE-2024-30", "fixed"),
+        ("a2", "a", "k2", "CVE-2024-30", "under_investigation"),
+        ("b1", "b", "k1", "CVE-2024-31", "fixed"),
+    ] {
+        std::fs::write(
+            p(&format!("{name}.json")),
+            format!(
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/{name}","author":"A",
+                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "statements":[{{"vulnerability":{{"name":"{vuln}"}},"status":"{status}"}}]}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &[
+                "--plain-http",
+                "attest",
+                "--image",
+                &format!("{host}/vex/trust:{image}"),
+                "--predicate",
+                &p(&format!("{name}.json")),
+                "--type",
+                "openvex",
+                "--key",
+                &p(&format!("{key}.key")),
+            ],
+            &[],
+        );
+    }
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let (img_a, img_b) = (format!("{host}/vex/trust:a"), format!("{host}/vex/trust:b"));
+    let (k1, k2) = (
+        format!("cosignKeys=@{}", p("k1.pub")),
+        format!("cosignKeys=@{}", p("k2.pub")),
+    );
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &img_a,
+            "--image",
+            &img_b,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--set",
+            "maxDocumentsPerRun=2",
+            "--upload-artifact",
+            &k1,
+            "--upload-artifact",
+            &k2,
+        ],
+        &env,
+    );
+    let run_now = || -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = run(
+                &["vex", "providers", "run", provider, "--output", "json"],
+                &env,
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["result"] != "busy" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "the scheduled run never ended");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // Wait for the scheduled first run, then look at its status: image a
+    // took the whole budget of 2 documents, image b was deferred.
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let s = curl_json(&status_url, &token);
+        if s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let runs = status["runs"].as_array().unwrap();
+    let whole = runs.iter().find(|r| r["image"] == "").unwrap();
+    assert_eq!(whole["result"], "partial", "{status:#}");
+    assert!(
+        whole["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cap hit: maxDocumentsPerRun"),
+        "{status:#}"
+    );
+    let b_run = runs.iter().find(|r| r["image"] == img_b.as_str()).unwrap();
+    assert_eq!(b_run["result"], "deferred", "{status:#}");
+    assert_eq!(whole["counts"]["inserted"], 2, "{status:#}");
+    // The next run catches up with image b (a is unchanged).
+    let next = run_now();
+    assert_eq!(next["result"], "succeeded", "{next:#}");
+    assert_eq!(next["counts"]["inserted"], 1, "{next:#}");
+
+    // Consensus with no trust configuration: the two keys disagree at the
+    // same weight.
+    let consensus_url = format!(
+        "{}/vex/consensus?product=sha256:{}&vulnerability=CVE-2024-30",
+        server.url,
+        a.digest.hex()
+    );
+    let equal = curl_json(&consensus_url, &token);
+    assert_eq!(equal["items"][0]["conflict"], true, "{equal:#}");
+    assert_eq!(
+        equal["items"][0]["status"], "under_investigation",
+        "{equal:#}"
+    );
+    let trust_url = format!("{}/vex/trust", server.url);
+    let default = curl_json(&trust_url, &token);
+    assert_eq!(default["configured"], false, "{default:#}");
+    assert_eq!(default["trust"]["defaultWeight"], 1, "{default:#}");
+
+    // Trust k1's signer above everyone: its `fixed` decides, no conflict.
+    let statements = curl_json(
+        &format!("{}/vex/statements?vulnerability=CVE-2024-30", server.url),
+        &token,
+    );
+    let k1_issuer = statements["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["statement"]["status"] == "fixed")
+        .unwrap()["issuer"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body =
+        serde_json::json!({"issuers": [{"issuer": k1_issuer, "weight": 10}], "defaultWeight": 1});
+    let (code, saved) = curl_put(&trust_url, &token, &body.to_string());
+    assert_eq!(code, 200, "{saved:#}");
+    assert_eq!(saved["configured"], true);
+    assert_eq!(curl_json(&trust_url, &token)["trust"], body);
+    let weighed = curl_json(&consensus_url, &token);
+    assert_eq!(weighed["items"][0]["status"], "fixed", "{weighed:#}");
+    assert_eq!(weighed["items"][0]["conflict"], false, "{weighed:#}");
+    let again = curl_json(&consensus_url, &token);
+    assert_eq!(
+        serde_json::to_vec(&again).unwrap(),
+        serde_json::to_vec(&weighed).unwrap()
+    );
+    // Bad trust: an issuer listed twice; a read-only token may not write.
+    let twice = serde_json::json!({"issuers": [{"issuer": "x"}, {"issuer": "x"}]});
+    let (code, problem) = curl_put(&trust_url, &token, &twice.to_string());
+    assert_eq!(code, 400, "{problem:#}");
+    assert_eq!(problem["code"], "INVALID_TRUST", "{problem:#}");
+    let (code, _) = curl_put(&trust_url, &reader_token(&server), &body.to_string());
+    assert_eq!(code, 403);
+    assert_eq!(curl_json(&trust_url, &token)["trust"], body);
+
+    // maxReferrersPerImage=1: image a has 2 referrers, so it is not
+    // examined and the cap is reported; image b (1 referrer) is.
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--set",
+            "maxReferrersPerImage=1",
+        ],
+        &env,
+    );
+    let capped = run_now();
+    let images = capped["images"].as_array().unwrap();
+    assert!(
+        images[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over the cap of 1 referrers per image"),
+        "{capped:#}"
+    );
+    assert_eq!(images[0]["counts"]["capsHit"], 1, "{capped:#}");
+    assert_eq!(images[0]["counts"]["found"], 0, "{capped:#}");
+    assert_eq!(images[1]["counts"]["found"], 1, "{capped:#}");
+    assert!(
+        capped["reason"].as_str().unwrap().contains("cap hit"),
+        "{capped:#}"
+    );
+    // Reported again next run (a capped image keeps no fingerprint).
+    let still = run_now();
+    assert_eq!(still["images"][0]["counts"]["capsHit"], 1, "{still:#}");
+}
+
+/// The Referrers-API path of the change check, on the testkit's spec
+/// registry (which has the API): an idle image costs its tag HEAD and one
+/// referrers GET (no fallback-index HEAD), the `.att` check comes from the
+/// one tag listing shared by the repository (plus the registry client's
+/// mode probe, once per run), and a new attestation changes the API
+/// listing, so it is ingested.
+#[tokio::test(flavor = "multi_thread")]
+async fn referrers_api_registry_fingerprint_uses_the_listing() {
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(Default::default());
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/api".into(),
+        tag: None,
+        digest: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    ok(
+        &[
+            "key",
+            "generate",
+            "--algorithm",
+            "ecdsa-p256",
+            "--output-key",
+            &p("k.key"),
+            "--output-pub",
+            &p("k.pub"),
+        ],
+        &[],
+    );
+    let attest = |image: &str, id: &str| {
+        std::fs::write(
+            p(&format!("{id}.json")),
+            format!(
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/{id}","author":"A",
+                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "statements":[{{"vulnerability":{{"name":"CVE-2024-4{id}"}},"status":"fixed"}}]}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &[
+                "--plain-http",
+                "attest",
+                "--image",
+                image,
+                "--predicate",
+                &p(&format!("{id}.json")),
+                "--type",
+                "openvex",
+                "--key",
+                &p("k.key"),
+            ],
+            &[],
+        );
+    };
+    let mut images = Vec::new();
+    for i in 0..2 {
+        push_image(&repo, &format!("api{i}"), &format!("v{i}")).await;
+        let image = format!("{host}/vex/api:v{i}");
+        attest(&image, &i.to_string());
+        images.push(image);
+    }
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &images[0],
+            "--image",
+            &images[1],
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    let run_now = || -> (serde_json::Value, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let before = reg.requests().len();
+            let out = run(
+                &["vex", "providers", "run", provider, "--output", "json"],
+                &env,
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["result"] == "busy" {
+                assert!(Instant::now() < deadline, "the scheduled run never ended");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            let requests = reg.requests()[before..]
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
+            return (v, requests);
+        }
+    };
+    let (first, _) = run_now();
+    assert_eq!(first["result"], "succeeded", "{first:#}");
+    let (second, _) = run_now();
+    assert_eq!(second["counts"]["found"], 0, "{second:#}");
+    let (idle, requests) = run_now();
+    assert_eq!(idle["counts"]["found"], 0, "{idle:#}");
+    let count = |what: &str| requests.iter().filter(|l| l.contains(what)).count();
+    // The registry client's once-per-run mode probe asks for the referrers
+    // of the empty JSON digest; it is shared by every image of the registry.
+    let probe = format!("referrers/{}", stella_types::media_types::EMPTY_JSON_DIGEST);
+    assert!(count(&probe) <= 1, "{requests:#?}");
+    assert_eq!(
+        count("GET /v2/vex/api/referrers/sha256:") - count(&probe),
+        2,
+        "{requests:#?}"
+    );
+    assert_eq!(count("HEAD /v2/vex/api/manifests/v"), 2, "{requests:#?}");
+    assert_eq!(count("/tags/list"), 1, "{requests:#?}");
+    assert_eq!(count("manifests/sha256-"), 0, "{requests:#?}");
+    // 2 per image, the shared listing and the shared probe.
+    assert!(requests.len() <= 6, "{requests:#?}");
+
+    // A new attestation on v0: the API listing changes, so it is ingested.
+    attest(&images[0], "9");
+    let (fresh, _) = run_now();
+    assert_eq!(fresh["counts"]["inserted"], 1, "{fresh:#}");
+    assert!(
+        fresh["images"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unchanged"),
+        "{fresh:#}"
+    );
+}
+
+/// Copies an OCI layout into the spec registry's repository `repo` without
+/// HTTP (so the registry's request counters start at the runner's first
+/// request): every blob, and every manifest `index.json` lists (tagged by
+/// its `org.opencontainers.image.ref.name`).
+fn seed_from_layout(
+    reg: &stella_testkit::spec_registry::SpecRegistry,
+    lay: &std::path::Path,
+    repo: &str,
+) {
+    for entry in std::fs::read_dir(lay.join("blobs/sha256")).unwrap() {
+        reg.seed_blob(repo, &std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lay.join("index.json")).unwrap()).unwrap();
+    for m in index["manifests"].as_array().unwrap() {
+        let hex = m["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let bytes = std::fs::read(lay.join("blobs/sha256").join(hex)).unwrap();
+        let tag = m["annotations"]["org.opencontainers.image.ref.name"].as_str();
+        reg.seed_manifest(repo, tag, m["mediaType"].as_str().unwrap(), &bytes);
+    }
+}
+
+/// An OCI layout `dir/lay` with images `v0` and `v1`, each with one
+/// OpenVEX attestation (CVE-2024-50 / -51) signed by `dir/k.key`
+/// (`dir/k.pub` is the public key); returns the layout and the image digests.
+fn attested_layout(dir: &std::path::Path) -> (std::path::PathBuf, Vec<stella_types::Digest>) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let lay = dir.join("lay");
+    ok(
+        &[
+            "key",
+            "generate",
+            "--algorithm",
+            "ecdsa-p256",
+            "--output-key",
+            &p("k.key"),
+            "--output-pub",
+            &p("k.pub"),
+        ],
+        &[],
+    );
+    let mut digests = Vec::new();
+    for i in 0..2 {
+        let d = stella_testkit::fixtures::layout_image(
+            &lay,
+            &format!("v{i}"),
+            stella_testkit::fixtures::PLAIN_CONFIG,
+            format!("layout image {i}").as_bytes(),
+        );
+        std::fs::write(
+            p(&format!("{i}.json")),
+            format!(
+                r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/layout{i}","author":"A",
+                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "statements":[{{"vulnerability":{{"name":"CVE-2024-5{i}"}},"status":"fixed"}}]}}"#
+            ),
+        )
+        .unwrap();
+        ok(
+            &[
+                "attest",
+                "--image",
+                &format!("oci:{}:v{i}", lay.display()),
+                "--predicate",
+                &p(&format!("{i}.json")),
+                "--type",
+                "openvex",
+                "--key",
+                &p("k.key"),
+            ],
+            &[],
+        );
+        digests.push(d.digest);
+    }
+    (lay, digests)
+}
+
+/// A registry answering 429: the registry client waits and retries
+/// (`Retry-After`) up to its limit, so the first image, whose change check
+/// and resolve each get six 429s, fails with the reason while the second
+/// is ingested; nothing of the first is stored, and the next run (the
+/// registry no longer limits) ingests it.
+#[test]
+fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (lay, digests) = attested_layout(dir.path());
+    // Two 6-attempt rounds of 429 for the first image's first requests.
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(
+        stella_testkit::spec_registry::SpecConfig {
+            rate_limit_first_n: 12,
+            ..Default::default()
+        },
+    );
+    seed_from_layout(&reg, &lay, "vex/rate");
+    let host = reg.host_port();
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    let (img0, img1) = (format!("{host}/vex/rate:v0"), format!("{host}/vex/rate:v1"));
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &img0,
+            "--image",
+            &img1,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    // The scheduler's first run meets the 429s.
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let s = curl_json(&status_url, &token);
+        if s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let runs = status["runs"].as_array().unwrap();
+    let whole = runs.iter().find(|r| r["image"] == "").unwrap();
+    assert_eq!(whole["result"], "partial", "{status:#}");
+    let first = runs.iter().find(|r| r["image"] == img0.as_str()).unwrap();
+    assert_eq!(first["result"], "failed", "{status:#}");
+    assert!(
+        first["reason"].as_str().unwrap().contains("429"),
+        "{status:#}"
+    );
+    let second = runs.iter().find(|r| r["image"] == img1.as_str()).unwrap();
+    assert_eq!(second["counts"]["inserted"], 1, "{status:#}");
+    let about = |d: &stella_types::Digest| {
+        curl_json(
+            &format!("{}/vex/statements?product=sha256:{}", server.url, d.hex()),
+            &token,
+        )["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(about(&digests[0]), 0);
+    assert_eq!(about(&digests[1]), 1);
+    // The next run recovers the first image; the second is unchanged.
+    let out = run(
+        &["vex", "providers", "run", provider, "--output", "json"],
+        &env,
+    );
+    let next: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(next["result"], "succeeded", "{next:#}");
+    assert_eq!(next["images"][0]["counts"]["inserted"], 1, "{next:#}");
+    assert!(
+        next["images"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unchanged"),
+        "{next:#}"
+    );
+    assert_eq!(about(&digests[0]), 1);
+    assert!(reg.requests().iter().any(|r| r.method == "HEAD"));
+}
+
+/// A registry dying mid-run (the spec registry drops every connection
+/// after its 6th request, inside the first image's discovery): both images
+/// fail with the transport reason, the run is `failed`, the run status is
+/// recorded, and no statement (nor part of a document) is stored.
+#[test]
+fn a_registry_dying_mid_run_fails_the_run_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (lay, digests) = attested_layout(dir.path());
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(
+        stella_testkit::spec_registry::SpecConfig {
+            fail_after_requests: Some(6),
+            ..Default::default()
+        },
+    );
+    seed_from_layout(&reg, &lay, "vex/dying");
+    let host = reg.host_port();
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    let (img0, img1) = (
+        format!("{host}/vex/dying:v0"),
+        format!("{host}/vex/dying:v1"),
+    );
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &img0,
+            "--image",
+            &img1,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=1h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        let s = curl_json(&status_url, &token);
+        if s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let runs = status["runs"].as_array().unwrap();
+    let whole = runs.iter().find(|r| r["image"] == "").unwrap();
+    assert_eq!(whole["result"], "failed", "{status:#}");
+    assert!(
+        whole["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 of 2 image(s) failed"),
+        "{status:#}"
+    );
+    for image in [&img0, &img1] {
+        let r = runs.iter().find(|r| r["image"] == image.as_str()).unwrap();
+        assert_eq!(r["result"], "failed", "{status:#}");
+        assert!(!r["reason"].as_str().unwrap().is_empty(), "{status:#}");
+        assert_eq!(r["counts"]["inserted"], 0, "{status:#}");
+    }
+    assert!(
+        reg.request_count() > 6,
+        "the registry was asked after it died"
+    );
+    for d in &digests {
+        let items = curl_json(
+            &format!("{}/vex/statements?product=sha256:{}", server.url, d.hex()),
+            &token,
+        );
+        assert_eq!(items["items"].as_array().unwrap().len(), 0, "{items:#}");
+    }
 }

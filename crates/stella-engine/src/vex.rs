@@ -39,11 +39,14 @@ pub const FUTURE_SKEW: time::Duration = time::Duration::minutes(5);
 /// Caps against hostile registries.
 #[derive(Clone, Copy, Debug)]
 pub struct VexLimits {
-    /// Plain OpenVEX referrers examined per manifest.
+    /// Referrers per manifest (the image, each platform manifest): a
+    /// manifest with more is not examined at all (one listing counts them
+    /// before anything is fetched) and the cap hit is reported.
     pub max_referrers: usize,
-    /// Bytes per plain OpenVEX document.
+    /// Bytes per OpenVEX document.
     pub max_document_bytes: usize,
-    /// Documents accepted per image.
+    /// Documents accepted by one call (a runner passes what is left of its
+    /// per-run budget); the rest are refused as over the cap.
     pub max_documents: usize,
 }
 
@@ -146,6 +149,9 @@ pub async fn discover_vex<S: ContentRead + ReferrersRead>(
     let mut found = VexDiscovery::default();
     let latest = now + FUTURE_SKEW;
     for target in &targets {
+        if over_referrer_cap(store, request, target, &mut found).await? {
+            continue;
+        }
         signed_documents(store, request, target, trust, now, latest, &mut found).await?;
         plain_documents(store, request, target, latest, &mut found).await?;
     }
@@ -161,11 +167,37 @@ pub async fn discover_vex<S: ContentRead + ReferrersRead>(
             }
         }
         found.caps_hit.push(format!(
-            "{accepted} documents on {}, over the cap of {}",
+            "{accepted} documents on {}, over the cap of {} documents (per run)",
             request.image.digest, request.limits.max_documents
         ));
     }
     Ok(found)
+}
+
+/// Counts `target`'s referrers (one listing, nothing fetched) and reports
+/// a manifest with more than `max_referrers` as a cap hit: it is skipped.
+async fn over_referrer_cap<S: ContentRead + ReferrersRead>(
+    store: &S,
+    request: &VexRequest,
+    target: &Descriptor,
+    found: &mut VexDiscovery,
+) -> Result<bool, EngineError> {
+    let listing = store
+        .list_referrers_skip_legacy(&target.digest, &[])
+        .await
+        .map_err(|source| EngineError::ListReferrers {
+            subject: target.digest.clone(),
+            source,
+        })?;
+    let count = listing.referrers.len();
+    if count <= request.limits.max_referrers {
+        return Ok(false);
+    }
+    found.caps_hit.push(format!(
+        "{count} referrers on {}, over the cap of {} referrers per image: not examined",
+        target.digest, request.limits.max_referrers
+    ));
+    Ok(true)
 }
 
 fn product_for(image_name: &str, about: &Digest) -> stella_vex::Product {
@@ -268,14 +300,6 @@ async fn plain_documents<S: ContentRead + ReferrersRead>(
             subject: target.digest.clone(),
             source,
         })?;
-    if nodes.len() > request.limits.max_referrers {
-        found.caps_hit.push(format!(
-            "{} plain OpenVEX referrers on {}, only the first {} examined",
-            nodes.len(),
-            target.digest,
-            request.limits.max_referrers
-        ));
-    }
     for node in nodes
         .iter()
         .filter(|n| n.legacy.is_none() && !n.dangling)

@@ -125,6 +125,10 @@ fn routes_vex() -> Router<AppState> {
         )
         .route("/vex/statements", get(routes::vex::list_vex_statements))
         .route("/vex/consensus", get(routes::vex::get_vex_consensus))
+        .route(
+            "/vex/trust",
+            get(routes::vex::get_vex_trust).put(routes::vex::put_vex_trust),
+        )
 }
 
 /// The policy store and report routes.

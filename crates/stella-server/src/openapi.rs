@@ -41,6 +41,8 @@ use crate::routes::{artifacts, ops, policy, providers, reports, token, verify, v
         policy::activate,
         reports::create_report,
         reports::report_keys,
+        vex::get_vex_trust,
+        vex::put_vex_trust,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
     modifiers(&Security, &EdgeResponses),

@@ -70,7 +70,7 @@ pub use repo::{ArtifactRepository, ClientRepository, SigningKeyRepository};
 pub use tenant::TenantContext;
 pub use vex::{
     IngestOutcome, ProviderConfigRecord, ProviderRunRecord, StoredVexStatement, VexDocumentRecord,
-    VexRepository, VexStatementQuery, VexStatementRecord,
+    VexRepository, VexStatementQuery, VexStatementRecord, VexTrustRecord, VexTrustRepository,
 };
 
 /// The storage handle the service holds: one variant per backend.
@@ -385,5 +385,39 @@ impl ConsoleSessionRepository for Store {
     }
     async fn delete_console_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.delete_console_session(id_hash).await)
+    }
+}
+
+impl VexTrustRepository for Store {
+    async fn get_vex_trust(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Option<VexTrustRecord>, StoreError> {
+        dispatch!(self, s => s.get_vex_trust(ctx).await)
+    }
+    async fn save_vex_trust(
+        &self,
+        ctx: &TenantContext,
+        trust: &VexTrustRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_vex_trust(ctx, trust).await)
+    }
+    async fn get_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.get_provider_state(ctx, provider_id, name).await)
+    }
+    async fn save_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+        value_json: &str,
+        updated_at: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_provider_state(ctx, provider_id, name, value_json, updated_at).await)
     }
 }

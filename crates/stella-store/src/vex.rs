@@ -168,3 +168,43 @@ pub trait VexRepository {
         holder: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// A tenant's issuer trust configuration for VEX consensus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VexTrustRecord {
+    /// A `stella_vex::TrustConfig` as JSON (opaque to the store).
+    pub trust_json: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+/// The tenant's issuer trust and what providers keep between runs.
+pub trait VexTrustRepository {
+    /// The tenant's trust configuration; `None` when never set.
+    fn get_vex_trust(
+        &self,
+        ctx: &TenantContext,
+    ) -> impl Future<Output = Result<Option<VexTrustRecord>, StoreError>> + Send;
+    /// Replaces the tenant's trust configuration.
+    fn save_vex_trust(
+        &self,
+        ctx: &TenantContext,
+        trust: &VexTrustRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A value a provider stored under `name`.
+    fn get_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Replaces the value a provider keeps under `name`.
+    fn save_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+        value_json: &str,
+        updated_at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

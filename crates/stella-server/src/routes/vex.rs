@@ -1,14 +1,17 @@
 //! `GET /vex/statements` (paginated) and `GET /vex/consensus`: the
 //! tenant's ingested OpenVEX statements and their consensus across issuers
-//! (`crate::vex::query`, default trust: every issuer equal). Scope `vex.read`.
+//! (`crate::vex::query`), weighed by the tenant's issuer trust
+//! configuration, which `GET|PUT /vex/trust` read and write (no stored
+//! configuration: every issuer weighs the same). Scope `vex.read`;
+//! `vex.admin` to write the trust configuration.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use stella_store::VexRepository;
+use stella_store::{TenantContext, VexRepository, VexTrustRecord, VexTrustRepository};
 
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
@@ -169,13 +172,113 @@ pub async fn get_vex_consensus(
         ("product", Some(p.product.as_str())),
         ("vulnerability", p.vulnerability.as_deref()),
     ])?;
+    let trust = tenant_trust(&state, &ctx).await?.0;
     let items = consensus_for(
         &state.store,
         &ctx,
         &p.product,
         p.vulnerability.as_deref(),
-        &stella_vex::TrustConfig::default(),
+        &trust,
     )
     .await?;
     Ok(Json(ConsensusList { items }))
+}
+
+/// The tenant's issuer trust configuration and when it was set.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustView {
+    /// `{issuers: [{issuer, weight?}], defaultWeight}`: the issuer exactly
+    /// as recorded (the verified signer); without `weight` the position
+    /// ranks (first highest, above `defaultWeight`); `defaultWeight` 0
+    /// ignores unlisted issuers.
+    #[schema(value_type = Object)]
+    pub trust: stella_vex::TrustConfig,
+    /// False when none was ever stored (every issuer weighs 1).
+    pub configured: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+}
+
+/// The stored trust configuration (default: every issuer equal) and its record.
+async fn tenant_trust(
+    state: &AppState,
+    ctx: &TenantContext,
+) -> Result<(stella_vex::TrustConfig, Option<VexTrustRecord>), ApiError> {
+    let Some(record) = state.store.get_vex_trust(ctx).await? else {
+        return Ok((stella_vex::TrustConfig::default(), None));
+    };
+    let trust = serde_json::from_str(&record.trust_json).map_err(|_| ApiError::Internal)?;
+    Ok((trust, Some(record)))
+}
+
+fn trust_view(trust: stella_vex::TrustConfig, record: Option<VexTrustRecord>) -> TrustView {
+    TrustView {
+        trust,
+        configured: record.is_some(),
+        updated_at: record.as_ref().map(|r| r.updated_at.clone()),
+        updated_by: record.map(|r| r.updated_by),
+    }
+}
+
+/// Read the tenant's issuer trust configuration.
+#[utoipa::path(get, path = "/vex/trust", tag = "vex",
+    security(("bearer" = ["vex.read"])),
+    responses(
+        (status = 200, description = "The trust configuration (the default when none is stored)", body = TrustView),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.read` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_vex_trust(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<TrustView>, ApiError> {
+    let ctx = principal.require(Scope::VexRead)?;
+    let (trust, record) = tenant_trust(&state, &ctx).await?;
+    Ok(Json(trust_view(trust, record)))
+}
+
+/// Replace the tenant's issuer trust configuration (used by `/vex/consensus`).
+#[utoipa::path(put, path = "/vex/trust", tag = "vex",
+    request_body(content = Object, description = "`{issuers: [{issuer, weight?}], defaultWeight?}` (defaultWeight 1 when absent)"),
+    security(("bearer" = ["vex.admin"])),
+    responses(
+        (status = 200, description = "Saved", body = TrustView),
+        (status = 400, description = "Malformed body, an issuer listed twice or empty (`INVALID_TRUST`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Scope `vex.admin` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_vex_trust(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Json<stella_vex::TrustConfig>, JsonRejection>,
+) -> Result<Json<TrustView>, ApiError> {
+    let ctx = principal.require(Scope::VexAdmin)?;
+    let Json(trust) = body.map_err(|r| ApiError::BadRequest {
+        code: "INVALID_BODY",
+        detail: r.body_text(),
+    })?;
+    let text_fields: Vec<(&str, Option<&str>)> = trust
+        .issuers
+        .iter()
+        .map(|i| ("issuers", Some(i.issuer.as_str())))
+        .collect();
+    check_text(&text_fields)?;
+    trust.validate().map_err(|e| ApiError::BadRequest {
+        code: "INVALID_TRUST",
+        detail: e.to_string(),
+    })?;
+    let trust_json =
+        stella_types::canonical_json::to_canonical_vec(&trust).map_err(|_| ApiError::Internal)?;
+    let record = VexTrustRecord {
+        trust_json: String::from_utf8(trust_json).map_err(|_| ApiError::Internal)?,
+        updated_at: stella_vex::Timestamp(time::OffsetDateTime::now_utc()).to_rfc3339(),
+        updated_by: ctx.subject().to_string(),
+    };
+    state.store.save_vex_trust(&ctx, &record).await?;
+    Ok(Json(trust_view(trust, Some(record))))
 }

@@ -24,6 +24,13 @@ pub struct IngestCounts {
     pub unchanged: u64,
     /// Statements written.
     pub statements: u64,
+    /// Caps hit (referrers per image, documents per run).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub caps_hit: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl IngestCounts {
@@ -34,6 +41,7 @@ impl IngestCounts {
         self.superseded += other.superseded;
         self.unchanged += other.unchanged;
         self.statements += other.statements;
+        self.caps_hit += other.caps_hit;
     }
 }
 

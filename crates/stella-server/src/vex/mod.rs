@@ -3,7 +3,8 @@
 //! consensus queries from the store ([`query`]). The CLI's `stella vex
 //! ingest` / `stella vex query --db` and the server's provider runner and
 //! `/vex/*` routes call these same functions. [`provider`] holds the
-//! provider catalog and the one configuration validator.
+//! provider catalog and the one configuration validator; [`tuf_state`]
+//! what the runner keeps of its TUF client between runs.
 //!
 //! Not here: discovery or verification (`stella_engine::vex`), OpenVEX
 //! rules or consensus (`stella_vex`), HTTP.
@@ -13,3 +14,4 @@ pub mod poll;
 pub mod provider;
 pub mod query;
 pub mod runner;
+pub mod tuf_state;

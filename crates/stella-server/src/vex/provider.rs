@@ -169,6 +169,24 @@ pub fn catalog() -> Vec<ProviderDef> {
                 false,
                 "false to also ingest unsigned OpenVEX referrers, marked unsigned (default true)",
             ),
+            field(
+                "maxReferrersPerImage",
+                Scalar,
+                false,
+                "Cap: an image (or platform manifest) with more referrers is not examined, and the run reports it (default 1000, 1-100000)",
+            ),
+            field(
+                "maxDocumentBytes",
+                Scalar,
+                false,
+                "Cap: bytes of one OpenVEX document; larger ones are refused (default 4194304, 1024-67108864)",
+            ),
+            field(
+                "maxDocumentsPerRun",
+                Scalar,
+                false,
+                "Cap: OpenVEX documents accepted in one run; images after it is reached wait for the next run (default 10000, 1-1000000)",
+            ),
         ],
     }]
 }
@@ -377,6 +395,73 @@ pub struct OciOpenVexConfig {
     pub allow_http: bool,
     pub poll_interval: Duration,
     pub require_signatures: bool,
+    pub caps: Caps,
+}
+
+/// Caps against hostile registries (configurable; hits are reported in
+/// the run status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// `maxReferrersPerImage`.
+    pub referrers_per_image: usize,
+    /// `maxDocumentBytes`.
+    pub document_bytes: usize,
+    /// `maxDocumentsPerRun`.
+    pub documents_per_run: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            referrers_per_image: 1000,
+            document_bytes: stella_vex::model::DEFAULT_MAX_DOCUMENT_BYTES,
+            documents_per_run: 10_000,
+        }
+    }
+}
+
+/// A whole-number cap field within `range`, `default` when absent.
+fn cap(
+    values: &Values,
+    key: &str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigIssue> {
+    let Some(t) = text(values, key) else {
+        return Ok(default);
+    };
+    match t.trim().parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigIssue::new(
+            key,
+            "INVALID_VALUE",
+            format!(
+                "{key}: {t:?} is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+            format!("e.g. {default}"),
+        )),
+    }
+}
+
+fn caps(values: &Values, issues: &mut Vec<ConfigIssue>) -> Caps {
+    let d = Caps::default();
+    let mut take = |key: &str, default: usize, range| {
+        cap(values, key, default, range).unwrap_or_else(|e| {
+            issues.push(e);
+            default
+        })
+    };
+    Caps {
+        referrers_per_image: take("maxReferrersPerImage", d.referrers_per_image, 1..=100_000),
+        document_bytes: take(
+            "maxDocumentBytes",
+            d.document_bytes,
+            1024..=64 * 1024 * 1024,
+        ),
+        documents_per_run: take("maxDocumentsPerRun", d.documents_per_run, 1..=1_000_000),
+    }
 }
 
 fn text(values: &Values, key: &str) -> Option<String> {
@@ -563,6 +648,7 @@ pub fn validate_oci_openvex(values: &Values) -> Result<OciOpenVexConfig, Vec<Con
             }
         },
     };
+    let caps = caps(values, &mut issues);
     if !issues.is_empty() {
         return Err(issues);
     }
@@ -585,6 +671,7 @@ pub fn validate_oci_openvex(values: &Values) -> Result<OciOpenVexConfig, Vec<Con
         allow_http,
         poll_interval,
         require_signatures,
+        caps,
     })
 }
 

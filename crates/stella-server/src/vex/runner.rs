@@ -11,11 +11,15 @@
 //! (skipped when the image's fingerprint, `super::poll`, matches the last
 //! successful run's) → status. Trust: keypair (`cosignKeys`), offline
 //! (`offlineBundle`), or the trusted root fetched through TUF from
-//! `tufMirror` starting from `tufRoot` (`stella_trust`, the client of
-//! `stella trust update`, with its cache inside the session).
+//! `tufMirror` starting from the last trusted root a run kept
+//! (`super::tuf_state`), else `tufRoot` (`stella_trust`, the client of
+//! `stella trust update`, with its cache inside the session). Caps
+//! (`maxReferrersPerImage`, `maxDocumentBytes`, `maxDocumentsPerRun`) hit
+//! are reported in the image's and the run's reason and `capsHit` count.
 //!
 //! Not here: scheduling (`crate::serve` ticks [`run_due`]) or HTTP.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,12 +27,13 @@ use serde::Serialize;
 use stella_attest::verify::TrustPolicy;
 use stella_engine::vex::{VexLimits, VexRequest, discover_vex};
 use stella_oci::registry::{RegistryClient, RegistryOptions};
-use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository};
-use stella_types::reference::Reference;
+use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository, VexTrustRepository};
+use stella_types::reference::{Reference, RegistryReference};
 
 use super::ingest::{IngestCounts, ingest_discovery};
-use super::poll::{self, Fingerprint};
+use super::poll::{self, CompanionTags, Fingerprint};
 use super::provider::{self, OCI_OPENVEX, OciOpenVexConfig};
+use super::tuf_state::{self, TufState};
 use crate::materializer::{Materializer, Session};
 
 /// How often the scheduler looks for due providers.
@@ -204,31 +209,90 @@ async fn run_with_session(
         }
     };
     let previous = previous_fingerprints(store, ctx).await;
+    let listings = companion_listings(&client, &config.images, &previous).await;
     let job = ImageJob {
         client: &client,
         config,
         config_digest: &ready.digest,
         policy: &policy,
-        limits: VexLimits::default(),
+        listings,
     };
+    let mut budget = config.caps.documents_per_run;
     for image in &config.images {
-        let run = run_image(store, ctx, &job, image, previous.get(image)).await;
+        let limits = VexLimits {
+            max_referrers: config.caps.referrers_per_image,
+            max_document_bytes: config.caps.document_bytes,
+            max_documents: budget,
+        };
+        let run = if budget == 0 {
+            deferred_image(store, ctx, image, config.caps.documents_per_run).await
+        } else {
+            run_image(store, ctx, &job, limits, image, previous.get(image)).await
+        };
+        let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
+        budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
         summary.counts.add(&run.counts);
         summary.images.push(run);
     }
-    let failed = summary
-        .images
-        .iter()
-        .filter(|i| i.result == "failed")
-        .count();
-    (summary.result, summary.reason) = match failed {
-        0 => ("succeeded".into(), String::new()),
-        n if n == summary.images.len() => ("failed".into(), format!("all {n} image(s) failed")),
-        n => (
-            "partial".into(),
-            format!("{n} of {} image(s) failed", summary.images.len()),
-        ),
+    (summary.result, summary.reason) = run_outcome(&summary.images);
+}
+
+/// The run's result and reason from its images': `failed` when every
+/// image failed, `partial` when some failed or waited for a cap,
+/// `succeeded` otherwise; caps hit are named in the reason.
+fn run_outcome(images: &[ImageRun]) -> (String, String) {
+    let failed = images.iter().filter(|i| i.result == "failed").count();
+    let deferred = images.iter().filter(|i| i.result == "deferred").count();
+    let capped = images.iter().filter(|i| i.counts.caps_hit > 0).count();
+    let mut reason = Vec::new();
+    if failed > 0 {
+        reason.push(format!("{failed} of {} image(s) failed", images.len()));
+    }
+    if deferred > 0 {
+        reason.push(format!(
+            "{deferred} image(s) deferred: cap hit: maxDocumentsPerRun"
+        ));
+    }
+    if capped > 0 {
+        reason.push(format!("cap hit on {capped} image(s) (see their reasons)"));
+    }
+    let result = if failed > 0 && failed == images.len() {
+        "failed"
+    } else if failed > 0 || deferred > 0 {
+        "partial"
+    } else {
+        "succeeded"
     };
+    (result.into(), reason.join("; "))
+}
+
+/// An image not searched because the run's document budget is spent: its
+/// status says so and no fingerprint is kept, so the next run searches it.
+async fn deferred_image(store: &Store, ctx: &TenantContext, image: &str, cap: usize) -> ImageRun {
+    let run = ImageRun {
+        image: image.to_string(),
+        result: "deferred".into(),
+        reason: format!("cap hit: maxDocumentsPerRun ({cap}) reached; searched on the next run"),
+        counts: IngestCounts {
+            caps_hit: 1,
+            ..Default::default()
+        },
+    };
+    let now = now_rfc3339();
+    let record = ProviderRunRecord {
+        provider_id: OCI_OPENVEX.into(),
+        image: image.to_string(),
+        started_at: now.clone(),
+        finished_at: Some(now),
+        result: run.result.clone(),
+        reason: run.reason.clone(),
+        counts_json: serde_json::to_string(&run.counts).unwrap_or_default(),
+        fingerprint: String::new(),
+    };
+    if let Err(e) = store.record_provider_run(ctx, &record).await {
+        tracing::warn!(error = %e, "recording the image run failed");
+    }
+    run
 }
 
 async fn trust_policy(
@@ -291,39 +355,103 @@ async fn trust_policy(
 }
 
 /// The sigstore trusted root fetched through TUF from `tufMirror`,
-/// starting from the uploaded `tufRoot`, with `stella_trust` (the client of
-/// `stella trust update`) and a cache inside the session (per run, removed
-/// with it). Expired or badly signed metadata fails with the TUF reason.
+/// starting from the last trusted root an earlier run kept for this
+/// provider (`super::tuf_state`), else from the uploaded `tufRoot`, with
+/// `stella_trust` (the client of `stella trust update`) and a cache inside
+/// the session. Expired, badly signed or rolled-back metadata fails with
+/// the TUF reason; a success is kept for the next run.
 async fn tuf_trusted_root(
     store: &Store,
     ctx: &TenantContext,
     config: &OciOpenVexConfig,
     session: &Session,
 ) -> Result<Vec<u8>, String> {
-    let (Some(root), Some(mirror)) = (config.tuf_root, config.tuf_mirror.as_deref()) else {
+    let (Some(root), Some(mirror_url)) = (config.tuf_root, config.tuf_mirror.as_deref()) else {
         return Err("no trusted root: set offlineBundle, or tufRoot and tufMirror".into());
     };
-    let mirror = stella_trust::Mirror::parse(mirror).map_err(|e| format!("tufMirror: {e}"))?;
+    let mirror = stella_trust::Mirror::parse(mirror_url).map_err(|e| format!("tufMirror: {e}"))?;
     if mirror.as_str().starts_with("http://") && !config.allow_http {
         return Err("tufMirror: plain HTTP needs allowHttpRegistries".into());
     }
-    let path = session
-        .materialize(store, ctx, OCI_OPENVEX, root)
-        .await
-        .map_err(|e| format!("tufRoot: {e}"))?;
-    let root_json = std::fs::read(&path).map_err(|e| format!("tufRoot: {e}"))?;
-    let cache = stella_trust::TufCache::at(session.dir().join("tuf"));
+    let cache_dir = session.dir().join("tuf");
+    let resumed = resume_tuf(store, ctx, &root.to_string(), mirror.as_str(), &cache_dir).await?;
+    let tuf_root = if resumed {
+        None
+    } else {
+        let path = session
+            .materialize(store, ctx, OCI_OPENVEX, root)
+            .await
+            .map_err(|e| format!("tufRoot: {e}"))?;
+        Some(std::fs::read(&path).map_err(|e| format!("tufRoot: {e}"))?)
+    };
     let request = stella_trust::UpdateRequest {
-        mirror,
-        tuf_root: Some(root_json),
+        mirror: mirror.clone(),
+        tuf_root,
         now: time::OffsetDateTime::now_utc().unix_timestamp(),
         timeouts: Default::default(),
         extra_ca_pem: None,
     };
-    stella_trust::update(&cache, &request)
+    let cache = stella_trust::TufCache::at(&cache_dir);
+    let outcome = stella_trust::update(&cache, &request)
         .await
-        .map(|outcome| outcome.cached.trusted_root_json)
-        .map_err(|e| format!("TUF refresh from tufMirror failed: {e}"))
+        .map_err(|e| format!("TUF refresh from tufMirror failed: {e}"))?;
+    keep_tuf(store, ctx, &root.to_string(), mirror.as_str(), &cache_dir).await;
+    Ok(outcome.cached.trusted_root_json)
+}
+
+/// Restores the TUF cache an earlier run kept for this `tufRoot` and
+/// mirror into `dir`; false when there is none (start from `tufRoot`).
+async fn resume_tuf(
+    store: &Store,
+    ctx: &TenantContext,
+    tuf_root: &str,
+    mirror: &str,
+    dir: &Path,
+) -> Result<bool, String> {
+    let stored = store
+        .get_provider_state(ctx, OCI_OPENVEX, tuf_state::STATE_NAME)
+        .await
+        .map_err(|e| format!("cannot read the kept TUF state: {e}"))?;
+    let Some(state) = stored.and_then(|t| serde_json::from_str::<TufState>(&t).ok()) else {
+        return Ok(false);
+    };
+    if !state.continues(tuf_root, mirror) {
+        return Ok(false);
+    }
+    tuf_state::restore(dir, &state.files).map_err(|e| format!("kept TUF state: {e}"))?;
+    Ok(true)
+}
+
+/// Keeps the cache of a successful refresh for the next run (a failure to
+/// keep it is logged: the next run then starts from `tufRoot` again).
+async fn keep_tuf(store: &Store, ctx: &TenantContext, tuf_root: &str, mirror: &str, dir: &Path) {
+    let files = match tuf_state::capture(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the TUF cache to keep it");
+            return;
+        }
+    };
+    let state = TufState {
+        tuf_root: tuf_root.to_string(),
+        mirror: mirror.to_string(),
+        files,
+    };
+    let Ok(json) = serde_json::to_string(&state) else {
+        return;
+    };
+    let saved = store
+        .save_provider_state(
+            ctx,
+            OCI_OPENVEX,
+            tuf_state::STATE_NAME,
+            &json,
+            &now_rfc3339(),
+        )
+        .await;
+    if let Err(e) = saved {
+        tracing::warn!(error = %e, "cannot keep the TUF state");
+    }
 }
 
 /// A docker config directory for the registry client: the session's
@@ -349,10 +477,7 @@ async fn registry_auth(
 }
 
 /// The fingerprint each image's last successful run stored.
-async fn previous_fingerprints(
-    store: &Store,
-    ctx: &TenantContext,
-) -> std::collections::HashMap<String, Fingerprint> {
+async fn previous_fingerprints(store: &Store, ctx: &TenantContext) -> HashMap<String, Fingerprint> {
     let runs = match store.provider_runs(ctx, OCI_OPENVEX).await {
         Ok(r) => r,
         Err(e) => {
@@ -366,19 +491,64 @@ async fn previous_fingerprints(
         .collect()
 }
 
+/// `registry/repository` of a subscription, `None` for one that is not a
+/// registry reference.
+fn repository_key(image: &str) -> Option<(String, RegistryReference)> {
+    match Reference::parse(image) {
+        Ok(Reference::Registry(r)) => Some((format!("{}/{}", r.registry, r.repository), r)),
+        _ => None,
+    }
+}
+
+/// One tag listing per repository whose subscribed images it saves
+/// requests for (`poll::should_list`), keyed by `registry/repository`. A
+/// listing that fails is left out (those images HEAD their companions).
+async fn companion_listings(
+    client: &RegistryClient,
+    images: &[String],
+    previous: &HashMap<String, Fingerprint>,
+) -> HashMap<String, CompanionTags> {
+    let mut groups: BTreeMap<String, (RegistryReference, Vec<Option<&Fingerprint>>)> =
+        BTreeMap::new();
+    for image in images {
+        if let Some((key, reference)) = repository_key(image) {
+            groups
+                .entry(key)
+                .or_insert_with(|| (reference, Vec::new()))
+                .1
+                .push(previous.get(image));
+        }
+    }
+    let mut out = HashMap::new();
+    for (key, (reference, seen)) in groups {
+        if !poll::should_list(&seen) {
+            continue;
+        }
+        match poll::list_companions(&client.repository(&reference)).await {
+            Ok(tags) => {
+                out.insert(key, tags);
+            }
+            Err(e) => tracing::warn!(error = %e, repository = %key, "tag listing failed"),
+        }
+    }
+    out
+}
+
 /// What every image of a run shares.
 struct ImageJob<'a> {
     client: &'a RegistryClient,
     config: &'a OciOpenVexConfig,
     config_digest: &'a str,
     policy: &'a TrustPolicy,
-    limits: VexLimits,
+    /// Companion tags of the repositories this run listed.
+    listings: HashMap<String, CompanionTags>,
 }
 
 async fn run_image(
     store: &Store,
     ctx: &TenantContext,
     job: &ImageJob<'_>,
+    limits: VexLimits,
     image: &str,
     previous: Option<&Fingerprint>,
 ) -> ImageRun {
@@ -390,7 +560,7 @@ async fn run_image(
         counts: IngestCounts::default(),
     };
     let mut fingerprint = String::new();
-    match ingest_image(store, ctx, job, image, previous).await {
+    match ingest_image(store, ctx, job, limits, image, previous).await {
         Ok((counts, reason, seen)) => {
             run.result = "succeeded".into();
             run.counts = counts;
@@ -422,6 +592,7 @@ async fn ingest_image(
     store: &Store,
     ctx: &TenantContext,
     job: &ImageJob<'_>,
+    limits: VexLimits,
     image: &str,
     previous: Option<&Fingerprint>,
 ) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
@@ -430,8 +601,15 @@ async fn ingest_image(
         return Err("not a registry reference".into());
     };
     let repo = job.client.repository(registry_ref);
-    let known_mode = previous.map(|p| p.mode.as_str());
-    let seen = match poll::observe(&repo, registry_ref, known_mode, job.config_digest).await {
+    let how = poll::Observe {
+        known_mode: previous.map(|p| p.mode.as_str()),
+        config: job.config_digest,
+        listed: job.listings.get(&format!(
+            "{}/{}",
+            registry_ref.registry, registry_ref.repository
+        )),
+    };
+    let seen = match poll::observe(&repo, registry_ref, &how).await {
         Ok(f) => Some(f),
         Err(e) => {
             tracing::warn!(error = %e, image, "change check failed; discovering");
@@ -442,7 +620,7 @@ async fn ingest_image(
         let note = "unchanged since the last run: discovery skipped".to_string();
         return Ok((IngestCounts::default(), note, seen));
     }
-    let (config, policy, limits) = (job.config, job.policy, job.limits);
+    let (config, policy) = (job.config, job.policy);
     let resolved = stella_oci::artifact::resolve(&repo, &reference)
         .await
         .map_err(|e| format!("cannot resolve: {e}"))?;
@@ -455,9 +633,17 @@ async fn ingest_image(
     let found = discover_vex(&repo, &request, policy, time::OffsetDateTime::now_utc())
         .await
         .map_err(|e| e.to_string())?;
-    let (counts, rejections) = ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339())
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut counts, rejections) =
+        ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339())
+            .await
+            .map_err(|e| e.to_string())?;
+    counts.caps_hit = found.caps_hit.len() as u64;
+    // A capped image is searched again next run (and reported again).
+    let seen = if found.caps_hit.is_empty() {
+        seen
+    } else {
+        None
+    };
     let mut notes: Vec<String> = rejections
         .iter()
         .map(|r| format!("rejected {}: {}", r.source, r.reason))

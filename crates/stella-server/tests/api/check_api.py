@@ -405,7 +405,7 @@ def case_ops_and_openapi():
                 # OpenVEX providers and statements (issue 13, docs/vex.md)
                 "/excititor/providers", "/excititor/providers/{providerId}/config",
                 "/excititor/providers/{providerId}/run", "/excititor/providers/{providerId}/status",
-                "/vex/statements", "/vex/consensus"}
+                "/vex/statements", "/vex/consensus", "/vex/trust"}
     expected |= {"/verify/policies", "/verify/image"}  # the console's image check (docs/console.md)
     # policy store and signed reports (issue 16, docs/policy.md "Service")
     expected |= {"/policy/import", "/policy/export", "/policy/validate", "/policy/preview",

@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use super::PostgresStore;
 use crate::vex::{
     IngestOutcome, ProviderConfigRecord, ProviderRunRecord, StoredVexStatement, VexDocumentRecord,
-    VexStatementQuery, VexStatementRecord,
+    VexStatementQuery, VexStatementRecord, VexTrustRecord,
 };
 use crate::{StoreError, TenantContext};
 
@@ -427,4 +427,94 @@ fn config_from_row(r: &PgRow) -> Result<ProviderConfigRecord, StoreError> {
         updated_at: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
     })
+}
+
+/// The tenant's issuer trust and provider state (migration 0008, RLS).
+impl PostgresStore {
+    pub async fn get_vex_trust(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Option<VexTrustRecord>, StoreError> {
+        let mut tx = self.tenant_tx(ctx).await?;
+        let row = sqlx::query(&pg(
+            "SELECT trust_json, updated_at, updated_by FROM vex_trust_configs WHERE tenant_id = ?",
+        ))
+        .bind(ctx.tenant())
+        .fetch_optional(&mut *tx)
+        .await?;
+        row.map(|r| {
+            Ok(VexTrustRecord {
+                trust_json: r.try_get("trust_json")?,
+                updated_at: r.try_get("updated_at")?,
+                updated_by: r.try_get("updated_by")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn save_vex_trust(
+        &self,
+        ctx: &TenantContext,
+        trust: &VexTrustRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tenant_tx(ctx).await?;
+        sqlx::query(&pg(
+            "INSERT INTO vex_trust_configs (tenant_id, trust_json, updated_at, updated_by)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (tenant_id) DO UPDATE SET trust_json = excluded.trust_json,
+                updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        ))
+        .bind(ctx.tenant())
+        .bind(&trust.trust_json)
+        .bind(&trust.updated_at)
+        .bind(&trust.updated_by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.tenant_tx(ctx).await?;
+        Ok(
+            sqlx::query_scalar(&pg("SELECT value_json FROM vex_provider_state
+             WHERE tenant_id = ? AND provider_id = ? AND name = ?"))
+            .bind(ctx.tenant())
+            .bind(provider_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?,
+        )
+    }
+
+    pub async fn save_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+        value_json: &str,
+        updated_at: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tenant_tx(ctx).await?;
+        sqlx::query(&pg(
+            "INSERT INTO vex_provider_state
+                (tenant_id, provider_id, name, value_json, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, provider_id, name) DO UPDATE SET
+                value_json = excluded.value_json, updated_at = excluded.updated_at",
+        ))
+        .bind(ctx.tenant())
+        .bind(provider_id)
+        .bind(name)
+        .bind(value_json)
+        .bind(updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use crate::vex::{
     IngestOutcome, ProviderConfigRecord, ProviderRunRecord, StoredVexStatement, VexDocumentRecord,
-    VexStatementQuery, VexStatementRecord,
+    VexStatementQuery, VexStatementRecord, VexTrustRecord,
 };
 use crate::{StoreError, TenantContext};
 
@@ -386,6 +386,86 @@ fn config_from_row(r: &SqliteRow) -> Result<ProviderConfigRecord, StoreError> {
         updated_at: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
     })
+}
+
+/// The tenant's issuer trust and provider state (migration 0008).
+impl SqliteStore {
+    pub async fn get_vex_trust(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Option<VexTrustRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT trust_json, updated_at, updated_by FROM vex_trust_configs WHERE tenant_id = ?",
+        )
+        .bind(ctx.tenant())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(VexTrustRecord {
+                trust_json: r.try_get("trust_json")?,
+                updated_at: r.try_get("updated_at")?,
+                updated_by: r.try_get("updated_by")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn save_vex_trust(
+        &self,
+        ctx: &TenantContext,
+        trust: &VexTrustRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO vex_trust_configs (tenant_id, trust_json, updated_at, updated_by)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(ctx.tenant())
+        .bind(&trust.trust_json)
+        .bind(&trust.updated_at)
+        .bind(&trust.updated_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT value_json FROM vex_provider_state
+             WHERE tenant_id = ? AND provider_id = ? AND name = ?",
+        )
+        .bind(ctx.tenant())
+        .bind(provider_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn save_provider_state(
+        &self,
+        ctx: &TenantContext,
+        provider_id: &str,
+        name: &str,
+        value_json: &str,
+        updated_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO vex_provider_state
+                (tenant_id, provider_id, name, value_json, updated_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(ctx.tenant())
+        .bind(provider_id)
+        .bind(name)
+        .bind(value_json)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
