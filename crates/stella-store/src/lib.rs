@@ -18,7 +18,8 @@
 //! Migrations live in `migrations/sqlite/` and `migrations/postgres/` with
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
-//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints; next:
+//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints, 0009 the client generation
+//! counter (see [`ClientRepository::client_generation`]); next:
 //! exports, then policies/reports.
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
@@ -74,6 +75,14 @@ pub enum Store {
     Postgres(postgres::PostgresStore),
 }
 
+/// Connection pool settings; `None` takes the backend's default (SQLite:
+/// 4 connections, 5 s to acquire one; Postgres: 10 and 3 s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Option<std::time::Duration>,
+}
+
 /// Where the schema of an opened database stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -95,11 +104,16 @@ impl Store {
     /// anything else is refused with a clear error. Refuses a database whose
     /// schema is newer than this build.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, &PoolSettings::default()).await
+    }
+
+    /// [`Store::open`] with pool settings.
+    pub async fn open_with(url: &str, pool: &PoolSettings) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            let store = sqlite::SqliteStore::open(url).await?;
+            let store = sqlite::SqliteStore::open(url, pool).await?;
             Ok(Store::Sqlite(store))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let store = postgres::PostgresStore::open(url).await?;
+            let store = postgres::PostgresStore::open(url, pool).await?;
             Ok(Store::Postgres(store))
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
@@ -180,6 +194,9 @@ impl ClientRepository for Store {
     }
     async fn revoke_client(&self, client_id: &str, at: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_client(client_id, at).await)
+    }
+    async fn client_generation(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.client_generation().await)
     }
 }
 
