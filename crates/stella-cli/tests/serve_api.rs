@@ -8,150 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod serve_harness;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-use stella_testkit::postgres::Cluster;
-
-const BIN: &str = env!("CARGO_BIN_EXE_stella");
-
-struct Server {
-    child: Child,
-    url: String,
-    data: tempfile::TempDir,
-    admin_secret: String,
-    /// `STELLA_DATABASE` / `STELLA_MIGRATION_DATABASE` for the server and
-    /// its admin commands, and `STELLA_TEST_PG_URL` for the Python checks
-    /// (empty on SQLite).
-    db_env: Vec<(String, String)>,
-    /// Declared after `child`: stopped only after the server.
-    pg: Option<Cluster>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A cluster with database `stella` (owner `stella_owner`, service role
-/// `stella_svc`) and the environment that points Stella at it.
-fn postgres_env() -> (Cluster, Vec<(String, String)>) {
-    let cluster = Cluster::start().unwrap();
-    let db = cluster.stella_database("stella").unwrap();
-    let env = vec![
-        ("STELLA_DATABASE".to_string(), db.service_url.clone()),
-        (
-            "STELLA_MIGRATION_DATABASE".to_string(),
-            db.owner_url.clone(),
-        ),
-        ("STELLA_TEST_PG_URL".to_string(), db.owner_url),
-    ];
-    (cluster, env)
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stella-server/tests/api/check_api.py")
-}
-
-fn start(env: &[(&str, &str)]) -> Server {
-    start_on(Backend::Sqlite, env)
-}
-
-fn start_on(backend: Backend, env: &[(&str, &str)]) -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let (pg, db_env) = match backend {
-        Backend::Sqlite => (None, Vec::new()),
-        Backend::Postgres => {
-            let (cluster, env) = postgres_env();
-            (Some(cluster), env)
-        }
-    };
-    let init = Command::new(BIN)
-        .args(["serve", "init", "--output", "json", "--data-dir"])
-        .arg(data.path())
-        .current_dir(data.path())
-        .envs(db_env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
-    let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
-    let (child, url) = spawn_server(data.path(), env, &db_env, "serve.log");
-    Server {
-        child,
-        url,
-        data,
-        admin_secret,
-        db_env,
-        pg,
-    }
-}
-
-/// Starts `stella serve` on `data` (after init), logging to `data/<log>`;
-/// returns the process and its URL.
-fn spawn_server(
-    data: &Path,
-    env: &[(&str, &str)],
-    db_env: &[(String, String)],
-    log: &str,
-) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .current_dir(data)
-        .envs(env.iter().copied())
-        .envs(db_env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        // A file, not a pipe: nobody reads the log while the server runs.
-        .stderr(std::fs::File::create(data.join(log)).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("stella serve: listening on ")
-        .unwrap_or_else(|| {
-            let log = std::fs::read_to_string(data.join(log)).unwrap_or_default();
-            panic!("unexpected first line {line:?}; log:\n{log}")
-        })
-        .to_string();
-    (child, url)
-}
-
-impl Server {
-    fn run_case(&self, case: &str) -> std::process::Output {
-        Command::new("python3")
-            .arg(script())
-            .arg(case)
-            .env("STELLA_URL", &self.url)
-            .env("STELLA_BIN", BIN)
-            .env("STELLA_DATA_DIR", self.data.path())
-            .env("STELLA_ADMIN_SECRET", &self.admin_secret)
-            .env("STELLA_PID", self.child.id().to_string())
-            .envs(self.db_env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap()
-    }
-
-    /// SIGTERM, then the exit status and the server's log.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let status = self.child.wait().unwrap();
-        let log = std::fs::read_to_string(self.data.path().join("serve.log")).unwrap();
-        (status, log)
-    }
-}
+use serve_harness::{BIN, Backend, api_script, postgres_env, spawn_server, start, start_on};
 
 fn check(case: &str, env: &[(&str, &str)]) {
     check_on(Backend::Sqlite, case, env);
@@ -159,7 +22,7 @@ fn check(case: &str, env: &[(&str, &str)]) {
 
 fn check_on(backend: Backend, case: &str, env: &[(&str, &str)]) {
     let server = start_on(backend, env);
-    let out = server.run_case(case);
+    let out = server.run_case("check_api.py", case, &[]);
     let secret = server.admin_secret.clone();
     let (status, log) = server.stop();
     assert!(
@@ -245,7 +108,7 @@ fn serve_drops_clients_that_never_finish_their_request_head() {
         ("STELLA_HEADER_READ_TIMEOUT_SECONDS", "1"),
     ];
     let server = start(&env);
-    let out = server.run_case("slow_client");
+    let out = server.run_case("check_api.py", "slow_client", &[]);
     let (status, log) = server.stop();
     assert!(
         out.status.success(),
@@ -269,7 +132,7 @@ fn serve_admin_clients_and_key_rotation() {
 #[test]
 fn serve_sigterm_drains_in_flight_request_and_exits_0() {
     let mut server = start(FAST);
-    let out = server.run_case("sigterm_drain");
+    let out = server.run_case("check_api.py", "sigterm_drain", &[]);
     let status = server.child.wait().unwrap();
     assert!(
         out.status.success(),
@@ -532,7 +395,7 @@ fn pg_serve_drops_clients_that_never_finish_their_request_head() {
         ("STELLA_HEADER_READ_TIMEOUT_SECONDS", "1"),
     ];
     let server = start_on(PG, &env);
-    let out = server.run_case("slow_client");
+    let out = server.run_case("check_api.py", "slow_client", &[]);
     let (status, log) = server.stop();
     assert!(
         out.status.success(),
@@ -546,7 +409,7 @@ fn pg_serve_drops_clients_that_never_finish_their_request_head() {
 #[test]
 fn pg_serve_sigterm_drains_in_flight_request_and_exits_0() {
     let mut server = start_on(PG, FAST);
-    let out = server.run_case("sigterm_drain");
+    let out = server.run_case("check_api.py", "sigterm_drain", &[]);
     let status = server.child.wait().unwrap();
     assert!(
         out.status.success(),
@@ -565,7 +428,7 @@ fn pg_two_servers_on_one_database_serve_the_same_data() {
     let server = start_on(PG, FAST);
     let (mut second, url2) = spawn_server(server.data.path(), FAST, &server.db_env, "serve2.log");
     let out = Command::new("python3")
-        .arg(script())
+        .arg(api_script("check_api.py"))
         .arg("shared_database")
         .env("STELLA_URL", &server.url)
         .env("STELLA_URL_2", &url2)
