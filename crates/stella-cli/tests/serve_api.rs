@@ -766,3 +766,137 @@ fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{}", log());
 }
+
+/// Random bytes (xorshift), so that Postgres cannot compress the payload.
+fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// A full disk on Postgres, for real: the cluster is restarted in its own
+/// mount namespace (`unshare -m`, no host mount is made) where a 2 MiB
+/// tmpfs holds a tablespace, and the artifact table (with its TOAST table)
+/// moves there. Uploads of incompressible payloads fill it: every refused
+/// upload is a 507 problem (Postgres `53100 disk_full`), the API lists
+/// exactly the uploads answered 201, and the table holds no other row.
+#[test]
+fn pg_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
+    let server = start_on(PG, FAST);
+    let cluster = server.pg.as_ref().unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let small = dir.join("small");
+    std::fs::create_dir(&small).unwrap();
+    let owner = Command::new("stat")
+        .args(["-c", "%U"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let owner = String::from_utf8_lossy(&owner.stdout).trim().to_string();
+    let bin = stella_testkit::postgres::find_bin_dir().unwrap();
+    cluster.stop().unwrap();
+    let script = r#"mount -t tmpfs -o size=2m tmpfs "$1/small" && chown "$2" "$1/small" && exec runuser -u "$2" -- "$3/pg_ctl" -D "$1/data" -l "$1/postgres.log" -w -t 30 -o "-p $4 -k $1 -c listen_addresses=127.0.0.1" start"#;
+    let restarted = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(&dir)
+        .arg(&owner)
+        .arg(&bin)
+        .arg(cluster.port().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        restarted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restarted.stderr)
+    );
+    let small_sql = small.display().to_string();
+    cluster
+        .psql(
+            "postgres",
+            &format!("CREATE TABLESPACE small LOCATION '{small_sql}'"),
+        )
+        .unwrap();
+    cluster
+        .psql(
+            "stella",
+            "ALTER TABLE vex_provider_artifact_refs SET TABLESPACE small",
+        )
+        .unwrap();
+
+    let base = server.url.clone();
+    let secret = format!("client_secret={}", server.admin_secret);
+    let (status, _, body) = curl(&[
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        "client_id=admin",
+        "--data-urlencode",
+        &secret,
+        &format!("{base}/connect/token"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        token["access_token"].as_str().unwrap()
+    );
+    let payload = server.data.path().join("payload.bin");
+    let artifacts = format!("{base}/excititor/providers/p/artifacts");
+    let (mut staged, mut failures) = (Vec::new(), Vec::new());
+    let sizes = std::iter::repeat_n(512 * 1024, 6).chain((0..8).map(|k| (256 * 1024) >> k));
+    for (i, size) in sizes.enumerate() {
+        std::fs::write(&payload, incompressible(size, i as u64 + 1)).unwrap();
+        let file_arg = format!("file=@{}", payload.display());
+        let (status, content_type, body) = curl(&["-H", &bearer, "-F", &file_arg, &artifacts]);
+        if status == 201 {
+            let meta: serde_json::Value = serde_json::from_str(&body).unwrap();
+            staged.push(meta["artifactId"].as_str().unwrap().to_string());
+        } else {
+            failures.push((status, content_type, body));
+        }
+    }
+    assert!(
+        !staged.is_empty() && !failures.is_empty(),
+        "{staged:?} {failures:?}\n{}",
+        server.log()
+    );
+    for (status, content_type, body) in &failures {
+        assert_eq!(*status, 507, "{body}\n{}", server.log());
+        assert!(content_type.starts_with("application/problem+json"));
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["code"], "INSUFFICIENT_STORAGE", "{body}");
+    }
+    let (status, _, body) = curl(&["-H", &bearer, &format!("{artifacts}?limit=500")]);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, staged, "exactly the uploads that were answered 201");
+    // The superuser is not bound by row-level security: every row there is.
+    let total = cluster
+        .psql("stella", "SELECT COUNT(*) FROM vex_provider_artifact_refs")
+        .unwrap();
+    assert_eq!(total, staged.len().to_string());
+    assert!(
+        cluster.log().contains("No space left on device"),
+        "{}",
+        cluster.log()
+    );
+    println!(
+        "postgres disk full: {} staged, {} refused",
+        staged.len(),
+        failures.len()
+    );
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}
