@@ -8,150 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod serve_harness;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-use stella_testkit::postgres::Cluster;
-
-const BIN: &str = env!("CARGO_BIN_EXE_stella");
-
-struct Server {
-    child: Child,
-    url: String,
-    data: tempfile::TempDir,
-    admin_secret: String,
-    /// `STELLA_DATABASE` / `STELLA_MIGRATION_DATABASE` for the server and
-    /// its admin commands, and `STELLA_TEST_PG_URL` for the Python checks
-    /// (empty on SQLite).
-    db_env: Vec<(String, String)>,
-    /// Declared after `child`: stopped only after the server.
-    pg: Option<Cluster>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A cluster with database `stella` (owner `stella_owner`, service role
-/// `stella_svc`) and the environment that points Stella at it.
-fn postgres_env() -> (Cluster, Vec<(String, String)>) {
-    let cluster = Cluster::start().unwrap();
-    let db = cluster.stella_database("stella").unwrap();
-    let env = vec![
-        ("STELLA_DATABASE".to_string(), db.service_url.clone()),
-        (
-            "STELLA_MIGRATION_DATABASE".to_string(),
-            db.owner_url.clone(),
-        ),
-        ("STELLA_TEST_PG_URL".to_string(), db.owner_url),
-    ];
-    (cluster, env)
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stella-server/tests/api/check_api.py")
-}
-
-fn start(env: &[(&str, &str)]) -> Server {
-    start_on(Backend::Sqlite, env)
-}
-
-fn start_on(backend: Backend, env: &[(&str, &str)]) -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let (pg, db_env) = match backend {
-        Backend::Sqlite => (None, Vec::new()),
-        Backend::Postgres => {
-            let (cluster, env) = postgres_env();
-            (Some(cluster), env)
-        }
-    };
-    let init = Command::new(BIN)
-        .args(["serve", "init", "--output", "json", "--data-dir"])
-        .arg(data.path())
-        .current_dir(data.path())
-        .envs(db_env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
-    let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
-    let (child, url) = spawn_server(data.path(), env, &db_env, "serve.log");
-    Server {
-        child,
-        url,
-        data,
-        admin_secret,
-        db_env,
-        pg,
-    }
-}
-
-/// Starts `stella serve` on `data` (after init), logging to `data/<log>`;
-/// returns the process and its URL.
-fn spawn_server(
-    data: &Path,
-    env: &[(&str, &str)],
-    db_env: &[(String, String)],
-    log: &str,
-) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .current_dir(data)
-        .envs(env.iter().copied())
-        .envs(db_env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        // A file, not a pipe: nobody reads the log while the server runs.
-        .stderr(std::fs::File::create(data.join(log)).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("stella serve: listening on ")
-        .unwrap_or_else(|| {
-            let log = std::fs::read_to_string(data.join(log)).unwrap_or_default();
-            panic!("unexpected first line {line:?}; log:\n{log}")
-        })
-        .to_string();
-    (child, url)
-}
-
-impl Server {
-    fn run_case(&self, case: &str) -> std::process::Output {
-        Command::new("python3")
-            .arg(script())
-            .arg(case)
-            .env("STELLA_URL", &self.url)
-            .env("STELLA_BIN", BIN)
-            .env("STELLA_DATA_DIR", self.data.path())
-            .env("STELLA_ADMIN_SECRET", &self.admin_secret)
-            .env("STELLA_PID", self.child.id().to_string())
-            .envs(self.db_env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap()
-    }
-
-    /// SIGTERM, then the exit status and the server's log.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let status = self.child.wait().unwrap();
-        let log = std::fs::read_to_string(self.data.path().join("serve.log")).unwrap();
-        (status, log)
-    }
-}
+use serve_harness::{BIN, Backend, api_script, postgres_env, spawn_server, start, start_on};
 
 fn check(case: &str, env: &[(&str, &str)]) {
     check_on(Backend::Sqlite, case, env);
@@ -159,7 +22,7 @@ fn check(case: &str, env: &[(&str, &str)]) {
 
 fn check_on(backend: Backend, case: &str, env: &[(&str, &str)]) {
     let server = start_on(backend, env);
-    let out = server.run_case(case);
+    let out = server.run_case("check_api.py", case, &[]);
     let secret = server.admin_secret.clone();
     let (status, log) = server.stop();
     assert!(
@@ -245,7 +108,7 @@ fn serve_drops_clients_that_never_finish_their_request_head() {
         ("STELLA_HEADER_READ_TIMEOUT_SECONDS", "1"),
     ];
     let server = start(&env);
-    let out = server.run_case("slow_client");
+    let out = server.run_case("check_api.py", "slow_client", &[]);
     let (status, log) = server.stop();
     assert!(
         out.status.success(),
@@ -269,7 +132,7 @@ fn serve_admin_clients_and_key_rotation() {
 #[test]
 fn serve_sigterm_drains_in_flight_request_and_exits_0() {
     let mut server = start(FAST);
-    let out = server.run_case("sigterm_drain");
+    let out = server.run_case("check_api.py", "sigterm_drain", &[]);
     let status = server.child.wait().unwrap();
     assert!(
         out.status.success(),
@@ -532,7 +395,7 @@ fn pg_serve_drops_clients_that_never_finish_their_request_head() {
         ("STELLA_HEADER_READ_TIMEOUT_SECONDS", "1"),
     ];
     let server = start_on(PG, &env);
-    let out = server.run_case("slow_client");
+    let out = server.run_case("check_api.py", "slow_client", &[]);
     let (status, log) = server.stop();
     assert!(
         out.status.success(),
@@ -546,7 +409,7 @@ fn pg_serve_drops_clients_that_never_finish_their_request_head() {
 #[test]
 fn pg_serve_sigterm_drains_in_flight_request_and_exits_0() {
     let mut server = start_on(PG, FAST);
-    let out = server.run_case("sigterm_drain");
+    let out = server.run_case("check_api.py", "sigterm_drain", &[]);
     let status = server.child.wait().unwrap();
     assert!(
         out.status.success(),
@@ -565,7 +428,7 @@ fn pg_two_servers_on_one_database_serve_the_same_data() {
     let server = start_on(PG, FAST);
     let (mut second, url2) = spawn_server(server.data.path(), FAST, &server.db_env, "serve2.log");
     let out = Command::new("python3")
-        .arg(script())
+        .arg(api_script("check_api.py"))
         .arg("shared_database")
         .env("STELLA_URL", &server.url)
         .env("STELLA_URL_2", &url2)
@@ -902,4 +765,138 @@ fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
         .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{}", log());
+}
+
+/// Random bytes (xorshift), so that Postgres cannot compress the payload.
+fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// A full disk on Postgres, for real: the cluster is restarted in its own
+/// mount namespace (`unshare -m`, no host mount is made) where a 2 MiB
+/// tmpfs holds a tablespace, and the artifact table (with its TOAST table)
+/// moves there. Uploads of incompressible payloads fill it: every refused
+/// upload is a 507 problem (Postgres `53100 disk_full`), the API lists
+/// exactly the uploads answered 201, and the table holds no other row.
+#[test]
+fn pg_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
+    let server = start_on(PG, FAST);
+    let cluster = server.pg.as_ref().unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let small = dir.join("small");
+    std::fs::create_dir(&small).unwrap();
+    let owner = Command::new("stat")
+        .args(["-c", "%U"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let owner = String::from_utf8_lossy(&owner.stdout).trim().to_string();
+    let bin = stella_testkit::postgres::find_bin_dir().unwrap();
+    cluster.stop().unwrap();
+    let script = r#"mount -t tmpfs -o size=2m tmpfs "$1/small" && chown "$2" "$1/small" && exec runuser -u "$2" -- "$3/pg_ctl" -D "$1/data" -l "$1/postgres.log" -w -t 30 -o "-p $4 -k $1 -c listen_addresses=127.0.0.1" start"#;
+    let restarted = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(&dir)
+        .arg(&owner)
+        .arg(&bin)
+        .arg(cluster.port().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        restarted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restarted.stderr)
+    );
+    let small_sql = small.display().to_string();
+    cluster
+        .psql(
+            "postgres",
+            &format!("CREATE TABLESPACE small LOCATION '{small_sql}'"),
+        )
+        .unwrap();
+    cluster
+        .psql(
+            "stella",
+            "ALTER TABLE vex_provider_artifact_refs SET TABLESPACE small",
+        )
+        .unwrap();
+
+    let base = server.url.clone();
+    let secret = format!("client_secret={}", server.admin_secret);
+    let (status, _, body) = curl(&[
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        "client_id=admin",
+        "--data-urlencode",
+        &secret,
+        &format!("{base}/connect/token"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        token["access_token"].as_str().unwrap()
+    );
+    let payload = server.data.path().join("payload.bin");
+    let artifacts = format!("{base}/excititor/providers/p/artifacts");
+    let (mut staged, mut failures) = (Vec::new(), Vec::new());
+    let sizes = std::iter::repeat_n(512 * 1024, 6).chain((0..8).map(|k| (256 * 1024) >> k));
+    for (i, size) in sizes.enumerate() {
+        std::fs::write(&payload, incompressible(size, i as u64 + 1)).unwrap();
+        let file_arg = format!("file=@{}", payload.display());
+        let (status, content_type, body) = curl(&["-H", &bearer, "-F", &file_arg, &artifacts]);
+        if status == 201 {
+            let meta: serde_json::Value = serde_json::from_str(&body).unwrap();
+            staged.push(meta["artifactId"].as_str().unwrap().to_string());
+        } else {
+            failures.push((status, content_type, body));
+        }
+    }
+    assert!(
+        !staged.is_empty() && !failures.is_empty(),
+        "{staged:?} {failures:?}\n{}",
+        server.log()
+    );
+    for (status, content_type, body) in &failures {
+        assert_eq!(*status, 507, "{body}\n{}", server.log());
+        assert!(content_type.starts_with("application/problem+json"));
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["code"], "INSUFFICIENT_STORAGE", "{body}");
+    }
+    let (status, _, body) = curl(&["-H", &bearer, &format!("{artifacts}?limit=500")]);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, staged, "exactly the uploads that were answered 201");
+    // The superuser is not bound by row-level security: every row there is.
+    let total = cluster
+        .psql("stella", "SELECT COUNT(*) FROM vex_provider_artifact_refs")
+        .unwrap();
+    assert_eq!(total, staged.len().to_string());
+    assert!(
+        cluster.log().contains("No space left on device"),
+        "{}",
+        cluster.log()
+    );
+    println!(
+        "postgres disk full: {} staged, {} refused",
+        staged.len(),
+        failures.len()
+    );
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
 }

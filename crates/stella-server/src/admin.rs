@@ -65,7 +65,14 @@ fn now_rfc3339() -> String {
 /// connection. A current schema is left alone, so this works for a
 /// Postgres service role that may not run DDL.
 pub async fn open_and_migrate(url: &str) -> Result<Store, AdminError> {
-    let store = Store::open(url).await?;
+    open_and_migrate_with(url, &stella_store::PoolSettings::default()).await
+}
+
+async fn open_and_migrate_with(
+    url: &str,
+    pool: &stella_store::PoolSettings,
+) -> Result<Store, AdminError> {
+    let store = Store::open_with(url, pool).await?;
     if !store.schema_status().await?.is_current()
         && let Err(e) = store.migrate().await
     {
@@ -82,7 +89,7 @@ pub async fn open_configured(config: &ServerConfig) -> Result<Store, AdminError>
     if let Some(owner) = &config.migration_database {
         migrate(owner).await?;
     }
-    open_and_migrate(&config.database).await
+    open_and_migrate_with(&config.database, &config.pool()).await
 }
 
 /// `stella serve migrate`: applies migrations on `url` (on Postgres, the

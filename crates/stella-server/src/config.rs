@@ -44,6 +44,16 @@ pub struct ServerConfig {
     /// any (`imageCheck.allowedRegistries`,
     /// `STELLA_IMAGE_CHECK_ALLOWED_REGISTRIES`, comma-separated).
     pub image_check_registries: Vec<String>,
+    /// How long cached client rows are trusted before the database's client
+    /// generation is read again: a revoke takes effect within this (plus
+    /// one round trip). Zero reads the client row on every request.
+    pub revocation_recheck_millis: u64,
+    /// Most database connections in the pool (unset: 4 on SQLite, 10 on
+    /// Postgres).
+    pub pool_max_connections: Option<u32>,
+    /// How long a request waits for a pool connection before 503 (unset:
+    /// 5 s on SQLite, 3 s on Postgres).
+    pub pool_acquire_timeout_seconds: Option<u64>,
 }
 
 /// An external OIDC issuer (a company IdP) whose access tokens the server
@@ -171,6 +181,8 @@ struct FileConfig {
     request_timeout_seconds: Option<u64>,
     header_read_timeout_seconds: Option<u64>,
     #[serde(default)]
+    pool: FilePool,
+    #[serde(default)]
     auth: FileAuth,
     #[serde(default)]
     rate_limit: FileRateLimit,
@@ -200,7 +212,15 @@ struct FileAuth {
     issuer: Option<String>,
     audience: Option<String>,
     token_ttl_seconds: Option<u64>,
+    revocation_recheck_millis: Option<u64>,
     oidc: Option<Vec<ExternalIssuer>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FilePool {
+    max_connections: Option<u32>,
+    acquire_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,6 +256,19 @@ impl ServerConfig {
             external_issuers: Vec::new(),
             console_trusted_proxies: Vec::new(),
             image_check_registries: Vec::new(),
+            revocation_recheck_millis: 250,
+            pool_max_connections: None,
+            pool_acquire_timeout_seconds: None,
+        }
+    }
+
+    /// The pool settings the store is opened with.
+    pub fn pool(&self) -> stella_store::PoolSettings {
+        stella_store::PoolSettings {
+            max_connections: self.pool_max_connections,
+            acquire_timeout: self
+                .pool_acquire_timeout_seconds
+                .map(std::time::Duration::from_secs),
         }
     }
 
@@ -255,6 +288,16 @@ impl ServerConfig {
         set(&mut self.audience, f.auth.audience);
         set(&mut self.token_ttl_seconds, f.auth.token_ttl_seconds);
         set(&mut self.external_issuers, f.auth.oidc);
+        set(
+            &mut self.revocation_recheck_millis,
+            f.auth.revocation_recheck_millis,
+        );
+        if f.pool.max_connections.is_some() {
+            self.pool_max_connections = f.pool.max_connections;
+        }
+        if f.pool.acquire_timeout_seconds.is_some() {
+            self.pool_acquire_timeout_seconds = f.pool.acquire_timeout_seconds;
+        }
         set(
             &mut self.rate_limit_per_second,
             f.rate_limit.requests_per_second,
@@ -313,6 +356,21 @@ impl ServerConfig {
             "STELLA_ARTIFACTS_QUOTA_BYTES",
             &mut self.quota_max_bytes,
         )?;
+        env_parse(
+            env,
+            "STELLA_AUTH_REVOCATION_RECHECK_MILLIS",
+            &mut self.revocation_recheck_millis,
+        )?;
+        env_parse_opt(
+            env,
+            "STELLA_POOL_MAX_CONNECTIONS",
+            &mut self.pool_max_connections,
+        )?;
+        env_parse_opt(
+            env,
+            "STELLA_POOL_ACQUIRE_TIMEOUT_SECONDS",
+            &mut self.pool_acquire_timeout_seconds,
+        )?;
         if let Some(raw) = env("STELLA_AUTH_OIDC") {
             self.external_issuers = parse_issuers_env(&raw)?;
         }
@@ -342,6 +400,14 @@ impl ServerConfig {
             ("artifacts.maxBytes", self.artifact_max_bytes),
             ("requestTimeoutSeconds", self.request_timeout_seconds),
             ("headerReadTimeoutSeconds", self.header_read_timeout_seconds),
+            (
+                "pool.maxConnections",
+                self.pool_max_connections.map_or(1, u64::from),
+            ),
+            (
+                "pool.acquireTimeoutSeconds",
+                self.pool_acquire_timeout_seconds.unwrap_or(1),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -477,6 +543,24 @@ where
     Ok(())
 }
 
+fn env_parse_opt<T: std::str::FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    slot: &mut Option<T>,
+) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(raw) = env(name) {
+        let value = raw.parse().map_err(|e: T::Err| ConfigError::Env {
+            name: name.into(),
+            message: e.to_string(),
+        })?;
+        *slot = Some(value);
+    }
+    Ok(())
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
@@ -584,6 +668,8 @@ mod tests {
         assert_eq!(c.artifact_max_bytes, 20);
         assert_eq!(c.quota_max_count, 3);
         assert_eq!(c.token_ttl_seconds, 900);
+        assert_eq!(c.pool_max_connections, None);
+        assert_eq!(c.revocation_recheck_millis, 250);
         let env2 = |name: &str| (name == "STELLA_ARTIFACTS_MAX_BYTES").then(|| "30".to_string());
         assert_eq!(load(&overrides, &env2).unwrap().artifact_max_bytes, 30);
         let bad = |name: &str| (name == "STELLA_LISTEN").then(|| "nope".to_string());
@@ -627,6 +713,75 @@ mod tests {
         };
         let err = load(&overrides, &bad).unwrap_err().to_string();
         assert!(err.contains("STELLA_CONSOLE_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn external_issuers_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("stella.yaml");
+        std::fs::write(
+            &main,
+            "auth:\n  oidc:\n    - issuer: https://idp.example\n      audience: stella\n      jwksFile: /etc/idp.jwks\n      tenantClaim: org\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(main),
+            ..Default::default()
+        };
+        let c = load(&overrides, &|_| None).unwrap();
+        let only = c.external_issuers.first().unwrap();
+        assert_eq!(only.tenant_claim, "org");
+        assert_eq!(only.scope_claim, "scope");
+        assert_eq!(only.algorithms, ["RS256", "ES256"]);
+        let env = |name: &str| {
+            (name == "STELLA_AUTH_OIDC").then(|| {
+                r#"[{"issuer": "https://b", "audience": "x", "jwksUrl": "https://b/keys", "algorithms": ["ES256"]}]"#
+                    .to_string()
+            })
+        };
+        let c = load(&overrides, &env).unwrap();
+        assert_eq!(c.external_issuers.len(), 1);
+        assert_eq!(c.external_issuers[0].issuer, "https://b");
+    }
+
+    #[test]
+    fn pool_and_revocation_settings_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("stella.yaml");
+        std::fs::write(
+            &main,
+            "pool:\n  maxConnections: 32\n  acquireTimeoutSeconds: 7\nauth:\n  revocationRecheckMillis: 0\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(main.clone()),
+            ..Default::default()
+        };
+        let c = load(&overrides, &|_| None).unwrap();
+        assert_eq!(c.pool().max_connections, Some(32));
+        assert_eq!(
+            c.pool().acquire_timeout,
+            Some(std::time::Duration::from_secs(7))
+        );
+        assert_eq!(c.revocation_recheck_millis, 0);
+        let env = |name: &str| match name {
+            "STELLA_POOL_MAX_CONNECTIONS" => Some("3".to_string()),
+            "STELLA_POOL_ACQUIRE_TIMEOUT_SECONDS" => Some("1".to_string()),
+            "STELLA_AUTH_REVOCATION_RECHECK_MILLIS" => Some("900".to_string()),
+            _ => None,
+        };
+        let c = load(&overrides, &env).unwrap();
+        assert_eq!(
+            (c.pool_max_connections, c.pool_acquire_timeout_seconds),
+            (Some(3), Some(1))
+        );
+        assert_eq!(c.revocation_recheck_millis, 900);
+        let zero = |name: &str| (name == "STELLA_POOL_MAX_CONNECTIONS").then(|| "0".to_string());
+        let err = load(&overrides, &zero).unwrap_err().to_string();
+        assert!(err.contains("pool.maxConnections"), "{err}");
+        std::fs::write(&main, "pool:\n  maxConections: 3\n").unwrap();
+        let err = load(&overrides, &|_| None).unwrap_err().to_string();
+        assert!(err.contains("pool.maxConections"), "{err}");
     }
 
     #[test]

@@ -193,6 +193,7 @@ pub async fn serve(
         config.audience.clone(),
         config.token_ttl_seconds,
         &config.external_issuers,
+        Duration::from_millis(config.revocation_recheck_millis),
     )
     .await?;
     let state = AppState {

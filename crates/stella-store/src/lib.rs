@@ -21,7 +21,9 @@
 //! the highest version of each set and refuses a newer database. Reserved:
 //! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints, 0005
 //! exports, 0006 policy revisions and report keys, 0007 console sessions
-//! ([`ConsoleSessionRepository`], operator data like `clients`).
+//! ([`ConsoleSessionRepository`], operator data like `clients`), 0008 VEX
+//! issuer trust and provider state, 0009 the client generation counter
+//! (see [`ClientRepository::client_generation`]).
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
@@ -80,6 +82,14 @@ pub enum Store {
     Postgres(postgres::PostgresStore),
 }
 
+/// Connection pool settings; `None` takes the backend's default (SQLite:
+/// 4 connections, 5 s to acquire one; Postgres: 10 and 3 s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Option<std::time::Duration>,
+}
+
 /// Where the schema of an opened database stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -101,11 +111,16 @@ impl Store {
     /// anything else is refused with a clear error. Refuses a database whose
     /// schema is newer than this build.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, &PoolSettings::default()).await
+    }
+
+    /// [`Store::open`] with pool settings.
+    pub async fn open_with(url: &str, pool: &PoolSettings) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            let store = sqlite::SqliteStore::open(url).await?;
+            let store = sqlite::SqliteStore::open(url, pool).await?;
             Ok(Store::Sqlite(store))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let store = postgres::PostgresStore::open(url).await?;
+            let store = postgres::PostgresStore::open(url, pool).await?;
             Ok(Store::Postgres(store))
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
@@ -186,6 +201,9 @@ impl ClientRepository for Store {
     }
     async fn revoke_client(&self, client_id: &str, at: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_client(client_id, at).await)
+    }
+    async fn client_generation(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.client_generation().await)
     }
 }
 

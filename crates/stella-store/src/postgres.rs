@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use crate::sqlite::now_rfc3339;
 use crate::{
-    ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SchemaStatus,
-    SigningKeyRecord, StoreError, TenantContext,
+    ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, PoolSettings,
+    SchemaStatus, SigningKeyRecord, StoreError, TenantContext,
 };
 
 mod policy;
@@ -59,10 +59,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects (the database must exist) and refuses one whose schema is
     /// newer than this build.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, pool: &PoolSettings) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(3))
+            .max_connections(pool.max_connections.unwrap_or(10))
+            .acquire_timeout(pool.acquire_timeout.unwrap_or(Duration::from_secs(3)))
             .connect(url)
             .await?;
         let store = Self { pool };
@@ -208,6 +208,14 @@ impl PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    pub async fn client_generation(&self) -> Result<i64, StoreError> {
+        let generation =
+            sqlx::query_scalar("SELECT generation FROM client_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(generation)
     }
 
     // ---- signing keys ----

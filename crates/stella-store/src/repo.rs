@@ -27,6 +27,10 @@ pub trait ClientRepository {
         client_id: &str,
         at: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// A counter the database bumps in the same transaction as every
+    /// change to a client (a revoke): while it stays the same, client rows
+    /// read earlier are still current.
+    fn client_generation(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }
 
 /// Public halves of token-signing keys. Adding a key retires the ones

@@ -13,8 +13,8 @@ use sqlx::{Row, migrate::Migrator};
 use uuid::Uuid;
 
 use crate::{
-    ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SchemaStatus,
-    SigningKeyRecord, StoreError, TenantContext,
+    ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, PoolSettings,
+    SchemaStatus, SigningKeyRecord, StoreError, TenantContext,
 };
 
 mod policy;
@@ -44,7 +44,7 @@ pub(crate) fn now_rfc3339() -> String {
 impl SqliteStore {
     /// Opens the database, creating the file if needed, and refuses one
     /// whose schema is newer than this build.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, pool: &PoolSettings) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -52,8 +52,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(pool.max_connections.unwrap_or(4))
+            .acquire_timeout(pool.acquire_timeout.unwrap_or(Duration::from_secs(5)))
             .connect_with(options)
             .await?;
         let store = Self { pool };
@@ -157,6 +157,14 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    pub async fn client_generation(&self) -> Result<i64, StoreError> {
+        let generation =
+            sqlx::query_scalar("SELECT generation FROM client_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(generation)
     }
 
     // ---- signing keys ----
@@ -450,7 +458,7 @@ mod tests {
     async fn fresh() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let store = SqliteStore::open(&url, &Default::default()).await.unwrap();
         store.migrate().await.unwrap();
         (dir, store)
     }
@@ -620,7 +628,7 @@ mod tests {
         .unwrap();
         s.close().await;
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        match SqliteStore::open(&url).await {
+        match SqliteStore::open(&url, &Default::default()).await {
             Err(StoreError::SchemaTooNew { found: 9999, .. }) => {}
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }

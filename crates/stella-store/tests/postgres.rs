@@ -399,7 +399,7 @@ async fn a_newer_postgres_schema_is_refused() {
              VALUES (9999, 'future', true, '\\x00', 0)",
         )
         .unwrap();
-    match PostgresStore::open(&db.service_url).await {
+    match PostgresStore::open(&db.service_url, &Default::default()).await {
         Err(StoreError::SchemaTooNew { found: 9999, .. }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }

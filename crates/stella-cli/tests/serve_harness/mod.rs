@@ -1,13 +1,19 @@
-//! A `stella serve` process on 127.0.0.1 (port 0, the bound address read
-//! from its first line of output) for the integration tests that need a
-//! live server with their own environment: `serve init` in a temp data
-//! dir, then `serve`, stopped with SIGTERM.
+//! The one harness of the `stella serve` integration tests
+//! (`serve_api.rs`, `serve_client_cli.rs`, `serve_oidc.rs`): a real server
+//! process on 127.0.0.1 (port 0, the bound address read from its first line
+//! of output) after `serve init` in a temp data dir, on SQLite or on a
+//! throwaway Postgres cluster (`stella_testkit::postgres::Cluster`, with
+//! migrations run as the tables' owner and the server connected as a
+//! `stella_app` member), stopped with SIGTERM; and the Python checks under
+//! `crates/stella-server/tests/api/` run against it.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use stella_testkit::postgres::Cluster;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stella");
 
@@ -16,6 +22,18 @@ pub struct Server {
     pub url: String,
     pub data: tempfile::TempDir,
     pub admin_secret: String,
+    /// `STELLA_DATABASE` / `STELLA_MIGRATION_DATABASE` for the server and
+    /// its admin commands, and `STELLA_TEST_PG_URL` for the Python checks
+    /// (empty on SQLite).
+    pub db_env: Vec<(String, String)>,
+    /// Declared after `child`: stopped only after the server.
+    pub pg: Option<Cluster>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 /// `crates/stella-server/tests/api/<name>`.
@@ -25,12 +43,41 @@ pub fn api_script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A cluster with database `stella` (owner `stella_owner`, service role
+/// `stella_svc`) and the environment that points Stella at it.
+pub fn postgres_env() -> (Cluster, Vec<(String, String)>) {
+    let cluster = Cluster::start().unwrap();
+    let db = cluster.stella_database("stella").unwrap();
+    let env = vec![
+        ("STELLA_DATABASE".to_string(), db.service_url.clone()),
+        (
+            "STELLA_MIGRATION_DATABASE".to_string(),
+            db.owner_url.clone(),
+        ),
+        ("STELLA_TEST_PG_URL".to_string(), db.owner_url),
+    ];
+    (cluster, env)
+}
+
+/// A server on SQLite with `env` on top of the process environment.
 pub fn start(env: &[(&str, &str)]) -> Server {
+    start_on(Backend::Sqlite, env)
+}
+
+pub fn start_on(backend: Backend, env: &[(&str, &str)]) -> Server {
     let data = tempfile::tempdir().unwrap();
+    let (pg, db_env) = match backend {
+        Backend::Sqlite => (None, Vec::new()),
+        Backend::Postgres => {
+            let (cluster, env) = postgres_env();
+            (Some(cluster), env)
+        }
+    };
     let init = Command::new(BIN)
         .args(["serve", "init", "--output", "json", "--data-dir"])
         .arg(data.path())
         .current_dir(data.path())
+        .envs(db_env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(
@@ -40,13 +87,34 @@ pub fn start(env: &[(&str, &str)]) -> Server {
     );
     let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
     let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
+    let (child, url) = spawn_server(data.path(), env, &db_env, "serve.log");
+    Server {
+        child,
+        url,
+        data,
+        admin_secret,
+        db_env,
+        pg,
+    }
+}
+
+/// Starts `stella serve` on `data` (after init), logging to `data/<log>`;
+/// returns the process and its URL.
+pub fn spawn_server(
+    data: &Path,
+    env: &[(&str, &str)],
+    db_env: &[(String, String)],
+    log: &str,
+) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .current_dir(data.path())
+        .arg(data)
+        .current_dir(data)
         .envs(env.iter().copied())
+        .envs(db_env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(data.path().join("serve.log")).unwrap())
+        // A file, not a pipe: nobody reads the log while the server runs.
+        .stderr(std::fs::File::create(data.join(log)).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -55,21 +123,15 @@ pub fn start(env: &[(&str, &str)]) -> Server {
         .unwrap();
     let Some(url) = line.trim().strip_prefix("stella serve: listening on ") else {
         let _ = child.kill();
-        let log = std::fs::read_to_string(data.path().join("serve.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(data.join(log)).unwrap_or_default();
         panic!("unexpected first line {line:?}; log:\n{log}");
     };
-    let url = url.to_string();
-    Server {
-        child,
-        url,
-        data,
-        admin_secret,
-    }
+    (child, url.to_string())
 }
 
 impl Server {
     /// Runs `python3 <script> <case>` with the server's coordinates in
-    /// the environment (as check_api.py expects) plus `env`.
+    /// the environment (as check_api.py expects), its database's, and `env`.
     pub fn run_case(&self, script: &str, case: &str, env: &[(&str, &str)]) -> std::process::Output {
         Command::new("python3")
             .arg(api_script(script))
@@ -79,6 +141,7 @@ impl Server {
             .env("STELLA_DATA_DIR", self.data.path())
             .env("STELLA_ADMIN_SECRET", &self.admin_secret)
             .env("STELLA_PID", self.child.id().to_string())
+            .envs(self.db_env.iter().map(|(k, v)| (k, v)))
             .envs(env.iter().copied())
             .output()
             .unwrap()

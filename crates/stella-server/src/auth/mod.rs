@@ -6,6 +6,7 @@
 //! by [`external`] against that issuer's keys instead.
 
 pub mod cache;
+pub mod clients;
 pub mod external;
 pub mod keys;
 pub mod scope;
@@ -98,6 +99,9 @@ pub struct Authority {
     external: external::ExternalIssuers,
     /// Tokens whose signature was already checked (see [`cache`]).
     verified: cache::TokenCache,
+    /// Client rows, trusted while the database's client generation holds
+    /// (see [`clients`]).
+    clients: clients::ClientCache,
 }
 
 /// How many verified tokens [`Authority`] remembers.
@@ -115,6 +119,7 @@ impl Authority {
         audience: String,
         ttl: u64,
         external_issuers: &[crate::config::ExternalIssuer],
+        revocation_recheck: Duration,
     ) -> Result<Self, keys::KeyError> {
         let external = external::ExternalIssuers::new(external_issuers)?;
         let ttl_i = i64::try_from(ttl).unwrap_or(i64::MAX);
@@ -131,6 +136,7 @@ impl Authority {
             dummy_hash,
             external,
             verified: cache::TokenCache::new(TOKEN_CACHE_CAPACITY),
+            clients: clients::ClientCache::new(revocation_recheck),
         })
     }
 
@@ -219,7 +225,9 @@ impl Authority {
     /// of ours: ES256 only, known `kid`, issuer, audience, expiry, and a
     /// client that is still active. The signature check is skipped for a
     /// token already verified (see [`cache`]); the client is checked on
-    /// every call, so a revocation (made by any process) takes effect at once.
+    /// every call against rows cached while the database's client
+    /// generation holds (see [`clients`]), so a revocation made by any
+    /// process takes effect within the recheck interval.
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let now = unix_now();
         let set = self.current();
@@ -238,9 +246,9 @@ impl Authority {
         };
         let bad =
             |why: &str| ApiError::Unauthorized(format!("the access token is not valid ({why})"));
-        match self.store.find_client(&claims.sub).await? {
-            Some(c) if c.revoked_at.is_none() && c.tenant == claims.tenant => {}
-            _ => return Err(bad("client revoked")),
+        let client = self.client_status(&claims.sub).await?;
+        if !client.is_some_and(|c| c.active && c.tenant == claims.tenant) {
+            return Err(bad("client revoked"));
         }
         let scopes = claims
             .scope
@@ -311,6 +319,34 @@ impl Authority {
             tenant: c.tenant,
             scope: c.scope,
         }))
+    }
+
+    /// The client's tenant and whether it is active (`None`: no such
+    /// client), from the cache when the client generation allows.
+    async fn client_status(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<clients::ClientStatus>, ApiError> {
+        if self.clients.enabled() {
+            let now = Instant::now();
+            if self.clients.needs_recheck(now) {
+                let generation = self.store.client_generation().await?;
+                self.clients.observe_generation(generation, now);
+            }
+        }
+        let epoch = match self.clients.get(client_id) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(epoch) => epoch,
+        };
+        let Some(row) = self.store.find_client(client_id).await? else {
+            return Ok(None);
+        };
+        let status = clients::ClientStatus {
+            tenant: row.tenant,
+            active: row.revoked_at.is_none(),
+        };
+        self.clients.insert(client_id, status.clone(), epoch);
+        Ok(Some(status))
     }
 
     fn may_reload(&self) -> bool {

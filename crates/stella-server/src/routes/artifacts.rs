@@ -1,14 +1,20 @@
 //! Provider artifact store (seed 002 OCI-CFG-001) under
 //! `/excititor/providers/{providerId}/artifacts`. Uploads stream: the
-//! payload is hashed and counted chunk by chunk into an anonymous temp file
-//! and refused with 413 as soon as it passes the cap; only then is it
-//! read back and inserted, a few uploads at a time (`upload_permits`). Metadata routes never return the payload.
+//! request body reaches the multipart parser one network chunk at a time
+//! ([`OneChunkAtATime`]), the payload is hashed and counted chunk by chunk
+//! into an anonymous temp file and refused with 413 as soon as it passes
+//! the cap; only then is it read back and inserted, a few uploads at a
+//! time (`upload_permits`). Metadata routes never return the payload.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::Json;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -180,6 +186,52 @@ fn valid_mime(m: &str) -> bool {
             .is_some_and(|(t, s)| token(t) && token(s))
 }
 
+/// A body stream that hands out one chunk per poll: after each chunk it
+/// answers `Pending` once (and wakes its task at once). The multipart
+/// parser (multer) copies everything a stream has ready into its buffer
+/// before it yields anything, so without this a fast client's whole body
+/// (up to the cap) sat in memory per upload; with it the parser holds
+/// about one network read (at most hyper's buffer, 256 KiB).
+pub struct OneChunkAtATime<S> {
+    inner: S,
+    just_yielded: bool,
+}
+
+impl<S> OneChunkAtATime<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            just_yielded: false,
+        }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for OneChunkAtATime<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.just_yielded {
+            self.just_yielded = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
+        self.just_yielded = item.is_some();
+        Poll::Ready(item)
+    }
+}
+
+/// The multipart form of `request`, its body fed one chunk at a time.
+async fn multipart_of(request: Request, state: &AppState) -> Result<Multipart, ApiError> {
+    let request = request
+        .map(|body| axum::body::Body::from_stream(OneChunkAtATime::new(body.into_data_stream())));
+    Multipart::from_request(request, state).await.map_err(|_| {
+        ApiError::UnsupportedMediaType(
+            "expected Content-Type: multipart/form-data with a boundary".into(),
+        )
+    })
+}
+
 /// A payload staged in an anonymous temp file while it streamed in.
 struct Staged {
     file: tokio::fs::File,
@@ -258,16 +310,12 @@ pub async fn upload(
     State(state): State<AppState>,
     principal: Principal,
     path: Result<Path<String>, PathRejection>,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<(StatusCode, HeaderMap, Json<Artifact>), ApiError> {
     let ctx = principal.require(Scope::VexAdmin)?;
     let Path(provider_id) = path.map_err(path_rejection)?;
     validate_provider_id(&provider_id)?;
-    let mut multipart = multipart.map_err(|_| {
-        ApiError::UnsupportedMediaType(
-            "expected Content-Type: multipart/form-data with a boundary".into(),
-        )
-    })?;
+    let mut multipart = multipart_of(request, &state).await?;
     let tmp_dir = state.config.data_dir.join("tmp");
     let mut staged: Option<Staged> = None;
     let mut file_type: Option<String> = None;
@@ -483,6 +531,27 @@ mod tests {
         ] {
             assert!(validate_provider_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_parser_gets_one_chunk_per_poll() {
+        use futures_util::StreamExt;
+        let chunks = (0..3).map(|i| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![i; 4])));
+        let mut stream = OneChunkAtATime::new(futures_util::stream::iter(chunks));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // A consumer that drains everything ready (as multer does) gets
+        // one chunk, then Pending, then the next.
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            match stream.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(Ok(chunk))) => seen.push(Some(chunk.len())),
+                Poll::Ready(Some(Err(_))) => unreachable!(),
+                Poll::Ready(None) => seen.push(None),
+                Poll::Pending => seen.push(Some(0)),
+            }
+        }
+        let expected = [Some(4), Some(0), Some(4), Some(0), Some(4), Some(0), None];
+        assert_eq!(seen, expected);
     }
 
     #[test]
