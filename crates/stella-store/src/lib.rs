@@ -18,8 +18,8 @@
 //! Migrations live in `migrations/sqlite/` and `migrations/postgres/` with
 //! the same version number and file name (`NNNN_what.sql`); a build knows
 //! the highest version of each set and refuses a newer database. Reserved:
-//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints; next:
-//! exports, then policies/reports.
+//! 0002 VEX, 0003 artifact usage, 0004 VEX polling fingerprints, 0005 export jobs;
+//! next: policies/reports.
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
@@ -49,6 +49,7 @@
 //! This crate does not speak HTTP, hash secrets or sign tokens.
 
 mod error;
+mod export;
 mod model;
 pub mod postgres;
 mod repo;
@@ -57,6 +58,7 @@ mod tenant;
 mod vex;
 
 pub use error::StoreError;
+pub use export::{EXPORT_STATUSES, ExportJobRecord, ExportRepository};
 pub use model::{
     ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
 };
@@ -321,5 +323,40 @@ impl VexRepository for Store {
         holder: &str,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.release_provider_lease(ctx, provider_id, holder).await)
+    }
+}
+
+impl ExportRepository for Store {
+    async fn insert_export_job(
+        &self,
+        ctx: &TenantContext,
+        job: &ExportJobRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_export_job(ctx, job).await)
+    }
+    async fn get_export_job(
+        &self,
+        ctx: &TenantContext,
+        export_id: uuid::Uuid,
+    ) -> Result<Option<ExportJobRecord>, StoreError> {
+        dispatch!(self, s => s.get_export_job(ctx, export_id).await)
+    }
+    async fn list_export_jobs(
+        &self,
+        ctx: &TenantContext,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExportJobRecord>, StoreError> {
+        dispatch!(self, s => s.list_export_jobs(ctx, after, limit).await)
+    }
+    async fn update_export_job(
+        &self,
+        ctx: &TenantContext,
+        job: &ExportJobRecord,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.update_export_job(ctx, job).await)
+    }
+    async fn fail_live_export_jobs(&self, reason: &str, at: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.fail_live_export_jobs(reason, at).await)
     }
 }

@@ -35,6 +35,7 @@ use crate::{
     SigningKeyRecord, StoreError, TenantContext,
 };
 
+mod export;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

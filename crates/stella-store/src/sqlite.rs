@@ -17,6 +17,7 @@ use crate::{
     SigningKeyRecord, StoreError, TenantContext,
 };
 
+mod export;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
