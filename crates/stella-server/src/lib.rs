@@ -14,6 +14,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod exports;
 pub mod materializer;
 mod metrics;
 mod middleware;
@@ -67,7 +68,8 @@ fn router(state: AppState) -> Router {
         )
         .route("/verify/policies", get(routes::verify::policies))
         .route("/verify/image", post(routes::verify::verify_image))
-        .merge(routes_vex());
+        .merge(routes_vex())
+        .merge(routes_exports());
     // The web console is a client of the routes above, called in-process.
     let console = stella_console::router(
         api.clone().with_state(state.clone()),
@@ -122,6 +124,22 @@ fn routes_vex() -> Router<AppState> {
         .route("/vex/consensus", get(routes::vex::get_vex_consensus))
 }
 
+/// The Export Center job routes (`crate::exports`).
+fn routes_exports() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/exports",
+            get(routes::exports::list).post(routes::exports::create),
+        )
+        .route("/exports/signing-key", get(routes::exports::signing_key))
+        .route(
+            "/exports/{id}",
+            get(routes::exports::get).delete(routes::exports::delete),
+        )
+        .route("/exports/{id}/events", get(routes::exports::events))
+        .route("/exports/{id}/download", get(routes::exports::download))
+}
+
 /// Runs due OpenVEX providers: first a second after start, then every
 /// [`vex::runner::TICK`] (each provider on its own `pollInterval`).
 async fn vex_runner_loop(store: stella_store::Store) {
@@ -174,15 +192,30 @@ pub async fn serve(
         &config.external_issuers,
     )
     .await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let exports = Arc::new(exports::ExportService::new(
+        store.clone(),
+        config.data_dir.clone(),
+        metrics.clone(),
+    ));
+    match exports.fail_interrupted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            jobs = n,
+            "marked export jobs a restart interrupted as failed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "marking interrupted export jobs failed"),
+    }
     let state = AppState {
         store: store.clone(),
         limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit_per_second)),
         config: Arc::new(config.clone()),
         authority: Arc::new(authority),
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics,
         upload_permits: Arc::new(tokio::sync::Semaphore::new(
             state::CONCURRENT_PAYLOAD_INSERTS,
         )),
+        exports,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, Securit
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
-use crate::routes::{artifacts, ops, providers, token, verify, vex};
+use crate::routes::{artifacts, exports, ops, providers, token, verify, vex};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,13 @@ use crate::routes::{artifacts, ops, providers, token, verify, vex};
         providers::provider_status,
         vex::list_vex_statements,
         vex::get_vex_consensus,
+        exports::create,
+        exports::list,
+        exports::get,
+        exports::delete,
+        exports::events,
+        exports::download,
+        exports::signing_key,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
     modifiers(&Security, &EdgeResponses),

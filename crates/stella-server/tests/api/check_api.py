@@ -407,6 +407,9 @@ def case_ops_and_openapi():
                 "/excititor/providers/{providerId}/run", "/excititor/providers/{providerId}/status",
                 "/vex/statements", "/vex/consensus"}
     expected |= {"/verify/policies", "/verify/image"}  # the console's image check (docs/console.md)
+    # Export Center jobs (issue 14 section 4, docs/service.md)
+    expected |= {"/exports", "/exports/{id}", "/exports/{id}/events", "/exports/{id}/download",
+                 "/exports/signing-key"}
     check(set(doc["paths"]) == expected, set(doc["paths"]) ^ expected)
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
