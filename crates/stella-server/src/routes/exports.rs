@@ -184,7 +184,7 @@ async fn load(
 }
 
 /// Create an export job.
-#[utoipa::path(post, path = "/exports", tag = "exports",
+#[utoipa::path(post, path = "/exports", tag = "exports", operation_id = "create_export",
     request_body = ExportCreate,
     security(("bearer" = ["export.admin"])),
     responses(
@@ -215,7 +215,7 @@ pub async fn create(
 }
 
 /// List the tenant's export jobs, oldest first.
-#[utoipa::path(get, path = "/exports", tag = "exports",
+#[utoipa::path(get, path = "/exports", tag = "exports", operation_id = "list_exports",
     params(ExportListParams),
     security(("bearer" = ["export.read"])),
     responses(
@@ -264,7 +264,7 @@ pub async fn list(
 }
 
 /// One job's status and progress.
-#[utoipa::path(get, path = "/exports/{id}", tag = "exports",
+#[utoipa::path(get, path = "/exports/{id}", tag = "exports", operation_id = "get_export",
     params(ExportPath),
     security(("bearer" = ["export.read"])),
     responses(
@@ -286,7 +286,7 @@ pub async fn get(
 }
 
 /// Cancel (if running) and delete an export and its file.
-#[utoipa::path(delete, path = "/exports/{id}", tag = "exports",
+#[utoipa::path(delete, path = "/exports/{id}", tag = "exports", operation_id = "delete_export",
     params(ExportPath),
     security(("bearer" = ["export.admin"])),
     responses(
@@ -339,7 +339,7 @@ fn event_for(rec: &ExportJobRecord) -> Event {
 }
 
 /// Server-sent events of one job.
-#[utoipa::path(get, path = "/exports/{id}/events", tag = "exports",
+#[utoipa::path(get, path = "/exports/{id}/events", tag = "exports", operation_id = "export_events",
     params(ExportPath),
     security(("bearer" = ["export.read"])),
     responses(
@@ -487,7 +487,7 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()
 }
 
 /// Download a finished export (`Range: bytes=…` for resumable downloads).
-#[utoipa::path(get, path = "/exports/{id}/download", tag = "exports",
+#[utoipa::path(get, path = "/exports/{id}/download", tag = "exports", operation_id = "download_export",
     params(ExportPath),
     security(("bearer" = ["export.read"])),
     responses(
@@ -604,7 +604,7 @@ async fn serve_file(
 }
 
 /// The tenant's export-signing public key (created on first use).
-#[utoipa::path(get, path = "/exports/signing-key", tag = "exports",
+#[utoipa::path(get, path = "/exports/signing-key", tag = "exports", operation_id = "get_export_signing_key",
     security(("bearer" = ["export.read"])),
     responses(
         (status = 200, description = "The key that signs the tenant's exports when `sign` is true", body = ExportSigningKey),
