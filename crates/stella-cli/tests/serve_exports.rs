@@ -317,6 +317,10 @@ async fn service_export_streams_downloads_in_ranges_verifies_and_stays_in_its_te
     );
     assert_eq!(st["status"], "succeeded", "{st}\n{}", server.log());
     assert!(st["progress"]["entriesTotal"].as_i64().unwrap() > 0, "{st}");
+    // The server verified the file with the tenant's key.
+    assert_eq!(st["verification"]["verified"], true, "{st}");
+    assert_eq!(st["verification"]["signature"], "verified", "{st}");
+    assert_eq!(st["verification"]["manifestDigest"], st["manifestDigest"]);
     let size = st["file"]["size"].as_u64().unwrap();
     let sha = st["file"]["sha256"].as_str().unwrap().to_string();
     // A client connecting after the end gets the final event at once.

@@ -36,6 +36,8 @@ pub struct ExportJobRecord {
     pub file_sha256: Option<String>,
     /// Why it failed (`""` otherwise).
     pub reason: String,
+    /// The server's verification of the finished file (a JSON report).
+    pub verification_json: Option<String>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -82,7 +84,7 @@ pub trait ExportRepository {
 /// Columns in the order both backends read them.
 pub(crate) const EXPORT_COLUMNS: &str = "profile, request_json, status, bytes_done, bytes_total, \
      entries_done, entries_total, manifest_digest, file_path, file_size, file_sha256, reason, \
-     created_at, started_at, finished_at, created_by";
+     verification_json, created_at, started_at, finished_at, created_by";
 
 /// Reads a row of [`EXPORT_COLUMNS`] plus `export_id` (as text).
 pub(crate) fn export_from_row<'r, R>(r: &'r R) -> Result<ExportJobRecord, StoreError>
@@ -111,6 +113,7 @@ where
         file_size: r.try_get("file_size")?,
         file_sha256: r.try_get("file_sha256")?,
         reason: r.try_get("reason")?,
+        verification_json: r.try_get("verification_json")?,
         created_at: r.try_get("created_at")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,

@@ -27,6 +27,7 @@ fn job(status: &str) -> ExportJobRecord {
         file_size: None,
         file_sha256: None,
         reason: String::new(),
+        verification_json: None,
         created_at: "2026-01-01T00:00:00.000Z".into(),
         started_at: None,
         finished_at: None,

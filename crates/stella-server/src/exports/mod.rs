@@ -173,6 +173,7 @@ impl ExportService {
             file_size: None,
             file_sha256: None,
             reason: String::new(),
+            verification_json: None,
             created_at: now_rfc3339(),
             started_at: None,
             finished_at: None,
@@ -312,6 +313,7 @@ impl JobRun {
             .map_err(|e| JobFailure::new("io", e.to_string()))?;
         let prepared = self.prepare(&session).await?;
         let output = prepared.output.clone();
+        let public = prepared.key.as_ref().map(|k| k.public_key().clone());
         let progress = Arc::new(JobProgress::default());
         let fut = job::run(prepared, progress.clone(), cancel);
         tokio::pin!(fut);
@@ -340,6 +342,18 @@ impl JobRun {
             .map(|p| p.to_string_lossy().to_string());
         self.rec.file_size = Some(i64::try_from(size).unwrap_or(i64::MAX));
         self.rec.file_sha256 = Some(sha256);
+        let encrypted = !self.plan.recipients.is_empty();
+        let verification = verify_file(output, public, encrypted).await?;
+        let verified = verification
+            .get("verified")
+            .and_then(serde_json::Value::as_bool);
+        self.rec.verification_json = Some(verification.to_string());
+        if verified == Some(false) {
+            return Err(JobFailure::new(
+                "verification",
+                format!("the written export does not verify: {verification}"),
+            ));
+        }
         Ok(())
     }
 
@@ -436,6 +450,48 @@ async fn read_base(file: PathBuf) -> Result<BaseExport, JobFailure> {
     .map_err(|e: stella_export::ExportError| {
         JobFailure::new(e.code(), format!("the base export (since): {e}"))
     })
+}
+
+/// Verifies the finished file with the `stella-export` verifier (as
+/// `stella export verify --key <the tenant's key>` would): the report as
+/// JSON. An encrypted export cannot be read without its recipients'
+/// identities, which the server does not hold: `verified` is then null.
+async fn verify_file(
+    path: PathBuf,
+    key: Option<stella_crypto::PublicKey>,
+    encrypted: bool,
+) -> Result<serde_json::Value, JobFailure> {
+    if encrypted {
+        return Ok(serde_json::json!({
+            "verified": null,
+            "note": "encrypted to its recipients: verify after decrypting (stella export verify --identity)",
+        }));
+    }
+    tokio::task::spawn_blocking(move || {
+        let words = stella_attest::verify::TrustWords {
+            key: "the tenant's export key".into(),
+            ca_root: "a CA root".into(),
+            via_ca_root: "a CA root".into(),
+        };
+        let keys = key.map(|k| stella_engine::bundle::ManifestKeys::new(vec![k], words));
+        let opts = stella_export::VerifyOptions {
+            verifier: keys
+                .as_ref()
+                .map(|k| k as &dyn stella_bundle::ManifestSignatureVerifier),
+            identities: None,
+            keyless: None,
+            sigstore_bundle: None,
+        };
+        match stella_export::verify_export(&path, &opts) {
+            Ok(report) => serde_json::to_value(&report).unwrap_or_default(),
+            Err(e) => serde_json::json!({
+                "verified": false,
+                "failures": [{"code": e.code(), "message": e.to_string()}],
+            }),
+        }
+    })
+    .await
+    .map_err(|_| JobFailure::new("internal", "verifying the export failed"))
 }
 
 /// Size and hex sha256 of a file (the download's ETag).

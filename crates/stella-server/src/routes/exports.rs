@@ -85,6 +85,11 @@ pub struct ExportJob {
     /// The request as accepted.
     #[schema(value_type = Object)]
     pub request: serde_json::Value,
+    /// The server's verification of the finished file (the report of
+    /// `stella export verify`, with the tenant's key when signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub verification: Option<serde_json::Value>,
 }
 
 impl From<&ExportJobRecord> for ExportJob {
@@ -115,6 +120,10 @@ impl From<&ExportJobRecord> for ExportJob {
             finished_at: r.finished_at.clone(),
             created_by: r.created_by.clone(),
             request: serde_json::from_str(&r.request_json).unwrap_or(serde_json::Value::Null),
+            verification: r
+                .verification_json
+                .as_deref()
+                .and_then(|v| serde_json::from_str(v).ok()),
         }
     }
 }
@@ -444,6 +453,7 @@ fn placeholder(id: Uuid) -> ExportJobRecord {
         file_size: None,
         file_sha256: None,
         reason: String::new(),
+        verification_json: None,
         created_at: String::new(),
         started_at: None,
         finished_at: None,

@@ -17,6 +17,7 @@ CREATE TABLE export_jobs (
     file_size       INTEGER,
     file_sha256     TEXT,
     reason          TEXT NOT NULL DEFAULT '',
+    verification_json TEXT,
     created_at      TEXT NOT NULL,
     started_at      TEXT,
     finished_at     TEXT,

@@ -20,7 +20,7 @@ impl PostgresStore {
         sqlx::query(&format!(
             "INSERT INTO export_jobs (export_id, tenant_id, {EXPORT_COLUMNS})
              VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $18)"
+                     $17, $18, $19)"
         ))
         .bind(job.export_id.to_string())
         .bind(ctx.tenant())
@@ -36,6 +36,7 @@ impl PostgresStore {
         .bind(job.file_size)
         .bind(&job.file_sha256)
         .bind(&job.reason)
+        .bind(&job.verification_json)
         .bind(&job.created_at)
         .bind(&job.started_at)
         .bind(&job.finished_at)
@@ -94,8 +95,9 @@ impl PostgresStore {
         let done = sqlx::query(
             "UPDATE export_jobs SET status = $1, bytes_done = $2, bytes_total = $3,
                 entries_done = $4, entries_total = $5, manifest_digest = $6, file_path = $7,
-                file_size = $8, file_sha256 = $9, reason = $10, started_at = $11, finished_at = $12
-             WHERE tenant_id = $13 AND export_id = $14::uuid",
+                file_size = $8, file_sha256 = $9, reason = $10, verification_json = $11,
+                started_at = $12, finished_at = $13
+             WHERE tenant_id = $14 AND export_id = $15::uuid",
         )
         .bind(&job.status)
         .bind(job.bytes_done)
@@ -107,6 +109,7 @@ impl PostgresStore {
         .bind(job.file_size)
         .bind(&job.file_sha256)
         .bind(&job.reason)
+        .bind(&job.verification_json)
         .bind(&job.started_at)
         .bind(&job.finished_at)
         .bind(ctx.tenant())

@@ -16,7 +16,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO export_jobs (export_id, tenant_id, {EXPORT_COLUMNS})
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(job.export_id.to_string())
         .bind(ctx.tenant())
@@ -32,6 +32,7 @@ impl SqliteStore {
         .bind(job.file_size)
         .bind(&job.file_sha256)
         .bind(&job.reason)
+        .bind(&job.verification_json)
         .bind(&job.created_at)
         .bind(&job.started_at)
         .bind(&job.finished_at)
@@ -84,7 +85,7 @@ impl SqliteStore {
         let done = sqlx::query(
             "UPDATE export_jobs SET status = ?, bytes_done = ?, bytes_total = ?, entries_done = ?,
                 entries_total = ?, manifest_digest = ?, file_path = ?, file_size = ?,
-                file_sha256 = ?, reason = ?, started_at = ?, finished_at = ?
+                file_sha256 = ?, reason = ?, verification_json = ?, started_at = ?, finished_at = ?
              WHERE tenant_id = ? AND export_id = ?",
         )
         .bind(&job.status)
@@ -97,6 +98,7 @@ impl SqliteStore {
         .bind(job.file_size)
         .bind(&job.file_sha256)
         .bind(&job.reason)
+        .bind(&job.verification_json)
         .bind(&job.started_at)
         .bind(&job.finished_at)
         .bind(ctx.tenant())
