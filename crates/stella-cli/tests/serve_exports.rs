@@ -740,3 +740,62 @@ fn serve_harness_auth(host: &str, user: &str, password: &str) -> String {
     let token = stella_testkit::fixtures::base64_encode(format!("{user}:{password}").as_bytes());
     json!({"auths": {host: {"auth": token}}}).to_string()
 }
+
+#[test]
+fn a_restart_fails_the_running_export_as_interrupted_and_ends_open_event_streams() {
+    let reg =
+        FaultyBlobRegistry::start(stalling_content(), BlobFault::StallAfter(1024 * 1024)).unwrap();
+    let server = serve_harness::start(&env());
+    let admin = client_token(&server, "exp", "t1", "export.read,export.admin");
+    let body = json!({
+        "profile": "mirror:full",
+        "selection": {"images": [format!("{}/slow/app:v1", reg.host_port())]},
+        "options": {"plainHttp": true},
+    });
+    let r = post_export(&server, &admin, &body);
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        wait_for_status(&server, &admin, &id, "running")["status"],
+        "running"
+    );
+    // A client follows the events while the server is stopped under it:
+    // shutdown must not wait for the stream.
+    let follower = std::process::Command::new("curl")
+        .args(["-sSN", "--max-time", "60", "-H"])
+        .arg(format!("Authorization: Bearer {admin}"))
+        .arg(format!("{}/exports/{id}/events", server.url))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = Instant::now();
+    let server = server.restart(&env());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(30),
+        "shutdown waited for the stream"
+    );
+    let out = follower.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("event: progress"));
+    let st = status_of(&server, &admin, &id);
+    assert_eq!(st["status"], "failed", "{st}");
+    assert_eq!(st["reason"], "interrupted");
+    let evs = events(&server, &admin, &id);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].0, "failed");
+    let m = String::from_utf8(
+        Command::new("curl")
+            .args(["-sf"])
+            .arg(format!("{}/metrics", server.url))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        m.contains("stella_export_failures_total{reason=\"interrupted\"} 1"),
+        "{m}"
+    );
+    let (status, _) = server.stop();
+    assert!(status.success());
+}

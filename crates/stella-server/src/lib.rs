@@ -215,7 +215,7 @@ pub async fn serve(
         upload_permits: Arc::new(tokio::sync::Semaphore::new(
             state::CONCURRENT_PAYLOAD_INSERTS,
         )),
-        exports,
+        exports: exports.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -226,6 +226,13 @@ pub async fn serve(
     on_listening(bound);
     tracing::info!(address = %bound, database = %config::redact_url(&config.database), "stella serve listening");
     let runner = tokio::spawn(vex_runner_loop(store.clone()));
+    // Event streams of running exports never end on their own: close
+    // them when shutdown starts, so draining does not wait for them.
+    let closing = exports.clone();
+    tokio::spawn(async move {
+        termination().await;
+        closing.close_streams();
+    });
     let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
     accept_loop(listener, router(state), header_timeout).await;
     runner.abort();
@@ -296,6 +303,12 @@ async fn serve_connection(
 }
 
 async fn shutdown_signal() {
+    termination().await;
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// SIGTERM or Ctrl-C.
+async fn termination() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -314,5 +327,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown requested; draining in-flight requests");
 }

@@ -40,6 +40,11 @@ pub fn start(env: &[(&str, &str)]) -> Server {
     );
     let doc: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
     let admin_secret = doc["clientSecret"].as_str().unwrap().to_string();
+    spawn(data, admin_secret, env)
+}
+
+/// `stella serve` on an initialised data directory.
+fn spawn(data: tempfile::TempDir, admin_secret: String, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
@@ -102,6 +107,23 @@ impl Server {
         assert!(out.status.success());
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         doc["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// SIGTERM, then `serve` again on the same data directory with `env`
+    /// (a new port; the log starts over).
+    pub fn restart(self, env: &[(&str, &str)]) -> Server {
+        let Server {
+            mut child,
+            data,
+            admin_secret,
+            ..
+        } = self;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "serve exited with {status}");
+        spawn(data, admin_secret, env)
     }
 
     pub fn log(&self) -> String {

@@ -96,6 +96,8 @@ pub struct ExportService {
     materializer: Materializer,
     permits: Arc<Semaphore>,
     live: Mutex<HashMap<Uuid, Live>>,
+    /// Set when the server shuts down: event streams end.
+    closing: watch::Sender<bool>,
 }
 
 impl ExportService {
@@ -107,7 +109,18 @@ impl ExportService {
             materializer: Materializer::new(&std::env::temp_dir()),
             permits: Arc::new(Semaphore::new(CONCURRENT_JOBS)),
             live: Mutex::new(HashMap::new()),
+            closing: watch::channel(false).0,
         }
+    }
+
+    /// Ends every event stream (at shutdown).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves when the server shuts down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -372,7 +372,9 @@ pub async fn events(
     } else {
         state.exports.subscribe(id)
     };
+    let closing = state.exports.closing();
     let stream = EventStream {
+        closing,
         state,
         ctx,
         id,
@@ -391,6 +393,7 @@ pub async fn events(
 /// The state of one event stream: the record to send next, the live
 /// channel while the job runs, and the store to read the end from.
 struct EventStream {
+    closing: tokio::sync::watch::Receiver<bool>,
     state: AppState,
     ctx: TenantContext,
     id: Uuid,
@@ -406,7 +409,13 @@ impl EventStream {
         }
         let rec = match self.pending.take() {
             Some(r) => r,
-            None => self.wait().await,
+            None => {
+                let mut closing = self.closing.clone();
+                tokio::select! {
+                    r = self.wait() => r,
+                    _ = closing.wait_for(|c| *c) => return None,
+                }
+            }
         };
         if is_final(&rec.status) {
             self.done = true;
