@@ -50,6 +50,15 @@ pub struct Collected {
     pub newest_created: Option<String>,
 }
 
+/// `sha256-<hex>` tags (the referrers tag schema and cosign legacy
+/// attachments): found through the referrers, never exported as tags when
+/// a whole repository is selected.
+pub fn is_schema_tag(t: &str) -> bool {
+    t.strip_prefix("sha256-").is_some_and(|rest| {
+        rest.len() >= 64 && rest.as_bytes().iter().take(64).all(u8::is_ascii_hexdigit)
+    })
+}
+
 /// Platforms to keep from image indexes (`None`: all).
 pub type PlatformFilter = Option<BTreeSet<String>>;
 

@@ -230,6 +230,8 @@ fn status_defaults(s: StatusCode) -> (StatusCode, &'static str, &'static str) {
             (s, "HEADERS_TOO_LARGE", "Request header fields too large")
         }
         StatusCode::URI_TOO_LONG => (s, "URI_TOO_LONG", "URI too long"),
+        StatusCode::RANGE_NOT_SATISFIABLE => (s, "RANGE_NOT_SATISFIABLE", "Range not satisfiable"),
+        StatusCode::CONFLICT => (s, "CONFLICT", "Conflict"),
         s if s.is_server_error() => (s, "INTERNAL", "Internal error"),
         s => (s, "BAD_REQUEST", "Bad request"),
     }

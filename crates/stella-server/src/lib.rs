@@ -14,6 +14,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod exports;
 pub mod materializer;
 mod metrics;
 mod middleware;
@@ -69,7 +70,8 @@ fn router(state: AppState) -> Router {
         .route("/verify/policies", get(routes::verify::policies))
         .route("/verify/image", post(routes::verify::verify_image))
         .merge(routes_vex())
-        .merge(routes_policy());
+        .merge(routes_policy())
+        .merge(routes_exports());
     // The web console is a client of the routes above, called in-process.
     let console = stella_console::router(
         api.clone().with_state(state.clone()),
@@ -143,6 +145,22 @@ fn routes_policy() -> Router<AppState> {
         .route("/api/v1/reports/keys", get(routes::reports::report_keys))
 }
 
+/// The Export Center job routes (`crate::exports`).
+fn routes_exports() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/exports",
+            get(routes::exports::list).post(routes::exports::create),
+        )
+        .route("/exports/signing-key", get(routes::exports::signing_key))
+        .route(
+            "/exports/{id}",
+            get(routes::exports::get).delete(routes::exports::delete),
+        )
+        .route("/exports/{id}/events", get(routes::exports::events))
+        .route("/exports/{id}/download", get(routes::exports::download))
+}
+
 /// Runs due OpenVEX providers: first a second after start, then every
 /// [`vex::runner::TICK`] (each provider on its own `pollInterval`).
 async fn vex_runner_loop(store: stella_store::Store) {
@@ -196,15 +214,30 @@ pub async fn serve(
         Duration::from_millis(config.revocation_recheck_millis),
     )
     .await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let exports = Arc::new(exports::ExportService::new(
+        store.clone(),
+        config.data_dir.clone(),
+        metrics.clone(),
+    ));
+    match exports.fail_interrupted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            jobs = n,
+            "marked export jobs a restart interrupted as failed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "marking interrupted export jobs failed"),
+    }
     let state = AppState {
         store: store.clone(),
         limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit_per_second)),
         config: Arc::new(config.clone()),
         authority: Arc::new(authority),
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics,
         upload_permits: Arc::new(tokio::sync::Semaphore::new(
             state::CONCURRENT_PAYLOAD_INSERTS,
         )),
+        exports: exports.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -215,6 +248,13 @@ pub async fn serve(
     on_listening(bound);
     tracing::info!(address = %bound, database = %config::redact_url(&config.database), "stella serve listening");
     let runner = tokio::spawn(vex_runner_loop(store.clone()));
+    // Event streams of running exports never end on their own: close
+    // them when shutdown starts, so draining does not wait for them.
+    let closing = exports.clone();
+    tokio::spawn(async move {
+        termination().await;
+        closing.close_streams();
+    });
     let header_timeout = Duration::from_secs(config.header_read_timeout_seconds);
     accept_loop(listener, router(state), header_timeout).await;
     runner.abort();
@@ -285,6 +325,12 @@ async fn serve_connection(
 }
 
 async fn shutdown_signal() {
+    termination().await;
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// SIGTERM or Ctrl-C.
+async fn termination() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -303,5 +349,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown requested; draining in-flight requests");
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route, method and status; latency
-//! histograms by route; database pool gauges (sampled at scrape time).
+//! histograms by route; database pool gauges (sampled at scrape time);
+//! export jobs: duration by profile, bytes written, failures by reason.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,8 +21,56 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProfileLabels {
+    profile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+/// Export job metrics.
+struct ExportMetrics {
+    duration: Family<ProfileLabels, Histogram>,
+    bytes: Counter,
+    failures: Family<ReasonLabels, Counter>,
+}
+
+fn export_histogram() -> Histogram {
+    Histogram::new([0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0])
+}
+
+impl ExportMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            duration: Family::new_with_constructor(export_histogram as fn() -> Histogram),
+            bytes: Counter::default(),
+            failures: Family::default(),
+        };
+        registry.register(
+            "export_duration_seconds",
+            "Wall time of succeeded export jobs by profile",
+            m.duration.clone(),
+        );
+        registry.register(
+            "export_written_bytes",
+            "Bytes of export files written by succeeded jobs",
+            m.bytes.clone(),
+        );
+        registry.register(
+            "export_failures",
+            "Failed export jobs by reason code",
+            m.failures.clone(),
+        );
+        m
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    exports: ExportMetrics,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pool_open: Gauge,
@@ -63,8 +112,10 @@ impl Metrics {
             "Idle database connections",
             pool_idle.clone(),
         );
+        let exports = ExportMetrics::register(&mut registry);
         Self {
             registry,
+            exports,
             requests,
             latency,
             pool_open,
@@ -84,6 +135,27 @@ impl Metrics {
                 route: route.into(),
             })
             .observe(seconds);
+    }
+
+    /// A succeeded export job: its duration and file size.
+    pub fn export_finished(&self, profile: &str, seconds: f64, bytes: u64) {
+        self.exports
+            .duration
+            .get_or_create(&ProfileLabels {
+                profile: profile.into(),
+            })
+            .observe(seconds);
+        self.exports.bytes.inc_by(bytes);
+    }
+
+    /// A failed export job, by its reason code (a bounded set).
+    pub fn export_failed(&self, reason: &str) {
+        self.exports
+            .failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// The exposition text, with pool gauges set to `(open, idle)`.

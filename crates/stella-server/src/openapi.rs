@@ -5,6 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
 use crate::routes::{artifacts, ops, policy, providers, reports, token, verify, vex};
+use crate::routes::{artifacts, exports, ops, providers, token, verify, vex};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +44,13 @@ use crate::routes::{artifacts, ops, policy, providers, reports, token, verify, v
         reports::report_keys,
         vex::get_vex_trust,
         vex::put_vex_trust,
+        exports::create,
+        exports::list,
+        exports::get,
+        exports::delete,
+        exports::events,
+        exports::download,
+        exports::signing_key,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::routes::providers::ConfigProblem)),
     modifiers(&Security, &EdgeResponses),

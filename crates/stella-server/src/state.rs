@@ -18,6 +18,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Bounds how many upload payloads are held in memory at once.
     pub upload_permits: Arc<tokio::sync::Semaphore>,
+    /// Export Center jobs (`POST /exports`).
+    pub exports: Arc<crate::exports::ExportService>,
 }
 
 /// How many uploads may hold their payload in memory (read back from the

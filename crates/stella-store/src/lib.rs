@@ -54,6 +54,7 @@
 
 mod console;
 mod error;
+mod export;
 mod model;
 mod policy;
 pub mod postgres;
@@ -64,6 +65,7 @@ mod vex;
 
 pub use console::{ConsoleSessionRecord, ConsoleSessionRepository};
 pub use error::StoreError;
+pub use export::{EXPORT_STATUSES, ExportJobRecord, ExportRepository};
 pub use model::{
     ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
 };
@@ -437,5 +439,40 @@ impl VexTrustRepository for Store {
         updated_at: &str,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.save_provider_state(ctx, provider_id, name, value_json, updated_at).await)
+    }
+}
+
+impl ExportRepository for Store {
+    async fn insert_export_job(
+        &self,
+        ctx: &TenantContext,
+        job: &ExportJobRecord,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_export_job(ctx, job).await)
+    }
+    async fn get_export_job(
+        &self,
+        ctx: &TenantContext,
+        export_id: uuid::Uuid,
+    ) -> Result<Option<ExportJobRecord>, StoreError> {
+        dispatch!(self, s => s.get_export_job(ctx, export_id).await)
+    }
+    async fn list_export_jobs(
+        &self,
+        ctx: &TenantContext,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExportJobRecord>, StoreError> {
+        dispatch!(self, s => s.list_export_jobs(ctx, after, limit).await)
+    }
+    async fn update_export_job(
+        &self,
+        ctx: &TenantContext,
+        job: &ExportJobRecord,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.update_export_job(ctx, job).await)
+    }
+    async fn fail_live_export_jobs(&self, reason: &str, at: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.fail_live_export_jobs(reason, at).await)
     }
 }

@@ -19,6 +19,7 @@ use crate::{
 
 mod policy;
 mod console;
+mod export;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

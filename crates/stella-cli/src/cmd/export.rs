@@ -284,12 +284,7 @@ async fn build_sources(
     Ok((selection, sources.repos.into_values().collect()))
 }
 
-/// `sha256-<hex>` tags (referrers tag schema and cosign legacy attachments).
-fn is_schema_tag(t: &str) -> bool {
-    t.strip_prefix("sha256-").is_some_and(|rest| {
-        rest.len() >= 64 && rest.as_bytes().iter().take(64).all(u8::is_ascii_hexdigit)
-    })
-}
+use stella_export::collect::is_schema_tag;
 
 async fn export_run(args: ExportRunArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
     let profile = profile(args.profile);

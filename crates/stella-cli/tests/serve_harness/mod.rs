@@ -167,6 +167,20 @@ impl Server {
         doc["access_token"].as_str().unwrap().to_string()
     }
 
+    /// SIGTERM, then `serve` again on the same data directory and database
+    /// with `env` (a new port; the log starts over).
+    pub fn restart(mut self, env: &[(&str, &str)]) -> Server {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exited with {status}");
+        let (child, url) = spawn_server(self.data.path(), env, &self.db_env, "serve.log");
+        self.child = child;
+        self.url = url;
+        self
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("serve.log")).unwrap()
     }

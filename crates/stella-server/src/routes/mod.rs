@@ -3,6 +3,7 @@
 //! [`crate::error::ApiError`].
 
 pub mod artifacts;
+pub mod exports;
 pub mod ops;
 pub mod policy;
 pub mod providers;

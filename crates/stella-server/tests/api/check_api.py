@@ -413,6 +413,9 @@ def case_ops_and_openapi():
     # policy store and signed reports (issue 16, docs/policy.md "Service")
     expected |= {"/policy/import", "/policy/export", "/policy/validate", "/policy/preview",
                  "/policy/activate", "/api/v1/reports", "/api/v1/reports/keys"}
+    # Export Center jobs (issue 14 section 4, docs/service.md)
+    expected |= {"/exports", "/exports/{id}", "/exports/{id}/events", "/exports/{id}/download",
+                 "/exports/signing-key"}
     check(set(doc["paths"]) == expected, set(doc["paths"]) ^ expected)
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
