@@ -4,8 +4,7 @@ use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, Securit
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Scope;
-use crate::routes::{artifacts, ops, policy, providers, reports, token, verify, vex};
-use crate::routes::{artifacts, exports, ops, providers, token, verify, vex};
+use crate::routes::{artifacts, exports, ops, policy, providers, reports, token, verify, vex};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -85,7 +85,7 @@ mod tests {
     async fn sessions_are_found_until_they_expire_or_are_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let store = SqliteStore::open(&url, &Default::default()).await.unwrap();
         store.migrate().await.unwrap();
         store
             .add_console_session(&record("a", 200), 100)

@@ -180,7 +180,7 @@ mod tests {
     async fn fresh() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let store = SqliteStore::open(&url, &Default::default()).await.unwrap();
         store.migrate().await.unwrap();
         (dir, store)
     }
