@@ -192,8 +192,9 @@ pub fn build_manifest(
 /// it in the spec's annotations), asks the store whether its bookkeeping has
 /// room for it (ReferrersWrite::check_referrer_room: nothing is written
 /// when it has not), pushes blobs (skip existing; the files through
-/// ContentWrite::push_blob_likely_new), the empty config, the manifest by
-/// digest, learns the referrers mode (after the manifest PUT, whose answer
+/// ContentWrite::push_blob_likely_new), the manifest by digest with the
+/// empty config (ContentWrite::push_manifest_config_likely_present: a
+/// registry uploads the config only if it refuses the manifest), learns the referrers mode (after the manifest PUT, whose answer
 /// may already tell it) and calls ReferrersWrite::add_referrer. Files are
 /// hashed on the blocking pool.
 pub async fn push_referrer<
