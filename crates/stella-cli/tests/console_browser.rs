@@ -13,7 +13,9 @@
 //! Then the server is restarted on the same data directory (trusting
 //! 127.0.0.1 as a TLS-terminating proxy) and the browser, with the cookies
 //! it had, is still signed in; cookies through the proxy carry `Secure`;
-//! sign-out deletes the stored session and the old cookie is refused.
+//! sign-out deletes the stored session and the old cookie is refused; an
+//! image check on a registry outside the allow-list is refused at its
+//! field.
 //!
 //! Needs: chromium, python3 with playwright and requests, axe-core
 //! (`scripts/test.sh` installs all three); a missing one fails the test
@@ -351,11 +353,16 @@ fn console_flows_in_headless_chromium() {
 
     // The same data directory, a new process that trusts 127.0.0.1 as a
     // TLS-terminating proxy: the browser's session survives the restart.
+    // It also allows image checks on the test registry only.
+    let registry_host = registry.host_port();
     let mut again = serve(
         data.path(),
         server.admin_secret.clone(),
         "serve-restarted.log",
-        &[("STELLA_CONSOLE_TRUSTED_PROXIES", "127.0.0.1")],
+        &[
+            ("STELLA_CONSOLE_TRUSTED_PROXIES", "127.0.0.1"),
+            ("STELLA_IMAGE_CHECK_ALLOWED_REGISTRIES", &registry_host),
+        ],
     );
     let out = flows(&again, Some("restart"));
     let (status, log) = stop(&mut again, data.path(), "serve-restarted.log");

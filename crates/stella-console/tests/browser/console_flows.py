@@ -16,7 +16,8 @@ conflicting consensus, one issuer's statements); image check with the
 report, sign out and be refused. Run again with `restart` after the server
 restarted on the same data directory: still signed in, the stored session
 holds no secret in the clear, cookies are Secure through a trusted TLS
-proxy, sign-out deletes the session. Security: a hostile file
+proxy, image checks outside the registry allow-list are refused, sign-out
+deletes the session. Security: a hostile file
 name renders as text, a POST without the CSRF token (or from another
 origin) is refused, another tenant's artifacts never appear. Every page:
 axe-core with no serious or critical violation, no horizontal overflow at
@@ -599,6 +600,23 @@ def restart_phase():
         check(all(cookie not in h for h in hashes) and not any(b"eyJ" in bytes(r[1]) or b"admin" in bytes(r[1]) for r in rows),
               "stored sessions hold neither the id nor the token nor the subject in the clear")
         sign_in_through_proxy()
+
+        # This server allows image checks on the test registry only.
+        page.goto(f"{URL}/console/check")
+        page.fill("#reference", "127.0.0.1:9/nothing/here:v1")
+        page.check("#plain-http")
+        page.click("button:has-text('Check image')")
+        page.wait_for_selector(".problem")
+        err = page.locator("#reference-error")
+        check(err.count() == 1 and "REGISTRY_NOT_ALLOWED" in err.inner_text(),
+              "image check: a registry outside the allow-list refused at the reference field")
+        page.fill("#reference", IMAGE)
+        if not page.locator("#plain-http").is_checked():
+            page.check("#plain-http")
+        page.select_option("#policy", "release")
+        page.click("button:has-text('Check image')")
+        page.wait_for_selector(".verdict")
+        check(page.locator(".verdict").inner_text().startswith("FAIL"), "image check: an allowed registry is checked")
 
         csrf = page.locator("input[name=csrf]").first.get_attribute("value")
         page.click("button:has-text('Sign out')")
