@@ -785,35 +785,6 @@ mod tests {
     }
 
     #[test]
-    fn external_issuers_from_file_and_env() {
-        let dir = tempfile::tempdir().unwrap();
-        let main = dir.path().join("stella.yaml");
-        std::fs::write(
-            &main,
-            "auth:\n  oidc:\n    - issuer: https://idp.example\n      audience: stella\n      jwksFile: /etc/idp.jwks\n      tenantClaim: org\n",
-        )
-        .unwrap();
-        let overrides = Overrides {
-            config: Some(main),
-            ..Default::default()
-        };
-        let c = load(&overrides, &|_| None).unwrap();
-        let only = c.external_issuers.first().unwrap();
-        assert_eq!(only.tenant_claim, "org");
-        assert_eq!(only.scope_claim, "scope");
-        assert_eq!(only.algorithms, ["RS256", "ES256"]);
-        let env = |name: &str| {
-            (name == "STELLA_AUTH_OIDC").then(|| {
-                r#"[{"issuer": "https://b", "audience": "x", "jwksUrl": "https://b/keys", "algorithms": ["ES256"]}]"#
-                    .to_string()
-            })
-        };
-        let c = load(&overrides, &env).unwrap();
-        assert_eq!(c.external_issuers.len(), 1);
-        assert_eq!(c.external_issuers[0].issuer, "https://b");
-    }
-
-    #[test]
     fn external_issuer_mistakes_are_errors_with_their_path() {
         let cases = [
             (
