@@ -35,9 +35,9 @@ use crate::{
     SchemaStatus, SigningKeyRecord, StoreError, TenantContext,
 };
 
-mod policy;
 mod console;
 mod export;
+mod policy;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

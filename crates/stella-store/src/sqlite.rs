@@ -17,9 +17,9 @@ use crate::{
     SchemaStatus, SigningKeyRecord, StoreError, TenantContext,
 };
 
-mod policy;
 mod console;
 mod export;
+mod policy;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
