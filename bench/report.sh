@@ -17,3 +17,9 @@ if [[ "${BENCH_PROFILE:-release}" == dev ]]; then
 else
   cargo run -q --release -p stella-report --example bench_report -- "$runs"
 fi
+
+# Service half: p99 latency of POST /api/v1/reports at 20 requests/s
+# (bench/report_serve.sh: real registry and server). BENCH_SERVE=0 skips it.
+if [[ "${BENCH_SERVE:-1}" != 0 ]]; then
+  bench/report_serve.sh
+fi

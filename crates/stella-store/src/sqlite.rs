@@ -258,6 +258,9 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
+            // Explicitly: a dropped transaction keeps its lock until the
+            // connection is used again, and the next writer gets SQLITE_BUSY.
+            tx.rollback().await?;
             return Err(StoreError::QuotaExceeded);
         }
         let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
@@ -361,9 +364,11 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if exists.is_none() {
+            tx.rollback().await?;
             return Ok(DeleteOutcome::NotFound);
         }
         if in_use.is_some() {
+            tx.rollback().await?;
             return Ok(DeleteOutcome::InUse);
         }
         sqlx::query(

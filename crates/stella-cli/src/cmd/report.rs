@@ -57,11 +57,11 @@ pub async fn run(
     }
 }
 
-/// Whether `--server` (or `STELLA_SERVER`) was given: the global flag has
-/// a default, so its presence is read from the command line itself.
+/// Whether `--server` was given on the command line: the global flag has a
+/// default, so its presence is read from the arguments themselves.
+/// `STELLA_SERVER` alone does not switch an offline report to the server.
 fn server_requested() -> bool {
-    std::env::var_os("STELLA_SERVER").is_some()
-        || std::env::args().any(|a| a == "--server" || a.starts_with("--server="))
+    std::env::args().any(|a| a == "--server" || a.starts_with("--server="))
 }
 
 fn wall_clock() -> OffsetDateTime {

@@ -44,6 +44,9 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            // Explicitly: a dropped transaction would keep its write lock
+            // until the connection is used again.
+            tx.rollback().await?;
             return Err(StoreError::AlreadyExists(rev.revision_id.clone()));
         }
         let target = format!("policy/{}", rev.revision_id);
@@ -98,6 +101,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         if !rows.iter().any(|(id,)| id == revision_id) {
+            tx.rollback().await?;
             return Ok(false);
         }
         sqlx::query("UPDATE policy_revisions SET active = FALSE WHERE tenant_id = $1 AND active")
@@ -142,6 +146,9 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            // Explicitly: a dropped transaction would keep its write lock
+            // until the connection is used again.
+            tx.rollback().await?;
             return Err(StoreError::AlreadyExists(key.kid.clone()));
         }
         let target = format!("report-key/{}", key.kid);

@@ -43,6 +43,9 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            // Explicitly: a dropped transaction would keep its write lock
+            // until the connection is used again.
+            tx.rollback().await?;
             return Err(StoreError::AlreadyExists(rev.revision_id.clone()));
         }
         let target = format!("policy/{}", rev.revision_id);
@@ -87,27 +90,24 @@ impl SqliteStore {
         at: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM policy_revisions WHERE tenant_id = ? AND revision_id = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(revision_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            return Ok(false);
-        }
+        // Write first (no read-then-upgrade, which SQLite answers with an
+        // immediate SQLITE_BUSY under a concurrent writer); undone below
+        // when the tenant has no such revision.
         sqlx::query("UPDATE policy_revisions SET active = 0 WHERE tenant_id = ? AND active = 1")
             .bind(ctx.tenant())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE policy_revisions SET active = 1 WHERE tenant_id = ? AND revision_id = ?",
         )
         .bind(ctx.tenant())
         .bind(revision_id)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let target = format!("policy/{revision_id}");
         super::audit(&mut tx, ctx, "policy.activate", &target, at).await?;
         tx.commit().await?;
@@ -139,6 +139,9 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            // Explicitly: a dropped transaction would keep its write lock
+            // until the connection is used again.
+            tx.rollback().await?;
             return Err(StoreError::AlreadyExists(key.kid.clone()));
         }
         let target = format!("report-key/{}", key.kid);
