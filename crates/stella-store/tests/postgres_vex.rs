@@ -2,7 +2,9 @@
 //! docs/service.md says): ingest is idempotent, a higher version supersedes,
 //! tenants never see each other's statements, configurations or runs, and
 //! two servers (two pools) racing for a provider's run lease never both
-//! get it; a run fingerprint is replaced in place and stays in its tenant.
+//! get it; a run fingerprint is replaced in place and stays in its tenant;
+//! the issuer trust configuration and provider state (migration 0008) are
+//! replaced in place and per tenant.
 //! (That every VEX table has forced row-level security is checked by
 //! tests/postgres.rs for every tenant table.)
 
@@ -11,6 +13,7 @@
 use stella_store::{
     ArtifactQuota, ArtifactRepository, IngestOutcome, NewArtifact, ProviderConfigRecord, Store,
     TenantContext, VexDocumentRecord, VexRepository, VexStatementQuery, VexStatementRecord,
+    VexTrustRecord, VexTrustRepository,
 };
 use stella_testkit::postgres::{Cluster, StellaDatabase};
 
@@ -204,5 +207,54 @@ async fn a_run_fingerprint_round_trips_is_replaced_and_stays_in_its_tenant() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn trust_configuration_and_provider_state_are_per_tenant_on_postgres() {
+    let (_cluster, _db, store) = fresh().await;
+    let t1 = TenantContext::from_verified_identity("t1", "admin");
+    let t2 = TenantContext::from_verified_identity("t2", "admin");
+    assert_eq!(store.get_vex_trust(&t1).await.unwrap(), None);
+    let trust = |json: &str| VexTrustRecord {
+        trust_json: json.into(),
+        updated_at: "2024-01-01T00:00:00Z".into(),
+        updated_by: "admin".into(),
+    };
+    store
+        .save_vex_trust(&t1, &trust(r#"{"issuers":[]}"#))
+        .await
+        .unwrap();
+    store
+        .save_vex_trust(&t1, &trust(r#"{"defaultWeight":0}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_vex_trust(&t1).await.unwrap(),
+        Some(trust(r#"{"defaultWeight":0}"#))
+    );
+    assert_eq!(store.get_vex_trust(&t2).await.unwrap(), None);
+
+    let p = "excititor:oci-openvex";
+    store
+        .save_provider_state(&t1, p, "tuf", "{\"v\":1}", "2024-01-01T00:00:00Z")
+        .await
+        .unwrap();
+    store
+        .save_provider_state(&t1, p, "tuf", "{\"v\":2}", "2024-01-02T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_provider_state(&t1, p, "tuf")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"v\":2}")
+    );
+    assert_eq!(store.get_provider_state(&t2, p, "tuf").await.unwrap(), None);
+    assert_eq!(
+        store.get_provider_state(&t1, p, "other").await.unwrap(),
+        None
     );
 }
