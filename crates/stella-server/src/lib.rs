@@ -181,9 +181,7 @@ pub async fn serve(
         config: Arc::new(config.clone()),
         authority: Arc::new(authority),
         metrics: Arc::new(metrics::Metrics::new()),
-        upload_permits: Arc::new(tokio::sync::Semaphore::new(
-            state::CONCURRENT_PAYLOAD_INSERTS,
-        )),
+        upload_permits: Arc::new(tokio::sync::Semaphore::new(state::CONCURRENT_UPLOADS)),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
