@@ -234,9 +234,7 @@ pub async fn serve(
         config: Arc::new(config.clone()),
         authority: Arc::new(authority),
         metrics,
-        upload_permits: Arc::new(tokio::sync::Semaphore::new(
-            state::CONCURRENT_PAYLOAD_INSERTS,
-        )),
+        upload_permits: Arc::new(tokio::sync::Semaphore::new(state::CONCURRENT_UPLOADS)),
         exports: exports.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -16,13 +16,16 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
-    /// Bounds how many upload payloads are held in memory at once.
+    /// Bounds how many uploads are read and inserted at once.
     pub upload_permits: Arc<tokio::sync::Semaphore>,
     /// Export Center jobs (`POST /exports`).
     pub exports: Arc<crate::exports::ExportService>,
 }
 
-/// How many uploads may hold their payload in memory (read back from the
-/// temp file and inserted) at the same time; the rest wait on disk. At the
-/// 1 MiB cap this bounds upload memory to a few MiB per permit.
-pub const CONCURRENT_PAYLOAD_INSERTS: usize = 4;
+/// How many uploads are read (body streamed to a temp file, then read back
+/// and inserted) at the same time; the others wait before their first body
+/// byte, with their bodies in the kernel's socket buffers. Each holds about
+/// one network read of buffers while streaming and, at the 1 MiB cap, a few
+/// MiB while inserting, so this bounds upload memory. A client that sends
+/// its body slowly keeps its slot until the request timeout (408).
+pub const CONCURRENT_UPLOADS: usize = 4;

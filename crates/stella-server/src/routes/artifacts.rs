@@ -3,8 +3,9 @@
 //! request body reaches the multipart parser one network chunk at a time
 //! ([`OneChunkAtATime`]), the payload is hashed and counted chunk by chunk
 //! into an anonymous temp file and refused with 413 as soon as it passes
-//! the cap; only then is it read back and inserted, a few uploads at a
-//! time (`upload_permits`). Metadata routes never return the payload.
+//! the cap; only then is it read back and inserted. A few uploads at a time
+//! (`upload_permits`) are read and inserted; the rest wait before their
+//! first body byte. Metadata routes never return the payload.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -315,6 +316,14 @@ pub async fn upload(
     let ctx = principal.require(Scope::VexAdmin)?;
     let Path(provider_id) = path.map_err(path_rejection)?;
     validate_provider_id(&provider_id)?;
+    // Held from the first body byte until the insert is done: only a few
+    // uploads are read (and hold buffers and a payload) at once; the
+    // others' bodies wait in the kernel's socket buffers.
+    let _permit = state
+        .upload_permits
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal)?;
     let mut multipart = multipart_of(request, &state).await?;
     let tmp_dir = state.config.data_dir.join("tmp");
     let mut staged: Option<Staged> = None;
@@ -354,12 +363,6 @@ pub async fn upload(
     if !valid_mime(&mime) {
         return Err(invalid_mime());
     }
-    // Held until the insert is done: only a few payloads are in memory at once.
-    let _permit = state
-        .upload_permits
-        .acquire()
-        .await
-        .map_err(|_| ApiError::Internal)?;
     let payload = read_back(staged.file, staged.size).await?;
     let quota = ArtifactQuota {
         max_count: state.config.quota_max_count,
