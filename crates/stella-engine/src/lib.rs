@@ -15,6 +15,9 @@
 //!   `trusted_root.json`, pinned checkpoints), built from bytes.
 //! - [`bundle`]: the hooks `stella_bundle::verify` calls for attestations
 //!   and the bundle manifest signature.
+//! - [`publish`]: [`publish::sign_and_attach`] signs a predicate about an
+//!   image and pushes it as a sigstore-bundle referrer (`stella attest`,
+//!   `verify image --attach-verdict`, the service's report `attach`).
 //! - [`vex`]: [`vex::discover_vex`] finds an image's OpenVEX documents in
 //!   every layout, verifies them through [`verify_attestations`] and
 //!   validates them (`stella_vex`); the issuer is the verified signer.
@@ -33,6 +36,7 @@ mod check;
 mod error;
 pub mod image;
 pub mod layers;
+pub mod publish;
 pub mod trust;
 pub mod vex;
 

@@ -20,6 +20,7 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 mod ratelimit;
+pub mod registry_auth;
 pub mod report_keys;
 mod routes;
 mod state;

@@ -4,18 +4,15 @@
 //! image (artifactType = bundle media type, annotation
 //! `dev.sigstore.bundle.predicateType`), as cosign's new bundle format does.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
 use stella_attest::predicate_types;
 use stella_crypto::PrivateKey;
 use stella_crypto::x509::Certificate;
-use stella_oci::artifact::{ArtifactSpec, LayerSource, push_referrer, resolve};
+use stella_oci::artifact::resolve;
 use stella_oci::store::{
     ContentRead, ContentWrite, NoProgress, Progress, ReferrersRead, ReferrersWrite,
 };
 use stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
-use stella_types::media_types::annotations;
 use stella_types::{Descriptor, Digest, Reference};
 
 use super::key::load_certificates;
@@ -24,17 +21,9 @@ use crate::cli::{AttestArgs, RegistryArgs};
 use crate::exit::Outcome;
 use crate::store::{OpenMode, open_store, parse_reference};
 
-/// The subject name written into the statement: the repository (registry)
-/// or the layout directory's name, without tag or digest.
+/// The subject name written into the statement (the engine's rule).
 pub(crate) fn subject_name(reference: &Reference) -> String {
-    match reference {
-        Reference::Registry(r) => format!("{}/{}", r.registry, r.repository),
-        Reference::Layout(l) => l
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| l.dir.display().to_string()),
-    }
+    stella_engine::publish::subject_name(reference)
 }
 
 pub async fn run(args: AttestArgs, registry: &RegistryArgs) -> anyhow::Result<Outcome> {
@@ -104,44 +93,22 @@ pub async fn run(args: AttestArgs, registry: &RegistryArgs) -> anyhow::Result<Ou
     Ok(Outcome::Success)
 }
 
-/// Pushes a signed attestation as a referrer of `image` (artifactType and
-/// layer media type = the bundle media type, cosign's annotations). Returns
-/// the referrer manifest digest.
+/// Pushes a signed attestation as a referrer of `image` (the engine's
+/// [`stella_engine::publish::push_signed`], stamped with
+/// `SOURCE_DATE_EPOCH` as `created` when set). Returns the referrer digest.
 async fn push_signed<S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite>(
     store: &S,
     image: &Descriptor,
     signed: &stella_attest::sign::SignedAttestation,
     progress: &dyn Progress,
 ) -> anyhow::Result<Digest> {
-    let mut ann = BTreeMap::new();
-    ann.insert(
-        annotations::SIGSTORE_PREDICATE_TYPE.to_string(),
-        signed.statement.predicate_type.clone(),
-    );
-    ann.insert(
-        annotations::SIGSTORE_CONTENT.to_string(),
-        "dsse-envelope".to_string(),
-    );
-    super::evidence::stamp_created(&mut ann)?;
-    let spec = ArtifactSpec {
-        artifact_type: signed.media_type.clone(),
-        layers: vec![LayerSource::Bytes {
-            bytes: signed.bundle_json.clone(),
-            media_type: signed.media_type.clone(),
-            title: None,
-        }],
-        annotations: ann,
-    };
-    let pushed = push_referrer(store, image, &spec, progress)
-        .await
-        .context("cannot push the attestation")?;
-    Ok(pushed.descriptor.digest)
+    let created = super::evidence::source_date_epoch()?;
+    Ok(stella_engine::publish::push_signed(store, image, signed, created, progress).await?)
 }
 
 /// Signs `predicate` (of `predicate_type`) about `subject` (the resolved
 /// image of `reference`) and pushes it as a referrer; for other commands
 /// (e.g. `verify image --attach-verdict`). Returns the referrer digest.
-#[allow(dead_code)]
 pub(crate) async fn sign_and_push<
     S: ContentRead + ContentWrite + ReferrersRead + ReferrersWrite,
 >(
@@ -153,14 +120,15 @@ pub(crate) async fn sign_and_push<
     key: &PrivateKey,
     certificates: &[Certificate],
 ) -> anyhow::Result<Digest> {
-    let signed = stella_attest::sign::attest(
-        &subject_name(reference),
-        &subject.digest,
+    let attachment = stella_engine::publish::Attachment {
+        reference,
+        subject,
         predicate_type,
         predicate,
         key,
         certificates,
-    )
-    .context("cannot sign the attestation")?;
-    push_signed(store, subject, &signed, &NoProgress).await
+        created: super::evidence::source_date_epoch()?,
+    };
+    let attached = stella_engine::publish::sign_and_attach(store, attachment, &NoProgress).await?;
+    Ok(attached.digest)
 }

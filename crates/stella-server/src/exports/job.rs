@@ -20,7 +20,7 @@ use stella_export::crypt::Recipients;
 use stella_export::write::BaseExport;
 use stella_export::{ExportRequest, ExportSummary, OutputKind, OutputSpec, Selection};
 use stella_oci::AnyStore;
-use stella_oci::registry::{RegistryClient, RegistryOptions};
+use stella_oci::registry::RegistryClient;
 use stella_oci::store::Progress;
 use stella_types::reference::RegistryReference;
 
@@ -119,12 +119,8 @@ fn run_on_thread(
 }
 
 async fn export(p: Prepared, progress: &JobProgress) -> Result<ExportSummary, JobFailure> {
-    let client = RegistryClient::new(RegistryOptions {
-        plain_http: p.plan.plain_http,
-        docker_config_dir: Some(p.docker_config_dir.clone()),
-        ..Default::default()
-    })
-    .map_err(|e| JobFailure::new("store", format!("cannot build the registry client: {e}")))?;
+    let client = crate::registry_auth::client(p.docker_config_dir.clone(), p.plan.plain_http)
+        .map_err(|e| JobFailure::new("store", format!("cannot build the registry client: {e}")))?;
     let sources = sources(&client, &p.plan).await?;
     let recipients = if p.plan.recipients.is_empty() {
         None

@@ -36,7 +36,7 @@ use stella_types::Digest;
 use stella_types::digest::{DigestAlgorithm, Hasher};
 
 use crate::error::{ApiError, FieldError};
-use crate::materializer::{Materializer, Session};
+use crate::materializer::{MaterializeError, Materializer, Session};
 use crate::metrics::Metrics;
 use job::{JobFailure, JobProgress, Prepared};
 use request::{ExportCreate, JobPlan};
@@ -396,17 +396,19 @@ impl JobRun {
     }
 
     async fn prepare(&self, session: &Session) -> Result<Prepared, JobFailure> {
-        let auth_dir = session.dir().join("auth");
-        std::fs::create_dir(&auth_dir)
-            .map_err(|e| JobFailure::new("io", format!("cannot prepare registry auth: {e}")))?;
-        if let Some((provider, id)) = &self.plan.registry_auth {
-            let path = session
-                .materialize(&self.svc.store, &self.ctx, provider, *id)
-                .await
-                .map_err(|e| JobFailure::new("registry-auth", format!("registryAuth: {e}")))?;
-            std::fs::rename(&path, auth_dir.join("config.json"))
-                .map_err(|e| JobFailure::new("io", format!("cannot prepare registry auth: {e}")))?;
-        }
+        let auth_dir = crate::registry_auth::stage(
+            session,
+            &self.svc.store,
+            &self.ctx,
+            self.plan.registry_auth.as_ref(),
+        )
+        .await
+        .map_err(|e| match e {
+            MaterializeError::Io { .. } => {
+                JobFailure::new("io", format!("cannot prepare registry auth: {e}"))
+            }
+            other => JobFailure::new("registry-auth", format!("registryAuth: {other}")),
+        })?;
         let base = match self.base_file.clone() {
             Some(file) => Some(read_base(file).await?),
             None => None,

@@ -80,9 +80,6 @@ pub struct ExportOptions {
     pub plain_http: bool,
 }
 
-/// The provider id `registryAuth` artifacts are read from by default.
-pub const DEFAULT_AUTH_PROVIDER: &str = "exports";
-
 /// A validated request.
 #[derive(Clone, Debug)]
 pub struct JobPlan {
@@ -189,20 +186,12 @@ fn check_options(o: &ExportOptions, plan: &mut JobPlan, errors: &mut Vec<FieldEr
             .collect();
         (!set.is_empty() && !set.contains("all")).then(|| set.into_iter().collect())
     });
-    if let Some(id) = uuid_field("$.options.registryAuth", o.registry_auth.as_deref(), errors) {
-        let provider = o
-            .registry_auth_provider
-            .clone()
-            .unwrap_or_else(|| DEFAULT_AUTH_PROVIDER.to_string());
-        if crate::routes::artifacts::validate_provider_id(&provider).is_err() {
-            errors.push(FieldError::new(
-                "$.options.registryAuthProvider",
-                "INVALID_PROVIDER_ID",
-                "not a provider id",
-            ));
-        }
-        plan.registry_auth = Some((provider, id));
-    }
+    plan.registry_auth = crate::registry_auth::parse(
+        "$.options.",
+        o.registry_auth.as_deref(),
+        o.registry_auth_provider.as_deref(),
+        errors,
+    );
     plan.since = uuid_field("$.options.since", o.since.as_deref(), errors);
     plan.sign = o.sign;
     plan.plain_http = o.plain_http;

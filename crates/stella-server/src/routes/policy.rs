@@ -27,7 +27,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::routes::reports::{ReportInput, compute, image_reference, json_bytes, report_time};
+use crate::routes::reports::{
+    ReportInput, access, compute, image_reference, json_bytes, registry_auth_option, report_time,
+};
 use crate::routes::verify::aliases;
 use crate::state::AppState;
 
@@ -89,6 +91,12 @@ pub struct PreviewBody {
     pub environment: Option<String>,
     #[serde(default)]
     pub plain_http: bool,
+    /// A docker config JSON artifact of the tenant with the registry
+    /// credentials; default: anonymous.
+    #[schema(format = "uuid")]
+    pub registry_auth: Option<String>,
+    /// The provider the `registryAuth` artifact is staged under (default `exports`).
+    pub registry_auth_provider: Option<String>,
     /// RFC 3339 time (whole seconds) stamped on both reports; default now.
     pub generated_at: Option<String>,
 }
@@ -324,6 +332,10 @@ pub async fn preview(
     })?;
     let reference = image_reference(body.image.as_deref(), body.image_digest.as_deref())?;
     let generated_at = report_time(body.generated_at.as_deref())?;
+    let auth = registry_auth_option(
+        body.registry_auth.as_deref(),
+        body.registry_auth_provider.as_deref(),
+    )?;
     // JSON is YAML: one parser reads either text.
     let (_, candidate, _) = canonical_policy(body.policy.as_bytes(), true)?;
     let (baseline_policy, baseline_id) = match state.store.get_policy_revision(&ctx, None).await? {
@@ -333,13 +345,14 @@ pub async fn preview(
             (p.ok_or(ApiError::Internal)?, "none".to_string())
         }
     };
+    let access = access(&state, &ctx, auth.as_ref(), body.plain_http).await?;
     let input = |policy: Policy, revision_id: String| ReportInput {
         reference: reference.clone(),
         policy,
         revision_id,
         environment: body.environment.clone(),
         generated_at,
-        plain_http: body.plain_http,
+        client: access.client.clone(),
     };
     let baseline = compute(&state, &ctx, input(baseline_policy, baseline_id)).await?;
     let projected = compute(&state, &ctx, input(candidate, "candidate".into())).await?;

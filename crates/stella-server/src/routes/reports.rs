@@ -17,10 +17,16 @@
 //!
 //! Signer key files the policy names are read from the tenant's policy
 //! directory (`<dataDir>/policies/<tenant>/`, as for `POST /verify/image`);
-//! keyless signers are refused. Registries are read anonymously.
+//! keyless signers are refused. Registries are read (and, with `attach`,
+//! written) with the tenant's `registryAuth` artifact only, anonymously
+//! without one (`crate::registry_auth`), never with the server's own
+//! credentials.
 //!
-//! Not here: `attach: true` (pushing the signed report as a referrer) is
-//! refused with `ATTACH_UNSUPPORTED`; registry credentials.
+//! `attach: true` signs the report as the verdict predicate of `stella
+//! verify image --attach-verdict` (an in-toto Statement in a sigstore
+//! bundle, signed with the tenant's report key) and pushes it as a
+//! referrer of the image through `stella_engine::publish`, the code the
+//! CLI uses; the response gains `attached.digest`.
 
 use axum::Json;
 use axum::extract::State;
@@ -28,13 +34,17 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use stella_crypto::PrivateKey;
 use stella_engine::Trust;
 use stella_engine::image::VerifyImageRequest;
+use stella_oci::registry::RegistryClient;
+use stella_oci::store::NoProgress;
 use stella_report::findings::Limits;
 use stella_report::openvex::OpenVexLookup;
 use stella_report::{Collected, Decision, ImageReport};
 use stella_store::{PolicyRepository, TenantContext};
 use stella_types::limits::DEFAULT_REFERRER_DEPTH;
+use stella_types::predicate_types::STELLA_VERDICT;
 use stella_types::{Digest, Reference};
 use stella_verify::policy::Policy;
 use time::OffsetDateTime;
@@ -42,8 +52,10 @@ use utoipa::ToSchema;
 
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
+use crate::materializer::{MaterializeError, Materializer, Session};
+use crate::registry_auth::RegistryAuth;
 use crate::routes::policy::{parse_stored, revision_not_found};
-use crate::routes::verify::{policy_dir, registry_client, trust_for, upstream};
+use crate::routes::verify::{policy_dir, trust_for, upstream};
 use crate::state::AppState;
 
 /// What to report on.
@@ -59,9 +71,19 @@ pub struct ReportBody {
     pub environment: Option<String>,
     /// A revision id of the tenant; default: the active revision.
     pub policy_revision: Option<String>,
-    /// Push the signed report as a referrer of the image (not supported yet).
+    /// Push the signed report as a referrer of the image: a sigstore
+    /// bundle whose in-toto Statement carries the report as the verdict
+    /// predicate (`https://stella.dev/attestation/verdict/v1`), signed with the
+    /// tenant's report key, as `verify image --attach-verdict` does.
     #[serde(default)]
     pub attach: bool,
+    /// A docker config JSON artifact of the tenant with the registry
+    /// credentials for reading (and, with `attach`, pushing); default:
+    /// anonymous.
+    #[schema(format = "uuid")]
+    pub registry_auth: Option<String>,
+    /// The provider the `registryAuth` artifact is staged under (default `exports`).
+    pub registry_auth_provider: Option<String>,
     /// Talk to the registry over plain HTTP.
     #[serde(default)]
     pub plain_http: bool,
@@ -171,7 +193,8 @@ pub(crate) struct ReportInput {
     pub revision_id: String,
     pub environment: Option<String>,
     pub generated_at: OffsetDateTime,
-    pub plain_http: bool,
+    /// The registry client (with the tenant's credentials, see [`access`]).
+    pub client: RegistryClient,
 }
 
 /// Computes the report of `input.reference` for the tenant.
@@ -182,7 +205,7 @@ pub(crate) async fn compute(
 ) -> Result<ImageReport, ApiError> {
     let dir = policy_dir(state, ctx.tenant()).ok_or(ApiError::Internal)?;
     let trust = trust_for(&dir, &input.policy, &input.revision_id)?;
-    let client = registry_client(input.plain_http)?;
+    let client = input.client.clone();
     let now = OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let (policy, reference, generated_at) = (
@@ -323,28 +346,26 @@ pub async fn create_report(
         code: "INVALID_BODY",
         detail: r.body_text(),
     })?;
-    if body.attach {
-        return Err(field(
-            "$.attach",
-            "ATTACH_UNSUPPORTED",
-            "attaching the signed report as a referrer is not supported by the service yet",
-        ));
-    }
     let reference = image_reference(body.image.as_deref(), body.image_digest.as_deref())?;
     let generated_at = report_time(body.generated_at.as_deref())?;
+    let auth = registry_auth_option(
+        body.registry_auth.as_deref(),
+        body.registry_auth_provider.as_deref(),
+    )?;
     let revision = state
         .store
         .get_policy_revision(&ctx, body.policy_revision.as_deref())
         .await?
         .ok_or_else(|| revision_not_found(body.policy_revision.as_deref()))?;
     let policy = parse_stored(&revision)?;
+    let access = access(&state, &ctx, auth.as_ref(), body.plain_http).await?;
     let input = ReportInput {
-        reference,
+        reference: reference.clone(),
         policy,
         revision_id: revision.revision_id,
         environment: body.environment,
         generated_at,
-        plain_http: body.plain_http,
+        client: access.client.clone(),
     };
     let report = compute(&state, &ctx, input).await?;
     let key = crate::report_keys::current(&state.store, &state.config.data_dir, &ctx)
@@ -361,7 +382,153 @@ pub async fn create_report(
         tracing::error!(error = %e, "report output failed");
         ApiError::Internal
     })?;
-    Ok(json_bytes(bytes))
+    if !body.attach {
+        return Ok(json_bytes(bytes));
+    }
+    let target = AttachTarget {
+        client: access.client.clone(),
+        reference,
+        image: report.image_digest.clone(),
+        created: generated_at,
+    };
+    let pushed = attach(target, report.canonical_bytes(), key).await?;
+    Ok(json_bytes(with_attached(&bytes, &pushed)))
+}
+
+/// Checks the `registryAuth` options of a request body.
+pub(crate) fn registry_auth_option(
+    artifact: Option<&str>,
+    provider: Option<&str>,
+) -> Result<Option<RegistryAuth>, ApiError> {
+    let mut errors = Vec::new();
+    let auth = crate::registry_auth::parse("$.", artifact, provider, &mut errors);
+    if errors.is_empty() {
+        Ok(auth)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Registry access for one request: the client and the materializer
+/// session holding the tenant's staged credentials (removed on drop, so
+/// it lives as long as the client is used).
+pub(crate) struct RegistryAccess {
+    pub client: RegistryClient,
+    _session: Session,
+}
+
+/// A registry client with the tenant's `registryAuth` credentials (none:
+/// anonymous); never the server's own.
+pub(crate) async fn access(
+    state: &AppState,
+    ctx: &TenantContext,
+    auth: Option<&RegistryAuth>,
+    plain_http: bool,
+) -> Result<RegistryAccess, ApiError> {
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "cannot stage registry credentials");
+        ApiError::Internal
+    };
+    let session = Materializer::new(&std::env::temp_dir())
+        .open_session()
+        .map_err(|e| internal(&e))?;
+    let dir = crate::registry_auth::stage(&session, &state.store, ctx, auth)
+        .await
+        .map_err(|e| match e {
+            MaterializeError::NotFound(id) => field(
+                "$.registryAuth",
+                "REGISTRY_AUTH_NOT_FOUND",
+                format!("no artifact {id} under the provider"),
+            ),
+            other => internal(&other),
+        })?;
+    let client = crate::registry_auth::client(dir, plain_http).map_err(|e| internal(&e))?;
+    Ok(RegistryAccess {
+        client,
+        _session: session,
+    })
+}
+
+/// Where a signed report is attached.
+struct AttachTarget {
+    client: RegistryClient,
+    reference: Reference,
+    /// The reported image; the reference must still resolve to it.
+    image: Digest,
+    /// Stamped as the referrer's `created` annotation.
+    created: OffsetDateTime,
+}
+
+/// Signs the report as the verdict predicate with the tenant's report key
+/// and pushes it as a referrer of the image; returns the referrer digest.
+async fn attach(target: AttachTarget, report: &[u8], key: PrivateKey) -> Result<Digest, ApiError> {
+    let predicate: serde_json::Value =
+        serde_json::from_slice(report).map_err(|_| ApiError::Internal)?;
+    // The engine's futures are not provably `Send` (see `compute`).
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(push_verdict(target, predicate, key)))
+        .await
+        .map_err(|_| ApiError::Internal)?
+}
+
+async fn push_verdict(
+    target: AttachTarget,
+    predicate: serde_json::Value,
+    key: PrivateKey,
+) -> Result<Digest, ApiError> {
+    let store = stella_oci::open_store(&target.reference, &target.client).map_err(upstream)?;
+    let subject = stella_oci::artifact::resolve(&store, &target.reference)
+        .await
+        .map_err(upstream)?;
+    if subject.digest != target.image {
+        return Err(ApiError::BadRequest {
+            code: "IMAGE_MOVED",
+            detail: format!(
+                "{} now resolves to {}, not the reported {}",
+                target.reference, subject.digest, target.image
+            ),
+        });
+    }
+    let attachment = stella_engine::publish::Attachment {
+        reference: &target.reference,
+        subject: &subject,
+        predicate_type: STELLA_VERDICT,
+        predicate,
+        key: &key,
+        certificates: &[],
+        created: Some(target.created),
+    };
+    let attached = stella_engine::publish::sign_and_attach(&store, attachment, &NoProgress)
+        .await
+        .map_err(|e| match e.store_error() {
+            Some(_) => ApiError::Upstream(error_chain(&e)),
+            None => {
+                tracing::error!(error = %e, "signing the verdict failed");
+                ApiError::Internal
+            }
+        })?;
+    Ok(attached.digest)
+}
+
+/// `e` and its causes, `: `-joined.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// `{"attached":{"digest":…},"dsse":…,"report":…}`: `attached` sorts first,
+/// so the output stays canonical.
+fn with_attached(signed: &[u8], referrer: &Digest) -> Vec<u8> {
+    let head = format!("{{\"attached\":{{\"digest\":\"{referrer}\"}},");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(signed.get(1..).unwrap_or_default());
+    out
 }
 
 /// A pre-serialised JSON body.
