@@ -121,8 +121,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 500;
 const MAX_MIME_LEN: usize = 255;
 
 /// Provider ids: 1–128 of `A-Z a-z 0-9 . _ : -`, not starting with `.`,
@@ -421,28 +419,9 @@ pub async fn list(
     let ctx = principal.require(Scope::VexRead)?;
     let Path(provider_id) = path.map_err(path_rejection)?;
     validate_provider_id(&provider_id)?;
-    let Query(params) = query.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_QUERY",
-        detail: r.body_text(),
-    })?;
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "limit",
-            "OUT_OF_RANGE",
-            "limit must be 1-500",
-        )]));
-    }
-    let after = match params.cursor.as_deref() {
-        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "cursor",
-                "INVALID_CURSOR",
-                "cursor must be a nextCursor value",
-            )])
-        })?),
-        None => None,
-    };
+    let Query(params) = query.map_err(super::bad_query)?;
+    let limit = super::page_limit(params.limit)?;
+    let after = super::uuid_cursor(params.cursor.as_deref())?;
     let items = state
         .store
         .list_artifacts(&ctx, &provider_id, after, limit)

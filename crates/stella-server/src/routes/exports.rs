@@ -32,8 +32,6 @@ use crate::exports::request::ExportCreate;
 use crate::exports::{is_final, signing};
 use crate::state::AppState;
 
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 500;
 const CHUNK: usize = 64 * 1024;
 
 /// Progress counters. `bytesTotal` and `entriesTotal` grow while the
@@ -240,28 +238,9 @@ pub async fn list(
     query: Result<Query<ExportListParams>, QueryRejection>,
 ) -> Result<Json<ExportPage>, ApiError> {
     let ctx = principal.require(Scope::ExportRead)?;
-    let Query(p) = query.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_QUERY",
-        detail: r.body_text(),
-    })?;
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "limit",
-            "OUT_OF_RANGE",
-            "limit must be 1-500",
-        )]));
-    }
-    let after = match p.cursor.as_deref() {
-        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "cursor",
-                "INVALID_CURSOR",
-                "cursor must be a nextCursor value",
-            )])
-        })?),
-        None => None,
-    };
+    let Query(p) = query.map_err(super::bad_query)?;
+    let limit = super::page_limit(p.limit)?;
+    let after = super::uuid_cursor(p.cursor.as_deref())?;
     let rows = state.store.list_export_jobs(&ctx, after, limit).await?;
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.export_id.to_string()))

@@ -18,9 +18,6 @@ use crate::error::{ApiError, FieldError, Problem};
 use crate::state::AppState;
 use crate::vex::query::{StatementView, consensus_for, statement_query};
 
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 500;
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatementParams {
@@ -85,13 +82,6 @@ fn check_text(params: &[(&str, Option<&str>)]) -> Result<(), ApiError> {
     }
 }
 
-fn bad_query(r: QueryRejection) -> ApiError {
-    ApiError::BadRequest {
-        code: "INVALID_QUERY",
-        detail: r.body_text(),
-    }
-}
-
 /// List ingested statements.
 #[utoipa::path(get, path = "/vex/statements", tag = "vex",
     params(StatementParams),
@@ -109,37 +99,25 @@ pub async fn list_vex_statements(
     query: Result<Query<StatementParams>, QueryRejection>,
 ) -> Result<Json<StatementPage>, ApiError> {
     let ctx = principal.require(Scope::VexRead)?;
-    let Query(p) = query.map_err(bad_query)?;
+    let Query(p) = query.map_err(super::bad_query)?;
     check_text(&[
         ("product", p.product.as_deref()),
         ("vulnerability", p.vulnerability.as_deref()),
         ("issuer", p.issuer.as_deref()),
         ("cursor", p.cursor.as_deref()),
     ])?;
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "limit",
-            "OUT_OF_RANGE",
-            "limit must be 1-500",
-        )]));
-    }
+    let limit = super::page_limit(p.limit)?;
     let mut q = statement_query(
         p.product.as_deref(),
         p.vulnerability.as_deref(),
         p.issuer.as_deref(),
     );
     q.limit = limit;
-    q.after = match p.cursor.as_deref() {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "cursor",
-                "INVALID_CURSOR",
-                "cursor must be a nextCursor value",
-            )])
-        })?),
-        None => None,
-    };
+    q.after = p
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<i64>().map_err(|_| super::invalid_cursor()))
+        .transpose()?;
     let rows = state.store.query_vex_statements(&ctx, &q).await?;
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.key.to_string()))
@@ -167,7 +145,7 @@ pub async fn get_vex_consensus(
     query: Result<Query<ConsensusParams>, QueryRejection>,
 ) -> Result<Json<ConsensusList>, ApiError> {
     let ctx = principal.require(Scope::VexRead)?;
-    let Query(p) = query.map_err(bad_query)?;
+    let Query(p) = query.map_err(super::bad_query)?;
     check_text(&[
         ("product", Some(p.product.as_str())),
         ("vulnerability", p.vulnerability.as_deref()),
