@@ -109,6 +109,17 @@ fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions)
         .route("/providers/{providerId}/run", post(pages::status::run))
         .route("/vex", get(pages::vex::page))
         .route("/check", get(pages::check::form).post(pages::check::run))
+        .route(
+            "/exports",
+            get(pages::exports::list).post(pages::exports::create),
+        )
+        .route("/exports/{exportId}", get(pages::exports::detail))
+        .route("/exports/{exportId}/events", get(pages::exports::events))
+        .route(
+            "/exports/{exportId}/download",
+            get(pages::exports::download),
+        )
+        .route("/exports/{exportId}/delete", post(pages::exports::delete))
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))
