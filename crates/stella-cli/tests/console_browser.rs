@@ -286,7 +286,7 @@ fn other_tenant(data: &Path) -> String {
             "--tenant",
             "acme",
             "--scopes",
-            "vex.read,vex.admin,evidence.read",
+            "vex.read,vex.admin,evidence.read,export.read,export.admin",
             "--output",
             "json",
             "--data-dir",

@@ -459,7 +459,15 @@ fn job_view(session: &Session, j: &Job) -> Markup {
         @if j.running() {
             noscript { meta http-equiv="refresh" content="3"; }
         }
-        div id="export-live"
+        // Above the live part, so what the live part adds moves nothing.
+        @if j.status != "deleted" {
+            form.inline method="post" action={ (BASE) "/exports/" (id) "/delete" }
+                data-confirm={ "Delete export " (j.id) "? Its file is removed." } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                button.danger type="submit" { "Delete export" }
+            }
+        }
+        div id="export-live" data-initial-status=(j.status)
             data-events=[j.running().then(|| format!("{BASE}/exports/{id}/events"))]
             data-page={ (BASE) "/exports/" (id) } {
             dl.meta {
@@ -483,13 +491,6 @@ fn job_view(session: &Session, j: &Job) -> Markup {
                 }
             }
             div id="export-result" { (result(j, &id)) }
-        }
-        @if j.status != "deleted" {
-            form.inline method="post" action={ (BASE) "/exports/" (id) "/delete" }
-                data-confirm={ "Delete export " (j.id) "? Its file is removed." } {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button.danger type="submit" { "Delete export" }
-            }
         }
     }
 }
