@@ -12,7 +12,9 @@ the 409 "in use" explained, delete, an error with title and detail; the
 OCI OpenVEX provider's configuration (keys staged and chosen, images
 pasted, an invalid reference flagged inline, saved), run status (run now,
 per-image result, reload while running), VEX search (statements and the
-conflicting consensus, one issuer's statements); image check with the
+conflicting consensus, one issuer's statements); exports (a field error,
+one followed live to succeeded, downloaded and verified, a failing one's
+reason, delete, another tenant's export never shown); image check with the
 report, sign out and be refused. Run again with `restart` after the server
 restarted on the same data directory: still signed in, the stored session
 holds no secret in the clear, cookies are Secure through a trusted TLS
@@ -349,11 +351,7 @@ def vex_flow(page):
 
 def wait_finished(page):
     """Waits until console.js has swapped in the final state (no reload)."""
-    page.wait_for_function(
-        "document.getElementById('export-live') && "
-        "document.getElementById('export-live').getAttribute('data-finished') === 'true'",
-        timeout=120000,
-    )
+    page.wait_for_selector("#export-live[data-finished=true]", state="attached", timeout=120000)
 
 
 def export_flow(page, acme):
