@@ -99,7 +99,7 @@ document.addEventListener("click", function (event) {
     var p = job.progress || {};
     var total = Math.max(p.bytesTotal || 0, 1);
     bar.max = total;
-    bar.value = job.status === "running" || job.status === "queued" ? Math.min(p.bytesDone || 0, total) : total;
+    bar.value = job.status === "succeeded" ? total : Math.min(p.bytesDone || 0, total);
     text.textContent = (p.entriesDone || 0) + " of " + (p.entriesTotal || 0) + " entries, " +
       (p.bytesDone || 0) + " of " + (p.bytesTotal || 0) + " bytes";
   };
@@ -110,7 +110,7 @@ document.addEventListener("click", function (event) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("export-live");
         if (!fresh) return;
-        ["export-status", "export-progress", "export-progress-text", "export-result"].forEach(function (id) {
+        ["export-status", "export-finished", "export-progress", "export-progress-text", "export-result"].forEach(function (id) {
           var now = document.getElementById(id);
           var next = doc.getElementById(id);
           if (now && next) now.replaceWith(document.importNode(next, true));

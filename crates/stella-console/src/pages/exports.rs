@@ -450,10 +450,11 @@ fn progress_text(p: &Progress) -> String {
 fn job_view(session: &Session, j: &Job) -> Markup {
     let id = segment(&j.id);
     let max = j.progress.bytes_total.max(1);
-    let value = if j.running() {
-        j.progress.bytes_done.clamp(0, max)
-    } else {
+    // A succeeded job is whole (its last sample may be older than the end).
+    let value = if j.status == "succeeded" {
         max
+    } else {
+        j.progress.bytes_done.clamp(0, max)
     };
     html! {
         @if j.running() {
@@ -482,11 +483,10 @@ fn job_view(session: &Session, j: &Job) -> Markup {
                     }
                 }
                 dt { "Created" } dd { (j.created_at) }
-                dt { "Finished" } dd { (j.finished_at.as_deref().unwrap_or("—")) }
+                dt { "Finished" } dd id="export-finished" { (j.finished_at.as_deref().unwrap_or("—")) }
                 dt { label for="export-progress" { "Progress" } }
                 dd {
                     progress id="export-progress" max=(max) value=(value) {}
-                    " "
                     span id="export-progress-text" { (progress_text(&j.progress)) }
                 }
             }

@@ -408,6 +408,7 @@ def export_flow(page, acme):
     signer = page.locator("#export-signer").inner_text()
     check(signer not in ("", "—") and signer == job["verification"].get("signer"), f"signer key id shown ({signer})")
     check(page.locator("#export-download").count() == 1, "download link shown")
+    check(page.locator("#export-finished").inner_text() == job.get("finishedAt"), "finish time swapped in")
     audit(page, "export-succeeded")
 
     # The download through the console: the bytes the API describes.
@@ -423,6 +424,7 @@ def export_flow(page, acme):
     page.goto(f"{URL}/console/exports")
     check(export_id in page.locator("table.exports").inner_text(), "export listed")
     check(acme_export not in page.content(), "another tenant's export never listed")
+    audit(page, "exports-list")
     r = page.request.get(f"{URL}/console/exports/{acme_export}")
     check(r.status == 404, f"another tenant's export page: 404 ({r.status})")
     r = page.request.get(f"{URL}/console/exports/{acme_export}/download")
@@ -441,6 +443,7 @@ def export_flow(page, acme):
     check("no-such-tag" in reason or "not found" in reason.lower() or "unknown" in reason.lower(),
           f"failure reason shown ({reason!r})")
     check(page.locator("#export-download").count() == 0, "no download for a failed export")
+    check(page.locator("#export-finished").inner_text() not in ("", "—"), "finish time shown")
     audit(page, "export-failed")
 
     # Delete it (confirmed, CSRF): listed as deleted.
