@@ -430,6 +430,23 @@ def export_flow(page, acme):
     r = page.request.get(f"{URL}/console/exports/{acme_export}/download")
     check(r.status == 404, f"another tenant's download: 404 ({r.status})")
 
+    # A delta on the first export: "since" offers it and the API gets it.
+    page.select_option("#profile", "mirror:delta")
+    check(page.locator(f"#since option[value='{export_id}']").count() == 1, "since offers the succeeded export")
+    page.select_option("#since", export_id)
+    page.fill("#images", IMAGE)
+    page.check("#plain-http")
+    page.click("button:has-text('Create export')")
+    page.wait_for_url("**/console/exports/*")
+    delta_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    if page.locator("#export-live").get_attribute("data-events"):
+        wait_finished(page)
+    delta = requests.get(f"{URL}/exports/{delta_id}", headers={"Authorization": f"Bearer {admin}"}, timeout=10).json()
+    check(delta["request"]["options"].get("since") == export_id and delta["profile"] == "mirror:delta",
+          f"delta created with since = the first export ({delta['status']}, {delta.get('reason')})")
+    check(page.locator("#export-status").inner_text() == delta["status"], "delta page shows the API's status")
+    page.goto(f"{URL}/console/exports")
+
     # A failing export (unknown tag) shows its reason, live.
     page.fill("#images", IMAGE.rsplit(":", 1)[0] + ":no-such-tag")
     page.check("#plain-http")
