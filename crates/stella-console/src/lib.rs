@@ -4,8 +4,8 @@
 //! template says otherwise, and none does) with a little progressive
 //! JavaScript; the CSS and the script are embedded in the binary, so the
 //! console works offline with no separate web server and no build step.
-//! Pages work without JavaScript; the script only adds confirmations and
-//! busy states.
+//! Pages work without JavaScript; the script only adds confirmations,
+//! busy states, in-place list editing and an export's live progress.
 //!
 //! The console is a client of the Stella API: [`router`] takes the API's
 //! router and calls it in-process with the signed-in user's bearer token
