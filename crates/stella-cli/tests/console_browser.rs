@@ -9,6 +9,8 @@
 //! A second repository carries two signed, disagreeing OpenVEX
 //! attestations; the browser configures the OCI OpenVEX provider for it,
 //! runs it and searches the statements it ingested.
+//! The Exports pages export the first image (followed live to the end,
+//! downloaded, verified) and an unknown tag (failing with its reason).
 //!
 //! Then the server is restarted on the same data directory (trusting
 //! 127.0.0.1 as a TLS-terminating proxy) and the browser, with the cookies
@@ -286,7 +288,7 @@ fn other_tenant(data: &Path) -> String {
             "--tenant",
             "acme",
             "--scopes",
-            "vex.read,vex.admin,evidence.read",
+            "vex.read,vex.admin,evidence.read,export.read,export.admin",
             "--output",
             "json",
             "--data-dir",

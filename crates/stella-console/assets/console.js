@@ -79,3 +79,75 @@ document.addEventListener("click", function (event) {
     input.focus();
   }
 });
+
+// Export page: follow the job live. The console relays the API's
+// server-sent events (EventSource cannot send the session's token, the
+// relay adds it). Progress events update the <progress> element and the
+// status text in place; at the final event the result section is fetched
+// from the page itself and swapped in, so the page never reloads. Without
+// EventSource the status is polled every second the same way.
+(function () {
+  var live = document.getElementById("export-live");
+  if (!live || !live.getAttribute("data-events")) return;
+  var status = document.getElementById("export-status");
+  var bar = document.getElementById("export-progress");
+  var text = document.getElementById("export-progress-text");
+  var show = function (job) {
+    if (!job || !job.status) return;
+    status.textContent = job.status;
+    status.className = "job-" + job.status;
+    var p = job.progress || {};
+    var total = Math.max(p.bytesTotal || 0, 1);
+    bar.max = total;
+    bar.value = job.status === "succeeded" ? total : Math.min(p.bytesDone || 0, total);
+    text.textContent = (p.entriesDone || 0) + " of " + (p.entriesTotal || 0) + " entries, " +
+      (p.bytesDone || 0) + " of " + (p.bytesTotal || 0) + " bytes";
+  };
+  var finish = function () {
+    fetch(live.getAttribute("data-page"), { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("export-live");
+        if (!fresh) return;
+        ["export-status", "export-finished", "export-progress", "export-progress-text", "export-result"].forEach(function (id) {
+          var now = document.getElementById(id);
+          var next = doc.getElementById(id);
+          if (now && next) now.replaceWith(document.importNode(next, true));
+        });
+        live.removeAttribute("data-events");
+        live.setAttribute("data-finished", "true");
+      });
+  };
+  var parse = function (data) {
+    try { return JSON.parse(data); } catch (e) { return null; }
+  };
+  if (window.EventSource) {
+    var source = new EventSource(live.getAttribute("data-events"));
+    source.addEventListener("progress", function (e) { show(parse(e.data)); });
+    ["completed", "failed", "deleted"].forEach(function (name) {
+      source.addEventListener(name, function (e) {
+        source.close();
+        show(parse(e.data));
+        finish();
+      });
+    });
+    return;
+  }
+  var poll = function () {
+    fetch(live.getAttribute("data-page"), { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var s = doc.getElementById("export-status");
+        var st = s ? s.textContent : "";
+        if (st === "queued" || st === "running") {
+          status.textContent = st;
+          setTimeout(poll, 1000);
+        } else {
+          finish();
+        }
+      });
+  };
+  setTimeout(poll, 1000);
+})();

@@ -155,6 +155,49 @@ impl Api {
         Ok((status, bytes))
     }
 
+    /// Sends a GET and hands back the API's answer unread (status, headers,
+    /// streaming body): for answers the console relays as they come (a
+    /// download with `Range`, a server-sent event stream). `extra` headers
+    /// are passed on as given.
+    pub async fn forward(
+        &self,
+        path: &str,
+        bearer: &str,
+        extra: &[(header::HeaderName, HeaderValue)],
+    ) -> Result<axum::response::Response, Problem> {
+        let value = HeaderValue::from_str(&format!("Bearer {bearer}")).map_err(|_| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "Unauthorized",
+                "the session's token is not usable",
+            )
+        })?;
+        let mut builder = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::AUTHORIZATION, value);
+        for (name, v) in extra {
+            builder = builder.header(name, v);
+        }
+        let request = builder
+            .body(Body::empty())
+            .map_err(|_| internal("bad request path"))?;
+        let mut router = self.router.clone();
+        tower_service::Service::call(&mut router, request)
+            .await
+            .map_err(|_| internal("the API did not answer"))
+    }
+
+    /// The problem of an error answer obtained with [`Api::forward`].
+    pub async fn problem_of(response: axum::response::Response) -> Problem {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
+        Problem::from_answer(status, &body)
+    }
+
     /// Sends a request and reads a JSON answer; any error status is a problem.
     pub async fn json<T: DeserializeOwned>(
         &self,

@@ -20,6 +20,7 @@ const NAV: &[(&str, &str)] = &[
     ("/providers", "Providers"),
     ("/vex", "VEX"),
     ("/check", "Image check"),
+    ("/exports", "Exports"),
 ];
 
 /// A complete page.

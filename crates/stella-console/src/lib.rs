@@ -4,8 +4,8 @@
 //! template says otherwise, and none does) with a little progressive
 //! JavaScript; the CSS and the script are embedded in the binary, so the
 //! console works offline with no separate web server and no build step.
-//! Pages work without JavaScript; the script only adds confirmations and
-//! busy states.
+//! Pages work without JavaScript; the script only adds confirmations,
+//! busy states, in-place list editing and an export's live progress.
 //!
 //! The console is a client of the Stella API: [`router`] takes the API's
 //! router and calls it in-process with the signed-in user's bearer token
@@ -109,6 +109,17 @@ fn pages<S: Clone + Send + Sync + 'static>(api: Router, options: ConsoleOptions)
         .route("/providers/{providerId}/run", post(pages::status::run))
         .route("/vex", get(pages::vex::page))
         .route("/check", get(pages::check::form).post(pages::check::run))
+        .route(
+            "/exports",
+            get(pages::exports::list).post(pages::exports::create),
+        )
+        .route("/exports/{exportId}", get(pages::exports::detail))
+        .route("/exports/{exportId}/events", get(pages::exports::events))
+        .route(
+            "/exports/{exportId}/download",
+            get(pages::exports::download),
+        )
+        .route("/exports/{exportId}/delete", post(pages::exports::delete))
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))

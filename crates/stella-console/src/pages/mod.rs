@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod config;
+pub mod exports;
 pub mod providers;
 pub mod signin;
 pub mod status;

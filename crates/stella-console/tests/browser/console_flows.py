@@ -12,7 +12,9 @@ the 409 "in use" explained, delete, an error with title and detail; the
 OCI OpenVEX provider's configuration (keys staged and chosen, images
 pasted, an invalid reference flagged inline, saved), run status (run now,
 per-image result, reload while running), VEX search (statements and the
-conflicting consensus, one issuer's statements); image check with the
+conflicting consensus, one issuer's statements); exports (a field error,
+one followed live to succeeded, downloaded and verified, a failing one's
+reason, delete, another tenant's export never shown); image check with the
 report, sign out and be refused. Run again with `restart` after the server
 restarted on the same data directory: still signed in, the stored session
 holds no secret in the clear, cookies are Secure through a trusted TLS
@@ -347,6 +349,128 @@ def vex_flow(page):
     audit(page, "vex-issuer")
 
 
+def wait_finished(page):
+    """Waits until console.js has swapped in the final state (no reload)."""
+    page.wait_for_selector("#export-live[data-finished=true]", state="attached", timeout=120000)
+
+
+def export_flow(page, acme):
+    """Exports: a field error, an export created and followed live to the
+    end, its download and verification; a failing export's reason; another
+    tenant's export never shown."""
+    admin = api_token("admin", ADMIN_SECRET)
+    # Another tenant's export (of the same image).
+    r = requests.post(
+        f"{URL}/exports",
+        headers={"Authorization": f"Bearer {acme}"},
+        json={"profile": "mirror:full", "selection": {"images": [IMAGE]}, "options": {"plainHttp": True}},
+        timeout=10,
+    )
+    check(r.status_code == 202, f"acme export accepted ({r.status_code})")
+    acme_export = r.json()["id"]
+
+    page.goto(f"{URL}/console/exports")
+    check(page.locator("nav a[aria-current=page]").inner_text() == "Exports", "exports: nav entry current")
+    audit(page, "exports")
+
+    # A bad reference: the API's field error next to the images field.
+    page.fill("#images", "not a reference!!")
+    page.check("#plain-http")
+    page.click("button:has-text('Create export')")
+    page.wait_for_selector(".problem")
+    check(page.locator("#images-error").count() == 1, "bad image reference: field-level error")
+    check("Line 1" in page.locator("#images-error").inner_text(), "field error names the line")
+    check(page.locator("#images").input_value() == "not a reference!!", "typed value kept")
+    audit(page, "exports-error")
+
+    # A real export, followed live.
+    page.fill("#images", IMAGE)
+    page.select_option("#profile", "mirror:full")
+    page.check("#sign")
+    page.check("#plain-http")
+    page.click("button:has-text('Create export')")
+    page.wait_for_url("**/console/exports/*")
+    export_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    initial = page.locator("#export-live").get_attribute("data-initial-status")
+    check(initial in ("queued", "running"), f"export page opened while the job runs ({initial})")
+    page.evaluate("window.__sameDocument = true")
+    wait_finished(page)
+    check(page.evaluate("window.__sameDocument === true"), "export finished without a page reload")
+    status = page.locator("#export-status").inner_text()
+    check(status == "succeeded", f"live status reached succeeded ({status})")
+    bar = page.evaluate("[document.getElementById('export-progress').value, document.getElementById('export-progress').max]")
+    check(bar[0] == bar[1] and bar[1] > 1, f"progress bar full ({bar})")
+    job = requests.get(f"{URL}/exports/{export_id}", headers={"Authorization": f"Bearer {admin}"}, timeout=10).json()
+    check(job["status"] == "succeeded", f"API agrees: succeeded ({job.get('status')}, {job.get('reason')})")
+    check(page.locator("#export-sha256").inner_text() == job["file"]["sha256"], "page sha256 = API sha256")
+    check(page.locator("#export-manifest-digest").inner_text() == job["manifestDigest"], "manifest digest shown")
+    check(page.locator("#export-verified").inner_text() == "yes", "verification: verified yes")
+    signer = page.locator("#export-signer").inner_text()
+    check(signer not in ("", "—") and signer == job["verification"].get("signer"), f"signer key id shown ({signer})")
+    check(page.locator("#export-download").count() == 1, "download link shown")
+    check(page.locator("#export-finished").inner_text() == job.get("finishedAt"), "finish time swapped in")
+    audit(page, "export-succeeded")
+
+    # The download through the console: the bytes the API describes.
+    with page.expect_download() as info:
+        page.click("#export-download")
+    data = open(info.value.path(), "rb").read()
+    check(len(data) == job["file"]["size"], f"download size = API size ({len(data)})")
+    check(hashlib.sha256(data).hexdigest() == job["file"]["sha256"], "download sha256 = API sha256")
+    r = page.request.get(f"{URL}/console/exports/{export_id}/download", headers={"Range": "bytes=0-99"})
+    check(r.status == 206 and r.body() == data[:100], f"Range passed through ({r.status})")
+
+    # The list shows it; never the other tenant's.
+    page.goto(f"{URL}/console/exports")
+    check(export_id in page.locator("table.exports").inner_text(), "export listed")
+    check(acme_export not in page.content(), "another tenant's export never listed")
+    audit(page, "exports-list")
+    r = page.request.get(f"{URL}/console/exports/{acme_export}")
+    check(r.status == 404, f"another tenant's export page: 404 ({r.status})")
+    r = page.request.get(f"{URL}/console/exports/{acme_export}/download")
+    check(r.status == 404, f"another tenant's download: 404 ({r.status})")
+
+    # A delta on the first export: "since" offers it and the API gets it.
+    page.select_option("#profile", "mirror:delta")
+    check(page.locator(f"#since option[value='{export_id}']").count() == 1, "since offers the succeeded export")
+    page.select_option("#since", export_id)
+    page.fill("#images", IMAGE)
+    page.check("#plain-http")
+    page.click("button:has-text('Create export')")
+    page.wait_for_url("**/console/exports/*")
+    delta_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    if page.locator("#export-live").get_attribute("data-events"):
+        wait_finished(page)
+    delta = requests.get(f"{URL}/exports/{delta_id}", headers={"Authorization": f"Bearer {admin}"}, timeout=10).json()
+    check(delta["request"]["options"].get("since") == export_id and delta["profile"] == "mirror:delta",
+          f"delta created with since = the first export ({delta['status']}, {delta.get('reason')})")
+    check(page.locator("#export-status").inner_text() == delta["status"], "delta page shows the API's status")
+    page.goto(f"{URL}/console/exports")
+
+    # A failing export (unknown tag) shows its reason, live.
+    page.fill("#images", IMAGE.rsplit(":", 1)[0] + ":no-such-tag")
+    page.check("#plain-http")
+    page.click("button:has-text('Create export')")
+    page.wait_for_url("**/console/exports/*")
+    failed_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    if page.locator("#export-live").get_attribute("data-events"):
+        wait_finished(page)
+    check(page.locator("#export-status").inner_text() == "failed", "unknown tag: status failed")
+    reason = page.locator("#export-reason").inner_text() if page.locator("#export-reason").count() else ""
+    check("no-such-tag" in reason or "not found" in reason.lower() or "unknown" in reason.lower(),
+          f"failure reason shown ({reason!r})")
+    check(page.locator("#export-download").count() == 0, "no download for a failed export")
+    check(page.locator("#export-finished").inner_text() not in ("", "—"), "finish time shown")
+    audit(page, "export-failed")
+
+    # Delete it (confirmed, CSRF): listed as deleted.
+    page.click("button:has-text('Delete export')")
+    page.wait_for_selector(".notice")
+    check(f"Export {failed_id} deleted" in page.locator(".notice").inner_text(), "export deleted")
+    r = requests.get(f"{URL}/exports/{failed_id}", headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    check(r.json().get("status") == "deleted", "API: deleted")
+
+
 def main():
     # Another tenant stages an artifact the console must never show.
     acme = api_token("acme-bot", ACME_SECRET)
@@ -474,6 +598,7 @@ def main():
         provider_config_flow(page)
         provider_status_flow(page)
         vex_flow(page)
+        export_flow(page, acme)
 
         # Image check: a bad reference is flagged at its field.
         page.goto(f"{URL}/console/check")
