@@ -895,6 +895,35 @@ fn platforms_all_by_default_or_only_those_listed() {
         w,
         "skopeo copy --override-arch amd64 --insecure-policy oci:amd:multi:v1 oci:sk2:v1",
     );
+    // distribution refuses an index whose arm64 manifest is missing: the
+    // import says so before any manifest or tag is pushed, and names the
+    // way out; an OCI layout takes the subset as it is.
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let to = format!("{}/sub", reg.host_port());
+    let refused = s.fails(
+        &["export", "import", "amd", "--to", &to],
+        "made with --include-platforms linux/amd64",
+    );
+    assert!(
+        refused.stderr.contains("(linux/arm64)") && refused.stderr.contains("oci:<dir>"),
+        "{}",
+        refused.stderr
+    );
+    let tags = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{}/sub/multi", reg.host_port()))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&tags.stdout).contains("v1"),
+        "nothing may be tagged: {}",
+        String::from_utf8_lossy(&tags.stdout)
+    );
+    s.ok(&["export", "import", "amd", "--to", "oci:imported"]);
+    sh(
+        w,
+        "skopeo copy --override-arch amd64 --insecure-policy oci:imported/multi:v1 oci:sk3:v1",
+    );
 }
 
 /// Keyless verification of manifest.json runs the sigstore engine of

@@ -169,6 +169,7 @@ async fn import_one(
         check_base_present(&targets, &held, pinned).await?;
     }
     let manifests = push_blobs(path, m, &targets, opts, &mut report).await?;
+    check_index_children(&targets, &manifests, m.selection.platforms.as_deref()).await?;
     for t in &targets {
         push_repository(t, &manifests, &mut report).await?;
     }
@@ -178,6 +179,71 @@ async fn import_one(
         }
     }
     Ok(report)
+}
+
+/// An index whose platform manifests are neither in this export nor in a
+/// registry target (an `--include-platforms` subset) is refused by the
+/// registry, so it is found before any manifest or tag is pushed: the
+/// target's visible state stays as it was, and the reason names the way
+/// out. An OCI layout accepts such an index and is not checked.
+async fn check_index_children(
+    targets: &[RepoTarget<'_>],
+    manifests: &BTreeMap<Digest, Vec<u8>>,
+    platforms: Option<&[String]>,
+) -> Result<(), ExportError> {
+    for t in targets {
+        if matches!(t.store, AnyStore::Layout(_)) {
+            continue;
+        }
+        let repo = &t.state.repository;
+        for c in t
+            .state
+            .content
+            .iter()
+            .filter(|c| c.kind == ContentKind::Manifest)
+        {
+            let Some(bytes) = manifests.get(&c.digest) else {
+                continue;
+            };
+            let Ok(Manifest::Index(index)) = Manifest::parse(bytes, c.media_type.as_deref()) else {
+                continue;
+            };
+            for child in &index.manifests {
+                if manifests.contains_key(&child.digest) {
+                    continue;
+                }
+                let present = t
+                    .store
+                    .manifest_exists(&child.digest)
+                    .await
+                    .map_err(|e| ExportError::store(format!("checking {repo}"), e))?;
+                if present {
+                    continue;
+                }
+                let platform = child
+                    .platform
+                    .as_ref()
+                    .map(|p| format!(" ({}/{})", p.os, p.architecture))
+                    .unwrap_or_default();
+                let kept = platforms.map_or_else(
+                    || "this export".to_string(),
+                    |p| {
+                        format!(
+                            "this export (made with --include-platforms {})",
+                            p.join(",")
+                        )
+                    },
+                );
+                return Err(ExportError::InvalidInput(format!(
+                    "{repo}@{} is an image index whose manifest {}{platform} is neither in {kept} nor in the target, \
+                     and a registry refuses such an index; nothing was tagged. Import into an OCI layout (oci:<dir>), \
+                     or export again with --include-platforms all",
+                    c.digest, child.digest
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A delta without `--base`: everything it does not carry must already be there.
