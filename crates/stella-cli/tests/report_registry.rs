@@ -12,47 +12,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod report_fixture;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use report_fixture::{ok, stella, write_fixture};
 use serde_json::Value;
-use stella_testkit::cli::{Run, Stella};
 use stella_testkit::distribution::DistributionRegistry;
 use stella_testkit::fixtures::{PythonLayer, python_layout, skopeo_push};
-
-const EPOCH: &str = "1790000000";
-
-fn stella(dir: &Path, args: &[&str]) -> Run {
-    Stella::new(env!("CARGO_BIN_EXE_stella"))
-        .current_dir(dir)
-        .global_arg("--plain-http")
-        .global_arg("--no-progress")
-        .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .env_remove("STELLA_REQUEST_STATS")
-        .run_env(args, &[("SOURCE_DATE_EPOCH", EPOCH)])
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let r = stella(dir, args);
-    assert_eq!(r.code, 0, "stella {args:?}: {}{}", r.stdout, r.stderr);
-    r.stdout
-}
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stella-report/tests/fixtures")
-}
-
-/// A fixture with the image placeholders filled in, written into `w`.
-fn write_fixture(w: &Path, name: &str, image_digest: &str, out: &str) {
-    let hex = image_digest.trim_start_matches("sha256:");
-    let text = std::fs::read_to_string(fixture_dir().join(name))
-        .unwrap()
-        .replace("@@IMAGE_DIGEST_PURL@@", &format!("sha256%3A{hex}"))
-        .replace("@@IMAGE_DIGEST@@", image_digest)
-        .replace("@@IMAGE_HEX@@", hex);
-    std::fs::write(w.join(out), text).unwrap();
-}
 
 const POLICY: &str = "version: 1
 signers:

@@ -18,17 +18,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod report_fixture;
+
 mod serve_harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use report_fixture::{ok, stella, write_fixture};
 use serde_json::{Value, json};
-use stella_testkit::cli::{Run, Stella};
 use stella_testkit::distribution::DistributionRegistry;
 use stella_testkit::fixtures::{PythonLayer, base64_decode, python_layout, skopeo_push};
 
-const EPOCH: &str = "1790000000";
 const GENERATED_AT: &str = "2026-09-21T14:13:20Z";
 
 const POLICY: &str = "version: 1
@@ -70,37 +71,6 @@ pae = b"DSSEv1 %d %s %d %s" % (len(e["payloadType"]), e["payloadType"].encode(),
 pub.verify(base64.b64decode(e["signatures"][0]["sig"]), pae)
 print(json.loads(payload)["reportId"])
 "#;
-
-fn stella(dir: &Path, args: &[&str]) -> Run {
-    Stella::new(env!("CARGO_BIN_EXE_stella"))
-        .current_dir(dir)
-        .global_arg("--plain-http")
-        .global_arg("--no-progress")
-        .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .env_remove("STELLA_REQUEST_STATS")
-        .env_remove("STELLA_SERVER")
-        .run_env(args, &[("SOURCE_DATE_EPOCH", EPOCH)])
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let r = stella(dir, args);
-    assert_eq!(r.code, 0, "stella {args:?}: {}{}", r.stdout, r.stderr);
-    r.stdout
-}
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stella-report/tests/fixtures")
-}
-
-fn write_fixture(w: &Path, name: &str, image_digest: &str, out: &str) {
-    let hex = image_digest.trim_start_matches("sha256:");
-    let text = std::fs::read_to_string(fixture_dir().join(name))
-        .unwrap()
-        .replace("@@IMAGE_DIGEST_PURL@@", &format!("sha256%3A{hex}"))
-        .replace("@@IMAGE_DIGEST@@", image_digest)
-        .replace("@@IMAGE_HEX@@", hex);
-    std::fs::write(w.join(out), text).unwrap();
-}
 
 /// An image with the five scanner formats attached; returns its digest.
 fn image_with_scans(w: &Path, app: &str) -> String {
