@@ -208,10 +208,7 @@ pub async fn create(
     body: Result<Json<ExportCreate>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let ctx = principal.require(Scope::ExportAdmin)?;
-    let Json(body) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(body) = body.map_err(super::bad_body)?;
     let plan = body.plan().map_err(ApiError::Validation)?;
     let rec = state.exports.submit(&ctx, &body, plan).await?;
     let mut headers = HeaderMap::new();

@@ -12,7 +12,7 @@ pub mod token;
 pub mod verify;
 pub mod vex;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
@@ -59,4 +59,12 @@ pub(crate) fn uuid_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError
     cursor
         .map(|c| Uuid::parse_str(c).map_err(|_| invalid_cursor()))
         .transpose()
+}
+
+/// A JSON body that did not parse, as a 400 `INVALID_BODY` problem.
+pub(crate) fn bad_body(r: JsonRejection) -> ApiError {
+    ApiError::BadRequest {
+        code: "INVALID_BODY",
+        detail: r.body_text(),
+    }
 }

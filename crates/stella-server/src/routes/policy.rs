@@ -283,10 +283,7 @@ pub async fn activate(
     body: Result<Json<ActivateBody>, JsonRejection>,
 ) -> Result<Json<Activated>, ApiError> {
     let ctx = principal.require(Scope::PolicyWrite)?;
-    let Json(body) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(body) = body.map_err(super::bad_body)?;
     let at = stella_types::timestamp::rfc3339(time::OffsetDateTime::now_utc());
     if !state
         .store
@@ -326,10 +323,7 @@ pub async fn preview(
     body: Result<Json<PreviewBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let ctx = principal.require(Scope::PolicyRead)?;
-    let Json(body) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(body) = body.map_err(super::bad_body)?;
     let reference = image_reference(body.image.as_deref(), body.image_digest.as_deref())?;
     let generated_at = report_time(body.generated_at.as_deref())?;
     let auth = registry_auth_option(

@@ -202,10 +202,7 @@ pub async fn put_provider_config(
         code: "INVALID_QUERY",
         detail: r.body_text(),
     })?;
-    let Json(update) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(update) = body.map_err(super::bad_body)?;
     let current = state.store.get_provider_config(&ctx, def.id).await?;
     let values = match provider::apply_update(
         &def,

@@ -342,10 +342,7 @@ pub async fn create_report(
     body: Result<Json<ReportBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let ctx = principal.require(Scope::ScannerReports)?;
-    let Json(body) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(body) = body.map_err(super::bad_body)?;
     let reference = image_reference(body.image.as_deref(), body.image_digest.as_deref())?;
     let generated_at = report_time(body.generated_at.as_deref())?;
     let auth = registry_auth_option(

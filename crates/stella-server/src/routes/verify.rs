@@ -181,10 +181,7 @@ pub async fn verify_image(
     body: Result<Json<VerifyImageBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let ctx = principal.require(Scope::EvidenceRead)?;
-    let Json(body) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(body) = body.map_err(super::bad_body)?;
     let reference = Reference::parse(body.reference.trim()).map_err(|e| {
         field(
             "$.reference",

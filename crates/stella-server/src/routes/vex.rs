@@ -236,10 +236,7 @@ pub async fn put_vex_trust(
     body: Result<Json<stella_vex::TrustConfig>, JsonRejection>,
 ) -> Result<Json<TrustView>, ApiError> {
     let ctx = principal.require(Scope::VexAdmin)?;
-    let Json(trust) = body.map_err(|r| ApiError::BadRequest {
-        code: "INVALID_BODY",
-        detail: r.body_text(),
-    })?;
+    let Json(trust) = body.map_err(super::bad_body)?;
     let text_fields: Vec<(&str, Option<&str>)> = trust
         .issuers
         .iter()
