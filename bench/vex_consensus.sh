@@ -131,7 +131,9 @@ for backend in $BACKENDS; do
   else
     load_sql postgres | pg_psql_file stella
     pg_psql stella "ANALYZE"
-    plan=$(pg_psql stella "EXPLAIN $QUERY")
+    # as the service role, under the forced row-level security policies
+    plan=$(psql -X -q -A -t -v ON_ERROR_STOP=1 "$STELLA_DATABASE" \
+      -c "SELECT set_config('app.tenant_id', '$TENANT', false)" -c "EXPLAIN $QUERY" | tail -n +2)
   fi
   echo "$backend: loaded $N_STATEMENTS + $PAIR statements in $(echo "$(date +%s.%N) - $t0" | bc -l | cut -c1-6)s"
   echo "$backend: query plan:"; sed 's/^/    /' <<<"$plan"
