@@ -88,10 +88,11 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     assert!(status.success());
 }
 
-/// The `provider run` log lines of a server log, as (result) strings.
+/// The results of the `provider run … result=…` log lines of a server log
+/// (not the `provider run stages` timing line).
 fn provider_runs(log: &str) -> Vec<String> {
     log.lines()
-        .filter(|l| l.contains("provider run") && l.contains(PROVIDER))
+        .filter(|l| l.contains("provider run") && l.contains(PROVIDER) && l.contains("result="))
         .map(|l| {
             l.split("result=")
                 .nth(1)
