@@ -4,6 +4,9 @@
 # Figures: registry requests per image (from the registry's access log) and
 # the wall time of one on-demand run over one `curl` HEAD per image to the
 # same registry. Not run in CI. See bench/README.md, section "Issue 13".
+# Issue 13's other figures: bench/vex_ingest.sh (ingest of 100,000 signed
+# statements vs raw inserts) and bench/vex_consensus.sh (consensus p99 with
+# 1,000,000 statements stored), both on SQLite and Postgres.
 #
 #   bench/vex.sh                              # builds the stella binary first (dev profile)
 #   STELLA_BIN=/path/to/stella bench/vex.sh   # use an existing binary

@@ -21,7 +21,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use stella_attest::verify::TrustPolicy;
@@ -216,6 +217,7 @@ async fn run_with_session(
         config_digest: &ready.digest,
         policy: &policy,
         listings,
+        stages: StageTimes::default(),
     };
     let mut budget = config.caps.documents_per_run;
     for image in &config.images {
@@ -235,6 +237,13 @@ async fn run_with_session(
         summary.images.push(run);
     }
     (summary.result, summary.reason) = run_outcome(&summary.images);
+    tracing::info!(
+        provider = %summary.provider_id,
+        images = summary.images.len(),
+        discover_ms = job.stages.discover_us.load(Ordering::Relaxed) / 1000,
+        store_ms = job.stages.store_us.load(Ordering::Relaxed) / 1000,
+        "provider run stages"
+    );
 }
 
 /// The run's result and reason from its images': `failed` when every
@@ -542,6 +551,24 @@ struct ImageJob<'a> {
     policy: &'a TrustPolicy,
     /// Companion tags of the repositories this run listed.
     listings: HashMap<String, CompanionTags>,
+    /// Time spent discovering (registry reads, signature verification,
+    /// OpenVEX validation) and storing, over the run's images.
+    stages: StageTimes,
+}
+
+/// Microseconds per stage of a run, logged once at its end (the ingest
+/// benchmark, bench/vex_ingest.sh, reads them).
+#[derive(Default)]
+struct StageTimes {
+    discover_us: AtomicU64,
+    store_us: AtomicU64,
+}
+
+impl StageTimes {
+    fn add(counter: &AtomicU64, since: Instant) {
+        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        counter.fetch_add(us, Ordering::Relaxed);
+    }
 }
 
 async fn run_image(
@@ -630,13 +657,14 @@ async fn ingest_image(
         require_signatures: config.require_signatures,
         limits,
     };
-    let found = discover_vex(&repo, &request, policy, time::OffsetDateTime::now_utc())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut counts, rejections) =
-        ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339())
-            .await
-            .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let found = discover_vex(&repo, &request, policy, time::OffsetDateTime::now_utc()).await;
+    StageTimes::add(&job.stages.discover_us, t0);
+    let found = found.map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let stored = ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339()).await;
+    StageTimes::add(&job.stages.store_us, t0);
+    let (mut counts, rejections) = stored.map_err(|e| e.to_string())?;
     counts.caps_hit = found.caps_hit.len() as u64;
     // A capped image is searched again next run (and reported again).
     let seen = if found.caps_hit.is_empty() {
