@@ -115,20 +115,6 @@ fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
     (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
 }
 
-fn token_for(url: &str, client: &str, secret: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sf", "-d", "grant_type=client_credentials", "-d"])
-        .arg(format!("client_id={client}"))
-        .arg("--data-urlencode")
-        .arg(format!("client_secret={secret}"))
-        .arg(format!("{url}/connect/token"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["access_token"].as_str().unwrap().to_string()
-}
-
 /// Pushes image `v1` of a fresh layout to `dest` with skopeo (credentials).
 fn push_image(w: &Path, dest: &str) {
     python_layout(&w.join("img"), PythonLayer::Seed("attach"));
@@ -368,7 +354,7 @@ fn attach_pushes_the_signed_report_with_the_tenants_registry_credentials_only() 
     );
     assert_eq!(added.code, 0, "{}", added.stderr);
     let secret: Value = serde_json::from_str(added.stdout.trim()).unwrap();
-    let b = token_for(&url, "b-client", secret["clientSecret"].as_str().unwrap());
+    let b = serve_harness::client_token(&url, "b-client", secret["clientSecret"].as_str().unwrap());
     import_and_activate(&url, &b);
     let (status, problem) = post_json(&reports, &b, &with_auth);
     assert_eq!(status, 400, "{problem}");

@@ -171,25 +171,6 @@ fn get_json(url: &str, token: &str, path: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
 }
 
-fn token_for(url: &str, client: &str, secret: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "-d",
-            "grant_type=client_credentials",
-            "-d",
-            &format!("client_id={client}"),
-        ])
-        .arg("--data-urlencode")
-        .arg(format!("client_secret={secret}"))
-        .arg(format!("{url}/connect/token"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["access_token"].as_str().unwrap().to_string()
-}
-
 /// The report part of `{report, dsse}` as printed: its exact bytes.
 fn report_bytes(printed: &str) -> &str {
     let printed = printed.trim();
@@ -587,7 +568,7 @@ fn policy_store_and_signed_reports_on_the_server() {
     );
     assert_eq!(added.code, 0, "{}", added.stderr);
     let secret: Value = serde_json::from_str(added.stdout.trim()).unwrap();
-    let b = token_for(&url, "b-client", secret["clientSecret"].as_str().unwrap());
+    let b = serve_harness::client_token(&url, "b-client", secret["clientSecret"].as_str().unwrap());
     let (status, _) = call(
         &url,
         &b,

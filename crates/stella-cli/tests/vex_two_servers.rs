@@ -61,22 +61,6 @@ fn get_json(url: &str, token: &str) -> serde_json::Value {
     serde_json::from_slice(&get(url, token)).unwrap()
 }
 
-fn token(url: &str, client: &str, secret: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sf", "-d", "grant_type=client_credentials", "-d"])
-        .arg(format!("client_id={client}"))
-        .arg("--data-urlencode")
-        .arg(format!("client_secret={secret}"))
-        .arg(format!("{url}/connect/token"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "token from {url}");
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Copies the files of `from` (database aside, it is in Postgres) into `to`.
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     let status = Command::new("cp")
@@ -197,8 +181,8 @@ async fn two_servers_on_one_postgres_run_a_scheduled_provider_once() {
     ))
     .unwrap();
     let secret = add["clientSecret"].as_str().unwrap();
-    let token_a = token(&a.url, "vexer", secret);
-    let token_b = token(&b_url, "vexer", secret);
+    let token_a = serve_harness::client_token(&a.url, "vexer", secret);
+    let token_b = serve_harness::client_token(&b_url, "vexer", secret);
     let cli_env = [
         ("STELLA_SERVER", a.url.as_str()),
         ("STELLA_TOKEN", token_a.as_str()),

@@ -149,22 +149,7 @@ impl Server {
 
     /// An access token of the `admin` client, fetched with curl.
     pub fn admin_token(&self) -> String {
-        let out = Command::new("curl")
-            .args([
-                "-sf",
-                "-d",
-                "grant_type=client_credentials",
-                "-d",
-                "client_id=admin",
-            ])
-            .arg("--data-urlencode")
-            .arg(format!("client_secret={}", self.admin_secret))
-            .arg(format!("{}/connect/token", self.url))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        doc["access_token"].as_str().unwrap().to_string()
+        client_token(&self.url, "admin", &self.admin_secret)
     }
 
     /// SIGTERM, then `serve` again on the same data directory and database
@@ -204,4 +189,20 @@ pub fn assert_ok(out: &std::process::Output, log: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An access token for `client` from the server at `url` (OAuth2 client
+/// credentials, fetched with curl).
+pub fn client_token(url: &str, client: &str, secret: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sf", "-d", "grant_type=client_credentials", "-d"])
+        .arg(format!("client_id={client}"))
+        .arg("--data-urlencode")
+        .arg(format!("client_secret={secret}"))
+        .arg(format!("{url}/connect/token"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "token for {client} from {url}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["access_token"].as_str().unwrap().to_string()
 }
