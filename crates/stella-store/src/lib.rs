@@ -23,7 +23,8 @@
 //! exports, 0006 policy revisions and report keys, 0007 console sessions
 //! ([`ConsoleSessionRepository`], operator data like `clients`), 0008 VEX
 //! issuer trust and provider state, 0009 the client generation counter
-//! (see [`ClientRepository::client_generation`]).
+//! (see [`ClientRepository::client_generation`]), 0011 Postgres functions
+//! for the hot tenant reads (a no-op on SQLite).
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite

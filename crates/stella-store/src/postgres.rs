@@ -11,7 +11,11 @@
 //! `set_config('app.tenant_id', <tenant>, true)` (transaction-local, so a
 //! pooled connection never carries a tenant into the next request). A
 //! statement that forgot its tenant filter still sees only that tenant's
-//! rows; one run outside such a transaction sees none.
+//! rows; one run outside such a transaction sees none. The hottest reads
+//! (an artifact's metadata, a page of them) call SQL functions instead
+//! (migration 0011) that do the `set_config` and the query in one statement,
+//! so they cost one round trip instead of four (`BEGIN`, `set_config`, the
+//! query, `COMMIT`); row-level security binds inside them all the same.
 //!
 //! Roles: migrations run as the table owner; the service connects as a
 //! member of the group role `stella_app`, which the migrations grant only
@@ -44,11 +48,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The group role the migrations grant row privileges to.
 pub const APP_ROLE: &str = "stella_app";
-
-/// Artifact metadata columns, formatted as the SQLite backend stores them.
-const META_COLUMNS: &str = "artifact_id::text AS artifact_id, provider_id, mime_type, size_bytes, \
-     sha256, to_char(staged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS staged_at, \
-     staged_by";
 
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -330,20 +329,15 @@ impl PostgresStore {
         limit: u32,
     ) -> Result<Vec<ArtifactMeta>, StoreError> {
         let after = after.map_or_else(|| NIL_UUID.to_string(), |u| u.to_string());
-        let sql = format!(
-            "SELECT {META_COLUMNS} FROM vex_provider_artifact_refs
-             WHERE tenant_id = $1 AND provider_id = $2 AND artifact_id > $3::uuid
-             ORDER BY artifact_id LIMIT $4"
-        );
-        let mut tx = self.tenant_tx(ctx).await?;
-        let rows = sqlx::query(&sql)
+        // One statement (migration 0011): the function sets the tenant for
+        // its own implicit transaction and pages in artifact id order.
+        let rows = sqlx::query("SELECT * FROM stella_artifact_page($1, $2, $3::uuid, $4)")
             .bind(ctx.tenant())
             .bind(provider_id)
             .bind(after)
             .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
-        tx.commit().await?;
         rows.iter().map(artifact_from_row).collect()
     }
 
@@ -353,18 +347,13 @@ impl PostgresStore {
         provider_id: &str,
         artifact_id: Uuid,
     ) -> Result<Option<ArtifactMeta>, StoreError> {
-        let sql = format!(
-            "SELECT {META_COLUMNS} FROM vex_provider_artifact_refs
-             WHERE tenant_id = $1 AND provider_id = $2 AND artifact_id = $3::uuid"
-        );
-        let mut tx = self.tenant_tx(ctx).await?;
-        let row = sqlx::query(&sql)
+        // One statement, one round trip (migration 0011).
+        let row = sqlx::query("SELECT * FROM stella_artifact_meta($1, $2, $3::uuid)")
             .bind(ctx.tenant())
             .bind(provider_id)
             .bind(artifact_id.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
-        tx.commit().await?;
         row.map(|r| artifact_from_row(&r)).transpose()
     }
 

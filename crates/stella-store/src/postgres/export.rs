@@ -75,7 +75,7 @@ impl PostgresStore {
         let mut tx = self.tenant_tx(ctx).await?;
         let rows = sqlx::query(&format!(
             "SELECT export_id::text AS export_id, {EXPORT_COLUMNS} FROM export_jobs
-             WHERE tenant_id = $1 AND export_id > $2::uuid ORDER BY export_id LIMIT $3"
+             WHERE tenant_id = $1 AND export_id > $2::uuid ORDER BY export_jobs.export_id LIMIT $3"
         ))
         .bind(ctx.tenant())
         .bind(after)
