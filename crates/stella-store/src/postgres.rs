@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::sqlite::now_rfc3339;
@@ -49,6 +49,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The group role the migrations grant row privileges to.
 pub const APP_ROLE: &str = "stella_app";
 
+/// A pooled connection used within this long is handed out without a ping.
+pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_millis(500);
+
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
 #[derive(Clone, Debug)]
@@ -63,6 +66,19 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(10))
             .acquire_timeout(pool.acquire_timeout.unwrap_or(Duration::from_secs(3)))
+            // sqlx pings every connection it hands out by default: a round
+            // trip of its own, on a GET that needs one. Only a connection
+            // idle for a while is pinged (a restarted database is still
+            // noticed before a request uses a dead connection).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         let store = Self { pool };

@@ -55,6 +55,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(4))
             .acquire_timeout(pool.acquire_timeout.unwrap_or(Duration::from_secs(5)))
+            // A local file has no server to drop the connection: no ping
+            // (a trip to the connection's worker thread) before each use.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let store = Self { pool };

@@ -388,6 +388,41 @@ async fn a_stopped_database_is_unavailable_and_loses_nothing() {
     assert_eq!(listed, vec![kept], "the failed insert left no row");
 }
 
+/// The pool hands out a recently used connection without a ping, but pings
+/// one idle for `PING_WHEN_IDLE_FOR` first: after a database restart the
+/// pooled (now dead) connections are replaced before any request uses one.
+#[tokio::test]
+async fn after_a_database_restart_no_request_gets_a_dead_pooled_connection() {
+    let (cluster, _db, s) = fresh().await;
+    let a = TenantContext::from_verified_identity("a", "c");
+    let kept = s.insert_artifact(&a, art("p", 5), BIG).await.unwrap();
+    // Open several connections, then leave them idle in the pool.
+    let (r1, r2, r3, r4) = tokio::join!(
+        s.list_artifacts(&a, "p", None, 10),
+        s.list_artifacts(&a, "p", None, 10),
+        s.list_artifacts(&a, "p", None, 10),
+        s.list_artifacts(&a, "p", None, 10)
+    );
+    for listed in [r1, r2, r3, r4] {
+        assert_eq!(listed.unwrap(), vec![kept.clone()]);
+    }
+    cluster.stop().unwrap();
+    cluster.restart().unwrap();
+    tokio::time::sleep(stella_store::postgres::PING_WHEN_IDLE_FOR).await;
+    for _ in 0..12 {
+        assert_eq!(
+            s.list_artifacts(&a, "p", None, 10).await.unwrap(),
+            vec![kept.clone()]
+        );
+        assert!(
+            s.get_artifact(&a, "p", kept.artifact_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_newer_postgres_schema_is_refused() {
     let (cluster, db, s) = fresh().await;
