@@ -171,7 +171,7 @@ fn main() {
         let scanners: Vec<TrustedReport> = docs
             .iter()
             .map(|b| TrustedReport {
-                report: parse_report(b, &limits).unwrap(),
+                report: std::sync::Arc::new(parse_report(b, &limits).unwrap()),
                 trust: "unsigned".into(),
             })
             .collect();
@@ -192,7 +192,7 @@ fn main() {
         let scanners: Vec<TrustedReport> = docs
             .iter()
             .map(|b| TrustedReport {
-                report: parse_report(b, &limits).unwrap(),
+                report: std::sync::Arc::new(parse_report(b, &limits).unwrap()),
                 trust: "unsigned".into(),
             })
             .collect();

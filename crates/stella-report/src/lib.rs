@@ -16,6 +16,10 @@
 //!   preview: the active revision against a candidate).
 //! - [`gather`]: collects evidence, scanner reports and VEX documents of an
 //!   image through `stella_engine::verify_image`.
+//! - [`cache`]: a bounded, tenant-keyed cache of parsed scanner reports
+//!   [`gather`] can use (the service does; the CLI does not).
+//! - [`memo`]: a store wrapper that reads each manifest, blob and listing
+//!   once per request (two reports of one image read the registry once).
 //!
 //! One crate rather than a separate findings crate: findings are only read
 //! to be judged here, and one crate less keeps the build lean.
@@ -26,9 +30,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod findings;
 pub mod gather;
 pub mod judge;
+pub mod memo;
 pub mod openvex;
 pub mod preview;
 pub mod report;
@@ -42,7 +48,7 @@ use stella_verify::Report as EvidenceReport;
 use stella_verify::policy::Policy;
 use time::OffsetDateTime;
 
-pub use gather::{Collected, GatherError, TrustedReport, VexDocument, collect};
+pub use gather::{Collected, GatherError, TrustedReport, VexDocument, collect, collect_cached};
 pub use report::{ImageReport, PolicyRef, ReportVerdict};
 pub use sign::{REPORT_PAYLOAD_TYPE, SignError, sign_report, signed_output, verify_signed};
 

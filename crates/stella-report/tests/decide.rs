@@ -112,7 +112,9 @@ fn scanners() -> Vec<TrustedReport> {
     FIXTURES
         .iter()
         .map(|name| TrustedReport {
-            report: parse_report(&fixture(name, &image()), &Limits::default()).unwrap(),
+            report: std::sync::Arc::new(
+                parse_report(&fixture(name, &image()), &Limits::default()).unwrap(),
+            ),
             trust: if *name == "vulns-statement.json" {
                 "vendor".into()
             } else {
