@@ -184,10 +184,21 @@ fn main() {
             generated_at: now,
             now,
         };
-        let report = decide(&image, evidence, &scanners, &decision).unwrap();
+        let report = decide(&image, evidence, scanners, &decision).unwrap();
         report.canonical_bytes().len()
     };
     assert_eq!(parse_only(), FINDINGS);
+    // For profiling one side: `BENCH_ONLY=full|parse N` runs it N times.
+    if let Ok(which) = std::env::var("BENCH_ONLY") {
+        for _ in 0..runs {
+            std::hint::black_box(if which == "parse" {
+                parse_only()
+            } else {
+                full()
+            });
+        }
+        return;
+    }
     if std::env::var_os("BENCH_PHASES").is_some() {
         let scanners: Vec<TrustedReport> = docs
             .iter()

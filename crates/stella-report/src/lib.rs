@@ -74,11 +74,13 @@ pub struct TooManyFindings {
     pub cap: usize,
 }
 
-/// Judges the collected scanner reports and assembles the report.
+/// Judges the collected scanner reports and assembles the report. The
+/// findings of a report no one else holds (no cache) move into the
+/// verdicts; a shared (cached) report's are copied.
 pub fn decide(
     image: &Digest,
     evidence: EvidenceReport,
-    scanners: &[TrustedReport],
+    scanners: Vec<TrustedReport>,
     d: &Decision<'_>,
 ) -> Result<ImageReport, TooManyFindings> {
     let count: usize = scanners.iter().map(|s| s.report.findings.len()).sum();
@@ -92,11 +94,20 @@ pub fn decide(
         .iter()
         .map(|s| (s.report.digest.clone(), s.trust.clone()))
         .collect();
-    let merged = judge::merge(
-        scanners
-            .iter()
-            .flat_map(|s| s.report.findings.iter().cloned()),
-    );
+    let scanner_refs: Vec<report::ScannerRef> = scanners
+        .iter()
+        .map(|s| report::ScannerRef {
+            digest: s.report.digest.clone(),
+            format: s.report.format,
+            findings: s.report.findings.len(),
+            trust: s.trust.clone(),
+        })
+        .collect();
+    let merged = judge::merge(scanners.into_iter().flat_map(|s| {
+        std::sync::Arc::try_unwrap(s.report)
+            .map(|r| r.findings)
+            .unwrap_or_else(|shared| shared.findings.clone())
+    }));
     let ctx = judge::JudgeContext {
         policy: d.policy,
         image,
@@ -106,15 +117,6 @@ pub fn decide(
         now: d.now,
     };
     let (verdicts, issues) = judge::judge_owned(merged, &ctx);
-    let scanner_refs = scanners
-        .iter()
-        .map(|s| report::ScannerRef {
-            digest: s.report.digest.clone(),
-            format: s.report.format,
-            findings: s.report.findings.len(),
-            trust: s.trust.clone(),
-        })
-        .collect();
     Ok(ImageReport::assemble(report::ReportParts {
         image_digest: image.clone(),
         generated_at: stella_types::timestamp::rfc3339(d.generated_at),

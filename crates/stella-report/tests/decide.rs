@@ -146,7 +146,7 @@ fn run(env: Option<&str>) -> ImageReport {
         generated_at: at(1_790_000_000),
         now: at(1_800_000_000),
     };
-    decide(&image(), evidence, &scanners(), &d).unwrap()
+    decide(&image(), evidence, scanners(), &d).unwrap()
 }
 
 #[test]

@@ -127,7 +127,7 @@ async fn report(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Out
         generated_at,
         now,
     };
-    let report = stella_report::decide(&subject.digest, collected.evidence, &scanners, &decision)?;
+    let report = stella_report::decide(&subject.digest, collected.evidence, scanners, &decision)?;
     let envelope = sign_key
         .as_ref()
         .map(|k| stella_report::sign_report(&report, k))

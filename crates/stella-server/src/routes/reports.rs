@@ -293,7 +293,7 @@ pub(crate) async fn compute(
         generated_at: input.generated_at,
         now,
     };
-    stella_report::decide(&subject, collected.evidence, &collected.scanners, &decision).map_err(
+    stella_report::decide(&subject, collected.evidence, collected.scanners, &decision).map_err(
         |e| ApiError::BadRequest {
             code: "TOO_MANY_FINDINGS",
             detail: e.to_string(),
