@@ -3,7 +3,9 @@
 //!
 //! [`collect`](crate::gather::collect) asks a [`ParsedReports`] (when it is
 //! given one) before it fetches and parses a scanner-report referrer, and
-//! hands it what it parsed. The key is the referrer's manifest digest: the
+//! hands it what it parsed. The key is the referrer's manifest digest (and
+//! how the document is read: a vulns attestation's statement or a plain
+//! JSON document, so an entry is reused only for the same reading): the
 //! registry client checks every manifest and blob it fetches against its
 //! digest, and the manifest names the digests of its layers, so the same
 //! key always stands for the same bytes and the same parse. What is cached
@@ -12,9 +14,9 @@
 //! is seen), and whether the report is about this image is checked on
 //! every use.
 //!
-//! [`ScannerCache`] is the shared store: entries keyed by (tenant, digest),
-//! bounded by a count and by an estimate of their memory, least recently
-//! used evicted first. [`ScannerCache::for_tenant`] is the view one request
+//! [`ScannerCache`] is the shared store: entries keyed by (tenant, reading,
+//! digest), bounded by a count and by an estimate of their memory, least
+//! recently used evicted first. [`ScannerCache::for_tenant`] is the view one request
 //! uses; it can only see and add its own tenant's entries, so one tenant's
 //! entry never serves another (whose registry credentials may not even
 //! reach that report).
@@ -72,10 +74,12 @@ fn finding_weight(f: &Finding) -> usize {
 }
 
 /// The hook [`collect`](crate::gather::collect) uses: parsed documents by
-/// the referrer manifest digest they came from.
+/// the referrer manifest digest they came from and how the document was
+/// read (`kind`: the statement of a vulns attestation, or a plain JSON
+/// document), so a parse is only reused for the same reading.
 pub trait ParsedReports: Send + Sync {
-    fn get(&self, digest: &Digest) -> Option<Parsed>;
-    fn put(&self, digest: &Digest, parsed: Parsed);
+    fn get(&self, digest: &Digest, kind: &'static str) -> Option<Parsed>;
+    fn put(&self, digest: &Digest, kind: &'static str, parsed: Parsed);
 }
 
 /// The cache's size bounds.
@@ -98,7 +102,7 @@ pub struct CacheStats {
     pub bytes: u64,
 }
 
-type Key = (String, Digest);
+type Key = (String, &'static str, Digest);
 
 struct Slot {
     parsed: Parsed,
@@ -247,13 +251,13 @@ pub struct TenantCache<'a> {
 }
 
 impl ParsedReports for TenantCache<'_> {
-    fn get(&self, digest: &Digest) -> Option<Parsed> {
-        self.cache.get(&(self.tenant.clone(), digest.clone()))
+    fn get(&self, digest: &Digest, kind: &'static str) -> Option<Parsed> {
+        self.cache.get(&(self.tenant.clone(), kind, digest.clone()))
     }
 
-    fn put(&self, digest: &Digest, parsed: Parsed) {
+    fn put(&self, digest: &Digest, kind: &'static str, parsed: Parsed) {
         self.cache
-            .put((self.tenant.clone(), digest.clone()), parsed);
+            .put((self.tenant.clone(), kind, digest.clone()), parsed);
     }
 }
 
@@ -263,6 +267,8 @@ mod tests {
 
     use super::*;
     use crate::findings::ReportFormat;
+
+    const K: &str = "json";
 
     fn digest(n: u8) -> Digest {
         Digest::sha256_of(&[n])
@@ -298,25 +304,30 @@ mod tests {
         let cache = ScannerCache::new(bounds(8, 1 << 20));
         let a = cache.for_tenant("a");
         let b = cache.for_tenant("b");
-        assert_eq!(a.get(&digest(1)), None);
-        a.put(&digest(1), report(1, 3));
-        assert_eq!(a.get(&digest(1)), Some(report(1, 3)));
-        assert_eq!(b.get(&digest(1)), None, "tenant b must not see a's entry");
+        assert_eq!(a.get(&digest(1), K), None);
+        a.put(&digest(1), K, report(1, 3));
+        assert_eq!(a.get(&digest(1), K), Some(report(1, 3)));
+        assert_eq!(
+            b.get(&digest(1), K),
+            None,
+            "tenant b must not see a's entry"
+        );
+        assert_eq!(a.get(&digest(1), "vulns"), None, "another reading");
         let s = cache.stats();
-        assert_eq!((s.hits, s.misses, s.entries), (1, 2, 1));
+        assert_eq!((s.hits, s.misses, s.entries), (1, 3, 1));
     }
 
     #[test]
     fn entry_bound_evicts_least_recently_used() {
         let cache = ScannerCache::new(bounds(2, 1 << 20));
         let t = cache.for_tenant("t");
-        t.put(&digest(1), Parsed::NotAReport);
-        t.put(&digest(2), Parsed::NotAReport);
-        assert!(t.get(&digest(1)).is_some(), "1 is now the most recent");
-        t.put(&digest(3), Parsed::NotAReport);
-        assert!(t.get(&digest(2)).is_none(), "2 was least recently used");
-        assert!(t.get(&digest(1)).is_some());
-        assert!(t.get(&digest(3)).is_some());
+        t.put(&digest(1), K, Parsed::NotAReport);
+        t.put(&digest(2), K, Parsed::NotAReport);
+        assert!(t.get(&digest(1), K).is_some(), "1 is now the most recent");
+        t.put(&digest(3), K, Parsed::NotAReport);
+        assert!(t.get(&digest(2), K).is_none(), "2 was least recently used");
+        assert!(t.get(&digest(1), K).is_some());
+        assert!(t.get(&digest(3), K).is_some());
         let s = cache.stats();
         assert_eq!((s.entries, s.evictions), (2, 1));
     }
@@ -327,15 +338,15 @@ mod tests {
         let cache = ScannerCache::new(bounds(100, one * 2 + one / 2));
         let t = cache.for_tenant("t");
         for n in 1..=5 {
-            t.put(&digest(n), report(n, 100));
+            t.put(&digest(n), K, report(n, 100));
             assert!(cache.stats().bytes <= one * 2 + one / 2);
         }
         let s = cache.stats();
         assert_eq!((s.entries, s.evictions), (2, 3));
-        assert!(t.get(&digest(5)).is_some() && t.get(&digest(4)).is_some());
+        assert!(t.get(&digest(5), K).is_some() && t.get(&digest(4), K).is_some());
         // Bigger than the whole bound: not cached, nothing evicted for it.
-        t.put(&digest(9), report(9, 1000));
-        assert!(t.get(&digest(9)).is_none());
+        t.put(&digest(9), K, report(9, 1000));
+        assert!(t.get(&digest(9), K).is_none());
         assert_eq!(cache.stats().entries, 2);
     }
 
@@ -343,8 +354,8 @@ mod tests {
     fn zero_entries_disables() {
         let cache = ScannerCache::new(bounds(0, 1 << 20));
         let t = cache.for_tenant("t");
-        t.put(&digest(1), Parsed::NotAReport);
-        assert!(t.get(&digest(1)).is_none());
+        t.put(&digest(1), K, Parsed::NotAReport);
+        assert!(t.get(&digest(1), K).is_none());
         assert_eq!(cache.stats().entries, 0);
     }
 }

@@ -192,7 +192,8 @@ pub async fn collect_cached<S: ContentRead + ReferrersRead>(
             });
             continue;
         }
-        let parsed = match cache.and_then(|c| c.get(&e.digest)) {
+        let reading = if k == Kind::Vulns { "vulns" } else { "json" };
+        let parsed = match cache.and_then(|c| c.get(&e.digest, reading)) {
             Some(hit) => hit,
             None => {
                 let bytes = read_content(store, e).await?;
@@ -201,7 +202,7 @@ pub async fn collect_cached<S: ContentRead + ReferrersRead>(
                     None => Parsed::NotAReport,
                 };
                 if let Some(c) = cache {
-                    c.put(&e.digest, parsed.clone());
+                    c.put(&e.digest, reading, parsed.clone());
                 }
                 parsed
             }

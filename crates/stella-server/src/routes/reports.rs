@@ -232,14 +232,14 @@ struct MeteredCache<'a> {
 }
 
 impl ParsedReports for MeteredCache<'_> {
-    fn get(&self, digest: &Digest) -> Option<Parsed> {
-        let found = self.view.get(digest);
+    fn get(&self, digest: &Digest, kind: &'static str) -> Option<Parsed> {
+        let found = self.view.get(digest, kind);
         self.metrics.report_cache_lookup(found.is_some());
         found
     }
 
-    fn put(&self, digest: &Digest, parsed: Parsed) {
-        self.view.put(digest, parsed);
+    fn put(&self, digest: &Digest, kind: &'static str, parsed: Parsed) {
+        self.view.put(digest, kind, parsed);
         let stats = self.cache.stats();
         self.metrics.report_cache_size(stats.entries, stats.bytes);
     }
