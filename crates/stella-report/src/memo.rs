@@ -9,7 +9,9 @@
 //! the bytes against it). Tags and referrer listings are not
 //! content-addressed: remembering them means every read in the request
 //! sees one snapshot of the registry, which is what a preview compares.
-//! Blobs over [`MAX_REMEMBERED_BLOB`] bytes are passed through, never held.
+//! Blobs over [`MAX_REMEMBERED_BLOB`] bytes, and any blob once
+//! [`MAX_REMEMBERED_TOTAL`] bytes of blobs are held, are passed through
+//! (read again when asked again), so one request's memory stays bounded.
 //! Errors are not remembered.
 //!
 //! Not here: anything that outlives a request (see [`crate::cache`]).
@@ -29,11 +31,15 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// smaller; image layers are larger and never read by a report).
 pub const MAX_REMEMBERED_BLOB: u64 = stella_types::limits::MAX_JSON_DOCUMENT_BYTES;
 
+/// Most bytes of blobs one [`ReadOnce`] holds.
+pub const MAX_REMEMBERED_TOTAL: u64 = 64 * 1024 * 1024;
+
 #[derive(Default)]
 struct Seen {
     tags: HashMap<String, Descriptor>,
     manifests: HashMap<Digest, FetchedManifest>,
     blobs: HashMap<Digest, Vec<u8>>,
+    blob_bytes: u64,
     listings: HashMap<(Digest, Vec<String>, bool), ReferrerListing>,
     mode: Option<ReferrersMode>,
 }
@@ -127,9 +133,13 @@ impl<S: ContentRead> ContentRead for ReadOnce<S> {
                 self.count();
                 let mut buf = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
                 self.inner.fetch_blob_to(descriptor, &mut buf).await?;
-                self.seen()
-                    .blobs
-                    .insert(descriptor.digest.clone(), buf.clone());
+                let mut seen = self.seen();
+                let total = seen.blob_bytes.saturating_add(buf.len() as u64);
+                if total <= MAX_REMEMBERED_TOTAL {
+                    seen.blob_bytes = total;
+                    seen.blobs.insert(descriptor.digest.clone(), buf.clone());
+                }
+                drop(seen);
                 buf
             }
         };
