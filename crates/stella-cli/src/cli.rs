@@ -942,6 +942,20 @@ pub struct ReportArgs {
     /// server with `GET /policy/export`.
     #[arg(long, value_name = "ID")]
     pub policy_revision: Option<String>,
+    /// With --server: the server also pushes the signed report as a
+    /// referrer of the image (the verdict attestation of `verify image
+    /// --attach-verdict`, signed with the tenant's report key).
+    #[arg(long)]
+    pub attach: bool,
+    /// With --server: the tenant's docker config.json artifact the server
+    /// reads (and, with --attach, pushes to) the registry with; default:
+    /// anonymous.
+    #[arg(long, value_name = "ARTIFACT_ID")]
+    pub registry_auth: Option<String>,
+    /// With --registry-auth: the provider the artifact is staged under
+    /// (default `exports`).
+    #[arg(long, value_name = "PROVIDER", requires = "registry_auth")]
+    pub registry_auth_provider: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,8 @@
 //! with `requests`) verify its DSSE envelope with the key `GET
 //! /api/v1/reports/keys` publishes and find the returned report as the
 //! verdict predicate about the image's digest; another tenant cannot use
-//! the artifact.
+//! the artifact; `stella report --server --attach --registry-auth` sends
+//! both and prints the server's `attached.digest`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -333,6 +334,79 @@ fn attach_pushes_the_signed_report_with_the_tenants_registry_credentials_only() 
         .output()
         .unwrap();
     assert!(!out.status.success(), "another key must not verify");
+
+    // The CLI sends `attach` and `registryAuth` (and the testkit's
+    // SOURCE_DATE_EPOCH as generatedAt): a second referrer.
+    let base = [
+        "--server",
+        url.as_str(),
+        "--token",
+        admin.as_str(),
+        "report",
+    ];
+    let anonymous = stella(w, &[&base[..], &["--image", &app, "--attach"]].concat());
+    assert_eq!(anonymous.code, 2, "no credentials: {}", anonymous.stderr);
+    let via_cli = stella(
+        w,
+        &[
+            &base[..],
+            &[
+                "--image",
+                &app,
+                "--attach",
+                "--registry-auth",
+                &artifact,
+                "--registry-auth-provider",
+                "exports",
+                "--output",
+                "json",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(via_cli.code, 0, "{}{}", via_cli.stdout, via_cli.stderr);
+    let printed: Value = serde_json::from_str(via_cli.stdout.trim()).unwrap();
+    assert_eq!(printed["report"]["imageDigest"], json!(digest));
+    assert_eq!(printed["report"]["generatedAt"], "2023-11-14T22:13:20Z");
+    let cli_referrer = printed["attached"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(
+        cli_referrer, referrer,
+        "another report time, another referrer"
+    );
+    let listed: Vec<Value> = referrers(w, &app)
+        .into_iter()
+        .map(|r| r["digest"].clone())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.contains(&json!(cli_referrer)), "{listed:?}");
+    // Text output names the referrer (a third one: the report's evidence
+    // section now lists the referrer the JSON run attached).
+    let text = stella(
+        w,
+        &[
+            &base[..],
+            &["--image", &app, "--attach", "--registry-auth", &artifact],
+        ]
+        .concat(),
+    );
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let text_referrer = text
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("attached as referrer "))
+        .unwrap_or_else(|| panic!("{}", text.stdout))
+        .to_string();
+    let listed: Vec<Value> = referrers(w, &app)
+        .into_iter()
+        .map(|r| r["digest"].clone())
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.contains(&json!(text_referrer)), "{listed:?}");
+    // Offline, --attach and --registry-auth are refused (exit 2).
+    let offline = stella(w, &["report", "--image", &app, "--attach"]);
+    assert_eq!(offline.code, 2, "{}", offline.stderr);
+    assert!(offline.stderr.contains("--server"), "{}", offline.stderr);
+    assert_eq!(referrers(w, &app).len(), 3, "nothing pushed offline");
 
     // Another tenant cannot use tenant A's artifact.
     let added = stella(

@@ -677,3 +677,239 @@ fn policy_store_and_signed_reports_on_the_server() {
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
 }
+
+/// A client of `tenant` with the policy and report scopes; its token.
+fn tenant_token(server: &serve_harness::Server, tenant: &str) -> String {
+    let client = format!("{tenant}-client");
+    let out = Command::new(serve_harness::BIN)
+        .args(["admin", "clients", "add", &client, "--tenant", tenant])
+        .args(["--scopes", "policy.read,policy.write,scanner.reports"])
+        .args(["--output", "json", "--data-dir"])
+        .arg(server.data.path())
+        .envs(server.db_env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serve_harness::client_token(
+        &server.url,
+        &client,
+        added["clientSecret"].as_str().unwrap(),
+    )
+}
+
+/// Imports and activates `POLICY` for the token's tenant (signer keys in
+/// its policy directory); the revision id.
+fn activate_policy(server: &serve_harness::Server, w: &Path, tenant: &str, token: &str) -> String {
+    let keys_dir = server.data.path().join("policies").join(tenant);
+    std::fs::create_dir_all(&keys_dir).unwrap();
+    for k in ["ci.pub", "vendor.pub", "distro.pub"] {
+        std::fs::copy(w.join(k), keys_dir.join(k)).unwrap();
+    }
+    let (status, body) = call(
+        &server.url,
+        token,
+        "POST",
+        "/policy/import",
+        Some(("application/yaml", POLICY.as_bytes())),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let rev: Value = serde_json::from_slice(&body).unwrap();
+    let id = rev["revisionId"].as_str().unwrap().to_string();
+    let (status, _) = call_json(
+        &server.url,
+        token,
+        "POST",
+        "/policy/activate",
+        &json!({"revisionId": id}),
+    );
+    assert_eq!(status, 200);
+    id
+}
+
+/// `stella_report_cache_*` values from `/metrics`: (hits, misses, entries).
+fn cache_metrics(url: &str) -> (u64, u64, u64) {
+    let out = Command::new("curl")
+        .args(["-s", &format!("{url}/metrics")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        value("stella_report_cache_lookups_total{result=\"hit\"}"),
+        value("stella_report_cache_lookups_total{result=\"miss\"}"),
+        value("stella_report_cache_entries"),
+    )
+}
+
+/// Registry GETs of manifests and blobs in `lines` (access log lines).
+fn content_gets(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let at = l.find("\"GET /v2/")?;
+            let path = l.get(at + 5..)?.split_whitespace().next()?;
+            (path.contains("/blobs/") || path.contains("/manifests/")).then(|| path.to_string())
+        })
+        .collect()
+}
+
+/// The service's report flow for two tenants on one backend, with the
+/// report cache bounded to 6 entries (the image has 5 scanner reports):
+/// the second report of a tenant takes all 5 from the cache and has the
+/// same bytes; another tenant's report of the same image misses all 5;
+/// the cache never holds more than its bound; a tenant cannot use or see
+/// another's revisions (404); a preview reads each manifest and blob of
+/// the registry once for both sides.
+fn report_flow_with_cache_and_tenants(backend: serve_harness::Backend) {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    std::fs::create_dir_all(w.join("docker-config")).unwrap();
+    for k in ["ci", "vendor", "distro"] {
+        let (key, public) = (format!("{k}.pem"), format!("{k}.pub"));
+        ok(
+            w,
+            &[
+                "key",
+                "generate",
+                "--output-key",
+                &key,
+                "--output-pub",
+                &public,
+            ],
+        );
+    }
+    python_layout(&w.join("img"), PythonLayer::Seed("cache"));
+    let app = format!("{}/cached/app:v1", reg.host_port());
+    skopeo_push(&w.join("img"), &app);
+    let digest = image_with_scans(w, &app);
+
+    let server = serve_harness::start_on(backend, &[("STELLA_REPORTS_CACHE_MAX_ENTRIES", "6")]);
+    let url = server.url.clone();
+    let a = server.admin_token();
+    let request = json!({"image": app, "environment": "dev", "plainHttp": true,
+        "generatedAt": GENERATED_AT});
+    let (status, problem) = call_json(&url, &a, "POST", "/api/v1/reports", &request);
+    assert_eq!(status, 404, "no active revision: {problem}");
+    let a_rev = activate_policy(&server, w, "default", &a);
+
+    assert_eq!(cache_metrics(&url), (0, 0, 0));
+    let (status, first) = call(
+        &url,
+        &a,
+        "POST",
+        "/api/v1/reports",
+        Some(("application/json", request.to_string().as_bytes())),
+    );
+    assert_eq!(
+        status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&first),
+        server.log()
+    );
+    let signed: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(signed["report"]["imageDigest"], digest.as_str());
+    assert_eq!(signed["report"]["verdict"], "blocked");
+    assert_eq!(signed["report"]["summary"]["total"], 7);
+    assert_eq!(signed["report"]["scanners"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        cache_metrics(&url),
+        (0, 5, 5),
+        "five scanner reports parsed"
+    );
+    let (_, second) = call(
+        &url,
+        &a,
+        "POST",
+        "/api/v1/reports",
+        Some(("application/json", request.to_string().as_bytes())),
+    );
+    assert_eq!(second, first, "a cached report has the same bytes");
+    assert_eq!(cache_metrics(&url), (5, 5, 5), "all five from the cache");
+
+    // Tenant B: none of A's revisions; its own report misses A's entries.
+    let b = tenant_token(&server, "other");
+    let (status, _) = call_json(&url, &b, "POST", "/api/v1/reports", &request);
+    assert_eq!(status, 404, "B has no active revision");
+    let mut with_a_rev = request.clone();
+    with_a_rev["policyRevision"] = json!(a_rev);
+    let (status, problem) = call_json(&url, &b, "POST", "/api/v1/reports", &with_a_rev);
+    assert_eq!(status, 404, "A's revision is unknown to B: {problem}");
+    let (status, _) = call(
+        &url,
+        &b,
+        "GET",
+        &format!("/policy/export?revisionId={a_rev}"),
+        None,
+    );
+    assert_eq!(status, 404);
+    activate_policy(&server, w, "other", &b);
+    let (status, b_report) = call_json(&url, &b, "POST", "/api/v1/reports", &request);
+    assert_eq!(status, 200, "{b_report}");
+    assert_eq!(b_report["report"]["verdicts"], signed["report"]["verdicts"]);
+    assert_ne!(
+        b_report["dsse"]["signatures"][0]["keyid"],
+        signed["dsse"]["signatures"][0]["keyid"]
+    );
+    let (hits, misses, entries) = cache_metrics(&url);
+    assert_eq!((hits, misses), (5, 10), "B never hits A's entries");
+    assert_eq!(entries, 6, "bounded to 6 entries");
+    let (_, keys) = get_json(&url, &b, "/api/v1/reports/keys");
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "only B's key");
+
+    // A again after evictions: the same bytes, and still within the bound.
+    let (_, third) = call(
+        &url,
+        &a,
+        "POST",
+        "/api/v1/reports",
+        Some(("application/json", request.to_string().as_bytes())),
+    );
+    assert_eq!(third, first);
+    assert!(cache_metrics(&url).2 <= 6);
+
+    // Preview: both sides read each manifest and blob once.
+    let before = reg.access_log_lines().len();
+    let candidate = POLICY.replace("action: block", "action: warn");
+    let (status, preview) = call_json(
+        &url,
+        &a,
+        "POST",
+        "/policy/preview",
+        &json!({"policy": candidate, "image": app, "environment": "dev", "plainHttp": true}),
+    );
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["baseline"]["verdict"], "blocked");
+    assert_eq!(preview["projected"]["verdict"], "warn");
+    let lines = reg.access_log_lines();
+    let gets = content_gets(lines.get(before..).unwrap_or_default());
+    assert!(!gets.is_empty(), "{lines:?}");
+    let mut unique = gets.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), gets.len(), "a GET repeated: {gets:#?}");
+
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn report_cache_hits_per_tenant_and_stays_bounded() {
+    report_flow_with_cache_and_tenants(serve_harness::Backend::Sqlite);
+}
+
+#[test]
+fn report_flow_and_tenant_isolation_on_postgres() {
+    report_flow_with_cache_and_tenants(serve_harness::Backend::Postgres);
+}

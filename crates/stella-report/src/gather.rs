@@ -18,6 +18,7 @@
 //!
 //! Not here: parsing VEX (the VEX provider does), judging, printing.
 
+use std::sync::Arc;
 use stella_attest::bundle::Bundle;
 use stella_attest::dsse::Envelope;
 use stella_engine::image::{VerifyImageRequest, verify_image};
@@ -29,8 +30,10 @@ use stella_types::media_types::AttestationFormat;
 use stella_types::{Digest, Manifest};
 use stella_verify::Report as EvidenceReport;
 use stella_verify::report::{EvidenceResult, EvidenceStatus};
+
 use time::OffsetDateTime;
 
+use crate::cache::{Parsed, ParsedReports};
 use crate::findings::{FindingsError, Limits, ScannerReport, parse_value};
 
 /// A VEX document found among the referrers, for the VEX provider.
@@ -47,7 +50,8 @@ pub struct VexDocument {
 /// A scanner report and how far it is trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedReport {
-    pub report: ScannerReport,
+    /// Shared with the [`ParsedReports`] cache when there is one.
+    pub report: Arc<ScannerReport>,
     /// Signer names, or `unsigned` / `unverified`.
     pub trust: String,
 }
@@ -130,6 +134,20 @@ pub async fn collect<S: ContentRead + ReferrersRead>(
     now: OffsetDateTime,
     limits: &Limits,
 ) -> Result<Collected, GatherError> {
+    collect_cached(store, request, trust, now, limits, None).await
+}
+
+/// [`collect`], taking parsed scanner reports from `cache` when it has
+/// them (by referrer manifest digest) and adding what it parses. Errors
+/// are not cached; the subject check runs on every use.
+pub async fn collect_cached<S: ContentRead + ReferrersRead>(
+    store: &S,
+    request: &VerifyImageRequest,
+    trust: &Trust,
+    now: OffsetDateTime,
+    limits: &Limits,
+    cache: Option<&dyn ParsedReports>,
+) -> Result<Collected, GatherError> {
     let evidence = verify_image(store, request, trust, now).await?;
     let image = request.subject.digest.clone();
     let mut scanners = Vec::new();
@@ -162,25 +180,39 @@ pub async fn collect<S: ContentRead + ReferrersRead>(
             }
             continue;
         }
-        let bytes = read_content(store, e).await?;
-        match k {
-            Kind::Vex => vex_documents.push(VexDocument {
+        if k == Kind::Vex {
+            vex_documents.push(VexDocument {
                 digest: e.digest.clone(),
-                bytes,
+                bytes: read_content(store, e).await?,
                 signers: if e.status == EvidenceStatus::Verified {
                     e.signers.clone()
                 } else {
                     Vec::new()
                 },
-            }),
-            _ => {
-                if let Some(report) = read_scanner(&bytes, e, k, limits, &image)? {
-                    scanners.push(TrustedReport {
-                        report,
-                        trust: trust_of(e),
-                    });
+            });
+            continue;
+        }
+        let reading = if k == Kind::Vulns { "vulns" } else { "json" };
+        let parsed = match cache.and_then(|c| c.get(&e.digest, reading)) {
+            Some(hit) => hit,
+            None => {
+                let bytes = read_content(store, e).await?;
+                let parsed = match read_scanner(&bytes, e, k, limits)? {
+                    Some(report) => Parsed::Report(Arc::new(report)),
+                    None => Parsed::NotAReport,
+                };
+                if let Some(c) = cache {
+                    c.put(&e.digest, reading, parsed.clone());
                 }
+                parsed
             }
+        };
+        if let Parsed::Report(report) = parsed {
+            check_subject(&report, &image)?;
+            scanners.push(TrustedReport {
+                report,
+                trust: trust_of(e),
+            });
         }
     }
     Ok(Collected {
@@ -195,7 +227,6 @@ fn read_scanner(
     e: &EvidenceResult,
     k: Kind,
     limits: &Limits,
-    image: &Digest,
 ) -> Result<Option<ScannerReport>, GatherError> {
     let findings_err = |source| GatherError::Findings {
         digest: e.digest.clone(),
@@ -213,10 +244,7 @@ fn read_scanner(
         Err(err) => return Err(findings_err(FindingsError::NotJson(err.to_string()))),
     };
     match parse_value(&value, e.digest.clone(), limits) {
-        Ok(report) => {
-            check_subject(&report, image)?;
-            Ok(Some(report))
-        }
+        Ok(report) => Ok(Some(report)),
         Err(FindingsError::UnknownFormat) if k == Kind::PlainJson => Ok(None),
         Err(err) => Err(findings_err(err)),
     }

@@ -46,24 +46,33 @@ impl MergedFinding {
 /// and sources are united, the fixed version is the first one stated (in
 /// source order), the publication date the earliest. Sorted by id.
 pub fn merge(findings: impl IntoIterator<Item = Finding>) -> Vec<MergedFinding> {
-    let mut by_key: BTreeMap<(String, String), MergedFinding> = BTreeMap::new();
+    /// What is merged per key; the key's strings become the finding's.
+    struct Merging {
+        aliases: Vec<String>,
+        severity: FindingSeverity,
+        fixed_version: Option<String>,
+        published: Option<OffsetDateTime>,
+        sources: Vec<Digest>,
+    }
+    let mut by_key: BTreeMap<(String, String), Merging> = BTreeMap::new();
     let mut all: Vec<Finding> = findings.into_iter().collect();
     all.sort_by(|a, b| a.source.cmp(&b.source));
     for f in all {
-        let m =
-            by_key
-                .entry((f.vulnerability, f.purl))
-                .or_insert_with_key(|(vulnerability, purl)| MergedFinding {
-                    purl: purl.clone(),
-                    vulnerability: vulnerability.clone(),
-                    aliases: Vec::new(),
-                    severity: FindingSeverity::Unknown,
-                    fixed_version: None,
-                    published: None,
-                    sources: Vec::new(),
-                });
+        let m = by_key
+            .entry((f.vulnerability, f.purl))
+            .or_insert_with(|| Merging {
+                aliases: Vec::new(),
+                severity: FindingSeverity::Unknown,
+                fixed_version: None,
+                published: None,
+                sources: Vec::with_capacity(1),
+            });
         m.severity = crate::findings::most_severe([m.severity, f.severity]);
-        m.aliases.extend(f.aliases);
+        if m.aliases.is_empty() {
+            m.aliases = f.aliases;
+        } else {
+            m.aliases.extend(f.aliases);
+        }
         if m.fixed_version.is_none() {
             m.fixed_version = f.fixed_version;
         }
@@ -74,18 +83,25 @@ pub fn merge(findings: impl IntoIterator<Item = Finding>) -> Vec<MergedFinding> 
         m.sources.push(f.source);
     }
     by_key
-        .into_values()
-        .map(|mut m| {
+        .into_iter()
+        .map(|((vulnerability, purl), mut m)| {
             m.aliases.sort();
             m.aliases.dedup();
             m.sources.sort();
             m.sources.dedup();
-            m
+            MergedFinding {
+                purl,
+                vulnerability,
+                aliases: m.aliases,
+                severity: m.severity,
+                fixed_version: m.fixed_version,
+                published: m.published,
+                sources: m.sources,
+            }
         })
         .collect()
 }
 
-/// A per-finding status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum FindingStatus {
     Blocked,

@@ -16,6 +16,10 @@
 //!   preview: the active revision against a candidate).
 //! - [`gather`]: collects evidence, scanner reports and VEX documents of an
 //!   image through `stella_engine::verify_image`.
+//! - [`cache`]: a bounded, tenant-keyed cache of parsed scanner reports
+//!   [`gather`] can use (the service does; the CLI does not).
+//! - [`memo`]: a store wrapper that reads each manifest, blob and listing
+//!   once per request (two reports of one image read the registry once).
 //!
 //! One crate rather than a separate findings crate: findings are only read
 //! to be judged here, and one crate less keeps the build lean.
@@ -26,9 +30,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod findings;
 pub mod gather;
 pub mod judge;
+pub mod memo;
 pub mod openvex;
 pub mod preview;
 pub mod report;
@@ -42,7 +48,7 @@ use stella_verify::Report as EvidenceReport;
 use stella_verify::policy::Policy;
 use time::OffsetDateTime;
 
-pub use gather::{Collected, GatherError, TrustedReport, VexDocument, collect};
+pub use gather::{Collected, GatherError, TrustedReport, VexDocument, collect, collect_cached};
 pub use report::{ImageReport, PolicyRef, ReportVerdict};
 pub use sign::{REPORT_PAYLOAD_TYPE, SignError, sign_report, signed_output, verify_signed};
 
@@ -68,11 +74,13 @@ pub struct TooManyFindings {
     pub cap: usize,
 }
 
-/// Judges the collected scanner reports and assembles the report.
+/// Judges the collected scanner reports and assembles the report. The
+/// findings of a report no one else holds (no cache) move into the
+/// verdicts; a shared (cached) report's are copied.
 pub fn decide(
     image: &Digest,
     evidence: EvidenceReport,
-    scanners: &[TrustedReport],
+    scanners: Vec<TrustedReport>,
     d: &Decision<'_>,
 ) -> Result<ImageReport, TooManyFindings> {
     let count: usize = scanners.iter().map(|s| s.report.findings.len()).sum();
@@ -86,11 +94,20 @@ pub fn decide(
         .iter()
         .map(|s| (s.report.digest.clone(), s.trust.clone()))
         .collect();
-    let merged = judge::merge(
-        scanners
-            .iter()
-            .flat_map(|s| s.report.findings.iter().cloned()),
-    );
+    let scanner_refs: Vec<report::ScannerRef> = scanners
+        .iter()
+        .map(|s| report::ScannerRef {
+            digest: s.report.digest.clone(),
+            format: s.report.format,
+            findings: s.report.findings.len(),
+            trust: s.trust.clone(),
+        })
+        .collect();
+    let merged = judge::merge(scanners.into_iter().flat_map(|s| {
+        std::sync::Arc::try_unwrap(s.report)
+            .map(|r| r.findings)
+            .unwrap_or_else(|shared| shared.findings.clone())
+    }));
     let ctx = judge::JudgeContext {
         policy: d.policy,
         image,
@@ -100,15 +117,6 @@ pub fn decide(
         now: d.now,
     };
     let (verdicts, issues) = judge::judge_owned(merged, &ctx);
-    let scanner_refs = scanners
-        .iter()
-        .map(|s| report::ScannerRef {
-            digest: s.report.digest.clone(),
-            format: s.report.format,
-            findings: s.report.findings.len(),
-            trust: s.trust.clone(),
-        })
-        .collect();
     Ok(ImageReport::assemble(report::ReportParts {
         image_digest: image.clone(),
         generated_at: stella_types::timestamp::rfc3339(d.generated_at),

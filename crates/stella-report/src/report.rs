@@ -140,7 +140,7 @@ impl ImageReport {
         };
         let body = stella_types::canonical_json::to_canonical_vec(&report).unwrap_or_default();
         report.report_id = format!("report-{}", &Digest::sha256_of(&body).hex()[..16]);
-        report.canonical = with_report_id(&body, &report.report_id);
+        report.canonical = with_report_id(body, &report.report_id);
         report
     }
 
@@ -202,19 +202,17 @@ impl ImageReport {
 /// Puts the id into canonical bytes made with an empty id. `reportId` is a
 /// top-level key only, and a quote inside a JSON string is always escaped,
 /// so `"reportId":""` occurs exactly once; the key order does not change.
-fn with_report_id(body: &[u8], id: &str) -> Vec<u8> {
-    const EMPTY: &[u8] = b"\"reportId\":\"\"";
-    let Some(at) = body.windows(EMPTY.len()).position(|w| w == EMPTY) else {
-        return body.to_vec();
+fn with_report_id(mut body: Vec<u8>, id: &str) -> Vec<u8> {
+    const EMPTY: &str = "\"reportId\":\"\"";
+    // `str::find` searches megabytes fast; a byte-window scan calls memcmp
+    // at every offset.
+    let Some(at) = std::str::from_utf8(&body).ok().and_then(|s| s.find(EMPTY)) else {
+        return body;
     };
-    let (head, tail) = body.split_at(at);
-    let mut out = Vec::with_capacity(body.len() + id.len());
-    out.extend_from_slice(head);
-    out.extend_from_slice(b"\"reportId\":\"");
-    out.extend_from_slice(id.as_bytes());
-    out.extend_from_slice(b"\"");
-    out.extend_from_slice(tail.get(EMPTY.len()..).unwrap_or_default());
-    out
+    // In place: the tail moves by the id's length, nothing is copied whole.
+    let value_at = at + EMPTY.len() - 1;
+    body.splice(value_at..value_at, id.bytes());
+    body
 }
 
 fn summarize(verdicts: &[FindingVerdict]) -> ReportSummary {

@@ -112,7 +112,9 @@ fn scanners() -> Vec<TrustedReport> {
     FIXTURES
         .iter()
         .map(|name| TrustedReport {
-            report: parse_report(&fixture(name, &image()), &Limits::default()).unwrap(),
+            report: std::sync::Arc::new(
+                parse_report(&fixture(name, &image()), &Limits::default()).unwrap(),
+            ),
             trust: if *name == "vulns-statement.json" {
                 "vendor".into()
             } else {
@@ -144,7 +146,7 @@ fn run(env: Option<&str>) -> ImageReport {
         generated_at: at(1_790_000_000),
         now: at(1_800_000_000),
     };
-    decide(&image(), evidence, &scanners(), &d).unwrap()
+    decide(&image(), evidence, scanners(), &d).unwrap()
 }
 
 #[test]

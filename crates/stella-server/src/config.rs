@@ -54,6 +54,11 @@ pub struct ServerConfig {
     /// How long a request waits for a pool connection before 503 (unset:
     /// 5 s on SQLite, 3 s on Postgres).
     pub pool_acquire_timeout_seconds: Option<u64>,
+    /// Most parsed scanner reports the report cache holds, over all
+    /// tenants (0: no cache).
+    pub report_cache_max_entries: usize,
+    /// Most estimated bytes the report cache holds.
+    pub report_cache_max_bytes: u64,
 }
 
 /// An external OIDC issuer (a company IdP) whose access tokens the server
@@ -192,6 +197,15 @@ struct FileConfig {
     console: FileConsole,
     #[serde(default)]
     image_check: FileImageCheck,
+    #[serde(default)]
+    reports: FileReports,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileReports {
+    cache_max_entries: Option<usize>,
+    cache_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +273,16 @@ impl ServerConfig {
             revocation_recheck_millis: 250,
             pool_max_connections: None,
             pool_acquire_timeout_seconds: None,
+            report_cache_max_entries: 256,
+            report_cache_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+
+    /// The bounds of the report cache.
+    pub fn report_cache_bounds(&self) -> stella_report::cache::CacheBounds {
+        stella_report::cache::CacheBounds {
+            max_entries: self.report_cache_max_entries,
+            max_bytes: self.report_cache_max_bytes,
         }
     }
 
@@ -310,6 +334,11 @@ impl ServerConfig {
             &mut self.image_check_registries,
             f.image_check.allowed_registries,
         );
+        set(
+            &mut self.report_cache_max_entries,
+            f.reports.cache_max_entries,
+        );
+        set(&mut self.report_cache_max_bytes, f.reports.cache_max_bytes);
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -370,6 +399,16 @@ impl ServerConfig {
             env,
             "STELLA_POOL_ACQUIRE_TIMEOUT_SECONDS",
             &mut self.pool_acquire_timeout_seconds,
+        )?;
+        env_parse(
+            env,
+            "STELLA_REPORTS_CACHE_MAX_ENTRIES",
+            &mut self.report_cache_max_entries,
+        )?;
+        env_parse(
+            env,
+            "STELLA_REPORTS_CACHE_MAX_BYTES",
+            &mut self.report_cache_max_bytes,
         )?;
         if let Some(raw) = env("STELLA_AUTH_OIDC") {
             self.external_issuers = parse_issuers_env(&raw)?;
@@ -742,6 +781,36 @@ mod tests {
         let c = load(&overrides, &env).unwrap();
         assert_eq!(c.external_issuers.len(), 1);
         assert_eq!(c.external_issuers[0].issuer, "https://b");
+    }
+
+    #[test]
+    fn report_cache_bounds_from_file_and_env() {
+        let defaults = ServerConfig::defaults().report_cache_bounds();
+        assert_eq!(
+            (defaults.max_entries, defaults.max_bytes),
+            (256, 64 * 1024 * 1024)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("stella.yaml");
+        std::fs::write(
+            &main,
+            "reports:\n  cacheMaxEntries: 3\n  cacheMaxBytes: 4096\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(main),
+            ..Default::default()
+        };
+        let b = load(&overrides, &|_| None).unwrap().report_cache_bounds();
+        assert_eq!((b.max_entries, b.max_bytes), (3, 4096));
+        let env =
+            |name: &str| (name == "STELLA_REPORTS_CACHE_MAX_ENTRIES").then(|| "0".to_string());
+        let b = load(&overrides, &env).unwrap().report_cache_bounds();
+        assert_eq!(
+            (b.max_entries, b.max_bytes),
+            (0, 4096),
+            "0 turns the cache off"
+        );
     }
 
     #[test]

@@ -237,6 +237,9 @@ pub async fn serve(
         metrics,
         upload_permits: Arc::new(tokio::sync::Semaphore::new(state::CONCURRENT_UPLOADS)),
         exports: exports.clone(),
+        report_cache: Arc::new(stella_report::cache::ScannerCache::new(
+            config.report_cache_bounds(),
+        )),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

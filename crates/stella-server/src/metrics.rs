@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by route, method and status; latency
 //! histograms by route; database pool gauges (sampled at scrape time);
-//! export jobs: duration by profile, bytes written, failures by reason.
+//! export jobs: duration by profile, bytes written, failures by reason;
+//! the report cache of parsed scanner reports: lookups by result, size.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +30,44 @@ struct ProfileLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Report cache metrics (`POST /api/v1/reports`, `POST /policy/preview`).
+struct ReportCacheMetrics {
+    lookups: Family<ResultLabels, Counter>,
+    entries: Gauge,
+    bytes: Gauge,
+}
+
+impl ReportCacheMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            lookups: Family::default(),
+            entries: Gauge::default(),
+            bytes: Gauge::default(),
+        };
+        registry.register(
+            "report_cache_lookups",
+            "Lookups of parsed scanner reports in the report cache, by result (hit, miss)",
+            m.lookups.clone(),
+        );
+        registry.register(
+            "report_cache_entries",
+            "Parsed scanner reports held by the report cache",
+            m.entries.clone(),
+        );
+        registry.register(
+            "report_cache_bytes",
+            "Estimated memory of the report cache's entries",
+            m.bytes.clone(),
+        );
+        m
+    }
 }
 
 /// Export job metrics.
@@ -71,6 +110,7 @@ impl ExportMetrics {
 pub struct Metrics {
     registry: Registry,
     exports: ExportMetrics,
+    report_cache: ReportCacheMetrics,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pool_open: Gauge,
@@ -113,9 +153,11 @@ impl Metrics {
             pool_idle.clone(),
         );
         let exports = ExportMetrics::register(&mut registry);
+        let report_cache = ReportCacheMetrics::register(&mut registry);
         Self {
             registry,
             exports,
+            report_cache,
             requests,
             latency,
             pool_open,
@@ -156,6 +198,25 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// A report cache lookup.
+    pub fn report_cache_lookup(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.report_cache
+            .lookups
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// The report cache's size after a change.
+    pub fn report_cache_size(&self, entries: usize, bytes: u64) {
+        self.report_cache
+            .entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.report_cache
+            .bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// The exposition text, with pool gauges set to `(open, idle)`.

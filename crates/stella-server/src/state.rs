@@ -20,6 +20,9 @@ pub struct AppState {
     pub upload_permits: Arc<tokio::sync::Semaphore>,
     /// Export Center jobs (`POST /exports`).
     pub exports: Arc<crate::exports::ExportService>,
+    /// Parsed scanner reports by (tenant, referrer digest), for reports
+    /// and previews (`reports.cacheMaxEntries`, `reports.cacheMaxBytes`).
+    pub report_cache: Arc<stella_report::cache::ScannerCache>,
 }
 
 /// How many uploads are read (body streamed to a temp file, then read back

@@ -73,6 +73,12 @@ async fn report(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Out
     let Some(image) = args.image.clone() else {
         bail!("--image is required");
     };
+    if args.attach || args.registry_auth.is_some() {
+        bail!(
+            "--attach and --registry-auth are for server reports (--server); offline, \
+             `stella verify image --attach-verdict` signs and attaches a verdict"
+        );
+    }
     let now = wall_clock();
     let generated_at = crate::cmd::evidence::source_date_epoch()?.unwrap_or(now);
     let (policy, base) = load_policy(args.policy.as_deref())?;
@@ -121,7 +127,7 @@ async fn report(args: ReportArgs, registry: &RegistryArgs) -> anyhow::Result<Out
         generated_at,
         now,
     };
-    let report = stella_report::decide(&subject.digest, collected.evidence, &scanners, &decision)?;
+    let report = stella_report::decide(&subject.digest, collected.evidence, scanners, &decision)?;
     let envelope = sign_key
         .as_ref()
         .map(|k| stella_report::sign_report(&report, k))
@@ -226,7 +232,7 @@ fn read_scan_files(
             .with_context(|| format!("scanner report {}", f.display()))?;
         check_subject(&report, image).with_context(|| format!("scanner report {}", f.display()))?;
         out.push(TrustedReport {
-            report,
+            report: std::sync::Arc::new(report),
             trust: "unsigned".into(),
         });
     }

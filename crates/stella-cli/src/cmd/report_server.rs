@@ -8,6 +8,10 @@
 //!
 //! `SOURCE_DATE_EPOCH`, when set, is sent as `generatedAt`, so the server's
 //! report has the bytes the offline command gives under the same epoch.
+//! `--attach`, `--registry-auth` and `--registry-auth-provider` are sent
+//! as `attach`, `registryAuth` and `registryAuthProvider`; with `--attach`
+//! the JSON output carries the server's `attached.digest` and the text
+//! output names the pushed referrer.
 //! Not here: `--sign-key`, `--scan`, `--trusted-root` (offline only).
 
 use std::io::Write;
@@ -42,6 +46,9 @@ pub async fn report(
         "policyRevision": args.policy_revision,
         "plainHttp": registry.plain_http,
         "generatedAt": generated_at,
+        "attach": args.attach,
+        "registryAuth": args.registry_auth,
+        "registryAuthProvider": args.registry_auth_provider,
     });
     let client = ApiClient::authenticated(service)?;
     let url = client.url("/api/v1/reports");
@@ -73,7 +80,12 @@ pub async fn report(
             out.write_all(&answer.body)?;
             out.write_all(b"\n")?;
         }
-        TextOrJson::Text => writeln!(out, "{}", text(report))?,
+        TextOrJson::Text => {
+            writeln!(out, "{}", text(report))?;
+            if let Some(d) = value.pointer("/attached/digest").and_then(Value::as_str) {
+                writeln!(out, "  attached as referrer {d}")?;
+            }
+        }
     }
     out.flush()?;
     Ok(super::report::verdict_outcome(

@@ -13,6 +13,9 @@
 //! built-in empty policy when none is active) and under the candidate, with
 //! the same code as `POST /api/v1/reports`, and lines the verdicts up per
 //! finding (`stella_report::preview`). Nothing is stored by a preview.
+//! Both sides read the registry through one request store
+//! (`stella_report::memo`): each manifest, blob and referrer listing is
+//! fetched once, and both sides judge the same snapshot.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -29,6 +32,7 @@ use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::reports::{
     ReportInput, access, compute, image_reference, json_bytes, registry_auth_option, report_time,
+    request_store,
 };
 use crate::routes::verify::aliases;
 use crate::state::AppState;
@@ -340,13 +344,15 @@ pub async fn preview(
         }
     };
     let access = access(&state, &ctx, auth.as_ref(), body.plain_http).await?;
+    // One store for both sides: each manifest and blob is read once.
+    let store = request_store(&reference, &access.client)?;
     let input = |policy: Policy, revision_id: String| ReportInput {
         reference: reference.clone(),
         policy,
         revision_id,
         environment: body.environment.clone(),
         generated_at,
-        client: access.client.clone(),
+        store: store.clone(),
     };
     let baseline = compute(&state, &ctx, input(baseline_policy, baseline_id)).await?;
     let projected = compute(&state, &ctx, input(candidate, "candidate".into())).await?;

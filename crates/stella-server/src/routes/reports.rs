@@ -22,11 +22,20 @@
 //! without one (`crate::registry_auth`), never with the server's own
 //! credentials.
 //!
+//! Parsed scanner reports are kept in the server's report cache
+//! (`stella_report::cache`, keyed by tenant and referrer manifest digest,
+//! bounded by `reports.cacheMaxEntries` / `reports.cacheMaxBytes`): a
+//! report on an image seen before still lists and verifies its referrers,
+//! but does not fetch and parse its scanner reports again. Within one
+//! request every manifest and blob is read once (`stella_report::memo`).
+//!
 //! `attach: true` signs the report as the verdict predicate of `stella
 //! verify image --attach-verdict` (an in-toto Statement in a sigstore
 //! bundle, signed with the tenant's report key) and pushes it as a
 //! referrer of the image through `stella_engine::publish`, the code the
 //! CLI uses; the response gains `attached.digest`.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -37,9 +46,12 @@ use serde::{Deserialize, Serialize};
 use stella_crypto::PrivateKey;
 use stella_engine::Trust;
 use stella_engine::image::VerifyImageRequest;
+use stella_oci::any::AnyStore;
 use stella_oci::registry::RegistryClient;
 use stella_oci::store::NoProgress;
+use stella_report::cache::{Parsed, ParsedReports, ScannerCache, TenantCache};
 use stella_report::findings::Limits;
+use stella_report::memo::ReadOnce;
 use stella_report::openvex::OpenVexLookup;
 use stella_report::{Collected, Decision, ImageReport};
 use stella_store::{PolicyRepository, TenantContext};
@@ -53,6 +65,7 @@ use utoipa::ToSchema;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::materializer::{MaterializeError, Materializer, Session};
+use crate::metrics::Metrics;
 use crate::registry_auth::RegistryAuth;
 use crate::routes::policy::{parse_stored, revision_not_found};
 use crate::routes::verify::{policy_dir, trust_for, upstream};
@@ -186,6 +199,20 @@ pub(crate) fn report_time(given: Option<&str>) -> Result<OffsetDateTime, ApiErro
     Ok(t)
 }
 
+/// The store one request reads through: every manifest, small blob and
+/// listing read once (`stella_report::memo`), shared by the reports a
+/// request computes (a preview computes two).
+pub(crate) type RequestStore = Arc<ReadOnce<AnyStore>>;
+
+/// Opens the request's store for `reference` with the request's client.
+pub(crate) fn request_store(
+    reference: &Reference,
+    client: &RegistryClient,
+) -> Result<RequestStore, ApiError> {
+    let store = stella_oci::open_store(reference, client).map_err(upstream)?;
+    Ok(Arc::new(ReadOnce::new(store)))
+}
+
 /// What one report evaluation needs.
 pub(crate) struct ReportInput {
     pub reference: Reference,
@@ -193,8 +220,29 @@ pub(crate) struct ReportInput {
     pub revision_id: String,
     pub environment: Option<String>,
     pub generated_at: OffsetDateTime,
-    /// The registry client (with the tenant's credentials, see [`access`]).
-    pub client: RegistryClient,
+    /// The request's store (with the tenant's credentials, see [`access`]).
+    pub store: RequestStore,
+}
+
+/// The tenant's view of the report cache, counted in `/metrics`.
+struct MeteredCache<'a> {
+    view: TenantCache<'a>,
+    cache: &'a ScannerCache,
+    metrics: &'a Metrics,
+}
+
+impl ParsedReports for MeteredCache<'_> {
+    fn get(&self, digest: &Digest, kind: &'static str) -> Option<Parsed> {
+        let found = self.view.get(digest, kind);
+        self.metrics.report_cache_lookup(found.is_some());
+        found
+    }
+
+    fn put(&self, digest: &Digest, kind: &'static str, parsed: Parsed) {
+        self.view.put(digest, kind, parsed);
+        let stats = self.cache.stats();
+        self.metrics.report_cache_size(stats.entries, stats.bytes);
+    }
 }
 
 /// Computes the report of `input.reference` for the tenant.
@@ -205,30 +253,25 @@ pub(crate) async fn compute(
 ) -> Result<ImageReport, ApiError> {
     let dir = policy_dir(state, ctx.tenant()).ok_or(ApiError::Internal)?;
     let trust = trust_for(&dir, &input.policy, &input.revision_id)?;
-    let client = input.client.clone();
     let now = OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    let (policy, reference, generated_at) = (
-        input.policy.clone(),
-        input.reference.clone(),
-        input.generated_at,
-    );
+    let job = CollectJob {
+        store: input.store.clone(),
+        reference: input.reference.clone(),
+        policy: input.policy.clone(),
+        trust: trust.clone(),
+        generated_at: input.generated_at,
+        now,
+        cache: state.report_cache.clone(),
+        metrics: state.metrics.clone(),
+        tenant: ctx.tenant().to_string(),
+    };
     // The engine's futures are not provably `Send`: run on a blocking
     // thread driving the server's runtime (network deadlines bound it).
     let handle = tokio::runtime::Handle::current();
-    let trust_for_collect = trust.clone();
-    let (subject, collected) = tokio::task::spawn_blocking(move || {
-        handle.block_on(collect(
-            &client,
-            &reference,
-            policy,
-            &trust_for_collect,
-            generated_at,
-            now,
-        ))
-    })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    let (subject, collected) = tokio::task::spawn_blocking(move || handle.block_on(job.run()))
+        .await
+        .map_err(|_| ApiError::Internal)??;
     let trusted: Vec<String> = input
         .policy
         .vex
@@ -250,7 +293,7 @@ pub(crate) async fn compute(
         generated_at: input.generated_at,
         now,
     };
-    stella_report::decide(&subject, collected.evidence, &collected.scanners, &decision).map_err(
+    stella_report::decide(&subject, collected.evidence, collected.scanners, &decision).map_err(
         |e| ApiError::BadRequest {
             code: "TOO_MANY_FINDINGS",
             detail: e.to_string(),
@@ -258,30 +301,52 @@ pub(crate) async fn compute(
     )
 }
 
-async fn collect(
-    client: &stella_oci::registry::RegistryClient,
-    reference: &Reference,
+/// Collecting an image's material on a blocking thread (owned inputs).
+struct CollectJob {
+    store: RequestStore,
+    reference: Reference,
     policy: Policy,
-    trust: &Trust,
+    trust: Trust,
     generated_at: OffsetDateTime,
     now: OffsetDateTime,
-) -> Result<(Digest, Collected), ApiError> {
-    let store = stella_oci::open_store(reference, client).map_err(upstream)?;
-    let subject = match stella_oci::artifact::resolve(&store, reference).await {
-        Ok(s) => s,
-        Err(e) if e.is_not_found() => {
-            return Err(ApiError::NotFound(format!("image {reference}")));
-        }
-        Err(e) => return Err(upstream(e)),
-    };
-    let request = VerifyImageRequest {
-        reference: reference.with_digest(subject.digest.clone()).to_string(),
-        subject: subject.clone(),
-        policy,
-        depth: DEFAULT_REFERRER_DEPTH,
-        report_time: Some(generated_at),
-    };
-    let collected = stella_report::collect(&store, &request, trust, now, &Limits::default())
+    cache: Arc<ScannerCache>,
+    metrics: Arc<Metrics>,
+    tenant: String,
+}
+
+impl CollectJob {
+    async fn run(self) -> Result<(Digest, Collected), ApiError> {
+        let store = &*self.store;
+        let subject = match stella_oci::artifact::resolve(store, &self.reference).await {
+            Ok(s) => s,
+            Err(e) if e.is_not_found() => {
+                return Err(ApiError::NotFound(format!("image {}", self.reference)));
+            }
+            Err(e) => return Err(upstream(e)),
+        };
+        let request = VerifyImageRequest {
+            reference: self
+                .reference
+                .with_digest(subject.digest.clone())
+                .to_string(),
+            subject: subject.clone(),
+            policy: self.policy,
+            depth: DEFAULT_REFERRER_DEPTH,
+            report_time: Some(self.generated_at),
+        };
+        let cache = MeteredCache {
+            view: self.cache.for_tenant(&self.tenant),
+            cache: &self.cache,
+            metrics: &self.metrics,
+        };
+        let collected = stella_report::collect_cached(
+            store,
+            &request,
+            &self.trust,
+            self.now,
+            &Limits::default(),
+            Some(&cache),
+        )
         .await
         .map_err(|e| match e {
             stella_report::GatherError::Engine(_) | stella_report::GatherError::Store(_) => {
@@ -292,7 +357,8 @@ async fn collect(
                 detail: other.to_string(),
             },
         })?;
-    Ok((subject.digest, collected))
+        Ok((subject.digest, collected))
+    }
 }
 
 /// Adds the tenant's ingested statements to `vex`, each with the policy
@@ -362,7 +428,7 @@ pub async fn create_report(
         revision_id: revision.revision_id,
         environment: body.environment,
         generated_at,
-        client: access.client.clone(),
+        store: request_store(&reference, &access.client)?,
     };
     let report = compute(&state, &ctx, input).await?;
     let key = crate::report_keys::current(&state.store, &state.config.data_dir, &ctx)
