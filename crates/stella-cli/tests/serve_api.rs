@@ -828,6 +828,11 @@ fn pg_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
             "ALTER TABLE vex_provider_artifact_refs SET TABLESPACE small",
         )
         .unwrap();
+    // The pool pings a connection before use only after it has been idle
+    // for PING_WHEN_IDLE_FOR (docs/service.md, "Database down"); the
+    // restart above was quicker than that, so wait it out rather than
+    // have the first request meet a connection of the stopped server.
+    std::thread::sleep(stella_store::postgres::PING_WHEN_IDLE_FOR);
 
     let base = server.url.clone();
     let secret = format!("client_secret={}", server.admin_secret);
