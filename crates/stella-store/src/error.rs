@@ -25,6 +25,8 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("the tenant's artifact quota would be exceeded")]
     QuotaExceeded,
+    #[error("reading the payload to store failed: {0}")]
+    PayloadRead(#[source] std::io::Error),
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -24,7 +24,8 @@
 //! ([`ConsoleSessionRepository`], operator data like `clients`), 0008 VEX
 //! issuer trust and provider state, 0009 the client generation counter
 //! (see [`ClientRepository::client_generation`]), 0011 Postgres functions
-//! for the hot tenant reads (a no-op on SQLite).
+//! for the hot tenant reads (a no-op on SQLite), 0012 artifact payload
+//! chunks.
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
@@ -68,7 +69,8 @@ pub use console::{ConsoleSessionRecord, ConsoleSessionRepository};
 pub use error::StoreError;
 pub use export::{EXPORT_STATUSES, ExportJobRecord, ExportRepository};
 pub use model::{
-    ArtifactMeta, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact, SigningKeyRecord,
+    ArtifactMeta, ArtifactPayload, ArtifactQuota, ClientRecord, DeleteOutcome, NewArtifact,
+    PAYLOAD_CHUNK_BYTES, SigningKeyRecord,
 };
 pub use policy::{PolicyRepository, PolicyRevisionRecord, ReportKeyRecord};
 pub use repo::{ArtifactRepository, ClientRepository, SigningKeyRepository};

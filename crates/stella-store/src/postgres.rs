@@ -287,11 +287,10 @@ impl PostgresStore {
     ) -> Result<ArtifactMeta, StoreError> {
         let artifact_id = Uuid::now_v7();
         let staged_at = now_rfc3339();
-        let payload_len = artifact.payload.len() as u64;
+        let payload_len = artifact.payload.len();
         let size =
             i64::try_from(payload_len).map_err(|_| StoreError::Corrupt("payload size".into()))?;
-        // Moved into the statement, not copied.
-        let payload = artifact.payload;
+        let mut chunks = artifact.payload.into_chunks();
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.tenant_tx(ctx).await?;
@@ -313,7 +312,7 @@ impl PostgresStore {
         .bind(&artifact.mime_type)
         .bind(size)
         .bind(&artifact.sha256)
-        .bind(payload)
+        .bind(Vec::<u8>::new())
         .bind(&staged_at)
         .bind(ctx.subject())
         .bind(max_count)
@@ -322,6 +321,22 @@ impl PostgresStore {
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::QuotaExceeded);
+        }
+        // The payload, one chunk in memory at a time (migration 0012).
+        let id = artifact_id.to_string();
+        let mut seq = 0i32;
+        while let Some(chunk) = chunks.next().await? {
+            sqlx::query(
+                "INSERT INTO vex_provider_artifact_chunks (tenant_id, artifact_id, seq, bytes)
+                 VALUES ($1, $2::uuid, $3, $4)",
+            )
+            .bind(ctx.tenant())
+            .bind(&id)
+            .bind(seq)
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await?;
+            seq += 1;
         }
         let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
         audit(&mut tx, ctx, "artifact.create", &target, &staged_at).await?;
@@ -379,18 +394,30 @@ impl PostgresStore {
         provider_id: &str,
         artifact_id: Uuid,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = artifact_id.to_string();
         let mut tx = self.tenant_tx(ctx).await?;
-        let payload = sqlx::query_scalar(
-            "SELECT payload FROM vex_provider_artifact_refs
+        let exists: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM vex_provider_artifact_refs
              WHERE tenant_id = $1 AND provider_id = $2 AND artifact_id = $3::uuid",
         )
         .bind(ctx.tenant())
         .bind(provider_id)
-        .bind(artifact_id.to_string())
+        .bind(&id)
         .fetch_optional(&mut *tx)
         .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT bytes FROM vex_provider_artifact_chunks
+             WHERE tenant_id = $1 AND artifact_id = $2::uuid ORDER BY seq",
+        )
+        .bind(ctx.tenant())
+        .bind(&id)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(payload)
+        Ok(Some(chunks.concat()))
     }
 
     pub async fn delete_artifact(

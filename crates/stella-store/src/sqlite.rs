@@ -224,11 +224,10 @@ impl SqliteStore {
     ) -> Result<ArtifactMeta, StoreError> {
         let artifact_id = Uuid::now_v7();
         let staged_at = now_rfc3339();
-        let payload_len = artifact.payload.len() as u64;
+        let payload_len = artifact.payload.len();
         let size =
             i64::try_from(payload_len).map_err(|_| StoreError::Corrupt("payload size".into()))?;
-        // Moved into the statement, not copied.
-        let payload = artifact.payload;
+        let mut chunks = artifact.payload.into_chunks();
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await?;
@@ -250,7 +249,7 @@ impl SqliteStore {
         .bind(&artifact.mime_type)
         .bind(size)
         .bind(&artifact.sha256)
-        .bind(payload)
+        .bind(Vec::<u8>::new())
         .bind(&staged_at)
         .bind(ctx.subject())
         .bind(ctx.tenant())
@@ -265,6 +264,30 @@ impl SqliteStore {
             // connection is used again, and the next writer gets SQLITE_BUSY.
             tx.rollback().await?;
             return Err(StoreError::QuotaExceeded);
+        }
+        // The payload, one chunk in memory at a time (migration 0012).
+        let id = artifact_id.to_string();
+        let mut seq = 0i64;
+        loop {
+            let chunk = match chunks.next().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            };
+            sqlx::query(
+                "INSERT INTO vex_provider_artifact_chunks (tenant_id, artifact_id, seq, bytes)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(ctx.tenant())
+            .bind(&id)
+            .bind(seq)
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await?;
+            seq += 1;
         }
         let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
         audit(&mut tx, ctx, "artifact.create", &target, &staged_at).await?;
@@ -328,16 +351,31 @@ impl SqliteStore {
         provider_id: &str,
         artifact_id: Uuid,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let payload = sqlx::query_scalar(
-            "SELECT payload FROM vex_provider_artifact_refs
+        let id = artifact_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM vex_provider_artifact_refs
              WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
         )
         .bind(ctx.tenant())
         .bind(provider_id)
-        .bind(artifact_id.to_string())
-        .fetch_optional(&self.pool)
+        .bind(&id)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(payload)
+        if exists.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT bytes FROM vex_provider_artifact_chunks
+             WHERE tenant_id = ? AND artifact_id = ? ORDER BY seq",
+        )
+        .bind(ctx.tenant())
+        .bind(&id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        Ok(Some(chunks.concat()))
     }
 
     pub async fn delete_artifact(
@@ -463,6 +501,7 @@ fn artifact_from_row(r: &SqliteRow) -> Result<ArtifactMeta, StoreError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::ArtifactPayload;
 
     async fn fresh() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -477,7 +516,7 @@ mod tests {
             provider_id: provider.into(),
             mime_type: "application/octet-stream".into(),
             sha256: "00".repeat(32),
-            payload: vec![7; len],
+            payload: vec![7; len].into(),
         }
     }
 
@@ -485,6 +524,71 @@ mod tests {
         max_count: 100,
         max_bytes: 1 << 30,
     };
+
+    /// A file payload goes in as chunks of at most PAYLOAD_CHUNK_BYTES and
+    /// comes back byte for byte; a file shorter than its announced length
+    /// is refused and leaves no row, no chunk and no usage behind.
+    #[tokio::test]
+    async fn file_payloads_are_stored_in_chunks_and_read_back_whole() {
+        let (dir, s) = fresh().await;
+        let a = TenantContext::from_verified_identity("a", "client-a");
+        let len = 2 * crate::PAYLOAD_CHUNK_BYTES + 123;
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let path = dir.path().join("upload.bin");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = tokio::fs::File::open(&path).await.unwrap();
+        let new = NewArtifact {
+            payload: ArtifactPayload::File {
+                file,
+                len: len as u64,
+            },
+            ..art("p", 0)
+        };
+        let meta = s.insert_artifact(&a, new, BIG).await.unwrap();
+        assert_eq!(meta.size_bytes, len as u64);
+        let sizes: Vec<i64> = sqlx::query_scalar(
+            "SELECT length(bytes) FROM vex_provider_artifact_chunks ORDER BY seq",
+        )
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+        let chunk = crate::PAYLOAD_CHUNK_BYTES as i64;
+        assert_eq!(sizes, vec![chunk, chunk, 123]);
+        let back = s.read_payload(&a, "p", meta.artifact_id).await.unwrap();
+        assert!(back.as_deref() == Some(&bytes[..]), "payload changed");
+
+        // Announced longer than the file: refused, nothing kept.
+        let file = tokio::fs::File::open(&path).await.unwrap();
+        let short = NewArtifact {
+            payload: ArtifactPayload::File {
+                file,
+                len: len as u64 + 1,
+            },
+            ..art("p", 0)
+        };
+        let err = s.insert_artifact(&a, short, BIG).await.unwrap_err();
+        assert!(matches!(err, StoreError::PayloadRead(_)), "{err:?}");
+        assert_eq!(s.list_artifacts(&a, "p", None, 10).await.unwrap().len(), 1);
+        let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vex_provider_artifact_chunks")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(chunks, 3);
+
+        // An empty payload has no chunk and reads back empty; deleting an
+        // artifact deletes its chunks.
+        let empty = s.insert_artifact(&a, art("p", 0), BIG).await.unwrap();
+        assert_eq!(
+            s.read_payload(&a, "p", empty.artifact_id).await.unwrap(),
+            Some(Vec::new())
+        );
+        s.delete_artifact(&a, "p", meta.artifact_id).await.unwrap();
+        let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vex_provider_artifact_chunks")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(chunks, 0);
+    }
 
     #[tokio::test]
     async fn tenants_never_see_each_others_artifacts() {

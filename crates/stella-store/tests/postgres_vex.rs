@@ -105,7 +105,7 @@ async fn vex_statements_are_idempotent_superseded_and_per_tenant_on_postgres() {
                 provider_id: "excititor:oci-openvex".into(),
                 mime_type: "application/x-pem-file".into(),
                 sha256: "00".repeat(32),
-                payload: b"pem".to_vec(),
+                payload: b"pem".to_vec().into(),
             },
             ArtifactQuota {
                 max_count: 10,

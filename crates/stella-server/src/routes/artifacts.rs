@@ -18,11 +18,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use stella_store::{ArtifactMeta, ArtifactQuota, ArtifactRepository, DeleteOutcome, NewArtifact};
+use stella_store::{
+    ArtifactMeta, ArtifactPayload, ArtifactQuota, ArtifactRepository, DeleteOutcome, NewArtifact,
+};
 
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
@@ -315,7 +317,7 @@ pub async fn upload(
     let Path(provider_id) = path.map_err(path_rejection)?;
     validate_provider_id(&provider_id)?;
     // Held from the first body byte until the insert is done: only a few
-    // uploads are read (and hold buffers and a payload) at once; the
+    // uploads are read (and hold buffers and a payload chunk) at once; the
     // others' bodies wait in the kernel's socket buffers.
     let _permit = state
         .upload_permits
@@ -361,7 +363,11 @@ pub async fn upload(
     if !valid_mime(&mime) {
         return Err(invalid_mime());
     }
-    let payload = read_back(staged.file, staged.size).await?;
+    // Streamed from the temp file into the store, one chunk at a time.
+    let payload = ArtifactPayload::File {
+        file: staged.file,
+        len: staged.size,
+    };
     let quota = ArtifactQuota {
         max_count: state.config.quota_max_count,
         max_bytes: state.config.quota_max_bytes,
@@ -382,20 +388,6 @@ pub async fn upload(
         headers.insert(header::LOCATION, v);
     }
     Ok((StatusCode::CREATED, headers, Json(meta.into())))
-}
-
-async fn read_back(mut file: tokio::fs::File, size: u64) -> Result<Vec<u8>, ApiError> {
-    let io = |e: std::io::Error| {
-        tracing::error!(error = %e, "reading upload temp file failed");
-        ApiError::Internal
-    };
-    file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
-    let mut payload = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(size)
-        .read_to_end(&mut payload)
-        .await
-        .map_err(io)?;
-    Ok(payload)
 }
 
 /// List a provider's staged artifacts (metadata), oldest first.
