@@ -231,66 +231,69 @@ impl SqliteStore {
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await?;
-        // One statement: the quota check (on the usage row the triggers of
-        // migration 0003 keep) and the insert are atomic, since SQLite runs
-        // one writer at a time.
-        let inserted = sqlx::query(
-            "INSERT INTO vex_provider_artifact_refs
-                (artifact_id, provider_id, tenant_id, mime_type, size_bytes, sha256, payload,
-                 staged_at, staged_by)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
-             WHERE COALESCE((SELECT artifact_count FROM artifact_usage WHERE tenant_id = ?), 0) < ?
-               AND COALESCE((SELECT total_bytes FROM artifact_usage WHERE tenant_id = ?), 0)
-                   + ? <= ?",
-        )
-        .bind(artifact_id.to_string())
-        .bind(&artifact.provider_id)
-        .bind(ctx.tenant())
-        .bind(&artifact.mime_type)
-        .bind(size)
-        .bind(&artifact.sha256)
-        .bind(Vec::<u8>::new())
-        .bind(&staged_at)
-        .bind(ctx.subject())
-        .bind(ctx.tenant())
-        .bind(max_count)
-        .bind(ctx.tenant())
-        .bind(size)
-        .bind(max_bytes)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            // Explicitly: a dropped transaction keeps its lock until the
-            // connection is used again, and the next writer gets SQLITE_BUSY.
-            tx.rollback().await?;
-            return Err(StoreError::QuotaExceeded);
-        }
-        // The payload, one chunk in memory at a time (migration 0012).
-        let id = artifact_id.to_string();
-        let mut seq = 0i64;
-        loop {
-            let chunk = match chunks.next().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
-            };
-            sqlx::query(
-                "INSERT INTO vex_provider_artifact_chunks (tenant_id, artifact_id, seq, bytes)
-                 VALUES (?, ?, ?, ?)",
+        // Every error path rolls back explicitly: a dropped transaction
+        // keeps its write lock until the connection is used again, and the
+        // next writer gets SQLITE_BUSY.
+        let written: Result<(), StoreError> = async {
+            // One statement: the quota check (on the usage row the triggers of
+            // migration 0003 keep) and the insert are atomic, since SQLite runs
+            // one writer at a time.
+            let inserted = sqlx::query(
+                "INSERT INTO vex_provider_artifact_refs
+                    (artifact_id, provider_id, tenant_id, mime_type, size_bytes, sha256, payload,
+                     staged_at, staged_by)
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+                 WHERE COALESCE((SELECT artifact_count FROM artifact_usage WHERE tenant_id = ?), 0) < ?
+                   AND COALESCE((SELECT total_bytes FROM artifact_usage WHERE tenant_id = ?), 0)
+                       + ? <= ?",
             )
+            .bind(artifact_id.to_string())
+            .bind(&artifact.provider_id)
             .bind(ctx.tenant())
-            .bind(&id)
-            .bind(seq)
-            .bind(chunk)
+            .bind(&artifact.mime_type)
+            .bind(size)
+            .bind(&artifact.sha256)
+            .bind(Vec::<u8>::new())
+            .bind(&staged_at)
+            .bind(ctx.subject())
+            .bind(ctx.tenant())
+            .bind(max_count)
+            .bind(ctx.tenant())
+            .bind(size)
+            .bind(max_bytes)
             .execute(&mut *tx)
             .await?;
-            seq += 1;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::QuotaExceeded);
+            }
+            // The payload, one chunk in memory at a time (migration 0012).
+            let id = artifact_id.to_string();
+            let mut seq = 0i64;
+            loop {
+                let Some(chunk) = chunks.next().await? else {
+                    break;
+                };
+                sqlx::query(
+                    "INSERT INTO vex_provider_artifact_chunks (tenant_id, artifact_id, seq, bytes)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(ctx.tenant())
+                .bind(&id)
+                .bind(seq)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?;
+                seq += 1;
+            }
+            let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
+            audit(&mut tx, ctx, "artifact.create", &target, &staged_at).await?;
+            Ok(())
         }
-        let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
-        audit(&mut tx, ctx, "artifact.create", &target, &staged_at).await?;
+        .await;
+        if let Err(e) = written {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
         tx.commit().await?;
         Ok(ArtifactMeta {
             artifact_id,
