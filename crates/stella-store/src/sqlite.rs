@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, migrate::Migrator};
+use sqlx::{Connection, Row, migrate::Migrator};
 use uuid::Uuid;
 
 use crate::{
@@ -230,11 +230,15 @@ impl SqliteStore {
         let mut chunks = artifact.payload.into_chunks();
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await?;
-        // Every error path rolls back explicitly: a dropped transaction
-        // keeps its write lock until the connection is used again, and the
-        // next writer gets SQLITE_BUSY.
+        // A failed write (SQLITE_FULL above all) may have rolled the whole
+        // transaction back inside SQLite already, which leaves sqlx's own
+        // transaction bookkeeping for the connection wrong and its write
+        // lock in doubt: a connection that saw an error is closed, not
+        // pooled again (closing releases every lock). A refused quota is a
+        // clean rollback.
+        let mut conn = self.pool.acquire().await?;
         let written: Result<(), StoreError> = async {
+            let mut tx = conn.begin().await?;
             // One statement: the quota check (on the usage row the triggers of
             // migration 0003 keep) and the insert are atomic, since SQLite runs
             // one writer at a time.
@@ -264,6 +268,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
+                tx.rollback().await?;
                 return Err(StoreError::QuotaExceeded);
             }
             // The payload, one chunk in memory at a time (migration 0012).
@@ -287,14 +292,18 @@ impl SqliteStore {
             }
             let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
             audit(&mut tx, ctx, "artifact.create", &target, &staged_at).await?;
+            tx.commit().await?;
             Ok(())
         }
         .await;
-        if let Err(e) = written {
-            let _ = tx.rollback().await;
-            return Err(e);
+        match written {
+            Ok(()) => {}
+            Err(StoreError::QuotaExceeded) => return Err(StoreError::QuotaExceeded),
+            Err(e) => {
+                conn.close_on_drop();
+                return Err(e);
+            }
         }
-        tx.commit().await?;
         Ok(ArtifactMeta {
             artifact_id,
             provider_id: artifact.provider_id,
