@@ -265,6 +265,13 @@ async fn stream_to_temp(
             ApiError::from_io(&e)
         })?;
     }
+    // tokio's File finishes a write in the background: without the flush a
+    // last write that failed (no space left) would go unnoticed and leave
+    // the file shorter than `size`.
+    file.flush().await.map_err(|e| {
+        tracing::error!(error = %e, "writing upload temp file failed");
+        ApiError::from_io(&e)
+    })?;
     Ok(Staged {
         file,
         size,
