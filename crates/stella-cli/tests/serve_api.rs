@@ -782,8 +782,8 @@ fn incompressible(len: usize, seed: u64) -> Vec<u8> {
 
 /// A full disk on Postgres, for real: the cluster is restarted in its own
 /// mount namespace (`unshare -m`, no host mount is made) where a 2 MiB
-/// tmpfs holds a tablespace, and the artifact table (with its TOAST table)
-/// moves there. Uploads of incompressible payloads fill it: every refused
+/// tmpfs holds a tablespace, and the artifact and payload-chunk tables
+/// move there. Uploads of incompressible payloads fill it: every refused
 /// upload is a 507 problem (Postgres `53100 disk_full`), the API lists
 /// exactly the uploads answered 201, and the table holds no other row.
 #[test]
@@ -825,7 +825,8 @@ fn pg_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
     cluster
         .psql(
             "stella",
-            "ALTER TABLE vex_provider_artifact_refs SET TABLESPACE small",
+            "ALTER TABLE vex_provider_artifact_refs SET TABLESPACE small;
+             ALTER TABLE vex_provider_artifact_chunks SET TABLESPACE small",
         )
         .unwrap();
     // The pool pings a connection before use only after it has been idle
@@ -892,6 +893,21 @@ fn pg_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
         .psql("stella", "SELECT COUNT(*) FROM vex_provider_artifact_refs")
         .unwrap();
     assert_eq!(total, staged.len().to_string());
+    // Every staged artifact has all of its payload chunks, and no chunk
+    // outlived a refused upload.
+    let incomplete = cluster
+        .psql(
+            "stella",
+            "SELECT (SELECT COUNT(*) FROM vex_provider_artifact_refs r
+                     WHERE r.size_bytes <> COALESCE((SELECT SUM(length(c.bytes))
+                           FROM vex_provider_artifact_chunks c
+                           WHERE c.artifact_id = r.artifact_id), 0))
+                  + (SELECT COUNT(*) FROM vex_provider_artifact_chunks c
+                     WHERE NOT EXISTS (SELECT 1 FROM vex_provider_artifact_refs r
+                                       WHERE r.artifact_id = c.artifact_id))",
+        )
+        .unwrap();
+    assert_eq!(incomplete, "0");
     assert!(
         cluster.log().contains("No space left on device"),
         "{}",
