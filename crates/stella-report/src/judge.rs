@@ -37,7 +37,11 @@ pub struct MergedFinding {
 impl MergedFinding {
     /// `<vulnerability>:<purl>`, unique within a report.
     pub fn id(&self) -> String {
-        format!("{}:{}", self.vulnerability, self.purl)
+        let mut id = String::with_capacity(self.vulnerability.len() + 1 + self.purl.len());
+        id.push_str(&self.vulnerability);
+        id.push(':');
+        id.push_str(&self.purl);
+        id
     }
 }
 
@@ -149,7 +153,7 @@ pub struct VexOutcome {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quieting: Vec<VexCitation>,
     /// `not_affected`, `affected`, `fixed`, `under_investigation` or `conflict`.
-    pub status: String,
+    pub status: &'static str,
 }
 
 /// The inputs that decided a verdict.
@@ -400,7 +404,7 @@ fn describe(
                 (Vec::new(), cites)
             };
             let shown = VexOutcome {
-                status: status.as_str().into(),
+                status: status.as_str(),
                 quieting: quieting.clone(),
                 keeping,
             };
@@ -408,7 +412,7 @@ fn describe(
         }
         Consensus::Conflict { quieting, keeping } => {
             let shown = VexOutcome {
-                status: "conflict".into(),
+                status: "conflict",
                 quieting: quieting.iter().map(VexCitation::from).collect(),
                 keeping: keeping.iter().map(VexCitation::from).collect(),
             };

@@ -35,14 +35,28 @@ pub fn to_canonical_vec_with_capacity<T: Serialize + ?Sized>(
     value: &T,
     capacity: usize,
 ) -> Result<Vec<u8>, CanonicalJsonError> {
+    let mut out = Vec::with_capacity(capacity);
+    append_canonical(&mut out, value)?;
+    Ok(out)
+}
+
+/// Appends the canonical bytes of `value` to `out` (a caller reusing one
+/// buffer, or building a document from canonical parts). What `out` held
+/// before is left as it was; after an error `out` may end in a partial value.
+pub fn append_canonical<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), CanonicalJsonError> {
     let mut state = StreamState {
-        out: Vec::with_capacity(capacity),
+        out: std::mem::take(out),
         ..StreamState::default()
     };
     let formatter = CanonicalFormatter { state: &mut state };
     let mut serializer = serde_json::Serializer::with_formatter(std::io::sink(), formatter);
-    value.serialize(&mut serializer)?;
-    Ok(state.out)
+    let result = value.serialize(&mut serializer);
+    *out = state.out;
+    result?;
+    Ok(())
 }
 
 /// Canonical bytes of a JSON value.
