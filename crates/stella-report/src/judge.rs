@@ -37,7 +37,11 @@ pub struct MergedFinding {
 impl MergedFinding {
     /// `<vulnerability>:<purl>`, unique within a report.
     pub fn id(&self) -> String {
-        format!("{}:{}", self.vulnerability, self.purl)
+        let mut id = String::with_capacity(self.vulnerability.len() + 1 + self.purl.len());
+        id.push_str(&self.vulnerability);
+        id.push(':');
+        id.push_str(&self.purl);
+        id
     }
 }
 
@@ -126,6 +130,19 @@ pub struct VexCitation {
     pub status: VexStatus,
 }
 
+impl From<VexStatement> for VexCitation {
+    /// Moves the statement's strings (no copies).
+    fn from(s: VexStatement) -> Self {
+        VexCitation {
+            digest: s.digest,
+            status: s.status,
+            signers: s.signers,
+            issuer: s.issuer,
+            justification: s.justification,
+        }
+    }
+}
+
 impl From<&VexStatement> for VexCitation {
     fn from(s: &VexStatement) -> Self {
         VexCitation {
@@ -149,7 +166,7 @@ pub struct VexOutcome {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quieting: Vec<VexCitation>,
     /// `not_affected`, `affected`, `fixed`, `under_investigation` or `conflict`.
-    pub status: String,
+    pub status: &'static str,
 }
 
 /// The inputs that decided a verdict.
@@ -272,7 +289,7 @@ pub(crate) fn judge_owned(
                 Some(f.id()),
             ));
         }
-        verdicts.push(judge_one(f, &outcome, ctx, &mut issues));
+        verdicts.push(judge_one(f, outcome, ctx, &mut issues));
     }
     issues.sort();
     (verdicts, issues)
@@ -295,7 +312,7 @@ fn cite(statements: &[VexStatement]) -> String {
 
 fn judge_one(
     f: MergedFinding,
-    outcome: &Consensus,
+    outcome: Consensus,
     ctx: &JudgeContext<'_>,
     issues: &mut Vec<ReportIssue>,
 ) -> FindingVerdict {
@@ -304,8 +321,9 @@ fn judge_one(
         .published
         .map(|p| u64::try_from((ctx.now - p).whole_seconds()).unwrap_or(0));
     let age_days = age_secs.map(|s| s / 86_400);
-    let (vex_match, vex_signer, quieting, vex) = describe(outcome);
-    match outcome {
+    let note = vex_note(&outcome);
+    let agreed = matches!(outcome, Consensus::Agreed { .. });
+    match &outcome {
         Consensus::Conflict { .. } => issues.push(ReportIssue::new(
             "vex.conflict",
             "warning",
@@ -324,6 +342,7 @@ fn judge_one(
         )),
         _ => {}
     }
+    let (vex_match, vex_signer, quieting, vex) = describe(outcome);
     let quieted = !quieting.is_empty();
     let rule = ctx.policy.rules.iter().find(|r| {
         (!quieted || !r.vex_status.is_empty())
@@ -331,7 +350,7 @@ fn judge_one(
     });
     let source_trust = vex_signer
         .clone()
-        .filter(|_| matches!(outcome, Consensus::Agreed { .. }))
+        .filter(|_| agreed)
         .unwrap_or_else(|| scanner_trust(&f, ctx.source_trust));
     let inputs = VerdictInputs {
         severity: f.severity,
@@ -352,10 +371,10 @@ fn judge_one(
                 RuleAction::Warn => FindingStatus::Warned,
                 RuleAction::Ignore => FindingStatus::Ignored,
             },
-            r.justification.clone().or_else(|| vex_note(outcome)),
+            r.justification.clone().or(note),
         ),
-        None if quieted => (FindingStatus::Quieted, vex_note(outcome)),
-        None => (FindingStatus::Pass, vex_note(outcome)),
+        None if quieted => (FindingStatus::Quieted, note),
+        None => (FindingStatus::Pass, note),
     };
     let quiet = status == FindingStatus::Quieted;
     FindingVerdict {
@@ -371,9 +390,10 @@ fn judge_one(
     }
 }
 
-/// (status a rule matches, deciding signer, quieting citations, outcome shown).
+/// (status a rule matches, deciding signer, quieting citations, outcome
+/// shown). Takes the outcome: its statements become the citations.
 fn describe(
-    outcome: &Consensus,
+    outcome: Consensus,
 ) -> (
     VexStatusMatch,
     Option<String>,
@@ -387,7 +407,7 @@ fn describe(
             statements,
             signer,
         } => {
-            let cites: Vec<VexCitation> = statements.iter().map(VexCitation::from).collect();
+            let cites: Vec<VexCitation> = statements.into_iter().map(VexCitation::from).collect();
             let m = match status {
                 VexStatus::NotAffected => VexStatusMatch::NotAffected,
                 VexStatus::Affected => VexStatusMatch::Affected,
@@ -400,17 +420,17 @@ fn describe(
                 (Vec::new(), cites)
             };
             let shown = VexOutcome {
-                status: status.as_str().into(),
+                status: status.as_str(),
                 quieting: quieting.clone(),
                 keeping,
             };
-            (m, Some(signer.clone()), quieting, Some(shown))
+            (m, Some(signer), quieting, Some(shown))
         }
         Consensus::Conflict { quieting, keeping } => {
             let shown = VexOutcome {
-                status: "conflict".into(),
-                quieting: quieting.iter().map(VexCitation::from).collect(),
-                keeping: keeping.iter().map(VexCitation::from).collect(),
+                status: "conflict",
+                quieting: quieting.into_iter().map(VexCitation::from).collect(),
+                keeping: keeping.into_iter().map(VexCitation::from).collect(),
             };
             (VexStatusMatch::Conflict, None, Vec::new(), Some(shown))
         }

@@ -17,7 +17,7 @@
 //! `under_investigation`): a conflict, the finding is kept and both sides
 //! are shown. Untrusted statements never count; they are reported as ignored.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use stella_types::Digest;
@@ -101,12 +101,13 @@ impl VexLookup for NoVex {
 /// about that vulnerability, not all of them.
 #[derive(Debug, Clone, Default)]
 pub struct StatementList {
-    by_vulnerability: BTreeMap<String, Vec<VexStatement>>,
+    // Looked up by exact id only (the result is sorted), so a hash map.
+    by_vulnerability: HashMap<String, Vec<VexStatement>>,
 }
 
 impl StatementList {
     pub fn new(statements: Vec<VexStatement>) -> Self {
-        let mut by_vulnerability: BTreeMap<String, Vec<VexStatement>> = BTreeMap::new();
+        let mut by_vulnerability: HashMap<String, Vec<VexStatement>> = HashMap::new();
         for s in statements {
             by_vulnerability
                 .entry(s.vulnerability.clone())

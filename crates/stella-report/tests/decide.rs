@@ -303,6 +303,24 @@ fn report_bytes_are_pinned() {
     assert_eq!(hex(None), PINNED_NO_ENV);
 }
 
+/// The report is written in two canonical parts around a slot for its id;
+/// the result must be what canonicalising the whole finished report gives,
+/// and the id must be the hash of those bytes with the id left empty.
+#[test]
+fn report_written_in_parts_equals_the_whole_report_canonicalised() {
+    for env in [Some("dev"), None] {
+        let mut report = run(env);
+        let whole = stella_types::canonical_json::to_canonical_vec(&report).unwrap();
+        assert_eq!(report.canonical_bytes(), whole.as_slice());
+        let id = std::mem::take(&mut report.report_id);
+        let empty = stella_types::canonical_json::to_canonical_vec(&report).unwrap();
+        assert_eq!(
+            id,
+            format!("report-{}", &Digest::sha256_of(&empty).hex()[..16])
+        );
+    }
+}
+
 const PINNED_DEV: &str = "sha256:28c5ce0fd60ad6ee2387b2581d7ee9afc810648bde9b87f8293ed1b81f8dd6cc";
 const PINNED_NO_ENV: &str =
     "sha256:3d9c000f54763ac1b643b259229f6dd1116088bad460d31857073ad48594c90e";
