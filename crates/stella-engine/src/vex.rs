@@ -102,6 +102,30 @@ pub struct VexDiscovery {
 }
 
 impl VexDiscovery {
+    /// Keeps at most `max` accepted documents (the first ones, in
+    /// discovery order): the rest are refused as over the cap, and the cap
+    /// hit is reported. A runner that discovers several images at once
+    /// applies what is left of its per-run budget here, in subscription
+    /// order, so the outcome does not depend on which image finished first.
+    pub fn cap_documents(&mut self, max: usize, image: &Digest) {
+        let accepted = self.evidence.iter().filter(|e| e.outcome.is_ok()).count();
+        if accepted <= max {
+            return;
+        }
+        let mut kept = 0usize;
+        for e in self.evidence.iter_mut() {
+            if e.outcome.is_ok() {
+                kept += 1;
+                if kept > max {
+                    e.outcome = Err("over the documents-per-image cap".into());
+                }
+            }
+        }
+        self.caps_hit.push(format!(
+            "{accepted} documents on {image}, over the cap of {max} documents (per run)"
+        ));
+    }
+
     /// The accepted documents.
     pub fn accepted(&self) -> impl Iterator<Item = (&VexEvidence, &stella_vex::Document)> {
         self.evidence
@@ -155,22 +179,7 @@ pub async fn discover_vex<S: ContentRead + ReferrersRead>(
         signed_documents(store, request, target, trust, now, latest, &mut found).await?;
         plain_documents(store, request, target, latest, &mut found).await?;
     }
-    let accepted = found.evidence.iter().filter(|e| e.outcome.is_ok()).count();
-    if accepted > request.limits.max_documents {
-        let mut kept = 0usize;
-        for e in found.evidence.iter_mut() {
-            if e.outcome.is_ok() {
-                kept += 1;
-                if kept > request.limits.max_documents {
-                    e.outcome = Err("over the documents-per-image cap".into());
-                }
-            }
-        }
-        found.caps_hit.push(format!(
-            "{accepted} documents on {}, over the cap of {} documents (per run)",
-            request.image.digest, request.limits.max_documents
-        ));
-    }
+    found.cap_documents(request.limits.max_documents, &request.image.digest);
     Ok(found)
 }
 

@@ -75,10 +75,12 @@ pub fn statement_record(s: &Statement) -> Result<VexStatementRecord, stella_vex:
         .collect();
     vuln_keys.sort();
     vuln_keys.dedup();
+    // One canonical encoding serves as the stored JSON and, hashed, as the
+    // digest (`Statement::digest` hashes the same bytes).
     let json = stella_types::canonical_json::to_canonical_vec(s)
         .map_err(|e| stella_vex::VexError::Encode(e.to_string()))?;
     Ok(VexStatementRecord {
-        digest: s.digest()?,
+        digest: stella_types::Digest::sha256_of(&json).to_string(),
         vulnerability: v.name.trim().to_string(),
         status: s.status.as_str().to_string(),
         product_keys,

@@ -21,17 +21,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use stella_attest::verify::TrustPolicy;
-use stella_engine::vex::{VexLimits, VexRequest, discover_vex};
+use stella_engine::vex::{VexDiscovery, VexLimits, VexRequest, discover_vex};
 use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository, VexTrustRepository};
 use stella_types::reference::{Reference, RegistryReference};
 
 use super::ingest::{IngestCounts, ingest_discovery};
+use super::listed::ListedRepository;
 use super::poll::{self, CompanionTags, Fingerprint};
 use super::provider::{self, OCI_OPENVEX, OciOpenVexConfig};
 use super::tuf_state::{self, TufState};
@@ -219,23 +220,9 @@ async fn run_with_session(
         listings,
         stages: StageTimes::default(),
     };
-    let mut budget = config.caps.documents_per_run;
-    for image in &config.images {
-        let limits = VexLimits {
-            max_referrers: config.caps.referrers_per_image,
-            max_document_bytes: config.caps.document_bytes,
-            max_documents: budget,
-        };
-        let run = if budget == 0 {
-            deferred_image(store, ctx, image, config.caps.documents_per_run).await
-        } else {
-            run_image(store, ctx, &job, limits, image, previous.get(image)).await
-        };
-        let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
-        budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
-        summary.counts.add(&run.counts);
-        summary.images.push(run);
-    }
+    let (images, counts) = run_images(store, ctx, &job, &previous).await;
+    summary.images = images;
+    summary.counts = counts;
     (summary.result, summary.reason) = run_outcome(&summary.images);
     tracing::info!(
         provider = %summary.provider_id,
@@ -571,15 +558,119 @@ impl StageTimes {
     }
 }
 
-async fn run_image(
+/// Discovers the subscribed images, up to `maxConcurrentImages` at once
+/// (registry reads, signature checks and OpenVEX validation), while the
+/// results are stored one image after the other in subscription order: the
+/// per-run document budget is spent in that order, so the stored result
+/// does not depend on which discovery finished first. Once the budget is
+/// spent, the remaining images are deferred (and not discovered, unless
+/// their discovery had already started).
+async fn run_images(
     store: &Store,
     ctx: &TenantContext,
     job: &ImageJob<'_>,
+    previous: &HashMap<String, Fingerprint>,
+) -> (Vec<ImageRun>, IngestCounts) {
+    use futures_util::StreamExt;
+    let config = job.config;
+    let limits = VexLimits {
+        max_referrers: config.caps.referrers_per_image,
+        max_document_bytes: config.caps.document_bytes,
+        max_documents: config.caps.documents_per_run,
+    };
+    let spent = AtomicBool::new(false);
+    let width = config.caps.concurrent_images.max(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(width);
+    let produce = async {
+        let mut pending = futures_util::stream::FuturesOrdered::new();
+        let mut images = config.images.iter();
+        loop {
+            while pending.len() < width {
+                let Some(image) = images.next() else { break };
+                pending.push_back(look_unless_spent(
+                    job,
+                    limits,
+                    image,
+                    previous.get(image),
+                    &spent,
+                ));
+            }
+            let Some(item) = pending.next().await else {
+                break;
+            };
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+    };
+    let consume = async {
+        let mut budget = config.caps.documents_per_run;
+        let mut images = Vec::new();
+        let mut counts = IngestCounts::default();
+        while let Some((image, started_at, looked)) = rx.recv().await {
+            let run = match looked {
+                Some(looked) if budget > 0 => {
+                    store_image(store, ctx, job, budget, image, started_at, looked).await
+                }
+                _ => deferred_image(store, ctx, image, config.caps.documents_per_run).await,
+            };
+            let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
+            budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
+            if budget == 0 {
+                spent.store(true, Ordering::Relaxed);
+            }
+            counts.add(&run.counts);
+            images.push(run);
+        }
+        (images, counts)
+    };
+    let ((), out) = tokio::join!(produce, consume);
+    out
+}
+
+/// The image, when its discovery started, and what it saw (`None`: not
+/// discovered because the run's document budget was already spent).
+type Look<'a> = (&'a String, String, Option<Result<Looked, String>>);
+
+async fn look_unless_spent<'a>(
+    job: &ImageJob<'_>,
     limits: VexLimits,
-    image: &str,
+    image: &'a String,
     previous: Option<&Fingerprint>,
-) -> ImageRun {
+    spent: &AtomicBool,
+) -> Look<'a> {
     let started_at = now_rfc3339();
+    if spent.load(Ordering::Relaxed) {
+        return (image, started_at, None);
+    }
+    (
+        image,
+        started_at,
+        Some(look(job, limits, image, previous).await),
+    )
+}
+
+/// What discovery saw of one image, before anything is stored.
+enum Looked {
+    /// The fingerprint matches the last successful run's: nothing to do.
+    Unchanged(Option<Fingerprint>),
+    /// Discovered (and verified) for the resolved image digest; the
+    /// fingerprint to remember once stored.
+    Found(VexDiscovery, Option<Fingerprint>, stella_types::Digest),
+}
+
+/// Stores what discovery found for one image (at most `budget` documents)
+/// and records the image's run status.
+async fn store_image(
+    store: &Store,
+    ctx: &TenantContext,
+    job: &ImageJob<'_>,
+    budget: usize,
+    image: &str,
+    started_at: String,
+    looked: Result<Looked, String>,
+) -> ImageRun {
     let mut run = ImageRun {
         image: image.to_string(),
         result: "failed".into(),
@@ -587,7 +678,19 @@ async fn run_image(
         counts: IngestCounts::default(),
     };
     let mut fingerprint = String::new();
-    match ingest_image(store, ctx, job, limits, image, previous).await {
+    let stored = match looked {
+        Ok(Looked::Unchanged(seen)) => Ok((
+            IngestCounts::default(),
+            "unchanged since the last run: discovery skipped".to_string(),
+            seen,
+        )),
+        Ok(Looked::Found(mut found, seen, digest)) => {
+            found.cap_documents(budget, &digest);
+            ingest_found(store, ctx, job, found, seen).await
+        }
+        Err(reason) => Err(reason),
+    };
+    match stored {
         Ok((counts, reason, seen)) => {
             run.result = "succeeded".into();
             run.counts = counts;
@@ -612,17 +715,15 @@ async fn run_image(
     run
 }
 
-/// Skips an image whose fingerprint matches the last successful run's;
-/// otherwise discovers, verifies and ingests. Returns the counts, notes
-/// and the fingerprint to remember (`None` when it could not be taken).
-async fn ingest_image(
-    store: &Store,
-    ctx: &TenantContext,
+/// Takes the image's fingerprint and, unless it matches the last
+/// successful run's, resolves the image and discovers and verifies its
+/// OpenVEX evidence. Reads the registry only; stores nothing.
+async fn look(
     job: &ImageJob<'_>,
     limits: VexLimits,
     image: &str,
     previous: Option<&Fingerprint>,
-) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
+) -> Result<Looked, String> {
     let reference = Reference::parse(image).map_err(|e| e.to_string())?;
     let Reference::Registry(registry_ref) = &reference else {
         return Err("not a registry reference".into());
@@ -644,23 +745,42 @@ async fn ingest_image(
         }
     };
     if seen.is_some() && seen.as_ref() == previous {
-        let note = "unchanged since the last run: discovery skipped".to_string();
-        return Ok((IngestCounts::default(), note, seen));
+        return Ok(Looked::Unchanged(seen));
     }
-    let (config, policy) = (job.config, job.policy);
+    let t0 = Instant::now();
     let resolved = stella_oci::artifact::resolve(&repo, &reference)
         .await
         .map_err(|e| format!("cannot resolve: {e}"))?;
     let request = VexRequest {
         image_name: format!("{}/{}", registry_ref.registry, registry_ref.repository),
         image: resolved,
-        require_signatures: config.require_signatures,
+        require_signatures: job.config.require_signatures,
         limits,
     };
-    let t0 = Instant::now();
-    let found = discover_vex(&repo, &request, policy, time::OffsetDateTime::now_utc()).await;
+    let listed = ListedRepository::new(&repo, how.listed);
+    let found = discover_vex(
+        &listed,
+        &request,
+        job.policy,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
     StageTimes::add(&job.stages.discover_us, t0);
     let found = found.map_err(|e| e.to_string())?;
+    let digest = request.image.digest;
+    Ok(Looked::Found(found, seen, digest))
+}
+
+/// Stores the accepted documents of one image's discovery, one
+/// transaction per document. Returns the counts, notes and
+/// the fingerprint to remember (`None`: search the image again next run).
+async fn ingest_found(
+    store: &Store,
+    ctx: &TenantContext,
+    job: &ImageJob<'_>,
+    found: VexDiscovery,
+    seen: Option<Fingerprint>,
+) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
     let t0 = Instant::now();
     let stored = ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339()).await;
     StageTimes::add(&job.stages.store_us, t0);
