@@ -35,6 +35,10 @@ use crate::error::EngineError;
 pub const OPENVEX_MEDIA_TYPE: &str = "application/openvex+json";
 /// Timestamps up to this far ahead of `now` are tolerated (clock skew).
 pub const FUTURE_SKEW: time::Duration = time::Duration::minutes(5);
+/// How the refusal of a document with a timestamp after `now` (plus
+/// [`FUTURE_SKEW`]) begins: such a document may be accepted by a later
+/// search, unlike the other refusals ([`VexDiscovery::not_yet_valid`]).
+pub const NOT_YET_VALID: &str = "not yet valid";
 
 /// Caps against hostile registries.
 #[derive(Clone, Copy, Debug)]
@@ -102,6 +106,16 @@ pub struct VexDiscovery {
 }
 
 impl VexDiscovery {
+    /// Documents refused only because a timestamp is after `now`: a later
+    /// search may accept them, so a runner searches the image again even
+    /// when nothing about it changed.
+    pub fn not_yet_valid(&self) -> usize {
+        self.evidence
+            .iter()
+            .filter(|e| matches!(&e.outcome, Err(r) if r.starts_with(NOT_YET_VALID)))
+            .count()
+    }
+
     /// Keeps at most `max` accepted documents (the first ones, in
     /// discovery order): the rest are refused as over the cap, and the cap
     /// hit is reported. A runner that discovers several images at once
@@ -234,8 +248,14 @@ fn parse_document(
         default_products: vec![product_for(&request.image_name, about)],
     };
     let doc = stella_vex::model::from_value(predicate, &options).map_err(|e| e.to_string())?;
-    doc.check_not_after(latest).map_err(|e| e.to_string())?;
+    check_not_after(&doc, latest)?;
     Ok(doc)
+}
+
+/// Refuses a document with a timestamp after `latest`, as [`NOT_YET_VALID`].
+fn check_not_after(doc: &stella_vex::Document, latest: OffsetDateTime) -> Result<(), String> {
+    doc.check_not_after(latest)
+        .map_err(|e| format!("{NOT_YET_VALID}: {e}"))
 }
 
 async fn signed_documents<S: ContentRead + ReferrersRead>(
@@ -374,7 +394,7 @@ async fn plain_document<S: ContentRead>(
         default_products: vec![product_for(&request.image_name, &target.digest)],
     };
     let doc = stella_vex::parse_with(&bytes, &options).map_err(|e| e.to_string())?;
-    doc.check_not_after(latest).map_err(|e| e.to_string())?;
+    check_not_after(&doc, latest)?;
     evidence.issuer = Some(format!("unsigned:{}", doc.author));
     Ok(doc)
 }

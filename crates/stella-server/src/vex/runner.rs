@@ -19,8 +19,9 @@
 //!
 //! Not here: scheduling (`crate::serve` ticks [`run_due`]) or HTTP.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository, VexTrustRepository};
 use stella_types::reference::{Reference, RegistryReference};
 
-use super::ingest::{IngestCounts, ingest_discovery};
+use super::ingest::{DocumentRecords, IngestCounts, ingest_prepared, prepare_discovery};
 use super::listed::ListedRepository;
 use super::poll::{self, CompanionTags, Fingerprint};
 use super::provider::{self, OCI_OPENVEX, OciOpenVexConfig};
@@ -218,7 +219,7 @@ async fn run_with_session(
         config_digest: &ready.digest,
         policy: &policy,
         listings,
-        stages: StageTimes::default(),
+        stages: Arc::default(),
     };
     let (images, counts) = run_images(store, ctx, &job, &previous).await;
     summary.images = images;
@@ -487,6 +488,14 @@ async fn previous_fingerprints(store: &Store, ctx: &TenantContext) -> HashMap<St
         .collect()
 }
 
+/// The registry of a subscription (`""` for one that is not a registry
+/// reference).
+fn registry_of(image: &str) -> String {
+    repository_key(image)
+        .map(|(_, r)| r.registry)
+        .unwrap_or_default()
+}
+
 /// `registry/repository` of a subscription, `None` for one that is not a
 /// registry reference.
 fn repository_key(image: &str) -> Option<(String, RegistryReference)> {
@@ -540,7 +549,7 @@ struct ImageJob<'a> {
     listings: HashMap<String, CompanionTags>,
     /// Time spent discovering (registry reads, signature verification,
     /// OpenVEX validation) and storing, over the run's images.
-    stages: StageTimes,
+    stages: Arc<StageTimes>,
 }
 
 /// Microseconds per stage of a run, logged once at its end (the ingest
@@ -578,86 +587,131 @@ async fn run_images(
         max_document_bytes: config.caps.document_bytes,
         max_documents: config.caps.documents_per_run,
     };
-    let spent = AtomicBool::new(false);
+    let spent = Arc::new(AtomicBool::new(false));
     let width = config.caps.concurrent_images.max(1);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(width);
-    let produce = async {
-        let mut pending = futures_util::stream::FuturesOrdered::new();
-        let mut images = config.images.iter();
-        loop {
-            while pending.len() < width {
-                let Some(image) = images.next() else { break };
-                pending.push_back(look_unless_spent(
-                    job,
-                    limits,
-                    image,
-                    previous.get(image),
-                    &spent,
-                ));
-            }
-            let Some(item) = pending.next().await else {
+    let (tx, rx) = tokio::sync::mpsc::channel(width);
+    // Storing runs as its own task, so it goes on while this one verifies
+    // and parses the next images (on another core when there is one).
+    let storing = tokio::spawn(store_in_order(
+        store.clone(),
+        ctx.clone(),
+        rx,
+        Arc::clone(&job.stages),
+        Arc::clone(&spent),
+        config.caps.documents_per_run,
+    ));
+    let mut pending = futures_util::stream::FuturesOrdered::new();
+    let mut in_flight: VecDeque<String> = VecDeque::new();
+    let mut warm: HashSet<String> = HashSet::new();
+    let mut images = config.images.iter().peekable();
+    loop {
+        // The first image of a registry goes alone: it fills the client's
+        // per-registry state (referrers mode probe, token) that the others
+        // then share, instead of each of them probing at once.
+        while pending.len() < width {
+            let Some(&image) = images.peek() else { break };
+            let registry = registry_of(image);
+            if !warm.contains(&registry) && in_flight.contains(&registry) {
                 break;
-            };
-            if tx.send(item).await.is_err() {
-                break;
             }
+            images.next();
+            in_flight.push_back(registry);
+            pending.push_back(look_unless_spent(
+                job,
+                limits,
+                image,
+                previous.get(image.as_str()),
+                &spent,
+            ));
         }
-        drop(tx);
-    };
-    let consume = async {
-        let mut budget = config.caps.documents_per_run;
-        let mut images = Vec::new();
-        let mut counts = IngestCounts::default();
-        while let Some((image, started_at, looked)) = rx.recv().await {
-            let run = match looked {
-                Some(looked) if budget > 0 => {
-                    store_image(store, ctx, job, budget, image, started_at, looked).await
-                }
-                _ => deferred_image(store, ctx, image, config.caps.documents_per_run).await,
-            };
-            let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
-            budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
-            if budget == 0 {
-                spent.store(true, Ordering::Relaxed);
+        let Some(item) = pending.next().await else {
+            break;
+        };
+        if let Some(registry) = in_flight.pop_front() {
+            warm.insert(registry);
+        }
+        if tx.send(item).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    match storing.await {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::warn!(error = %e, "storing the run's images failed");
+            (Vec::new(), IngestCounts::default())
+        }
+    }
+}
+
+/// Stores the images' findings as they arrive, in subscription order,
+/// spending the run's document budget (`documents_per_run`) in that
+/// order; once it is spent, the remaining images are deferred and
+/// `spent` tells the discovery side to stop.
+async fn store_in_order(
+    store: Store,
+    ctx: TenantContext,
+    mut rx: tokio::sync::mpsc::Receiver<Look>,
+    stages: Arc<StageTimes>,
+    spent: Arc<AtomicBool>,
+    documents_per_run: usize,
+) -> (Vec<ImageRun>, IngestCounts) {
+    let mut budget = documents_per_run;
+    let mut images = Vec::new();
+    let mut counts = IngestCounts::default();
+    while let Some((image, started_at, looked)) = rx.recv().await {
+        let run = match looked {
+            Some(looked) if budget > 0 => {
+                store_image(&store, &ctx, &stages, budget, &image, started_at, looked).await
             }
-            counts.add(&run.counts);
-            images.push(run);
+            _ => deferred_image(&store, &ctx, &image, documents_per_run).await,
+        };
+        let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
+        budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
+        if budget == 0 {
+            spent.store(true, Ordering::Relaxed);
         }
-        (images, counts)
-    };
-    let ((), out) = tokio::join!(produce, consume);
-    out
+        counts.add(&run.counts);
+        images.push(run);
+    }
+    (images, counts)
 }
 
 /// The image, when its discovery started, and what it saw (`None`: not
 /// discovered because the run's document budget was already spent).
-type Look<'a> = (&'a String, String, Option<Result<Looked, String>>);
+type Look = (String, String, Option<Result<Looked, String>>);
 
-async fn look_unless_spent<'a>(
+async fn look_unless_spent(
     job: &ImageJob<'_>,
     limits: VexLimits,
-    image: &'a String,
+    image: &str,
     previous: Option<&Fingerprint>,
     spent: &AtomicBool,
-) -> Look<'a> {
+) -> Look {
     let started_at = now_rfc3339();
     if spent.load(Ordering::Relaxed) {
-        return (image, started_at, None);
+        return (image.to_string(), started_at, None);
     }
-    (
-        image,
-        started_at,
-        Some(look(job, limits, image, previous).await),
-    )
+    let looked = look(job, limits, image, previous).await;
+    (image.to_string(), started_at, Some(looked))
 }
 
 /// What discovery saw of one image, before anything is stored.
 enum Looked {
     /// The fingerprint matches the last successful run's: nothing to do.
     Unchanged(Option<Fingerprint>),
-    /// Discovered (and verified) for the resolved image digest; the
-    /// fingerprint to remember once stored.
-    Found(VexDiscovery, Option<Fingerprint>, stella_types::Digest),
+    /// Discovered (and verified) for the resolved image digest, with the
+    /// storage records of its accepted documents; the fingerprint to
+    /// remember once stored.
+    Found(Found),
+}
+
+/// What discovery found for one image, ready to store.
+struct Found {
+    discovery: VexDiscovery,
+    records: Vec<Option<DocumentRecords>>,
+    seen: Option<Fingerprint>,
+    image_digest: stella_types::Digest,
 }
 
 /// Stores what discovery found for one image (at most `budget` documents)
@@ -665,7 +719,7 @@ enum Looked {
 async fn store_image(
     store: &Store,
     ctx: &TenantContext,
-    job: &ImageJob<'_>,
+    stages: &StageTimes,
     budget: usize,
     image: &str,
     started_at: String,
@@ -684,9 +738,9 @@ async fn store_image(
             "unchanged since the last run: discovery skipped".to_string(),
             seen,
         )),
-        Ok(Looked::Found(mut found, seen, digest)) => {
-            found.cap_documents(budget, &digest);
-            ingest_found(store, ctx, job, found, seen).await
+        Ok(Looked::Found(mut found)) => {
+            found.discovery.cap_documents(budget, &found.image_digest);
+            ingest_found(store, ctx, stages, found).await
         }
         Err(reason) => Err(reason),
     };
@@ -765,10 +819,15 @@ async fn look(
         time::OffsetDateTime::now_utc(),
     )
     .await;
+    let discovery = found.map_err(|e| e.to_string())?;
+    let records = prepare_discovery(&discovery, OCI_OPENVEX).map_err(|e| e.to_string())?;
     StageTimes::add(&job.stages.discover_us, t0);
-    let found = found.map_err(|e| e.to_string())?;
-    let digest = request.image.digest;
-    Ok(Looked::Found(found, seen, digest))
+    Ok(Looked::Found(Found {
+        discovery,
+        records,
+        seen,
+        image_digest: request.image.digest,
+    }))
 }
 
 /// Stores the accepted documents of one image's discovery, one
@@ -777,17 +836,25 @@ async fn look(
 async fn ingest_found(
     store: &Store,
     ctx: &TenantContext,
-    job: &ImageJob<'_>,
-    found: VexDiscovery,
-    seen: Option<Fingerprint>,
+    stages: &StageTimes,
+    found: Found,
 ) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
+    let Found {
+        discovery: found,
+        records,
+        seen,
+        ..
+    } = found;
     let t0 = Instant::now();
-    let stored = ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339()).await;
-    StageTimes::add(&job.stages.store_us, t0);
+    let stored = ingest_prepared(store, ctx, &found, records, &now_rfc3339()).await;
+    StageTimes::add(&stages.store_us, t0);
     let (mut counts, rejections) = stored.map_err(|e| e.to_string())?;
     counts.caps_hit = found.caps_hit.len() as u64;
-    // A capped image is searched again next run (and reported again).
-    let seen = if found.caps_hit.is_empty() {
+    // A capped image is searched again next run (and reported again), and
+    // so is one with a document refused for a timestamp still in the
+    // future: the next run accepts it once that time has come, even when
+    // nothing about the image changed.
+    let seen = if found.caps_hit.is_empty() && found.not_yet_valid() == 0 {
         seen
     } else {
         None
