@@ -437,6 +437,17 @@ fn config_from_row(r: &SqliteRow) -> Result<ProviderConfigRecord, StoreError> {
 
 /// The tenant's issuer trust and provider state (migration 0008).
 impl SqliteStore {
+    /// The trust configuration and one page of statements (two reads of
+    /// the in-process database; no round trips to save here).
+    pub async fn vex_trust_and_statements(
+        &self,
+        ctx: &TenantContext,
+        q: &VexStatementQuery,
+    ) -> Result<(Option<VexTrustRecord>, Vec<StoredVexStatement>), StoreError> {
+        let trust = self.get_vex_trust(ctx).await?;
+        Ok((trust, self.query_vex_statements(ctx, q).await?))
+    }
+
     pub async fn get_vex_trust(
         &self,
         ctx: &TenantContext,
