@@ -253,12 +253,19 @@ mod tests {
         // Both companions present: nothing to save.
         let both = seen("tag-schema", "sha256:bb", "sha256:cc", None);
         assert!(!should_list(&[Some(&both), Some(&both), Some(&both)]));
-        // Never seen: no estimate, no listing.
-        assert!(!should_list(&[None, None, None]));
+        // Never seen: each saves its `.att` HEAD and the legacy-tag
+        // listing of its discovery, more than one listing page.
+        assert!(should_list(&[None]));
+        assert!(should_list(&[None, None, None]));
         // A repository of 5,000 tags needs 6 pages.
         let big = seen("api", "sha256:bb", "none", Some(5000));
         assert!(!should_list(&[Some(&big); 6]));
         assert!(should_list(&[Some(&big); 7]));
+        // ... which two new images next to five seen ones pay for.
+        let mut mixed = vec![Some(&big); 5];
+        assert!(!should_list(&mixed));
+        mixed.extend([None, None]);
+        assert!(should_list(&mixed));
     }
 
     #[test]
