@@ -1194,6 +1194,14 @@ fn seed_from_layout(
 /// OpenVEX attestation (CVE-2024-50 / -51) signed by `dir/k.key`
 /// (`dir/k.pub` is the public key); returns the layout and the image digests.
 fn attested_layout(dir: &std::path::Path) -> (std::path::PathBuf, Vec<stella_types::Digest>) {
+    attested_layout_at(dir, ["2024-05-01T00:00:00Z", "2024-05-01T00:00:00Z"])
+}
+
+/// [`attested_layout`] with each document's timestamp given.
+fn attested_layout_at(
+    dir: &std::path::Path,
+    timestamps: [&str; 2],
+) -> (std::path::PathBuf, Vec<stella_types::Digest>) {
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     let lay = dir.join("lay");
     ok(
@@ -1210,7 +1218,7 @@ fn attested_layout(dir: &std::path::Path) -> (std::path::PathBuf, Vec<stella_typ
         &[],
     );
     let mut digests = Vec::new();
-    for i in 0..2 {
+    for (i, timestamp) in timestamps.into_iter().enumerate() {
         let d = stella_testkit::fixtures::layout_image(
             &lay,
             &format!("v{i}"),
@@ -1221,7 +1229,7 @@ fn attested_layout(dir: &std::path::Path) -> (std::path::PathBuf, Vec<stella_typ
             p(&format!("{i}.json")),
             format!(
                 r#"{{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://v/layout{i}","author":"A",
-                "timestamp":"2024-05-01T00:00:00Z","version":1,
+                "timestamp":"{timestamp}","version":1,
                 "statements":[{{"vulnerability":{{"name":"CVE-2024-5{i}"}},"status":"fixed"}}]}}"#
             ),
         )
@@ -1246,19 +1254,23 @@ fn attested_layout(dir: &std::path::Path) -> (std::path::PathBuf, Vec<stella_typ
 }
 
 /// A registry answering 429: the registry client waits and retries
-/// (`Retry-After`) up to its limit, so the first image, whose change check
-/// and resolve each get six 429s, fails with the reason while the second
-/// is ingested; nothing of the first is stored, and the next run (the
-/// registry no longer limits) ingests it.
+/// (`Retry-After`) up to its limit, so the run's tag listing (given up:
+/// the images then look their companion tags up themselves), then the
+/// first image's change check and resolve each get six 429s: the first
+/// image fails with the reason while the second is ingested; nothing of
+/// the first is stored, and the next run (the registry no longer limits)
+/// ingests it.
 #[test]
 fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     let (lay, digests) = attested_layout(dir.path());
-    // Two 6-attempt rounds of 429 for the first image's first requests.
+    // Three 6-attempt rounds of 429: the tag listing, then the first
+    // image's first two requests (it goes alone, being the first image of
+    // its registry).
     let reg = stella_testkit::spec_registry::SpecRegistry::start(
         stella_testkit::spec_registry::SpecConfig {
-            rate_limit_first_n: 12,
+            rate_limit_first_n: 18,
             ..Default::default()
         },
     );
@@ -1354,9 +1366,12 @@ fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
 /// A registry dying mid-run (the spec registry drops every connection
 /// after its 6th request, inside the first image's discovery): both images
 /// fail with the transport reason, the run is `failed`, the run status is
-/// recorded, and no statement (nor part of a document) is stored.
+/// recorded, and no statement (nor part of a document) is stored. Then the
+/// registry comes back (same address, same content) and the next run
+/// recovers: both images are discovered again and every statement is
+/// stored, exactly once.
 #[test]
-fn a_registry_dying_mid_run_fails_the_run_and_stores_nothing() {
+fn a_registry_dying_mid_run_fails_the_run_and_stores_nothing_then_the_next_run_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     let (lay, digests) = attested_layout(dir.path());
@@ -1443,4 +1458,130 @@ fn a_registry_dying_mid_run_fails_the_run_and_stores_nothing() {
         );
         assert_eq!(items["items"].as_array().unwrap().len(), 0, "{items:#}");
     }
+    // The registry comes back; the next (on demand) run recovers both
+    // images: nothing of the failed run stands in the way.
+    reg.revive();
+    let out = run(
+        &["vex", "providers", "run", provider, "--output", "json"],
+        &env,
+    );
+    let next: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(next["result"], "succeeded", "{next:#}");
+    assert_eq!(next["counts"]["inserted"], 2, "{next:#}");
+    assert_eq!(next["counts"]["rejected"], 0, "{next:#}");
+    for d in &digests {
+        let items = curl_json(
+            &format!("{}/vex/statements?product=sha256:{}", server.url, d.hex()),
+            &token,
+        );
+        assert_eq!(items["items"].as_array().unwrap().len(), 1, "{items:#}");
+    }
+    // And a run after that finds both unchanged and stores nothing more.
+    let out = run(
+        &["vex", "providers", "run", provider, "--output", "json"],
+        &env,
+    );
+    let idle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(idle["result"], "succeeded", "{idle:#}");
+    assert_eq!(idle["counts"]["inserted"], 0, "{idle:#}");
+}
+
+/// A document refused for a timestamp in the future is searched again by
+/// the next run even though its image did not change (the run keeps no
+/// fingerprint for that image), so it is accepted once its time has come;
+/// the image next to it, accepted, is skipped as unchanged.
+#[test]
+fn a_document_from_the_future_is_rechecked_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (lay, digests) =
+        attested_layout_at(dir.path(), ["2999-01-01T00:00:00Z", "2024-05-01T00:00:00Z"]);
+    let reg = stella_testkit::spec_registry::SpecRegistry::start(Default::default());
+    seed_from_layout(&reg, &lay, "vex/future");
+    let host = reg.host_port();
+    let server = start();
+    let token = admin_token(&server);
+    let env = [
+        ("STELLA_SERVER", server.url.as_str()),
+        ("STELLA_TOKEN", token.as_str()),
+    ];
+    let provider = "excititor:oci-openvex";
+    let key_arg = format!("cosignKeys=@{}", p("k.pub"));
+    let (img0, img1) = (
+        format!("{host}/vex/future:v0"),
+        format!("{host}/vex/future:v1"),
+    );
+    ok(
+        &[
+            "vex",
+            "providers",
+            "configure",
+            provider,
+            "--image",
+            &img0,
+            "--image",
+            &img1,
+            "--set",
+            "cosignMode=keypair",
+            "--set",
+            "allowHttpRegistries=true",
+            "--set",
+            "pollInterval=24h",
+            "--upload-artifact",
+            &key_arg,
+        ],
+        &env,
+    );
+    let run_now = || -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = run(
+                &["vex", "providers", "run", provider, "--output", "json"],
+                &env,
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["result"] != "busy" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "the scheduled run never ended");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let image = |v: &serde_json::Value, name: &str| {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == name)
+            .cloned()
+            .unwrap()
+    };
+    for round in 0..2 {
+        let v = run_now();
+        assert_eq!(v["result"], "succeeded", "round {round}: {v:#}");
+        let future = image(&v, &img0);
+        let reason = future["reason"].as_str().unwrap();
+        assert!(reason.contains("not yet valid"), "round {round}: {v:#}");
+        assert!(!reason.contains("unchanged"), "round {round}: {v:#}");
+        assert_eq!(future["counts"]["found"], 1, "round {round}: {v:#}");
+        assert_eq!(future["counts"]["rejected"], 1, "round {round}: {v:#}");
+        if round == 1 {
+            let other = image(&v, &img1);
+            assert!(
+                other["reason"].as_str().unwrap().contains("unchanged"),
+                "{v:#}"
+            );
+        }
+    }
+    let about = |d: &stella_types::Digest| {
+        curl_json(
+            &format!("{}/vex/statements?product=sha256:{}", server.url, d.hex()),
+            &token,
+        )["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(about(&digests[0]), 0);
+    assert_eq!(about(&digests[1]), 1);
 }

@@ -35,6 +35,10 @@ use crate::error::EngineError;
 pub const OPENVEX_MEDIA_TYPE: &str = "application/openvex+json";
 /// Timestamps up to this far ahead of `now` are tolerated (clock skew).
 pub const FUTURE_SKEW: time::Duration = time::Duration::minutes(5);
+/// How the refusal of a document with a timestamp after `now` (plus
+/// [`FUTURE_SKEW`]) begins: such a document may be accepted by a later
+/// search, unlike the other refusals ([`VexDiscovery::not_yet_valid`]).
+pub const NOT_YET_VALID: &str = "not yet valid";
 
 /// Caps against hostile registries.
 #[derive(Clone, Copy, Debug)]
@@ -102,6 +106,40 @@ pub struct VexDiscovery {
 }
 
 impl VexDiscovery {
+    /// Documents refused only because a timestamp is after `now`: a later
+    /// search may accept them, so a runner searches the image again even
+    /// when nothing about it changed.
+    pub fn not_yet_valid(&self) -> usize {
+        self.evidence
+            .iter()
+            .filter(|e| matches!(&e.outcome, Err(r) if r.starts_with(NOT_YET_VALID)))
+            .count()
+    }
+
+    /// Keeps at most `max` accepted documents (the first ones, in
+    /// discovery order): the rest are refused as over the cap, and the cap
+    /// hit is reported. A runner that discovers several images at once
+    /// applies what is left of its per-run budget here, in subscription
+    /// order, so the outcome does not depend on which image finished first.
+    pub fn cap_documents(&mut self, max: usize, image: &Digest) {
+        let accepted = self.evidence.iter().filter(|e| e.outcome.is_ok()).count();
+        if accepted <= max {
+            return;
+        }
+        let mut kept = 0usize;
+        for e in self.evidence.iter_mut() {
+            if e.outcome.is_ok() {
+                kept += 1;
+                if kept > max {
+                    e.outcome = Err("over the documents-per-image cap".into());
+                }
+            }
+        }
+        self.caps_hit.push(format!(
+            "{accepted} documents on {image}, over the cap of {max} documents (per run)"
+        ));
+    }
+
     /// The accepted documents.
     pub fn accepted(&self) -> impl Iterator<Item = (&VexEvidence, &stella_vex::Document)> {
         self.evidence
@@ -155,22 +193,7 @@ pub async fn discover_vex<S: ContentRead + ReferrersRead>(
         signed_documents(store, request, target, trust, now, latest, &mut found).await?;
         plain_documents(store, request, target, latest, &mut found).await?;
     }
-    let accepted = found.evidence.iter().filter(|e| e.outcome.is_ok()).count();
-    if accepted > request.limits.max_documents {
-        let mut kept = 0usize;
-        for e in found.evidence.iter_mut() {
-            if e.outcome.is_ok() {
-                kept += 1;
-                if kept > request.limits.max_documents {
-                    e.outcome = Err("over the documents-per-image cap".into());
-                }
-            }
-        }
-        found.caps_hit.push(format!(
-            "{accepted} documents on {}, over the cap of {} documents (per run)",
-            request.image.digest, request.limits.max_documents
-        ));
-    }
+    found.cap_documents(request.limits.max_documents, &request.image.digest);
     Ok(found)
 }
 
@@ -225,8 +248,14 @@ fn parse_document(
         default_products: vec![product_for(&request.image_name, about)],
     };
     let doc = stella_vex::model::from_value(predicate, &options).map_err(|e| e.to_string())?;
-    doc.check_not_after(latest).map_err(|e| e.to_string())?;
+    check_not_after(&doc, latest)?;
     Ok(doc)
+}
+
+/// Refuses a document with a timestamp after `latest`, as [`NOT_YET_VALID`].
+fn check_not_after(doc: &stella_vex::Document, latest: OffsetDateTime) -> Result<(), String> {
+    doc.check_not_after(latest)
+        .map_err(|e| format!("{NOT_YET_VALID}: {e}"))
 }
 
 async fn signed_documents<S: ContentRead + ReferrersRead>(
@@ -365,7 +394,7 @@ async fn plain_document<S: ContentRead>(
         default_products: vec![product_for(&request.image_name, &target.digest)],
     };
     let doc = stella_vex::parse_with(&bytes, &options).map_err(|e| e.to_string())?;
-    doc.check_not_after(latest).map_err(|e| e.to_string())?;
+    check_not_after(&doc, latest)?;
     evidence.issuer = Some(format!("unsigned:{}", doc.author));
     Ok(doc)
 }

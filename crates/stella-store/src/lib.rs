@@ -418,6 +418,13 @@ impl VexTrustRepository for Store {
     ) -> Result<Option<VexTrustRecord>, StoreError> {
         dispatch!(self, s => s.get_vex_trust(ctx).await)
     }
+    async fn vex_trust_and_statements(
+        &self,
+        ctx: &TenantContext,
+        query: &VexStatementQuery,
+    ) -> Result<(Option<VexTrustRecord>, Vec<StoredVexStatement>), StoreError> {
+        dispatch!(self, s => s.vex_trust_and_statements(ctx, query).await)
+    }
     async fn save_vex_trust(
         &self,
         ctx: &TenantContext,

@@ -191,6 +191,14 @@ pub trait VexTrustRepository {
         ctx: &TenantContext,
         trust: &VexTrustRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The tenant's trust configuration and one page of `query`, read
+    /// together (on Postgres in one transaction: a consensus request pays
+    /// one `BEGIN`/`set_config`/`COMMIT`, not two).
+    fn vex_trust_and_statements(
+        &self,
+        ctx: &TenantContext,
+        query: &VexStatementQuery,
+    ) -> impl Future<Output = Result<(Option<VexTrustRecord>, Vec<StoredVexStatement>), StoreError>> + Send;
     /// A value a provider stored under `name`.
     fn get_provider_state(
         &self,

@@ -101,6 +101,8 @@ struct State {
 
 struct Inner {
     config: SpecConfig,
+    /// Set by [`SpecRegistry::revive`]: `fail_after_requests` no longer applies.
+    revived: std::sync::atomic::AtomicBool,
     count: AtomicUsize,
     next_upload: AtomicU64,
     state: Mutex<State>,
@@ -138,6 +140,7 @@ impl SpecRegistry {
     pub fn try_start(config: SpecConfig) -> Result<SpecRegistry, TestkitError> {
         let inner = Arc::new(Inner {
             config,
+            revived: std::sync::atomic::AtomicBool::new(false),
             count: AtomicUsize::new(0),
             next_upload: AtomicU64::new(1),
             state: Mutex::new(State::default()),
@@ -158,6 +161,12 @@ impl SpecRegistry {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.host_port())
+    }
+
+    /// The registry comes back after `fail_after_requests` killed it: every
+    /// later request is answered again (same content, same address).
+    pub fn revive(&self) {
+        self.inner.revived.store(true, Ordering::SeqCst);
     }
 
     /// Requests received so far (including rate-limited and dropped ones).
@@ -365,6 +374,7 @@ fn handle(inner: &Inner, req: Req) -> Reply {
     }
     if let Some(limit) = inner.config.fail_after_requests
         && n > limit
+        && !inner.revived.load(Ordering::SeqCst)
     {
         return Reply::DropConnection;
     }

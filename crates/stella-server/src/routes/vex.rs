@@ -16,7 +16,7 @@ use stella_store::{TenantContext, VexRepository, VexTrustRecord, VexTrustReposit
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::state::AppState;
-use crate::vex::query::{StatementView, consensus_for, statement_query};
+use crate::vex::query::{StatementView, consensus_with_stored_trust, statement_query};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -150,15 +150,9 @@ pub async fn get_vex_consensus(
         ("product", Some(p.product.as_str())),
         ("vulnerability", p.vulnerability.as_deref()),
     ])?;
-    let trust = tenant_trust(&state, &ctx).await?.0;
-    let items = consensus_for(
-        &state.store,
-        &ctx,
-        &p.product,
-        p.vulnerability.as_deref(),
-        &trust,
-    )
-    .await?;
+    let items =
+        consensus_with_stored_trust(&state.store, &ctx, &p.product, p.vulnerability.as_deref())
+            .await?;
     Ok(Json(ConsensusList { items }))
 }
 

@@ -75,10 +75,12 @@ pub fn statement_record(s: &Statement) -> Result<VexStatementRecord, stella_vex:
         .collect();
     vuln_keys.sort();
     vuln_keys.dedup();
+    // One canonical encoding serves as the stored JSON and, hashed, as the
+    // digest (`Statement::digest` hashes the same bytes).
     let json = stella_types::canonical_json::to_canonical_vec(s)
         .map_err(|e| stella_vex::VexError::Encode(e.to_string()))?;
     Ok(VexStatementRecord {
-        digest: s.digest()?,
+        digest: stella_types::Digest::sha256_of(&json).to_string(),
         vulnerability: v.name.trim().to_string(),
         status: s.status.as_str().to_string(),
         product_keys,
@@ -96,6 +98,40 @@ pub enum IngestError {
     Encode(#[from] stella_vex::VexError),
 }
 
+/// The storage records of one accepted document (its `ingested_at` is set
+/// when it is stored).
+pub type DocumentRecords = (VexDocumentRecord, Vec<VexStatementRecord>);
+
+/// The records of every accepted document of `discovery`, by evidence
+/// position (`None` for refused evidence): the CPU work of storing (the
+/// statements' canonical JSON, digests and matching keys), done apart from
+/// the database so a runner can do it while the previous image is stored.
+pub fn prepare_discovery(
+    discovery: &VexDiscovery,
+    provider_id: &str,
+) -> Result<Vec<Option<DocumentRecords>>, IngestError> {
+    discovery
+        .evidence
+        .iter()
+        .map(|evidence| {
+            let (Ok(doc), Some(issuer), Some(evidence_digest)) = (
+                &evidence.outcome,
+                &evidence.issuer,
+                &evidence.evidence_digest,
+            ) else {
+                return Ok(None);
+            };
+            let record = document_record(doc, provider_id, issuer, evidence, evidence_digest, "");
+            let statements = doc
+                .statements
+                .iter()
+                .map(statement_record)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((record, statements)))
+        })
+        .collect()
+}
+
 /// Stores every accepted document of `discovery`; counts what happened.
 pub async fn ingest_discovery(
     store: &Store,
@@ -104,39 +140,39 @@ pub async fn ingest_discovery(
     discovery: &VexDiscovery,
     ingested_at: &str,
 ) -> Result<(IngestCounts, Vec<Rejection>), IngestError> {
+    let prepared = prepare_discovery(discovery, provider_id)?;
+    ingest_prepared(store, ctx, discovery, prepared, ingested_at).await
+}
+
+/// Stores the accepted documents of `discovery` from their records
+/// ([`prepare_discovery`] of the same discovery; evidence refused since,
+/// e.g. over a cap, is not stored), one transaction per document.
+pub async fn ingest_prepared(
+    store: &Store,
+    ctx: &TenantContext,
+    discovery: &VexDiscovery,
+    prepared: Vec<Option<DocumentRecords>>,
+    ingested_at: &str,
+) -> Result<(IngestCounts, Vec<Rejection>), IngestError> {
     let mut counts = IngestCounts::default();
     let mut rejections = Vec::new();
+    let mut prepared = prepared.into_iter();
     for evidence in &discovery.evidence {
+        let records = prepared.next().flatten();
         counts.found += 1;
-        let doc = match &evidence.outcome {
-            Ok(doc) => doc,
-            Err(reason) => {
-                counts.rejected += 1;
-                rejections.push(Rejection {
-                    source: evidence.source.clone(),
-                    reason: reason.clone(),
-                });
-                continue;
-            }
-        };
-        let (Some(issuer), Some(evidence_digest)) = (&evidence.issuer, &evidence.evidence_digest)
-        else {
+        if let Err(reason) = &evidence.outcome {
+            counts.rejected += 1;
+            rejections.push(Rejection {
+                source: evidence.source.clone(),
+                reason: reason.clone(),
+            });
+            continue;
+        }
+        let Some((mut record, statements)) = records else {
             counts.rejected += 1;
             continue;
         };
-        let record = document_record(
-            doc,
-            provider_id,
-            issuer,
-            evidence,
-            evidence_digest,
-            ingested_at,
-        );
-        let statements = doc
-            .statements
-            .iter()
-            .map(statement_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        record.ingested_at = ingested_at.to_string();
         match store.ingest_vex_document(ctx, &record, &statements).await? {
             IngestOutcome::Inserted => counts.inserted += 1,
             IngestOutcome::Superseded => counts.superseded += 1,

@@ -35,6 +35,11 @@ use stella_types::reference::RegistryReference;
 /// Tags a listing page holds (`stella_oci`'s `list_tags` asks for 1,000).
 const TAGS_PER_PAGE: u64 = 1000;
 
+/// Requests a listing saves on an image never seen before: its `.att` HEAD
+/// in [`observe`] and the legacy-tag listing of its discovery
+/// (`super::listed`), which distribution 2.8 answers with every tag.
+pub const SAVED_PER_NEW_IMAGE: u64 = 2;
+
 /// What the registry showed of one image.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Fingerprint {
@@ -100,7 +105,7 @@ pub struct CompanionTags {
 }
 
 impl CompanionTags {
-    fn has(&self, tag: &str) -> bool {
+    pub(crate) fn has(&self, tag: &str) -> bool {
         self.tags.contains(tag)
     }
 }
@@ -121,13 +126,16 @@ pub async fn list_companions(repo: &Repository) -> Result<CompanionTags, OciErro
 /// Whether listing a repository's tags saves requests for images whose
 /// last fingerprints are `previous` (one per subscribed image of the
 /// repository; `None`: never seen): when the companion HEADs it spares on
-/// unchanged images outnumber the listing's estimated pages.
+/// unchanged images, plus [`SAVED_PER_NEW_IMAGE`] per never-seen image,
+/// outnumber the listing's estimated pages.
 pub fn should_list(previous: &[Option<&Fingerprint>]) -> bool {
+    let unseen = previous.iter().filter(|p| p.is_none()).count() as u64;
     let saved: u64 = previous
         .iter()
         .flatten()
         .map(|f| f.absent_companions())
-        .sum();
+        .sum::<u64>()
+        + unseen * SAVED_PER_NEW_IMAGE;
     let tags = previous
         .iter()
         .flatten()
@@ -245,12 +253,19 @@ mod tests {
         // Both companions present: nothing to save.
         let both = seen("tag-schema", "sha256:bb", "sha256:cc", None);
         assert!(!should_list(&[Some(&both), Some(&both), Some(&both)]));
-        // Never seen: no estimate, no listing.
-        assert!(!should_list(&[None, None, None]));
+        // Never seen: each saves its `.att` HEAD and the legacy-tag
+        // listing of its discovery, more than one listing page.
+        assert!(should_list(&[None]));
+        assert!(should_list(&[None, None, None]));
         // A repository of 5,000 tags needs 6 pages.
         let big = seen("api", "sha256:bb", "none", Some(5000));
         assert!(!should_list(&[Some(&big); 6]));
         assert!(should_list(&[Some(&big); 7]));
+        // ... which two new images next to five seen ones pay for.
+        let mut mixed = vec![Some(&big); 5];
+        assert!(!should_list(&mixed));
+        mixed.extend([None, None]);
+        assert!(should_list(&mixed));
     }
 
     #[test]

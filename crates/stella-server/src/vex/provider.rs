@@ -187,6 +187,12 @@ pub fn catalog() -> Vec<ProviderDef> {
                 false,
                 "Cap: OpenVEX documents accepted in one run; images after it is reached wait for the next run (default 10000, 1-1000000)",
             ),
+            field(
+                "maxConcurrentImages",
+                Scalar,
+                false,
+                "Images discovered and verified at once in a run (registry requests in flight); results are stored in subscription order (default 8, 1-64)",
+            ),
         ],
     }]
 }
@@ -408,6 +414,8 @@ pub struct Caps {
     pub document_bytes: usize,
     /// `maxDocumentsPerRun`.
     pub documents_per_run: usize,
+    /// `maxConcurrentImages`.
+    pub concurrent_images: usize,
 }
 
 impl Default for Caps {
@@ -416,6 +424,7 @@ impl Default for Caps {
             referrers_per_image: 1000,
             document_bytes: stella_vex::model::DEFAULT_MAX_DOCUMENT_BYTES,
             documents_per_run: 10_000,
+            concurrent_images: 8,
         }
     }
 }
@@ -461,6 +470,7 @@ fn caps(values: &Values, issues: &mut Vec<ConfigIssue>) -> Caps {
             1024..=64 * 1024 * 1024,
         ),
         documents_per_run: take("maxDocumentsPerRun", d.documents_per_run, 1..=1_000_000),
+        concurrent_images: take("maxConcurrentImages", d.concurrent_images, 1..=64),
     }
 }
 

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use stella_store::{
     Store, StoreError, StoredVexStatement, TenantContext, VexRepository, VexStatementQuery,
+    VexTrustRepository,
 };
 use stella_vex::{Consensus, IssuedStatement, TrustConfig};
 
@@ -73,11 +74,44 @@ pub fn statement_query(
 pub async fn load_issued(
     store: &Store,
     ctx: &TenantContext,
+    query: VexStatementQuery,
+) -> Result<Vec<IssuedStatement>, StoreError> {
+    let first = store.query_vex_statements(ctx, &query).await?;
+    load_issued_from(store, ctx, query, first).await
+}
+
+/// The tenant's issuer trust configuration (default: every issuer equal)
+/// and every stored statement matching the query; the trust and the first
+/// page are read together (`VexTrustRepository::vex_trust_and_statements`).
+pub async fn load_trust_and_issued(
+    store: &Store,
+    ctx: &TenantContext,
+    query: VexStatementQuery,
+) -> Result<(TrustConfig, Vec<IssuedStatement>), StoreError> {
+    let (record, first) = store.vex_trust_and_statements(ctx, &query).await?;
+    let trust = match record {
+        Some(r) => serde_json::from_str(&r.trust_json).map_err(|_| {
+            StoreError::Corrupt("the stored issuer trust configuration is unreadable".into())
+        })?,
+        None => TrustConfig::default(),
+    };
+    Ok((trust, load_issued_from(store, ctx, query, first).await?))
+}
+
+/// `first` (the first page of `query`) and the pages after it.
+async fn load_issued_from(
+    store: &Store,
+    ctx: &TenantContext,
     mut query: VexStatementQuery,
+    first: Vec<StoredVexStatement>,
 ) -> Result<Vec<IssuedStatement>, StoreError> {
     let mut out = Vec::new();
+    let mut next = Some(first);
     loop {
-        let page = store.query_vex_statements(ctx, &query).await?;
+        let page = match next.take() {
+            Some(p) => p,
+            None => store.query_vex_statements(ctx, &query).await?,
+        };
         let Some(last) = page.last() else { break };
         query.after = Some(last.key);
         for s in &page {
@@ -102,6 +136,23 @@ pub async fn load_issued(
     Ok(out)
 }
 
+/// The consensus for `product` and `vulnerability` (or every vulnerability
+/// stored about it) weighed by the tenant's stored issuer trust.
+pub async fn consensus_with_stored_trust(
+    store: &Store,
+    ctx: &TenantContext,
+    product: &str,
+    vulnerability: Option<&str>,
+) -> Result<Vec<Consensus>, StoreError> {
+    let (trust, issued) = load_trust_and_issued(
+        store,
+        ctx,
+        statement_query(Some(product), vulnerability, None),
+    )
+    .await?;
+    Ok(consensus_of(&issued, product, vulnerability, &trust))
+}
+
 /// The consensus for `product` and `vulnerability`, or for every
 /// vulnerability stored about `product` (sorted by vulnerability).
 pub async fn consensus_for(
@@ -117,6 +168,15 @@ pub async fn consensus_for(
         statement_query(Some(product), vulnerability, None),
     )
     .await?;
+    Ok(consensus_of(&issued, product, vulnerability, trust))
+}
+
+fn consensus_of(
+    issued: &[IssuedStatement],
+    product: &str,
+    vulnerability: Option<&str>,
+    trust: &TrustConfig,
+) -> Vec<Consensus> {
     let mut vulns: Vec<String> = match vulnerability {
         Some(v) => vec![v.trim().to_string()],
         None => issued
@@ -126,8 +186,8 @@ pub async fn consensus_for(
     };
     vulns.sort();
     vulns.dedup();
-    Ok(vulns
+    vulns
         .iter()
-        .filter_map(|v| stella_vex::consensus::consensus(&issued, product, v, trust))
-        .collect())
+        .filter_map(|v| stella_vex::consensus::consensus(issued, product, v, trust))
+        .collect()
 }

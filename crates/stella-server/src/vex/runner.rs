@@ -19,19 +19,21 @@
 //!
 //! Not here: scheduling (`crate::serve` ticks [`run_due`]) or HTTP.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use stella_attest::verify::TrustPolicy;
-use stella_engine::vex::{VexLimits, VexRequest, discover_vex};
+use stella_engine::vex::{VexDiscovery, VexLimits, VexRequest, discover_vex};
 use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_store::{ProviderRunRecord, Store, TenantContext, VexRepository, VexTrustRepository};
 use stella_types::reference::{Reference, RegistryReference};
 
-use super::ingest::{IngestCounts, ingest_discovery};
+use super::ingest::{DocumentRecords, IngestCounts, ingest_prepared, prepare_discovery};
+use super::listed::ListedRepository;
 use super::poll::{self, CompanionTags, Fingerprint};
 use super::provider::{self, OCI_OPENVEX, OciOpenVexConfig};
 use super::tuf_state::{self, TufState};
@@ -217,25 +219,11 @@ async fn run_with_session(
         config_digest: &ready.digest,
         policy: &policy,
         listings,
-        stages: StageTimes::default(),
+        stages: Arc::default(),
     };
-    let mut budget = config.caps.documents_per_run;
-    for image in &config.images {
-        let limits = VexLimits {
-            max_referrers: config.caps.referrers_per_image,
-            max_document_bytes: config.caps.document_bytes,
-            max_documents: budget,
-        };
-        let run = if budget == 0 {
-            deferred_image(store, ctx, image, config.caps.documents_per_run).await
-        } else {
-            run_image(store, ctx, &job, limits, image, previous.get(image)).await
-        };
-        let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
-        budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
-        summary.counts.add(&run.counts);
-        summary.images.push(run);
-    }
+    let (images, counts) = run_images(store, ctx, &job, &previous).await;
+    summary.images = images;
+    summary.counts = counts;
     (summary.result, summary.reason) = run_outcome(&summary.images);
     tracing::info!(
         provider = %summary.provider_id,
@@ -500,6 +488,14 @@ async fn previous_fingerprints(store: &Store, ctx: &TenantContext) -> HashMap<St
         .collect()
 }
 
+/// The registry of a subscription (`""` for one that is not a registry
+/// reference).
+fn registry_of(image: &str) -> String {
+    repository_key(image)
+        .map(|(_, r)| r.registry)
+        .unwrap_or_default()
+}
+
 /// `registry/repository` of a subscription, `None` for one that is not a
 /// registry reference.
 fn repository_key(image: &str) -> Option<(String, RegistryReference)> {
@@ -553,7 +549,7 @@ struct ImageJob<'a> {
     listings: HashMap<String, CompanionTags>,
     /// Time spent discovering (registry reads, signature verification,
     /// OpenVEX validation) and storing, over the run's images.
-    stages: StageTimes,
+    stages: Arc<StageTimes>,
 }
 
 /// Microseconds per stage of a run, logged once at its end (the ingest
@@ -571,15 +567,164 @@ impl StageTimes {
     }
 }
 
-async fn run_image(
+/// Discovers the subscribed images, up to `maxConcurrentImages` at once
+/// (registry reads, signature checks and OpenVEX validation), while the
+/// results are stored one image after the other in subscription order: the
+/// per-run document budget is spent in that order, so the stored result
+/// does not depend on which discovery finished first. Once the budget is
+/// spent, the remaining images are deferred (and not discovered, unless
+/// their discovery had already started).
+async fn run_images(
     store: &Store,
     ctx: &TenantContext,
+    job: &ImageJob<'_>,
+    previous: &HashMap<String, Fingerprint>,
+) -> (Vec<ImageRun>, IngestCounts) {
+    use futures_util::StreamExt;
+    let config = job.config;
+    let limits = VexLimits {
+        max_referrers: config.caps.referrers_per_image,
+        max_document_bytes: config.caps.document_bytes,
+        max_documents: config.caps.documents_per_run,
+    };
+    let spent = Arc::new(AtomicBool::new(false));
+    let width = config.caps.concurrent_images.max(1);
+    let (tx, rx) = tokio::sync::mpsc::channel(width);
+    // Storing runs as its own task, so it goes on while this one verifies
+    // and parses the next images (on another core when there is one).
+    let storing = tokio::spawn(store_in_order(
+        store.clone(),
+        ctx.clone(),
+        rx,
+        Arc::clone(&job.stages),
+        Arc::clone(&spent),
+        config.caps.documents_per_run,
+    ));
+    let mut pending = futures_util::stream::FuturesOrdered::new();
+    let mut in_flight: VecDeque<String> = VecDeque::new();
+    let mut warm: HashSet<String> = HashSet::new();
+    let mut images = config.images.iter().peekable();
+    loop {
+        // The first image of a registry goes alone: it fills the client's
+        // per-registry state (referrers mode probe, token) that the others
+        // then share, instead of each of them probing at once.
+        while pending.len() < width {
+            let Some(&image) = images.peek() else { break };
+            let registry = registry_of(image);
+            if !warm.contains(&registry) && in_flight.contains(&registry) {
+                break;
+            }
+            images.next();
+            in_flight.push_back(registry);
+            pending.push_back(look_unless_spent(
+                job,
+                limits,
+                image,
+                previous.get(image.as_str()),
+                &spent,
+            ));
+        }
+        let Some(item) = pending.next().await else {
+            break;
+        };
+        if let Some(registry) = in_flight.pop_front() {
+            warm.insert(registry);
+        }
+        if tx.send(item).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    match storing.await {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::warn!(error = %e, "storing the run's images failed");
+            (Vec::new(), IngestCounts::default())
+        }
+    }
+}
+
+/// Stores the images' findings as they arrive, in subscription order,
+/// spending the run's document budget (`documents_per_run`) in that
+/// order; once it is spent, the remaining images are deferred and
+/// `spent` tells the discovery side to stop.
+async fn store_in_order(
+    store: Store,
+    ctx: TenantContext,
+    mut rx: tokio::sync::mpsc::Receiver<Look>,
+    stages: Arc<StageTimes>,
+    spent: Arc<AtomicBool>,
+    documents_per_run: usize,
+) -> (Vec<ImageRun>, IngestCounts) {
+    let mut budget = documents_per_run;
+    let mut images = Vec::new();
+    let mut counts = IngestCounts::default();
+    while let Some((image, started_at, looked)) = rx.recv().await {
+        let run = match looked {
+            Some(looked) if budget > 0 => {
+                store_image(&store, &ctx, &stages, budget, &image, started_at, looked).await
+            }
+            _ => deferred_image(&store, &ctx, &image, documents_per_run).await,
+        };
+        let accepted = run.counts.inserted + run.counts.superseded + run.counts.unchanged;
+        budget = budget.saturating_sub(usize::try_from(accepted).unwrap_or(usize::MAX));
+        if budget == 0 {
+            spent.store(true, Ordering::Relaxed);
+        }
+        counts.add(&run.counts);
+        images.push(run);
+    }
+    (images, counts)
+}
+
+/// The image, when its discovery started, and what it saw (`None`: not
+/// discovered because the run's document budget was already spent).
+type Look = (String, String, Option<Result<Looked, String>>);
+
+async fn look_unless_spent(
     job: &ImageJob<'_>,
     limits: VexLimits,
     image: &str,
     previous: Option<&Fingerprint>,
-) -> ImageRun {
+    spent: &AtomicBool,
+) -> Look {
     let started_at = now_rfc3339();
+    if spent.load(Ordering::Relaxed) {
+        return (image.to_string(), started_at, None);
+    }
+    let looked = look(job, limits, image, previous).await;
+    (image.to_string(), started_at, Some(looked))
+}
+
+/// What discovery saw of one image, before anything is stored.
+enum Looked {
+    /// The fingerprint matches the last successful run's: nothing to do.
+    Unchanged(Option<Fingerprint>),
+    /// Discovered (and verified) for the resolved image digest, with the
+    /// storage records of its accepted documents; the fingerprint to
+    /// remember once stored.
+    Found(Found),
+}
+
+/// What discovery found for one image, ready to store.
+struct Found {
+    discovery: VexDiscovery,
+    records: Vec<Option<DocumentRecords>>,
+    seen: Option<Fingerprint>,
+    image_digest: stella_types::Digest,
+}
+
+/// Stores what discovery found for one image (at most `budget` documents)
+/// and records the image's run status.
+async fn store_image(
+    store: &Store,
+    ctx: &TenantContext,
+    stages: &StageTimes,
+    budget: usize,
+    image: &str,
+    started_at: String,
+    looked: Result<Looked, String>,
+) -> ImageRun {
     let mut run = ImageRun {
         image: image.to_string(),
         result: "failed".into(),
@@ -587,7 +732,19 @@ async fn run_image(
         counts: IngestCounts::default(),
     };
     let mut fingerprint = String::new();
-    match ingest_image(store, ctx, job, limits, image, previous).await {
+    let stored = match looked {
+        Ok(Looked::Unchanged(seen)) => Ok((
+            IngestCounts::default(),
+            "unchanged since the last run: discovery skipped".to_string(),
+            seen,
+        )),
+        Ok(Looked::Found(mut found)) => {
+            found.discovery.cap_documents(budget, &found.image_digest);
+            ingest_found(store, ctx, stages, found).await
+        }
+        Err(reason) => Err(reason),
+    };
+    match stored {
         Ok((counts, reason, seen)) => {
             run.result = "succeeded".into();
             run.counts = counts;
@@ -612,17 +769,15 @@ async fn run_image(
     run
 }
 
-/// Skips an image whose fingerprint matches the last successful run's;
-/// otherwise discovers, verifies and ingests. Returns the counts, notes
-/// and the fingerprint to remember (`None` when it could not be taken).
-async fn ingest_image(
-    store: &Store,
-    ctx: &TenantContext,
+/// Takes the image's fingerprint and, unless it matches the last
+/// successful run's, resolves the image and discovers and verifies its
+/// OpenVEX evidence. Reads the registry only; stores nothing.
+async fn look(
     job: &ImageJob<'_>,
     limits: VexLimits,
     image: &str,
     previous: Option<&Fingerprint>,
-) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
+) -> Result<Looked, String> {
     let reference = Reference::parse(image).map_err(|e| e.to_string())?;
     let Reference::Registry(registry_ref) = &reference else {
         return Err("not a registry reference".into());
@@ -644,30 +799,62 @@ async fn ingest_image(
         }
     };
     if seen.is_some() && seen.as_ref() == previous {
-        let note = "unchanged since the last run: discovery skipped".to_string();
-        return Ok((IngestCounts::default(), note, seen));
+        return Ok(Looked::Unchanged(seen));
     }
-    let (config, policy) = (job.config, job.policy);
+    let t0 = Instant::now();
     let resolved = stella_oci::artifact::resolve(&repo, &reference)
         .await
         .map_err(|e| format!("cannot resolve: {e}"))?;
     let request = VexRequest {
         image_name: format!("{}/{}", registry_ref.registry, registry_ref.repository),
         image: resolved,
-        require_signatures: config.require_signatures,
+        require_signatures: job.config.require_signatures,
         limits,
     };
-    let t0 = Instant::now();
-    let found = discover_vex(&repo, &request, policy, time::OffsetDateTime::now_utc()).await;
+    let listed = ListedRepository::new(&repo, how.listed);
+    let found = discover_vex(
+        &listed,
+        &request,
+        job.policy,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    let discovery = found.map_err(|e| e.to_string())?;
+    let records = prepare_discovery(&discovery, OCI_OPENVEX).map_err(|e| e.to_string())?;
     StageTimes::add(&job.stages.discover_us, t0);
-    let found = found.map_err(|e| e.to_string())?;
+    Ok(Looked::Found(Found {
+        discovery,
+        records,
+        seen,
+        image_digest: request.image.digest,
+    }))
+}
+
+/// Stores the accepted documents of one image's discovery, one
+/// transaction per document. Returns the counts, notes and
+/// the fingerprint to remember (`None`: search the image again next run).
+async fn ingest_found(
+    store: &Store,
+    ctx: &TenantContext,
+    stages: &StageTimes,
+    found: Found,
+) -> Result<(IngestCounts, String, Option<Fingerprint>), String> {
+    let Found {
+        discovery: found,
+        records,
+        seen,
+        ..
+    } = found;
     let t0 = Instant::now();
-    let stored = ingest_discovery(store, ctx, OCI_OPENVEX, &found, &now_rfc3339()).await;
-    StageTimes::add(&job.stages.store_us, t0);
+    let stored = ingest_prepared(store, ctx, &found, records, &now_rfc3339()).await;
+    StageTimes::add(&stages.store_us, t0);
     let (mut counts, rejections) = stored.map_err(|e| e.to_string())?;
     counts.caps_hit = found.caps_hit.len() as u64;
-    // A capped image is searched again next run (and reported again).
-    let seen = if found.caps_hit.is_empty() {
+    // A capped image is searched again next run (and reported again), and
+    // so is one with a document refused for a timestamp still in the
+    // future: the next run accepts it once that time has come, even when
+    // nothing about the image changed.
+    let seen = if found.caps_hit.is_empty() && found.not_yet_valid() == 0 {
         seen
     } else {
         None

@@ -164,51 +164,22 @@ impl PostgresStore {
         q: &VexStatementQuery,
     ) -> Result<Vec<StoredVexStatement>, StoreError> {
         let mut tx = self.tenant_tx(ctx).await?;
-        let mut sql = format!(
-            "SELECT s.statement_key, s.statement_digest, s.statement_json, {DOC_COLUMNS}
-             FROM vex_statements s JOIN vex_documents d ON d.doc_key = s.doc_key AND d.tenant_id = s.tenant_id
-             WHERE s.tenant_id = ? AND s.statement_key > ?"
-        );
-        if q.product_key.is_some() {
-            sql.push_str(
-                " AND s.statement_key IN (SELECT statement_key FROM vex_statement_products
-                   WHERE tenant_id = ? AND product_key = ?)",
-            );
-        }
-        if q.vuln_key.is_some() {
-            sql.push_str(
-                " AND s.statement_key IN (SELECT statement_key FROM vex_statement_vulns
-                   WHERE tenant_id = ? AND vuln_key = ?)",
-            );
-        }
-        if q.issuer.is_some() {
-            sql.push_str(" AND d.issuer = ?");
-        }
-        sql.push_str(" ORDER BY s.statement_key LIMIT ?");
-        let sql = pg(&sql);
-        let mut query = sqlx::query(&sql)
-            .bind(ctx.tenant())
-            .bind(q.after.unwrap_or(0));
-        if let Some(p) = &q.product_key {
-            query = query.bind(ctx.tenant()).bind(p);
-        }
-        if let Some(v) = &q.vuln_key {
-            query = query.bind(ctx.tenant()).bind(v);
-        }
-        if let Some(i) = &q.issuer {
-            query = query.bind(i);
-        }
-        let rows = query.bind(i64::from(q.limit)).fetch_all(&mut *tx).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredVexStatement {
-                    key: r.try_get("statement_key")?,
-                    digest: r.try_get("statement_digest")?,
-                    statement_json: r.try_get("statement_json")?,
-                    document: doc_from_row(r)?,
-                })
-            })
-            .collect()
+        statements_in(&mut tx, ctx, q).await
+    }
+
+    /// The tenant's trust configuration and one page of statements, in one
+    /// transaction: one `BEGIN`/`set_config`/`COMMIT` for both, where a
+    /// consensus request would otherwise pay them twice.
+    pub async fn vex_trust_and_statements(
+        &self,
+        ctx: &TenantContext,
+        q: &VexStatementQuery,
+    ) -> Result<(Option<VexTrustRecord>, Vec<StoredVexStatement>), StoreError> {
+        let mut tx = self.tenant_tx(ctx).await?;
+        let trust = trust_in(&mut tx, ctx).await?;
+        let statements = statements_in(&mut tx, ctx, q).await?;
+        tx.commit().await?;
+        Ok((trust, statements))
     }
 
     pub async fn get_provider_config(
@@ -436,20 +407,7 @@ impl PostgresStore {
         ctx: &TenantContext,
     ) -> Result<Option<VexTrustRecord>, StoreError> {
         let mut tx = self.tenant_tx(ctx).await?;
-        let row = sqlx::query(&pg(
-            "SELECT trust_json, updated_at, updated_by FROM vex_trust_configs WHERE tenant_id = ?",
-        ))
-        .bind(ctx.tenant())
-        .fetch_optional(&mut *tx)
-        .await?;
-        row.map(|r| {
-            Ok(VexTrustRecord {
-                trust_json: r.try_get("trust_json")?,
-                updated_at: r.try_get("updated_at")?,
-                updated_by: r.try_get("updated_by")?,
-            })
-        })
-        .transpose()
+        trust_in(&mut tx, ctx).await
     }
 
     pub async fn save_vex_trust(
@@ -517,4 +475,78 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// One page of statements, read in the caller's tenant transaction.
+async fn statements_in(
+    tx: &mut sqlx::PgConnection,
+    ctx: &TenantContext,
+    q: &VexStatementQuery,
+) -> Result<Vec<StoredVexStatement>, StoreError> {
+    let mut sql = format!(
+        "SELECT s.statement_key, s.statement_digest, s.statement_json, {DOC_COLUMNS}
+         FROM vex_statements s JOIN vex_documents d ON d.doc_key = s.doc_key AND d.tenant_id = s.tenant_id
+         WHERE s.tenant_id = ? AND s.statement_key > ?"
+    );
+    if q.product_key.is_some() {
+        sql.push_str(
+            " AND s.statement_key IN (SELECT statement_key FROM vex_statement_products
+               WHERE tenant_id = ? AND product_key = ?)",
+        );
+    }
+    if q.vuln_key.is_some() {
+        sql.push_str(
+            " AND s.statement_key IN (SELECT statement_key FROM vex_statement_vulns
+               WHERE tenant_id = ? AND vuln_key = ?)",
+        );
+    }
+    if q.issuer.is_some() {
+        sql.push_str(" AND d.issuer = ?");
+    }
+    sql.push_str(" ORDER BY s.statement_key LIMIT ?");
+    let sql = pg(&sql);
+    let mut query = sqlx::query(&sql)
+        .bind(ctx.tenant())
+        .bind(q.after.unwrap_or(0));
+    if let Some(p) = &q.product_key {
+        query = query.bind(ctx.tenant()).bind(p);
+    }
+    if let Some(v) = &q.vuln_key {
+        query = query.bind(ctx.tenant()).bind(v);
+    }
+    if let Some(i) = &q.issuer {
+        query = query.bind(i);
+    }
+    let rows = query.bind(i64::from(q.limit)).fetch_all(&mut *tx).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredVexStatement {
+                key: r.try_get("statement_key")?,
+                digest: r.try_get("statement_digest")?,
+                statement_json: r.try_get("statement_json")?,
+                document: doc_from_row(r)?,
+            })
+        })
+        .collect()
+}
+
+/// The tenant's trust configuration, read in the caller's tenant transaction.
+async fn trust_in(
+    tx: &mut sqlx::PgConnection,
+    ctx: &TenantContext,
+) -> Result<Option<VexTrustRecord>, StoreError> {
+    let row = sqlx::query(&pg(
+        "SELECT trust_json, updated_at, updated_by FROM vex_trust_configs WHERE tenant_id = ?",
+    ))
+    .bind(ctx.tenant())
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.map(|r| {
+        Ok(VexTrustRecord {
+            trust_json: r.try_get("trust_json")?,
+            updated_at: r.try_get("updated_at")?,
+            updated_by: r.try_get("updated_by")?,
+        })
+    })
+    .transpose()
 }

@@ -30,6 +30,88 @@ fn doc_from_row(r: &SqliteRow) -> Result<VexDocumentRecord, StoreError> {
     })
 }
 
+/// Rows per multi-row `INSERT` (7 bound values each: well under SQLite's
+/// 32,766 variables).
+const ROWS_PER_INSERT: usize = 500;
+
+/// `(?, ?, …), (?, ?, …)`: `rows` groups of `columns` placeholders.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let group = format!("({})", vec!["?"; columns].join(", "));
+    vec![group; rows].join(", ")
+}
+
+/// Inserts a document's statements and their matching keys with a few
+/// multi-row `INSERT`s (not one per row: each query is a round trip to
+/// sqlx's SQLite worker). The statement keys are taken explicitly after
+/// the `AUTOINCREMENT` high-water mark; the caller's transaction already
+/// holds SQLite's write lock (it inserted the document), so no other
+/// writer can take them meanwhile, and keys are never reused.
+async fn insert_statements(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ctx: &TenantContext,
+    doc_key: i64,
+    statements: &[VexStatementRecord],
+) -> Result<(), StoreError> {
+    let high: i64 = sqlx::query_scalar(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'vex_statements'), 0),
+                    COALESCE((SELECT MAX(statement_key) FROM vex_statements), 0))",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let keyed: Vec<(i64, &VexStatementRecord)> = (high + 1..).zip(statements).collect();
+    for chunk in keyed.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO vex_statements (statement_key, tenant_id, doc_key, statement_digest,
+                vulnerability, status, statement_json) VALUES {}",
+            placeholders(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for (key, s) in chunk {
+            query = query
+                .bind(*key)
+                .bind(ctx.tenant())
+                .bind(doc_key)
+                .bind(&s.digest)
+                .bind(&s.vulnerability)
+                .bind(&s.status)
+                .bind(&s.statement_json);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let products: Vec<(i64, &String)> = keyed
+        .iter()
+        .flat_map(|(key, s)| s.product_keys.iter().map(move |p| (*key, p)))
+        .collect();
+    insert_keys(tx, ctx, "vex_statement_products", "product_key", &products).await?;
+    let vulns: Vec<(i64, &String)> = keyed
+        .iter()
+        .flat_map(|(key, s)| s.vuln_keys.iter().map(move |v| (*key, v)))
+        .collect();
+    insert_keys(tx, ctx, "vex_statement_vulns", "vuln_key", &vulns).await
+}
+
+/// `(statement_key, key)` rows into a matching-key table, many per query.
+async fn insert_keys(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ctx: &TenantContext,
+    table: &str,
+    column: &str,
+    rows: &[(i64, &String)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT OR IGNORE INTO {table} (tenant_id, statement_key, {column}) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for (key, value) in chunk {
+            query = query.bind(ctx.tenant()).bind(*key).bind(*value);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub async fn ingest_vex_document(
         &self,
@@ -81,42 +163,7 @@ impl SqliteStore {
         .bind(&doc.ingested_at)
         .fetch_one(&mut *tx)
         .await?;
-        for s in statements {
-            let key: i64 = sqlx::query_scalar(
-                "INSERT INTO vex_statements (tenant_id, doc_key, statement_digest, vulnerability, status, statement_json)
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING statement_key",
-            )
-            .bind(ctx.tenant())
-            .bind(doc_key)
-            .bind(&s.digest)
-            .bind(&s.vulnerability)
-            .bind(&s.status)
-            .bind(&s.statement_json)
-            .fetch_one(&mut *tx)
-            .await?;
-            for p in &s.product_keys {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO vex_statement_products (tenant_id, statement_key, product_key)
-                     VALUES (?, ?, ?)",
-                )
-                .bind(ctx.tenant())
-                .bind(key)
-                .bind(p)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for v in &s.vuln_keys {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO vex_statement_vulns (tenant_id, statement_key, vuln_key)
-                     VALUES (?, ?, ?)",
-                )
-                .bind(ctx.tenant())
-                .bind(key)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        insert_statements(&mut tx, ctx, doc_key, statements).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -390,6 +437,17 @@ fn config_from_row(r: &SqliteRow) -> Result<ProviderConfigRecord, StoreError> {
 
 /// The tenant's issuer trust and provider state (migration 0008).
 impl SqliteStore {
+    /// The trust configuration and one page of statements (two reads of
+    /// the in-process database; no round trips to save here).
+    pub async fn vex_trust_and_statements(
+        &self,
+        ctx: &TenantContext,
+        q: &VexStatementQuery,
+    ) -> Result<(Option<VexTrustRecord>, Vec<StoredVexStatement>), StoreError> {
+        let trust = self.get_vex_trust(ctx).await?;
+        Ok((trust, self.query_vex_statements(ctx, q).await?))
+    }
+
     pub async fn get_vex_trust(
         &self,
         ctx: &TenantContext,
