@@ -23,7 +23,8 @@
 //! exports, 0006 policy revisions and report keys, 0007 console sessions
 //! ([`ConsoleSessionRepository`], operator data like `clients`), 0008 VEX
 //! issuer trust and provider state, 0009 the client generation counter
-//! (see [`ClientRepository::client_generation`]), 0011 Postgres functions
+//! (see [`ClientRepository::client_generation`]), 0010 none (it was held
+//! for a VEX index that proved unneeded; sqlx allows the gap), 0011 Postgres functions
 //! for the hot tenant reads (a no-op on SQLite), 0012 artifact payload
 //! chunks.
 //!
