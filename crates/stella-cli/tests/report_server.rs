@@ -181,12 +181,9 @@ fn report_bytes(printed: &str) -> &str {
     &inner[at..]
 }
 
-#[test]
-fn policy_store_and_signed_reports_on_the_server() {
-    let reg = DistributionRegistry::start_plain().unwrap();
-    let host = reg.host_port();
-    let tmp = tempfile::tempdir().unwrap();
-    let w = tmp.path();
+/// An empty docker config dir and the key pairs of the three signers the
+/// tests' policies name (`ci`, `vendor`, `distro`: `<name>.pem`/`.pub`).
+fn signer_keys(w: &Path) {
     std::fs::create_dir_all(w.join("docker-config")).unwrap();
     for k in ["ci", "vendor", "distro"] {
         let (key, public) = (format!("{k}.pem"), format!("{k}.pub"));
@@ -202,6 +199,15 @@ fn policy_store_and_signed_reports_on_the_server() {
             ],
         );
     }
+}
+
+#[test]
+fn policy_store_and_signed_reports_on_the_server() {
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    signer_keys(w);
     python_layout(&w.join("img"), PythonLayer::Seed("a"));
     let app = format!("{host}/app:v1");
     skopeo_push(&w.join("img"), &app);
@@ -774,21 +780,7 @@ fn report_flow_with_cache_and_tenants(backend: serve_harness::Backend) {
     let reg = DistributionRegistry::start_plain().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let w = tmp.path();
-    std::fs::create_dir_all(w.join("docker-config")).unwrap();
-    for k in ["ci", "vendor", "distro"] {
-        let (key, public) = (format!("{k}.pem"), format!("{k}.pub"));
-        ok(
-            w,
-            &[
-                "key",
-                "generate",
-                "--output-key",
-                &key,
-                "--output-pub",
-                &public,
-            ],
-        );
-    }
+    signer_keys(w);
     python_layout(&w.join("img"), PythonLayer::Seed("cache"));
     let app = format!("{}/cached/app:v1", reg.host_port());
     skopeo_push(&w.join("img"), &app);

@@ -99,6 +99,25 @@ fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `stella vex providers run <provider> --output json`, asked again every
+/// 200 ms for up to 60 s while the scheduler's own run holds the lease
+/// (`"result": "busy"`).
+fn run_when_idle(provider: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = run(
+            &["vex", "providers", "run", provider, "--output", "json"],
+            env,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if v["result"] != "busy" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the scheduled run never ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn curl_json(url: &str, token: &str) -> serde_json::Value {
     let out = Command::new("curl")
         .args(["-sf", "-H"])
@@ -875,21 +894,7 @@ async fn server_trust_weights_decide_consensus_and_caps_are_reported() {
         ],
         &env,
     );
-    let run_now = || -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = run(
-                &["vex", "providers", "run", provider, "--output", "json"],
-                &env,
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            if v["result"] != "busy" {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "the scheduled run never ended");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let run_now = || run_when_idle(provider, &env);
     // Wait for the scheduled first run, then look at its status: image a
     // took the whole budget of 2 documents, image b was deferred.
     let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
@@ -1532,21 +1537,7 @@ fn a_document_from_the_future_is_rechecked_by_the_next_run() {
         ],
         &env,
     );
-    let run_now = || -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = run(
-                &["vex", "providers", "run", provider, "--output", "json"],
-                &env,
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            if v["result"] != "busy" {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "the scheduled run never ended");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let run_now = || run_when_idle(provider, &env);
     let image = |v: &serde_json::Value, name: &str| {
         v["images"]
             .as_array()
