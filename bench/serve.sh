@@ -16,6 +16,7 @@ N_ARTIFACTS=${N_ARTIFACTS:-100000}   # metadata rows in the tenant for the GET f
 N_UPLOADS=${N_UPLOADS:-10000}        # 4 KiB uploads over 8 connections
 N_BIG=${N_BIG:-640}                  # 1 MiB (cap-sized) uploads, 64 at a time
 DURATION=${DURATION:-10s}            # each oha rate run
+ROUNDS=${ROUNDS:-3}                  # alternating /healthz + GET rounds for figure 1
 TOOLS=${STELLA_BENCH_TOOLS:-/tmp/stella-bench-tools}
 BACKENDS=${BACKENDS:-sqlite postgres}
 
@@ -161,6 +162,7 @@ backend_env() {
 }
 
 rps() { jq -r '.summary.requestsPerSec' <<<"$1"; }
+median() { python3 -c "import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
 p99_ms() { jq -r '.latencyPercentiles.p99 * 1000' <<<"$1"; }
 only_status() { # RUN CODE
   [ "$(jq -r '.statusCodeDistribution | keys | join(",")' <<<"$1")" = "$2" ] || {
@@ -212,13 +214,25 @@ bench_get() {
   GET_URL="$URL/excititor/providers/bench/artifacts/$AID"
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "$GET_URL")" = 200 ]
   oha_json -z 2s -c 32 "$URL/healthz" >/dev/null   # warm-up
-  HEALTH=$(oha_json -z "$DURATION" -c 32 "$URL/healthz")
-  GET=$(oha_json -z "$DURATION" -c 32 -H "$AUTH" "$GET_URL")
+  # /healthz and the GET alternate, ROUNDS times each: the machine's speed
+  # drifts over a run (a first fast phase, other tenants of the host), and
+  # two back-to-back blocks would put the drift into the ratio. Reported:
+  # the median rate of each and the median of the per-round ratios.
+  local hs=() gs=() rs=()
+  for _ in $(seq 1 "$ROUNDS"); do
+    HEALTH=$(oha_json -z "$DURATION" -c 32 "$URL/healthz")
+    GET=$(oha_json -z "$DURATION" -c 32 -H "$AUTH" "$GET_URL")
+    only_status "$HEALTH" 200; only_status "$GET" 200
+    hs+=("$(rps "$HEALTH")"); gs+=("$(rps "$GET")")
+    rs+=("$(python3 -c "print(${gs[-1]} / ${hs[-1]})")")
+  done
   LIST=$(oha_json -z "$DURATION" -c 32 -H "$AUTH" "$URL/excititor/providers/bench/artifacts?limit=100")
   P500=$(oha_json -z "$DURATION" -c 32 -q 500 -H "$AUTH" "$GET_URL")
   stop
   for run in "$HEALTH" "$GET" "$LIST" "$P500"; do only_status "$run" 200; done
-  H_RPS=$(rps "$HEALTH"); G_RPS=$(rps "$GET"); L_RPS=$(rps "$LIST"); Q_RPS=$(rps "$P500")
+  H_RPS=$(median "${hs[@]}"); G_RPS=$(median "${gs[@]}"); G_RATIO=$(median "${rs[@]}")
+  G_ROUNDS=$(python3 -c "import sys; print(' / '.join(f'{float(x):.2f}' for x in sys.argv[1:]))" "${rs[@]}")
+  L_RPS=$(rps "$LIST"); Q_RPS=$(rps "$P500")
   G_P99=$(p99_ms "$P500")
 }
 
@@ -322,7 +336,7 @@ for B in $BACKENDS; do
   bench_get "$B"; bench_uploads "$B"; bench_rss "$B"
   if [ "$B" = postgres ]; then DIRECT="psql as the owner"; else DIRECT="sqlite3 CLI"; fi
   cat <<EOF
-| $B | 1 | metadata GET /excititor/providers/bench/artifacts/{id}, $ROWS rows in the tenant, 32 connections, $DURATION | $(printf %.0f "$G_RPS") req/s | /healthz $(printf %.0f "$H_RPS") req/s | $(ratio "$G_RPS" "$H_RPS") | >= 0.3 |
+| $B | 1 | metadata GET /excititor/providers/bench/artifacts/{id}, $ROWS rows in the tenant, 32 connections, $ROUNDS rounds of $DURATION alternating with /healthz (medians; per-round ratios $G_ROUNDS) | $(printf %.0f "$G_RPS") req/s | /healthz $(printf %.0f "$H_RPS") req/s | $(printf %.2f "$G_RATIO") | >= 0.3 |
 | $B | 1b | list GET ?limit=100 (same tenant) | $(printf %.0f "$L_RPS") req/s | /healthz | $(ratio "$L_RPS" "$H_RPS") | reported |
 | $B | 2 | p99 of the metadata GET at 500 req/s (achieved $(printf %.0f "$Q_RPS") req/s) | $(printf %.2f "$G_P99") ms | | | <= 20 ms |
 | $B | 3 | $N_UPLOADS uploads of 4 KiB, 8 connections | $(printf %.0f "$U_RPS") uploads/s | $DIRECT, same rows, 1 transaction each: $S_RPS rows/s | $(ratio "$U_RPS" "$S_RPS") | >= 0.3 |
