@@ -304,3 +304,135 @@ async fn ingest_stores_exactly_the_trusted_documents_about_the_image() {
     assert_eq!(c["items"][0]["contributions"].as_array().unwrap().len(), 1);
     assert_eq!(c["items"][0]["contributions"][0]["documentVersion"], 2);
 }
+
+/// 10,000 referrers on one image in a real registry (distribution 2.8, so
+/// the `sha256-<hex>` fallback index holds all 10,000 descriptors, about
+/// 2.6 MB): `stella vex ingest` reads the index once, reports the referrer
+/// cap (1,000 per image), fetches none of the 10,000 referrer manifests,
+/// stores nothing, and ends in bounded time.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_referrers_in_a_real_registry_hit_the_cap_and_store_nothing() {
+    use futures_util::StreamExt;
+    use stella_oci::store::{BlobSource, ContentWrite};
+    use stella_types::media_types::{EMPTY_JSON, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
+    use stella_types::{ImageIndex, ImageManifest};
+    const REFERRERS: usize = 10_000;
+    const OPENVEX: &str = "application/openvex+json";
+
+    let reg = DistributionRegistry::start_plain().unwrap();
+    let host = reg.host_port();
+    let repo = RegistryClient::new(RegistryOptions {
+        plain_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .repository(&RegistryReference {
+        registry: host.clone(),
+        repository: "vex/crowded".into(),
+        tag: None,
+        digest: None,
+    });
+    let subject = push_image(&repo, "crowded", "v1").await;
+    let empty = Descriptor::for_bytes(OCI_EMPTY, EMPTY_JSON);
+    repo.push_blob(&empty, BlobSource::Bytes(EMPTY_JSON), &NoProgress)
+        .await
+        .unwrap();
+    let doc = vex_doc("https://v/crowd", 1, "CVE-2024-1", "fixed", "").into_bytes();
+    let layer = Descriptor::for_bytes(OPENVEX, &doc);
+    repo.push_blob(&layer, BlobSource::Bytes(&doc), &NoProgress)
+        .await
+        .unwrap();
+    // 10,000 distinct referrer manifests (one annotation apart), 16 PUTs
+    // at a time, then the fallback index written once.
+    let pushed: Vec<Descriptor> = futures_util::stream::iter(0..REFERRERS)
+        .map(|i| {
+            let (repo, empty, layer, subject) = (&repo, &empty, &layer, &subject);
+            async move {
+                let m = ImageManifest {
+                    schema_version: 2,
+                    media_type: Some(OCI_MANIFEST.into()),
+                    artifact_type: Some(OPENVEX.into()),
+                    config: empty.clone(),
+                    layers: vec![layer.clone()],
+                    subject: Some(subject.clone()),
+                    annotations: BTreeMap::from([("n".to_string(), i.to_string())]),
+                };
+                let mut d = repo
+                    .push_manifest(OCI_MANIFEST, &m.to_json_bytes(), None)
+                    .await
+                    .unwrap();
+                d.artifact_type = Some(OPENVEX.into());
+                d
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let index = ImageIndex {
+        schema_version: 2,
+        media_type: Some(OCI_INDEX.into()),
+        artifact_type: None,
+        manifests: pushed,
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    let fallback_tag = format!("sha256-{}", subject.digest.hex());
+    repo.push_manifest(OCI_INDEX, &index.to_json_bytes(), Some(&fallback_tag))
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    ok(&[
+        "key",
+        "generate",
+        "--algorithm",
+        "ecdsa-p256",
+        "--output-key",
+        p("k.key").to_str().unwrap(),
+        "--output-pub",
+        p("k.pub").to_str().unwrap(),
+    ]);
+    let before = reg.access_log_lines().len();
+    let started = std::time::Instant::now();
+    let image = format!("{host}/vex/crowded:v1");
+    let out: serde_json::Value = serde_json::from_str(&ok(&[
+        "--plain-http",
+        "vex",
+        "ingest",
+        "--image",
+        &image,
+        "--key",
+        p("k.pub").to_str().unwrap(),
+        "--db",
+        p("vex.db").to_str().unwrap(),
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let took = started.elapsed();
+    println!("ingest of the crowded image took {took:?}: {out}");
+    let caps = out.to_string();
+    assert!(
+        caps.contains("10000 referrers") && caps.contains("over the cap of 1000"),
+        "{out:#}"
+    );
+    assert_eq!(out["total"]["inserted"], 0, "{out:#}");
+    assert_eq!(
+        query(&p("vex.db"), &subject.digest.to_string(), &[])["items"],
+        serde_json::json!([]),
+        "{out:#}"
+    );
+    let referrer_gets = reg.access_log_lines()[before..]
+        .iter()
+        .filter(|l| {
+            l.contains("\"GET /v2/vex/crowded/manifests/sha256:")
+                && !l.contains(subject.digest.hex())
+        })
+        .count();
+    assert_eq!(referrer_gets, 0, "referrer manifests were fetched");
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "ingest took {took:?}"
+    );
+}
