@@ -1,8 +1,10 @@
 # Sourced by bench/vex_consensus.sh and bench/vex_ingest.sh: a throwaway
 # Postgres cluster of Debian's postgresql (initdb + pg_ctl on a free port,
 # as bench/serve.sh and stella-testkit's postgres::Cluster do), with the
-# roles docs/service.md names. Sets PG_DIR PG_PORT and exports
-# STELLA_DATABASE / STELLA_MIGRATION_DATABASE.
+# roles docs/service.md names. Sets PG_DIR PG_PORT PG_OWNER_URL
+# PG_SERVICE_URL and exports STELLA_DATABASE / STELLA_MIGRATION_DATABASE.
+# PG_EXTRA_OPTS: more server options for pg_ctl (bench/serve.sh raises
+# max_connections).
 PG_PW=stella-bench-pw
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 PG_USER=
@@ -26,13 +28,14 @@ pg_start() {
     --auth-local=trust --auth-host=scram-sha-256 --pwfile="$PG_DIR/pw" >/dev/null
   PG_PORT=$(free_port)
   pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 30 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" start >/dev/null
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 ${PG_EXTRA_OPTS:-}" start >/dev/null
   pg_psql postgres "CREATE ROLE stella_app NOLOGIN"
   pg_psql postgres "CREATE ROLE stella_owner LOGIN PASSWORD '$PG_PW'"
   pg_psql postgres "CREATE ROLE stella_svc LOGIN PASSWORD '$PG_PW' IN ROLE stella_app"
   pg_psql postgres "CREATE DATABASE stella OWNER stella_owner"
-  export STELLA_DATABASE="postgres://stella_svc:$PG_PW@127.0.0.1:$PG_PORT/stella"
-  export STELLA_MIGRATION_DATABASE="postgres://stella_owner:$PG_PW@127.0.0.1:$PG_PORT/stella"
+  PG_SERVICE_URL="postgres://stella_svc:$PG_PW@127.0.0.1:$PG_PORT/stella"
+  PG_OWNER_URL="postgres://stella_owner:$PG_PW@127.0.0.1:$PG_PORT/stella"
+  export STELLA_DATABASE=$PG_SERVICE_URL STELLA_MIGRATION_DATABASE=$PG_OWNER_URL
 }
 pg_stop() {
   pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null || true

@@ -109,45 +109,13 @@ EOF
 done
 READY=$(printf '%s\n' "${ready_ms[@]}" | sort -n | sed -n 3p)
 
-# ---- Postgres: a throwaway cluster (as stella-testkit postgres::Cluster) --
-PG_PW=stella-bench-pw
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-PG_USER=
-PG_DIR=
-pg_as() { if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# pg_psql DB SQL: as the superuser over the cluster's socket
-pg_psql() { pg_as "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U stella_super -d "$1" -c "$2"; }
+# ---- Postgres: a throwaway cluster (bench/lib_pg.sh: initdb + pg_ctl, roles
+# as docs/service.md; default durability settings, fsync on) ---------------
+PG_EXTRA_OPTS="-c max_connections=100"
+# shellcheck source=bench/lib_pg.sh
+source "$ROOT/bench/lib_pg.sh"
 # owner_sql: stdin as the tables' owner (row-level security binds it too)
 owner_sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$PG_OWNER_URL"; }
-# pg_start: a fresh cluster with database stella (owner stella_owner, service
-# role stella_svc in stella_app, as docs/service.md); sets PG_DIR PG_PORT
-# PG_OWNER_URL PG_SERVICE_URL. Default durability settings (fsync on).
-pg_start() {
-  [ -x "$PG_BIN/initdb" ] || { echo "bench/serve.sh needs postgresql (initdb)" >&2; exit 2; }
-  PG_DIR=$(mktemp -d /tmp/stella-bench-pg.XXXXXX)
-  if [ "$(id -u)" = 0 ]; then
-    PG_USER=postgres; id postgres >/dev/null 2>&1 || PG_USER=nobody
-    chown "$PG_USER" "$PG_DIR"
-  fi
-  echo "$PG_PW" >"$PG_DIR/pw"
-  if [ -n "$PG_USER" ]; then chown "$PG_USER" "$PG_DIR/pw"; fi
-  pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U stella_super -E UTF8 --locale=C --no-sync \
-    --auth-local=trust --auth-host=scram-sha-256 --pwfile="$PG_DIR/pw" >/dev/null
-  PG_PORT=$(free_port)
-  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 30 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=100" start >/dev/null
-  pg_psql postgres "CREATE ROLE stella_app NOLOGIN"
-  pg_psql postgres "CREATE ROLE stella_owner LOGIN PASSWORD '$PG_PW'"
-  pg_psql postgres "CREATE ROLE stella_svc LOGIN PASSWORD '$PG_PW' IN ROLE stella_app"
-  pg_psql postgres "CREATE DATABASE stella OWNER stella_owner"
-  PG_OWNER_URL="postgres://stella_owner:$PG_PW@127.0.0.1:$PG_PORT/stella"
-  PG_SERVICE_URL="postgres://stella_svc:$PG_PW@127.0.0.1:$PG_PORT/stella"
-}
-pg_stop() {
-  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
-  rm -rf "$PG_DIR"; PG_DIR=
-}
 trap 'cleanup; if [ -n "$PG_DIR" ]; then pg_stop; fi' EXIT
 
 # backend_env BACKEND: points stella at the backend (Postgres: a fresh cluster)

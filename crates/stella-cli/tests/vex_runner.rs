@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_testkit::DistributionRegistry;
+use stella_testkit::cli::Stella;
 use stella_testkit::fixtures::push_seed_image as push_image;
 use stella_types::reference::RegistryReference;
 
@@ -79,24 +80,23 @@ fn start() -> Server {
     }
 }
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
+/// The CLI, isolated from the user's config and docker credentials.
+fn cli() -> Stella {
+    Stella::new(BIN)
         .env("XDG_CONFIG_HOME", "/nonexistent-stella-test-config")
         .env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config")
-        .output()
-        .unwrap()
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .map(|(k, v)| (*k, std::ffi::OsStr::new(*v)))
+        .collect();
+    cli().output_with(args, &env, None)
 }
 
 fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = run(args, env);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    cli().run_env(args, env).assert_code(0).stdout.clone()
 }
 
 /// `stella vex providers run <provider> --output json`, asked again every

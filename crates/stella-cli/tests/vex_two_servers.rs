@@ -14,35 +14,28 @@
 
 mod serve_harness;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serve_harness::{BIN, Backend, spawn_server, start_on};
 use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_testkit::DistributionRegistry;
+use stella_testkit::cli::Stella;
 use stella_testkit::fixtures::push_seed_image as push_image;
 use stella_types::reference::RegistryReference;
 
 const PROVIDER: &str = "excititor:oci-openvex";
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
+/// `stella <args>` with extra environment, isolated from the user's
+/// config and docker credentials; asserts exit 0 and returns stdout.
+fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    Stella::new(BIN)
         .env("XDG_CONFIG_HOME", "/nonexistent-stella-test-config")
         .env("DOCKER_CONFIG", "/nonexistent-stella-test-docker-config")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = run(args, env);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        .run_env(args, env)
+        .assert_code(0)
+        .stdout
+        .clone()
 }
 
 /// The body of a GET with a bearer token (curl).

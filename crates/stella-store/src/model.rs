@@ -92,7 +92,6 @@ impl ArtifactPayload {
         PayloadChunks {
             payload: self,
             done: 0,
-            rewound: false,
         }
     }
 }
@@ -107,7 +106,6 @@ impl From<Vec<u8>> for ArtifactPayload {
 pub(crate) struct PayloadChunks {
     payload: ArtifactPayload,
     done: u64,
-    rewound: bool,
 }
 
 impl PayloadChunks {
@@ -130,11 +128,10 @@ impl PayloadChunks {
                     .ok_or_else(|| StoreError::Corrupt("payload shorter than its length".into()))?
             }
             ArtifactPayload::File { file, .. } => {
-                if !self.rewound {
+                if self.done == 0 {
                     file.seek(std::io::SeekFrom::Start(0))
                         .await
                         .map_err(StoreError::PayloadRead)?;
-                    self.rewound = true;
                 }
                 let mut chunk = vec![0u8; want];
                 file.read_exact(&mut chunk)
