@@ -26,6 +26,7 @@
 //! This module does not create databases or login roles (an operator's
 //! job; see docs/service.md), and does not speak TLS to the database.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -42,6 +43,7 @@ use crate::{
 mod console;
 mod export;
 mod policy;
+mod read_lane;
 mod vex;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -54,18 +56,35 @@ pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_millis(500);
 
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Connections for the one-statement reads, without sqlx's ping on
+    /// release (see [`read_lane`]); `None` when the connection budget is 1.
+    reads: Option<Arc<read_lane::ReadLane>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool)
+            .field("read_lane", &self.reads.is_some())
+            .finish()
+    }
 }
 
 impl PostgresStore {
     /// Connects (the database must exist) and refuses one whose schema is
     /// newer than this build.
-    pub async fn open(url: &str, pool: &PoolSettings) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+        // The budget is split: half for the read lane, the rest for sqlx's
+        // pool (transactions, writes, everything else).
+        let budget = settings.max_connections.unwrap_or(10).max(1);
+        let lane_size = budget / 2;
+        let acquire_timeout = settings.acquire_timeout.unwrap_or(Duration::from_secs(3));
         let pool = PgPoolOptions::new()
-            .max_connections(pool.max_connections.unwrap_or(10))
-            .acquire_timeout(pool.acquire_timeout.unwrap_or(Duration::from_secs(3)))
+            .max_connections(budget - lane_size)
+            .acquire_timeout(acquire_timeout)
             // sqlx pings every connection it hands out by default: a round
             // trip of its own, on a GET that needs one. Only a connection
             // idle for a while is pinged (a restarted database is still
@@ -81,7 +100,15 @@ impl PostgresStore {
             })
             .connect(url)
             .await?;
-        let store = Self { pool };
+        let reads = (lane_size > 0).then(|| {
+            let options = (*pool.connect_options()).clone();
+            Arc::new(read_lane::ReadLane::new(
+                options,
+                lane_size,
+                acquire_timeout,
+            ))
+        });
+        let store = Self { pool, reads };
         let status = store.schema_status().await?;
         if status.applied > status.supported {
             return Err(StoreError::SchemaTooNew {
@@ -151,13 +178,44 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// (connections open, of which idle), pool and read lane together.
     pub fn pool_stats(&self) -> (u32, u32) {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        (self.pool.size(), idle)
+        let (lane_open, lane_idle) = self.reads.as_ref().map_or((0, 0), |l| l.stats());
+        (
+            self.pool.size().saturating_add(lane_open),
+            idle.saturating_add(lane_idle),
+        )
     }
 
     pub async fn close(&self) {
+        if let Some(lane) = &self.reads {
+            lane.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// One read statement that leaves no session state behind, on the
+    /// read lane when there is one.
+    async fn read_optional(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<PgRow>, StoreError> {
+        match &self.reads {
+            Some(lane) => lane.fetch_optional(query).await,
+            None => Ok(query.fetch_optional(&self.pool).await?),
+        }
+    }
+
+    /// As [`Self::read_optional`], for all rows.
+    async fn read_all(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<PgRow>, StoreError> {
+        match &self.reads {
+            Some(lane) => lane.fetch_all(query).await,
+            None => Ok(query.fetch_all(&self.pool).await?),
+        }
     }
 
     /// A transaction in which row-level security admits `ctx`'s tenant only.
@@ -362,13 +420,12 @@ impl PostgresStore {
         let after = after.map_or_else(|| NIL_UUID.to_string(), |u| u.to_string());
         // One statement (migration 0011): the function sets the tenant for
         // its own implicit transaction and pages in artifact id order.
-        let rows = sqlx::query("SELECT * FROM stella_artifact_page($1, $2, $3::uuid, $4)")
+        let query = sqlx::query("SELECT * FROM stella_artifact_page($1, $2, $3::uuid, $4)")
             .bind(ctx.tenant())
             .bind(provider_id)
             .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(i64::from(limit));
+        let rows = self.read_all(query).await?;
         rows.iter().map(artifact_from_row).collect()
     }
 
@@ -379,12 +436,11 @@ impl PostgresStore {
         artifact_id: Uuid,
     ) -> Result<Option<ArtifactMeta>, StoreError> {
         // One statement, one round trip (migration 0011).
-        let row = sqlx::query("SELECT * FROM stella_artifact_meta($1, $2, $3::uuid)")
+        let query = sqlx::query("SELECT * FROM stella_artifact_meta($1, $2, $3::uuid)")
             .bind(ctx.tenant())
             .bind(provider_id)
-            .bind(artifact_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(artifact_id.to_string());
+        let row = self.read_optional(query).await?;
         row.map(|r| artifact_from_row(&r)).transpose()
     }
 

@@ -719,3 +719,105 @@ async fn file_payloads_are_chunked_per_tenant_on_postgres() {
     );
     assert_eq!(chunks_seen_by("a").await, 0);
 }
+
+/// The service role's connections other than `conn`'s own.
+async fn service_connections(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity
+         WHERE usename = current_user AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+/// The one-statement reads run on a lane of their own (no ping on release),
+/// and the lane's connections come out of `pool.maxConnections`, not on
+/// top of it.
+#[tokio::test]
+async fn reads_and_writes_together_stay_within_the_connection_budget() {
+    let (_cluster, db, s) = fresh().await;
+    s.close().await;
+    let settings = stella_store::PoolSettings {
+        max_connections: Some(4),
+        acquire_timeout: None,
+    };
+    let s = Store::open_with(&db.service_url, &settings).await.unwrap();
+    let a = TenantContext::from_verified_identity("a", "c");
+    let kept = s.insert_artifact(&a, art("p", 5), BIG).await.unwrap();
+    let reads = (0..16).map(|i| {
+        let (s, a, kept) = (&s, &a, &kept);
+        async move {
+            if i % 2 == 0 {
+                let got = s.get_artifact(a, "p", kept.artifact_id).await.unwrap();
+                assert_eq!(got.as_ref(), Some(kept));
+            } else {
+                let page = s.list_artifacts(a, "p", None, 10).await.unwrap();
+                assert!(page.contains(kept));
+            }
+        }
+    });
+    let writes = (0..6).map(|_| {
+        let (s, a) = (&s, &a);
+        async move {
+            s.insert_artifact(a, art("q", 3), BIG).await.unwrap();
+        }
+    });
+    tokio::join!(
+        futures_util::future::join_all(reads),
+        futures_util::future::join_all(writes)
+    );
+    let mut conn = PgConnection::connect(&db.service_url).await.unwrap();
+    let open = service_connections(&mut conn).await;
+    assert!(open <= 4, "{open} connections open for a budget of 4");
+    assert!(
+        open > 2,
+        "only {open} open: reads and writes did not run side by side"
+    );
+    let (reported, _idle) = s.pool_stats();
+    assert_eq!(i64::from(reported), open, "pool_stats counts the lane too");
+}
+
+/// A read cancelled mid-statement (its request went away) loses its
+/// connection rather than handing a half-read one to the next request,
+/// and gives its place in the lane back: the next read, on a lane of one
+/// connection, gets its own answer at once.
+#[tokio::test]
+async fn a_cancelled_read_frees_its_place_and_poisons_nothing() {
+    let (_cluster, db, s) = fresh().await;
+    s.close().await;
+    let settings = stella_store::PoolSettings {
+        max_connections: Some(2),
+        acquire_timeout: Some(std::time::Duration::from_secs(2)),
+    };
+    let s = Store::open_with(&db.service_url, &settings).await.unwrap();
+    let a = TenantContext::from_verified_identity("a", "c");
+    let first = s.insert_artifact(&a, art("p", 5), BIG).await.unwrap();
+    let second = s.insert_artifact(&a, art("p", 6), BIG).await.unwrap();
+
+    // The owner locks the table, so the read blocks inside Postgres.
+    let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
+    let mut lock = owner.begin().await.unwrap();
+    sqlx::query("LOCK TABLE vex_provider_artifact_refs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        s.get_artifact(&a, "p", first.artifact_id),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the read should have been blocked");
+    lock.commit().await.unwrap();
+
+    let started = std::time::Instant::now();
+    let got = s.get_artifact(&a, "p", second.artifact_id).await.unwrap();
+    assert_eq!(got, Some(second.clone()));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the next read waited {:?}: the cancelled read kept its place",
+        started.elapsed()
+    );
+    let page = s.list_artifacts(&a, "p", None, 10).await.unwrap();
+    assert_eq!(page, vec![first, second]);
+}
