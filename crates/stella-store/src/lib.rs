@@ -26,7 +26,8 @@
 //! (see [`ClientRepository::client_generation`]), 0010 none (it was held
 //! for a VEX index that proved unneeded; sqlx allows the gap), 0011 Postgres functions
 //! for the hot tenant reads (a no-op on SQLite), 0012 artifact payload
-//! chunks.
+//! chunks, 0013 a recount of artifact usage (0003's backfill could not see
+//! the rows on Postgres).
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite

@@ -821,3 +821,89 @@ async fn a_cancelled_read_frees_its_place_and_poisons_nothing() {
     let page = s.list_artifacts(&a, "p", None, 10).await.unwrap();
     assert_eq!(page, vec![first, second]);
 }
+
+/// A database made before usage tracking (migration 0003) and upgraded:
+/// 0003's own backfill ran as the owner, whom forced row-level security
+/// hides every row from, and counted nothing; 0013 recounts. The quota
+/// then counts the artifacts that were already there, and their payloads
+/// (moved into chunks by 0012) still read back.
+#[tokio::test]
+async fn an_upgrade_from_before_usage_tracking_counts_the_existing_artifacts() {
+    let cluster = Cluster::start().unwrap();
+    let db = cluster.stella_database("stella").unwrap();
+    let old = tempfile::tempdir().unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    for name in ["0001_initial.sql", "0002_vex.sql"] {
+        std::fs::copy(all.join(name), old.path().join(name)).unwrap();
+    }
+    let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&mut owner)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (tenant, size) in [("a", 10_i64), ("a", 20), ("a", 30), ("b", 5)] {
+        let id = uuid::Uuid::now_v7();
+        ids.push((tenant, id, size));
+        let mut tx = owner.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO vex_provider_artifact_refs (artifact_id, provider_id, tenant_id,
+                mime_type, size_bytes, sha256, payload, staged_at, staged_by)
+             VALUES ($1::uuid, 'p', $2, 'application/octet-stream', $3, $4, $5, now(), 'old')",
+        )
+        .bind(id.to_string())
+        .bind(tenant)
+        .bind(size)
+        .bind("00".repeat(32))
+        .bind(vec![1_u8; usize::try_from(size).unwrap()])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    owner.close().await.unwrap();
+
+    let migrated = Store::open(&db.owner_url).await.unwrap();
+    assert!(migrated.migrate().await.unwrap().is_current());
+    migrated.close().await;
+    let s = Store::open(&db.service_url).await.unwrap();
+    let a = TenantContext::from_verified_identity("a", "c");
+    let b = TenantContext::from_verified_identity("b", "c");
+    let three = ArtifactQuota {
+        max_count: 3,
+        max_bytes: 1 << 20,
+    };
+    let refused = s.insert_artifact(&a, art("p", 1), three).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::QuotaExceeded),
+        "tenant a already has 3 artifacts: {refused:?}"
+    );
+    let sixty_five = ArtifactQuota {
+        max_count: 10,
+        max_bytes: 65,
+    };
+    let refused = s
+        .insert_artifact(&a, art("p", 6), sixty_five)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::QuotaExceeded),
+        "tenant a already has 60 bytes: {refused:?}"
+    );
+    s.insert_artifact(&a, art("p", 5), sixty_five)
+        .await
+        .unwrap();
+    s.insert_artifact(&b, art("p", 1), three).await.unwrap();
+    for (tenant, id, size) in ids {
+        let ctx = if tenant == "a" { &a } else { &b };
+        let payload = s.read_payload(ctx, "p", id).await.unwrap().unwrap();
+        assert_eq!(payload.len(), usize::try_from(size).unwrap());
+    }
+}
