@@ -229,7 +229,7 @@ pub async fn serve(
         ),
         Err(e) => tracing::warn!(error = %e, "marking interrupted export jobs failed"),
     }
-    let state = AppState {
+    let state = AppState::new(state::AppParts {
         store: store.clone(),
         limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit_per_second)),
         config: Arc::new(config.clone()),
@@ -240,7 +240,7 @@ pub async fn serve(
         report_cache: Arc::new(stella_report::cache::ScannerCache::new(
             config.report_cache_bounds(),
         )),
-    };
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| AdminError::Io(format!("cannot listen on {}: {e}", config.listen)))?;

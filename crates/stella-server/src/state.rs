@@ -9,8 +9,25 @@ use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 
+/// Cloned for every request and middleware, so one reference count, not
+/// one per field; reads go through `Deref` to [`AppParts`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub authority: Arc<Authority>,
