@@ -115,6 +115,19 @@ pub enum FindingStatus {
     Pass,
 }
 
+impl FindingStatus {
+    /// The name as the report spells it (`Blocked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocked => "Blocked",
+            Self::Warned => "Warned",
+            Self::Ignored => "Ignored",
+            Self::Quieted => "Quieted",
+            Self::Pass => "Pass",
+        }
+    }
+}
+
 /// A VEX statement as the report cites it.
 // Report structs declare their fields in canonical (RFC 8785) key order, so
 // the canonical writer finds every object already sorted.

@@ -485,6 +485,14 @@ fn escape_for(byte: u8) -> Option<&'static [u8]> {
     }
 }
 
+/// Appends `s` as a canonical JSON string, quotes included: only `"`, `\`
+/// and C0 controls are escaped (`\b \t \n \f \r` short, the others
+/// `\u00xx`). For a caller writing a document of known shape straight as
+/// canonical JSON (members in canonical order) instead of through serde.
+pub fn append_canonical_str(out: &mut Vec<u8>, s: &str) {
+    write_string(s, out);
+}
+
 /// Writes a JSON string, copying runs of bytes that need no escape whole.
 /// Only `"`, `\` and C0 controls are escaped (all ASCII, so a run never
 /// splits a UTF-8 sequence).
