@@ -9,6 +9,7 @@
 //! touch a quieted finding. A finding no rule matches passes. The clock is
 //! passed in; nothing here reads it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -156,6 +157,16 @@ impl From<VexStatement> for VexCitation {
     }
 }
 
+impl From<Cow<'_, VexStatement>> for VexCitation {
+    /// Moves an owned statement's strings; copies a lent one's.
+    fn from(s: Cow<'_, VexStatement>) -> Self {
+        match s {
+            Cow::Owned(s) => s.into(),
+            Cow::Borrowed(s) => s.into(),
+        }
+    }
+}
+
 impl From<&VexStatement> for VexCitation {
     fn from(s: &VexStatement) -> Self {
         VexCitation {
@@ -280,15 +291,16 @@ pub(crate) fn judge_owned(
     let trusted: &[String] = ctx.policy.vex.as_ref().map_or(&[], |v| &v.signers);
     let mut issues = Vec::new();
     let mut verdicts = Vec::with_capacity(findings.len());
+    // The ids to look up are the finding's own strings, lent and put back
+    // (one buffer for all findings).
+    let mut ids: Vec<String> = Vec::new();
     for mut f in findings {
-        // The ids to look up are the finding's own strings, lent and put back.
-        let mut ids = Vec::with_capacity(1 + f.aliases.len());
         ids.push(std::mem::take(&mut f.vulnerability));
         ids.append(&mut f.aliases);
         let statements = ctx.vex.statements(ctx.image, &f.purl, &ids);
-        let mut ids = ids.into_iter();
-        f.vulnerability = ids.next().unwrap_or_default();
-        f.aliases = ids.collect();
+        let mut lent = ids.drain(..);
+        f.vulnerability = lent.next().unwrap_or_default();
+        f.aliases.extend(lent);
         let (outcome, ignored) = consensus(statements, trusted);
         if !ignored.is_empty() {
             issues.push(ReportIssue::new(
@@ -308,7 +320,7 @@ pub(crate) fn judge_owned(
     (verdicts, issues)
 }
 
-fn cite(statements: &[VexStatement]) -> String {
+fn cite(statements: &[Cow<'_, VexStatement>]) -> String {
     statements
         .iter()
         .map(|s| {
@@ -325,7 +337,7 @@ fn cite(statements: &[VexStatement]) -> String {
 
 fn judge_one(
     f: MergedFinding,
-    outcome: Consensus,
+    outcome: Consensus<'_>,
     ctx: &JudgeContext<'_>,
     issues: &mut Vec<ReportIssue>,
 ) -> FindingVerdict {
@@ -406,7 +418,7 @@ fn judge_one(
 /// (status a rule matches, deciding signer, quieting citations, outcome
 /// shown). Takes the outcome: its statements become the citations.
 fn describe(
-    outcome: Consensus,
+    outcome: Consensus<'_>,
 ) -> (
     VexStatusMatch,
     Option<String>,
@@ -450,7 +462,7 @@ fn describe(
     }
 }
 
-fn vex_note(outcome: &Consensus) -> Option<String> {
+fn vex_note(outcome: &Consensus<'_>) -> Option<String> {
     match outcome {
         Consensus::None => None,
         Consensus::Agreed { status, signer, .. } => Some(match status {
@@ -468,10 +480,14 @@ fn vex_note(outcome: &Consensus) -> Option<String> {
 }
 
 fn scanner_trust(f: &MergedFinding, trust: &BTreeMap<Digest, String>) -> String {
+    let of = |d: &Digest| trust.get(d).map_or("unsigned", String::as_str);
+    if let [only] = f.sources.as_slice() {
+        return of(only).to_string();
+    }
     let mut all: Vec<&str> = f
         .sources
         .iter()
-        .map(|d| trust.get(d).map_or("unsigned", String::as_str))
+        .map(of)
         .collect();
     all.sort();
     all.dedup();
