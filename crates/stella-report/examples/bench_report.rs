@@ -167,7 +167,7 @@ fn main() {
             .map(|r| r.findings.len())
             .sum::<usize>()
     };
-    let full = || {
+    let report = || {
         let scanners: Vec<TrustedReport> = docs
             .iter()
             .map(|b| TrustedReport {
@@ -184,9 +184,9 @@ fn main() {
             generated_at: now,
             now,
         };
-        let report = decide(&image, evidence, scanners, &decision).unwrap();
-        report.canonical_bytes().len()
+        decide(&image, evidence, scanners, &decision).unwrap()
     };
+    let full = || report().canonical_bytes().len();
     assert_eq!(parse_only(), FINDINGS);
     // For profiling one side: `BENCH_ONLY=full|parse N` runs it N times.
     if let Ok(which) = std::env::var("BENCH_ONLY") {
@@ -234,6 +234,12 @@ fn main() {
         println!("serde verdicts {:?} {}", t.elapsed(), j.len());
     }
     let bytes = full();
+    if std::env::var_os("BENCH_PHASES").is_some() {
+        // The report's bytes, to check that a faster writer keeps them.
+        let r = report();
+        let digest = Digest::sha256_of(r.canonical_bytes());
+        println!("report {digest} ({})", r.report_id);
+    }
     let (mut a, mut b, mut ca, mut cb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         std::hint::black_box(timed(&mut a, &mut ca, parse_only));

@@ -9,6 +9,7 @@
 //! touch a quieted finding. A finding no rule matches passes. The clock is
 //! passed in; nothing here reads it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -49,61 +50,64 @@ impl MergedFinding {
 /// severity wins (a forged or stale report can only make it worse), aliases
 /// and sources are united, the fixed version is the first one stated (in
 /// source order), the publication date the earliest. Sorted by id.
+///
+/// The findings are put in key order by sorting their positions (a stable
+/// sort: the findings of one report keep their order), then runs of equal
+/// keys are folded. Scanners list findings mostly in order, so the sort
+/// mostly finds runs instead of comparing every pair.
 pub fn merge(findings: impl IntoIterator<Item = Finding>) -> Vec<MergedFinding> {
-    /// What is merged per key; the key's strings become the finding's.
-    struct Merging {
-        aliases: Vec<String>,
-        severity: FindingSeverity,
-        fixed_version: Option<String>,
-        published: Option<OffsetDateTime>,
-        sources: Vec<Digest>,
+    let mut all: Vec<Option<Finding>> = findings.into_iter().map(Some).collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    {
+        let key = |i: &usize| {
+            all.get(*i)
+                .and_then(Option::as_ref)
+                .map(|f| (f.vulnerability.as_str(), f.purl.as_str(), &f.source))
+        };
+        order.sort_by(|a, b| key(a).cmp(&key(b)));
     }
-    let mut by_key: BTreeMap<(String, String), Merging> = BTreeMap::new();
-    let mut all: Vec<Finding> = findings.into_iter().collect();
-    all.sort_by(|a, b| a.source.cmp(&b.source));
-    for f in all {
-        let m = by_key
-            .entry((f.vulnerability, f.purl))
-            .or_insert_with(|| Merging {
-                aliases: Vec::new(),
-                severity: FindingSeverity::Unknown,
-                fixed_version: None,
-                published: None,
-                sources: Vec::with_capacity(1),
-            });
-        m.severity = crate::findings::most_severe([m.severity, f.severity]);
-        if m.aliases.is_empty() {
-            m.aliases = f.aliases;
-        } else {
-            m.aliases.extend(f.aliases);
+    let mut merged: Vec<MergedFinding> = Vec::with_capacity(all.len());
+    for f in order
+        .into_iter()
+        .filter_map(|i| all.get_mut(i).and_then(Option::take))
+    {
+        match merged.last_mut() {
+            Some(m) if m.vulnerability == f.vulnerability && m.purl == f.purl => m.absorb(f),
+            _ => merged.push(MergedFinding {
+                purl: f.purl,
+                vulnerability: f.vulnerability,
+                aliases: f.aliases,
+                severity: crate::findings::most_severe([f.severity]),
+                fixed_version: f.fixed_version,
+                published: f.published,
+                sources: vec![f.source],
+            }),
         }
-        if m.fixed_version.is_none() {
-            m.fixed_version = f.fixed_version;
+    }
+    for m in &mut merged {
+        m.aliases.sort();
+        m.aliases.dedup();
+        // In source order already (the sort's last key).
+        m.sources.dedup();
+    }
+    merged
+}
+
+impl MergedFinding {
+    /// Folds in another statement of the same finding, from a report that
+    /// sorts at or after the ones folded in so far.
+    fn absorb(&mut self, f: Finding) {
+        self.severity = crate::findings::most_severe([self.severity, f.severity]);
+        self.aliases.extend(f.aliases);
+        if self.fixed_version.is_none() {
+            self.fixed_version = f.fixed_version;
         }
-        m.published = match (m.published, f.published) {
+        self.published = match (self.published, f.published) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        m.sources.push(f.source);
+        self.sources.push(f.source);
     }
-    by_key
-        .into_iter()
-        .map(|((vulnerability, purl), mut m)| {
-            m.aliases.sort();
-            m.aliases.dedup();
-            m.sources.sort();
-            m.sources.dedup();
-            MergedFinding {
-                purl,
-                vulnerability,
-                aliases: m.aliases,
-                severity: m.severity,
-                fixed_version: m.fixed_version,
-                published: m.published,
-                sources: m.sources,
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,6 +117,19 @@ pub enum FindingStatus {
     Ignored,
     Quieted,
     Pass,
+}
+
+impl FindingStatus {
+    /// The name as the report spells it (`Blocked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocked => "Blocked",
+            Self::Warned => "Warned",
+            Self::Ignored => "Ignored",
+            Self::Quieted => "Quieted",
+            Self::Pass => "Pass",
+        }
+    }
 }
 
 /// A VEX statement as the report cites it.
@@ -139,6 +156,16 @@ impl From<VexStatement> for VexCitation {
             signers: s.signers,
             issuer: s.issuer,
             justification: s.justification,
+        }
+    }
+}
+
+impl From<Cow<'_, VexStatement>> for VexCitation {
+    /// Moves an owned statement's strings; copies a lent one's.
+    fn from(s: Cow<'_, VexStatement>) -> Self {
+        match s {
+            Cow::Owned(s) => s.into(),
+            Cow::Borrowed(s) => s.into(),
         }
     }
 }
@@ -267,15 +294,16 @@ pub(crate) fn judge_owned(
     let trusted: &[String] = ctx.policy.vex.as_ref().map_or(&[], |v| &v.signers);
     let mut issues = Vec::new();
     let mut verdicts = Vec::with_capacity(findings.len());
+    // The ids to look up are the finding's own strings, lent and put back
+    // (one buffer for all findings).
+    let mut ids: Vec<String> = Vec::new();
     for mut f in findings {
-        // The ids to look up are the finding's own strings, lent and put back.
-        let mut ids = Vec::with_capacity(1 + f.aliases.len());
         ids.push(std::mem::take(&mut f.vulnerability));
         ids.append(&mut f.aliases);
         let statements = ctx.vex.statements(ctx.image, &f.purl, &ids);
-        let mut ids = ids.into_iter();
-        f.vulnerability = ids.next().unwrap_or_default();
-        f.aliases = ids.collect();
+        let mut lent = ids.drain(..);
+        f.vulnerability = lent.next().unwrap_or_default();
+        f.aliases.extend(lent);
         let (outcome, ignored) = consensus(statements, trusted);
         if !ignored.is_empty() {
             issues.push(ReportIssue::new(
@@ -295,7 +323,7 @@ pub(crate) fn judge_owned(
     (verdicts, issues)
 }
 
-fn cite(statements: &[VexStatement]) -> String {
+fn cite(statements: &[Cow<'_, VexStatement>]) -> String {
     statements
         .iter()
         .map(|s| {
@@ -312,7 +340,7 @@ fn cite(statements: &[VexStatement]) -> String {
 
 fn judge_one(
     f: MergedFinding,
-    outcome: Consensus,
+    outcome: Consensus<'_>,
     ctx: &JudgeContext<'_>,
     issues: &mut Vec<ReportIssue>,
 ) -> FindingVerdict {
@@ -393,7 +421,7 @@ fn judge_one(
 /// (status a rule matches, deciding signer, quieting citations, outcome
 /// shown). Takes the outcome: its statements become the citations.
 fn describe(
-    outcome: Consensus,
+    outcome: Consensus<'_>,
 ) -> (
     VexStatusMatch,
     Option<String>,
@@ -437,7 +465,7 @@ fn describe(
     }
 }
 
-fn vex_note(outcome: &Consensus) -> Option<String> {
+fn vex_note(outcome: &Consensus<'_>) -> Option<String> {
     match outcome {
         Consensus::None => None,
         Consensus::Agreed { status, signer, .. } => Some(match status {
@@ -455,11 +483,11 @@ fn vex_note(outcome: &Consensus) -> Option<String> {
 }
 
 fn scanner_trust(f: &MergedFinding, trust: &BTreeMap<Digest, String>) -> String {
-    let mut all: Vec<&str> = f
-        .sources
-        .iter()
-        .map(|d| trust.get(d).map_or("unsigned", String::as_str))
-        .collect();
+    let of = |d: &Digest| trust.get(d).map_or("unsigned", String::as_str);
+    if let [only] = f.sources.as_slice() {
+        return of(only).to_string();
+    }
+    let mut all: Vec<&str> = f.sources.iter().map(of).collect();
     all.sort();
     all.dedup();
     all.join(",")
@@ -495,4 +523,72 @@ fn rule_matches(
         .newer_than_seconds
         .is_none_or(|max| age_secs.is_some_and(|a| a < max));
     env_ok && severity_ok && package_ok && vuln_ok && vex_ok && signer_ok && older_ok && newer_ok
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The merge `merge` replaced: a map by (vulnerability, purl) filled in
+    /// source order.
+    fn merge_by_map(findings: Vec<Finding>) -> Vec<MergedFinding> {
+        let mut by_key: BTreeMap<(String, String), Vec<Finding>> = BTreeMap::new();
+        let mut all = findings;
+        all.sort_by(|a, b| a.source.cmp(&b.source));
+        for f in all {
+            by_key
+                .entry((f.vulnerability.clone(), f.purl.clone()))
+                .or_default()
+                .push(f);
+        }
+        by_key
+            .into_iter()
+            .map(|((vulnerability, purl), fs)| {
+                let mut aliases: Vec<String> = fs.iter().flat_map(|f| f.aliases.clone()).collect();
+                aliases.sort();
+                aliases.dedup();
+                let mut sources: Vec<Digest> = fs.iter().map(|f| f.source.clone()).collect();
+                sources.sort();
+                sources.dedup();
+                MergedFinding {
+                    purl,
+                    vulnerability,
+                    aliases,
+                    severity: crate::findings::most_severe(fs.iter().map(|f| f.severity)),
+                    fixed_version: fs.iter().find_map(|f| f.fixed_version.clone()),
+                    published: fs.iter().filter_map(|f| f.published).min(),
+                    sources,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merge_folds_like_a_map_in_source_order() {
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..50 {
+            let findings: Vec<Finding> = (0..200 + round)
+                .map(|_| Finding {
+                    purl: format!("pkg:npm/p{}@1", next(8)),
+                    vulnerability: format!("CVE-2024-{}", next(12)),
+                    aliases: (0..next(3)).map(|_| format!("GHSA-{}", next(4))).collect(),
+                    severity: FindingSeverity::ALL[next(6)],
+                    fixed_version: (next(3) == 0).then(|| format!("{}.0", next(5))),
+                    published: (next(2) == 0).then(|| {
+                        OffsetDateTime::from_unix_timestamp(1_700_000_000 + next(1_000) as i64)
+                            .unwrap()
+                    }),
+                    source: Digest::sha256_of(&[next(4) as u8]),
+                })
+                .collect();
+            assert_eq!(merge(findings.clone()), merge_by_map(findings));
+        }
+    }
 }

@@ -10,6 +10,8 @@
 //! - [`judge`]: merges findings, applies VEX and the policy's `rules:`.
 //! - [`report`]: the deterministic report (canonical JSON, `reportId`
 //!   derived from its bytes).
+//! - `verdict_json`: writes the report's verdicts and issues straight as
+//!   canonical JSON (the bulk of its bytes).
 //! - [`sign`]: the DSSE envelope (`application/vnd.stellaops.report+json`)
 //!   and its verification.
 //! - [`preview`]: lines two reports of one image up per finding (policy
@@ -39,6 +41,7 @@ pub mod openvex;
 pub mod preview;
 pub mod report;
 pub mod sign;
+mod verdict_json;
 pub mod vex;
 
 use std::collections::BTreeMap;

@@ -13,6 +13,7 @@
 //!   package URL with and without its qualifiers. A wildcard or bare name
 //!   never equals such a key, so it matches nothing.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -144,7 +145,14 @@ fn status(s: Status) -> VexStatus {
 }
 
 impl VexLookup for OpenVexLookup {
-    fn statements(&self, product: &Digest, purl_text: &str, vulns: &[String]) -> Vec<VexStatement> {
+    /// Built per call (the product key that matched is part of each), so
+    /// returned owned.
+    fn statements<'a>(
+        &'a self,
+        product: &Digest,
+        purl_text: &str,
+        vulns: &[String],
+    ) -> Vec<Cow<'a, VexStatement>> {
         let bare = purl_text.split(['?', '#']).next().unwrap_or(purl_text);
         let keys = [
             purl::normalize(&product.to_string()),
@@ -171,7 +179,7 @@ impl VexLookup for OpenVexLookup {
                 continue;
             };
             let st = &e.issued.statement;
-            out.push(VexStatement {
+            out.push(Cow::Owned(VexStatement {
                 digest,
                 issuer: Some(e.issuer.clone()),
                 signers: e.signers.clone(),
@@ -179,7 +187,7 @@ impl VexLookup for OpenVexLookup {
                 justification: st.justification.clone(),
                 vulnerability: st.vulnerability.name.clone(),
                 product: key.clone(),
-            });
+            }));
         }
         out.sort();
         out.dedup();

@@ -210,7 +210,7 @@ fn expected_size(verdicts: usize) -> usize {
     verdicts.saturating_mul(PER_VERDICT).saturating_add(REST)
 }
 
-/// The members of [`ImageReport`] whose keys sort before `reportId`.
+/// The members of [`ImageReport`] whose keys sort before `issues`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Head<'a> {
@@ -219,17 +219,14 @@ struct Head<'a> {
     evidence: &'a EvidenceReport,
     generated_at: &'a str,
     image_digest: &'a Digest,
-    issues: &'a [ReportIssue],
-    policy: &'a PolicyRef,
 }
 
-/// The members of [`ImageReport`] whose keys sort after `reportId`.
+/// The members of [`ImageReport`] between `reportId` and `verdicts`.
 #[derive(Serialize)]
 struct Tail<'a> {
     scanners: &'a [ScannerRef],
     summary: &'a ReportSummary,
     verdict: ReportVerdict,
-    verdicts: &'a [FindingVerdict],
 }
 
 /// `report-` and 16 hex digits.
@@ -238,52 +235,18 @@ const REPORT_ID_LEN: usize = 23;
 /// The report's canonical bytes and its id, written once into one buffer.
 ///
 /// The id is the first 16 hex digits of the SHA-256 of the canonical bytes
-/// with an empty `reportId`. The members before and after `reportId` (in
-/// canonical key order) are written as two canonical objects, joined
-/// around a fixed-length slot for the id; the hash skips the slot and the id
-/// is written into it, so the megabytes of verdicts are neither searched
-/// nor moved. Same bytes as canonicalising the finished report (pinned by
+/// with an empty `reportId`. The members are written in canonical key
+/// order: the small ones through `stella_types::canonical_json`, `issues`
+/// and `verdicts` (the bulk) straight by [`crate::verdict_json`], and a
+/// fixed-length slot for the id; the hash skips the slot and the id is
+/// written into it, so the megabytes of verdicts are neither searched nor
+/// moved. Same bytes as canonicalising the finished report (pinned by
 /// `tests/decide.rs`).
 fn canonical_with_id(report: &ImageReport) -> (Vec<u8>, String) {
-    use stella_types::canonical_json::append_canonical;
-    let head = Head {
-        environment: &report.environment,
-        evidence: &report.evidence,
-        generated_at: &report.generated_at,
-        image_digest: &report.image_digest,
-        issues: &report.issues,
-        policy: &report.policy,
-    };
-    let tail = Tail {
-        scanners: &report.scanners,
-        summary: &report.summary,
-        verdict: report.verdict,
-        verdicts: &report.verdicts,
-    };
     let mut out = Vec::with_capacity(expected_size(report.verdicts.len()));
-    // `{head members` (the closing brace dropped).
-    if append_canonical(&mut out, &head).is_err() || out.pop() != Some(b'}') {
+    let Some(slot) = write_canonical(&mut out, report) else {
         return (Vec::new(), String::new());
-    }
-    if out.len() > 1 {
-        out.push(b',');
-    }
-    out.extend_from_slice(b"\"reportId\":\"");
-    let slot = out.len()..out.len() + REPORT_ID_LEN;
-    out.resize(slot.end, b'0');
-    out.push(b'"');
-    // `{tail members}`, its opening brace turned into the comma after the id
-    // (or dropped with the comma when the tail is empty).
-    let tail_at = out.len();
-    if append_canonical(&mut out, &tail).is_err() {
-        return (Vec::new(), String::new());
-    }
-    if out.len() == tail_at + 2 {
-        out.truncate(tail_at);
-        out.push(b'}');
-    } else if let Some(brace) = out.get_mut(tail_at) {
-        *brace = b',';
-    }
+    };
     let mut hasher = stella_types::digest::Hasher::new(stella_types::DigestAlgorithm::Sha256);
     hasher.update(out.get(..slot.start).unwrap_or_default());
     hasher.update(out.get(slot.end..).unwrap_or_default());
@@ -294,6 +257,44 @@ fn canonical_with_id(report: &ImageReport) -> (Vec<u8>, String) {
         _ => return (Vec::new(), String::new()),
     }
     (out, id)
+}
+
+/// Writes the report with a zeroed `reportId` of the final length; returns
+/// where the id goes (`None`: a part did not serialise).
+fn write_canonical(out: &mut Vec<u8>, report: &ImageReport) -> Option<std::ops::Range<usize>> {
+    use stella_types::canonical_json::{append_canonical, append_canonical_str};
+    let head = Head {
+        environment: &report.environment,
+        evidence: &report.evidence,
+        generated_at: &report.generated_at,
+        image_digest: &report.image_digest,
+    };
+    let tail = Tail {
+        scanners: &report.scanners,
+        summary: &report.summary,
+        verdict: report.verdict,
+    };
+    // `{head members` (its closing brace dropped; `evidence` is always there).
+    append_canonical(out, &head).ok()?;
+    (out.pop() == Some(b'}')).then_some(())?;
+    out.extend_from_slice(b",\"issues\":");
+    crate::verdict_json::write_issues(out, &report.issues);
+    out.extend_from_slice(b",\"policy\":");
+    append_canonical(out, &report.policy).ok()?;
+    out.extend_from_slice(b",\"reportId\":");
+    let start = out.len() + 1;
+    append_canonical_str(out, &"0".repeat(REPORT_ID_LEN));
+    let slot = start..start + REPORT_ID_LEN;
+    // `{tail members}`: its opening brace becomes the comma after the id,
+    // its closing brace makes way for the verdicts.
+    let tail_at = out.len();
+    append_canonical(out, &tail).ok()?;
+    (out.pop() == Some(b'}')).then_some(())?;
+    *out.get_mut(tail_at)? = b',';
+    out.extend_from_slice(b",\"verdicts\":");
+    crate::verdict_json::write_verdicts(out, &report.verdicts);
+    out.push(b'}');
+    Some(slot)
 }
 
 fn summarize(verdicts: &[FindingVerdict]) -> ReportSummary {

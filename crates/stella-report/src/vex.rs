@@ -17,6 +17,7 @@
 //! `under_investigation`): a conflict, the finding is kept and both sides
 //! are shown. Untrusted statements never count; they are reported as ignored.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -77,19 +78,23 @@ pub trait VexLookup {
     /// the image `product` (its digest) or the package `purl`. Statements
     /// with wildcard products must not be returned as matches of everything;
     /// a lookup that cannot tell should leave them out.
-    fn statements(
-        &self,
+    ///
+    /// Statements the lookup holds are lent (`Cow::Borrowed`: a report over
+    /// thousands of findings copies only what it cites); a lookup that
+    /// builds them per call returns them owned.
+    fn statements<'a>(
+        &'a self,
         product: &Digest,
         purl: &str,
         vulnerabilities: &[String],
-    ) -> Vec<VexStatement>;
+    ) -> Vec<Cow<'a, VexStatement>>;
 }
 
 /// No VEX at all.
 pub struct NoVex;
 
 impl VexLookup for NoVex {
-    fn statements(&self, _: &Digest, _: &str, _: &[String]) -> Vec<VexStatement> {
+    fn statements<'a>(&'a self, _: &Digest, _: &str, _: &[String]) -> Vec<Cow<'a, VexStatement>> {
         Vec::new()
     }
 }
@@ -127,13 +132,18 @@ impl StatementList {
 }
 
 impl VexLookup for StatementList {
-    fn statements(&self, product: &Digest, purl: &str, vulns: &[String]) -> Vec<VexStatement> {
-        let mut out: Vec<VexStatement> = vulns
+    fn statements<'a>(
+        &'a self,
+        product: &Digest,
+        purl: &str,
+        vulns: &[String],
+    ) -> Vec<Cow<'a, VexStatement>> {
+        let mut out: Vec<Cow<'a, VexStatement>> = vulns
             .iter()
             .filter_map(|v| self.by_vulnerability.get(v))
             .flatten()
             .filter(|s| names_digest(&s.product, product) || same_package(&s.product, purl))
-            .cloned()
+            .map(Cow::Borrowed)
             .collect();
         out.sort();
         out.dedup();
@@ -155,31 +165,32 @@ fn names_digest(text: &str, digest: &Digest) -> bool {
         .is_some_and(|(alg, hex)| alg == digest.algorithm().as_str() && hex == digest.hex())
 }
 
-/// What the trusted statements say about one finding.
+/// What the trusted statements say about one finding (the statements as
+/// the lookup gave them: lent or owned).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Consensus {
+pub enum Consensus<'a> {
     /// No statement from a trusted signer.
     None,
     /// All trusted statements agree on `status`.
     Agreed {
         status: VexStatus,
-        statements: Vec<VexStatement>,
+        statements: Vec<Cow<'a, VexStatement>>,
         /// The most trusted signer among them (policy order).
         signer: String,
     },
     /// Trusted statements disagree on whether the finding applies.
     Conflict {
-        quieting: Vec<VexStatement>,
-        keeping: Vec<VexStatement>,
+        quieting: Vec<Cow<'a, VexStatement>>,
+        keeping: Vec<Cow<'a, VexStatement>>,
     },
 }
 
 /// The outcome over `statements` given the trusted signers (most trusted
 /// first). Returns the outcome and the statements left out as untrusted.
-pub fn consensus(
-    mut statements: Vec<VexStatement>,
+pub fn consensus<'a>(
+    mut statements: Vec<Cow<'a, VexStatement>>,
     trusted: &[String],
-) -> (Consensus, Vec<VexStatement>) {
+) -> (Consensus<'a>, Vec<Cow<'a, VexStatement>>) {
     statements.sort();
     statements.dedup();
     let rank = |s: &VexStatement| {
@@ -223,8 +234,8 @@ pub fn consensus(
 mod tests {
     use super::*;
 
-    fn st(n: u8, signer: &str, status: VexStatus) -> VexStatement {
-        VexStatement {
+    fn st(n: u8, signer: &str, status: VexStatus) -> Cow<'static, VexStatement> {
+        Cow::Owned(VexStatement {
             digest: Digest::sha256_of(&[n]),
             issuer: None,
             signers: if signer.is_empty() {
@@ -236,7 +247,7 @@ mod tests {
             justification: None,
             vulnerability: "CVE-1".into(),
             product: "pkg:npm/a@1".into(),
-        }
+        })
     }
 
     #[test]

@@ -485,6 +485,14 @@ fn escape_for(byte: u8) -> Option<&'static [u8]> {
     }
 }
 
+/// Appends `s` as a canonical JSON string, quotes included: only `"`, `\`
+/// and C0 controls are escaped (`\b \t \n \f \r` short, the others
+/// `\u00xx`). For a caller writing a document of known shape straight as
+/// canonical JSON (members in canonical order) instead of through serde.
+pub fn append_canonical_str(out: &mut Vec<u8>, s: &str) {
+    write_string(s, out);
+}
+
 /// Writes a JSON string, copying runs of bytes that need no escape whole.
 /// Only `"`, `\` and C0 controls are escaped (all ASCII, so a run never
 /// splits a UTF-8 sequence).
@@ -492,6 +500,16 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    // Most strings need no escape: one pass without early exit (which the
+    // compiler turns into wide compares) says so, then one copy.
+    let needs_escape = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !needs_escape {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run_start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         if let Some(escape) = escape_for(byte) {

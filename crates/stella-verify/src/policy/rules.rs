@@ -74,6 +74,17 @@ pub enum RuleAction {
     Ignore,
 }
 
+impl RuleAction {
+    /// The name as policies and reports spell it (`block`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Warn => "warn",
+            Self::Ignore => "ignore",
+        }
+    }
+}
+
 /// A VEX status a rule can match (`none`: no trusted VEX statement at all;
 /// `conflict`: trusted statements disagree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -377,15 +388,19 @@ fn dedup_keep_order(items: Vec<String>) -> Vec<String> {
 
 /// Whether `text` matches `pattern`, where `*` matches any run of
 /// characters (including none) and everything else matches itself.
+///
+/// Compares bytes, without collecting characters: `*` is ASCII, so every
+/// literal run of the pattern starts on a character boundary and can only
+/// match the text from a character boundary (a UTF-8 lead byte never equals
+/// a continuation byte). Same answers as matching characters.
 pub fn pattern_matches(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     // Iterative wildcard match with one backtrack point: linear in practice.
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         match p.get(pi) {
-            Some('*') => {
+            Some(b'*') => {
                 star = Some((pi, ti));
                 pi += 1;
             }
@@ -404,7 +419,7 @@ pub fn pattern_matches(pattern: &str, text: &str) -> bool {
         }
     }
     p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+        .is_some_and(|rest| rest.iter().all(|c| *c == b'*'))
 }
 
 #[cfg(test)]
@@ -571,5 +586,66 @@ rules:
         assert!(pattern_matches("a*b*c", "aXXbYYc"));
         assert!(!pattern_matches("a*b*c", "aXXbYY"));
         assert!(pattern_matches("*", ""));
+    }
+
+    /// The character-by-character matcher `pattern_matches` replaced.
+    fn matches_by_chars(pattern: &str, text: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        let (mut pi, mut ti) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some('*') => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(c) if Some(c) == t.get(ti) => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        pi = sp + 1;
+                        ti = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|c| *c == '*')
+    }
+
+    #[test]
+    fn byte_matching_answers_like_character_matching() {
+        // Characters of one to four UTF-8 bytes sharing lead and
+        // continuation bytes, so a byte-level slip would show.
+        let alphabet = ['a', '*', 'é', 'è', 'ê', '€', '₤', '😀', '😁', '-'];
+        let mut seed = 0x2545_f491_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut word = |max: usize, stars: bool| -> String {
+            let len = next(max + 1);
+            (0..len)
+                .map(|_| alphabet[next(alphabet.len())])
+                .filter(|c| stars || *c != '*')
+                .collect()
+        };
+        let mut matched = 0;
+        for _ in 0..50_000 {
+            let (p, t) = (word(5, true), word(7, false));
+            let expected = matches_by_chars(&p, &t);
+            assert_eq!(pattern_matches(&p, &t), expected, "{p:?} {t:?}");
+            matched += usize::from(expected);
+        }
+        assert!(
+            matched > 1_000,
+            "too few matching pairs to compare: {matched}"
+        );
     }
 }
