@@ -1,9 +1,10 @@
 //! Provider artifact store (seed 002 OCI-CFG-001) under
 //! `/excititor/providers/{providerId}/artifacts`. Uploads stream: the
 //! request body reaches the multipart parser one network chunk at a time
-//! ([`OneChunkAtATime`]), the payload is hashed and counted chunk by chunk
-//! into an anonymous temp file and refused with 413 as soon as it passes
-//! the cap; only then is it read back and inserted. A few uploads at a time
+//! ([`OneChunkAtATime`]), the payload is hashed and counted chunk by chunk,
+//! held in memory up to [`IN_MEMORY_UPLOAD_BYTES`] and spilled into an
+//! anonymous temp file past that, and refused with 413 as soon as it passes
+//! the cap; only then is it inserted. A few uploads at a time
 //! (`upload_permits`) are read and inserted; the rest wait before their
 //! first body byte. Metadata routes never return the payload.
 
@@ -233,25 +234,29 @@ async fn multipart_of(request: Request, state: &AppState) -> Result<Multipart, A
     })
 }
 
-/// A payload staged in an anonymous temp file while it streamed in.
+/// Uploads up to this size are staged in memory; a larger one spills to an
+/// anonymous temp file once it passes it. Small uploads (the common case)
+/// then cost no file creation and no blocking-pool hops for writing,
+/// flushing and reading back, while memory stays bounded: at most
+/// `CONCURRENT_UPLOADS` uploads are read at once, each holding at most
+/// this much.
+pub const IN_MEMORY_UPLOAD_BYTES: usize = 64 * 1024;
+
+/// A payload staged while it streamed in, its size and digest checked.
 struct Staged {
-    file: tokio::fs::File,
-    size: u64,
+    payload: ArtifactPayload,
     sha256: String,
 }
 
-async fn stream_to_temp(
+async fn stage_upload(
     field: &mut Field<'_>,
     cap: u64,
     tmp_dir: &std::path::Path,
 ) -> Result<Staged, ApiError> {
-    let std_file = tempfile::tempfile_in(tmp_dir).map_err(|e| {
-        tracing::error!(error = %e, "cannot create upload temp file");
-        ApiError::from_io(&e)
-    })?;
-    let mut file = tokio::fs::File::from_std(std_file);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
+    let mut memory: Vec<u8> = Vec::new();
+    let mut file: Option<tokio::fs::File> = None;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         size = size.saturating_add(chunk.len() as u64);
         if size > cap {
@@ -260,23 +265,51 @@ async fn stream_to_temp(
             )));
         }
         hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(|e| {
-            tracing::error!(error = %e, "writing upload temp file failed");
-            ApiError::from_io(&e)
-        })?;
+        if file.is_none() && memory.len() + chunk.len() <= IN_MEMORY_UPLOAD_BYTES {
+            memory.extend_from_slice(&chunk);
+            continue;
+        }
+        let spilled = match &mut file {
+            Some(f) => f,
+            None => {
+                let mut f = temp_file(tmp_dir)?;
+                write_temp(&mut f, &std::mem::take(&mut memory)).await?;
+                file.insert(f)
+            }
+        };
+        write_temp(spilled, &chunk).await?;
     }
-    // tokio's File finishes a write in the background: without the flush a
-    // last write that failed (no space left) would go unnoticed and leave
-    // the file shorter than `size`.
-    file.flush().await.map_err(|e| {
-        tracing::error!(error = %e, "writing upload temp file failed");
-        ApiError::from_io(&e)
-    })?;
+    let payload = match file {
+        None => ArtifactPayload::Bytes(memory),
+        Some(mut f) => {
+            // tokio's File finishes a write in the background: without the
+            // flush a last write that failed (no space left) would go
+            // unnoticed and leave the file shorter than `size`.
+            f.flush().await.map_err(temp_write_failed)?;
+            ArtifactPayload::File { file: f, len: size }
+        }
+    };
     Ok(Staged {
-        file,
-        size,
+        payload,
         sha256: hex::encode(hasher.finalize()),
     })
+}
+
+fn temp_file(tmp_dir: &std::path::Path) -> Result<tokio::fs::File, ApiError> {
+    let std_file = tempfile::tempfile_in(tmp_dir).map_err(|e| {
+        tracing::error!(error = %e, "cannot create upload temp file");
+        ApiError::from_io(&e)
+    })?;
+    Ok(tokio::fs::File::from_std(std_file))
+}
+
+async fn write_temp(file: &mut tokio::fs::File, bytes: &[u8]) -> Result<(), ApiError> {
+    file.write_all(bytes).await.map_err(temp_write_failed)
+}
+
+fn temp_write_failed(e: std::io::Error) -> ApiError {
+    tracing::error!(error = %e, "writing upload temp file failed");
+    ApiError::from_io(&e)
 }
 
 async fn read_text(mut field: Field<'_>, max: usize) -> Result<String, ApiError> {
@@ -341,7 +374,7 @@ pub async fn upload(
             "file" if staged.is_none() => {
                 file_type = field.content_type().map(str::to_string);
                 staged = Some(
-                    stream_to_temp(&mut field, state.config.artifact_max_bytes, &tmp_dir).await?,
+                    stage_upload(&mut field, state.config.artifact_max_bytes, &tmp_dir).await?,
                 );
             }
             "mimeType" if mime_type.is_none() => {
@@ -370,11 +403,8 @@ pub async fn upload(
     if !valid_mime(&mime) {
         return Err(invalid_mime());
     }
-    // Streamed from the temp file into the store, one chunk at a time.
-    let payload = ArtifactPayload::File {
-        file: staged.file,
-        len: staged.size,
-    };
+    // A spilled payload streams from its temp file into the store, one
+    // chunk at a time.
     let quota = ArtifactQuota {
         max_count: state.config.quota_max_count,
         max_bytes: state.config.quota_max_bytes,
@@ -383,7 +413,7 @@ pub async fn upload(
         provider_id,
         mime_type: mime,
         sha256: staged.sha256,
-        payload,
+        payload: staged.payload,
     };
     let meta = state.store.insert_artifact(&ctx, new, quota).await?;
     let mut headers = HeaderMap::new();

@@ -315,6 +315,20 @@ def case_artifacts():
     problem(S.delete(f"{base}/{ids[1]}", headers=auth(tok)), 404, "NOT_FOUND")
     actions = [row[0] for row in db_rows("SELECT action FROM audit_log WHERE actor = 'admin' ORDER BY id")]
     check(actions.count("artifact.create") == 7 and actions.count("artifact.delete") == 1, actions)
+    # Around the 64 KiB the server stages in memory before spilling to a
+    # temp file, and past one 256 KiB chunk: the stored bytes, read back
+    # from the database, are the payload's.
+    for size in (0, 1, 65535, 65536, 65537, 300000, 1 << 20):
+        payload = os.urandom(size)
+        r = upload(tok, "spill", payload)
+        check(r.status_code == 201, f"{size}: {r.text}")
+        a = r.json()
+        check(a["sizeBytes"] == size and a["sha256"] == hashlib.sha256(payload).hexdigest(), a)
+        hex_of = "encode(bytes, 'hex')" if PG_URL else "hex(bytes)"
+        rows = db_rows(f"SELECT {hex_of} FROM vex_provider_artifact_chunks "
+                       f"WHERE artifact_id = '{uuid.UUID(a['artifactId'])}' ORDER BY seq")
+        stored = bytes.fromhex("".join(row[0] for row in rows))
+        check(stored == payload, f"{size}: stored {len(stored)} bytes differ from the upload")
 
 
 def case_limits():
