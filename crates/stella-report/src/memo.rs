@@ -200,3 +200,185 @@ impl<S: ReferrersRead> ReferrersRead for ReadOnce<S> {
         self.listing(subject, artifact_types, true).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A store that serves fixed content and counts every call by name;
+    /// a blob or manifest it does not hold is a not-found error.
+    #[derive(Default)]
+    struct Counting {
+        blobs: HashMap<Digest, Vec<u8>>,
+        manifests: HashMap<Digest, Vec<u8>>,
+        calls: Mutex<HashMap<&'static str, u32>>,
+    }
+
+    impl Counting {
+        fn call(&self, name: &'static str) {
+            *self.calls.lock().unwrap().entry(name).or_default() += 1;
+        }
+        fn calls(&self, name: &str) -> u32 {
+            self.calls.lock().unwrap().get(name).copied().unwrap_or(0)
+        }
+        fn with_blob(mut self, bytes: Vec<u8>) -> (Self, Descriptor) {
+            let d = Digest::sha256_of(&bytes);
+            let desc = Descriptor::new("application/json", d.clone(), bytes.len() as u64);
+            self.blobs.insert(d, bytes);
+            (self, desc)
+        }
+    }
+
+    impl ContentRead for Counting {
+        async fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
+            self.call("resolve_tag");
+            let (d, b) = self
+                .manifests
+                .iter()
+                .next()
+                .ok_or_else(|| OciError::not_found(tag))?;
+            Ok(Descriptor::new(
+                "application/json",
+                d.clone(),
+                b.len() as u64,
+            ))
+        }
+        async fn fetch_manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
+            self.call("fetch_manifest");
+            let bytes = self
+                .manifests
+                .get(digest)
+                .cloned()
+                .ok_or_else(|| OciError::not_found(digest.to_string()))?;
+            Ok(FetchedManifest {
+                descriptor: Descriptor::new("application/json", digest.clone(), bytes.len() as u64),
+                bytes,
+            })
+        }
+        async fn manifest_exists(&self, digest: &Digest) -> Result<bool, OciError> {
+            self.call("manifest_exists");
+            Ok(self.manifests.contains_key(digest))
+        }
+        async fn blob_exists(&self, digest: &Digest) -> Result<bool, OciError> {
+            self.call("blob_exists");
+            Ok(self.blobs.contains_key(digest))
+        }
+        async fn fetch_blob_to(
+            &self,
+            descriptor: &Descriptor,
+            sink: &mut (dyn AsyncWrite + Unpin + Send),
+        ) -> Result<u64, OciError> {
+            self.call("fetch_blob_to");
+            let bytes = self
+                .blobs
+                .get(&descriptor.digest)
+                .ok_or_else(|| OciError::not_found(descriptor.digest.to_string()))?;
+            sink.write_all(bytes)
+                .await
+                .map_err(|e| OciError::io("sink", e))?;
+            Ok(bytes.len() as u64)
+        }
+    }
+
+    impl ReferrersRead for Counting {
+        async fn referrers_mode(&self) -> Result<ReferrersMode, OciError> {
+            self.call("referrers_mode");
+            Ok(ReferrersMode::Layout)
+        }
+        async fn list_referrers(
+            &self,
+            _subject: &Digest,
+            _artifact_types: &[String],
+        ) -> Result<ReferrerListing, OciError> {
+            self.call("list_referrers");
+            Ok(ReferrerListing {
+                mode: ReferrersMode::Layout,
+                referrers: Vec::new(),
+                legacy: Vec::new(),
+            })
+        }
+    }
+
+    async fn blob(store: &ReadOnce<Counting>, d: &Descriptor) -> Result<Vec<u8>, OciError> {
+        let mut out = Vec::new();
+        store.fetch_blob_to(d, &mut out).await?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn each_manifest_blob_tag_and_listing_is_read_once() {
+        let manifest = br#"{"schemaVersion":2}"#.to_vec();
+        let m = Digest::sha256_of(&manifest);
+        let (mut inner, doc) = Counting::default().with_blob(b"{\"doc\":1}".to_vec());
+        inner.manifests.insert(m.clone(), manifest.clone());
+        let store = ReadOnce::new(inner);
+        for _ in 0..3 {
+            assert_eq!(store.fetch_manifest(&m).await.unwrap().bytes, manifest);
+            assert_eq!(blob(&store, &doc).await.unwrap(), b"{\"doc\":1}");
+            assert_eq!(store.resolve_tag("v1").await.unwrap().digest, m);
+            store.list_referrers(&m, &[]).await.unwrap();
+            store.list_referrers_skip_legacy(&m, &[]).await.unwrap();
+            store.referrers_mode().await.unwrap();
+            // Known from what was read: no call to the inner store.
+            assert!(store.manifest_exists(&m).await.unwrap());
+            assert!(store.blob_exists(&doc.digest).await.unwrap());
+        }
+        let inner = store.inner();
+        for (name, once) in [
+            ("fetch_manifest", 1),
+            ("fetch_blob_to", 1),
+            ("resolve_tag", 1),
+            // With and without the legacy tags are two listings.
+            ("list_referrers", 2),
+            ("referrers_mode", 1),
+            ("manifest_exists", 0),
+            ("blob_exists", 0),
+        ] {
+            assert_eq!(inner.calls(name), once, "{name}");
+        }
+        assert_eq!(store.inner_reads(), 5);
+        // A listing with other artifact types is another listing.
+        store
+            .list_referrers(&m, &["application/spdx+json".into()])
+            .await
+            .unwrap();
+        assert_eq!(store.inner().calls("list_referrers"), 3);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_remembered() {
+        let (inner, doc) = Counting::default().with_blob(b"x".to_vec());
+        let store = ReadOnce::new(inner);
+        let missing = Digest::sha256_of(b"missing");
+        let gone = Descriptor::new("application/json", missing.clone(), 1);
+        for _ in 0..2 {
+            assert!(store.fetch_manifest(&missing).await.is_err());
+            assert!(blob(&store, &gone).await.is_err());
+        }
+        assert_eq!(store.inner().calls("fetch_manifest"), 2);
+        assert_eq!(store.inner().calls("fetch_blob_to"), 2);
+        // What did succeed is still remembered next to the failures.
+        blob(&store, &doc).await.unwrap();
+        blob(&store, &doc).await.unwrap();
+        assert_eq!(store.inner().calls("fetch_blob_to"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_blob_over_the_size_limit_is_passed_through_every_time() {
+        let size = usize::try_from(MAX_REMEMBERED_BLOB).unwrap() + 1;
+        let (inner, big) = Counting::default().with_blob(vec![7; size]);
+        let store = ReadOnce::new(inner);
+        assert_eq!(blob(&store, &big).await.unwrap().len(), size);
+        assert_eq!(blob(&store, &big).await.unwrap().len(), size);
+        assert_eq!(store.inner().calls("fetch_blob_to"), 2);
+        assert_eq!(store.inner_reads(), 2);
+        // Not held, so not known to exist without asking.
+        assert!(store.blob_exists(&big.digest).await.unwrap());
+        assert_eq!(store.inner().calls("blob_exists"), 1);
+    }
+}
