@@ -20,6 +20,8 @@ use crate::{
 };
 
 mod console;
+#[cfg(test)]
+mod disk_full_tests;
 mod export;
 mod policy;
 mod vex;
