@@ -677,10 +677,12 @@ fn pg_serve_refuses_a_database_from_a_newer_schema() {
 /// fills the last free bytes (through `/proc/<pid>/root`, the server's view
 /// of its mount namespace) and imports 60 KiB policies (multi-statement
 /// SQLite writes) until one is a 507 problem. Once the filler and the
-/// reserve are deleted, the store keeps working:
-/// an import, its activation and an upload succeed, and `sqlite3` finds
-/// exactly the revisions answered 201 and their audit rows, nothing of the
-/// refused import.
+/// reserve are deleted, the store keeps working: activating an unknown
+/// revision is a clean 404, then an import, its activation and an upload
+/// succeed, and `sqlite3` finds exactly the revisions answered 201 and their
+/// audit rows, nothing of the refused import. (Before every SQLite write
+/// went through the store's write helper, the import after the 404 was
+/// answered 201 and then not found.)
 #[test]
 fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
     let data = tempfile::tempdir().unwrap();
@@ -809,9 +811,26 @@ fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
     let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(problem["code"], "INSUFFICIENT_STORAGE", "{body}");
 
-    // Space is back: the store keeps working.
+    // Space is back: the store keeps working. First a clean refusal (a
+    // write transaction rolled back: no such revision to activate), which
+    // on a connection SQLite had rolled back behind sqlx's back would leave
+    // a transaction open and every later write on it uncommitted.
     std::fs::remove_file(&filler).unwrap();
     std::fs::remove_file(inside.join("reserve")).unwrap();
+    let activate = |revision_id: &str| {
+        let body = format!(r#"{{"revisionId":"{revision_id}"}}"#);
+        curl(&[
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+            &format!("{base}/policy/activate"),
+        ])
+    };
+    let (status, _, body) = activate("no-such-revision");
+    assert_eq!(status, 404, "{body}");
     let (status, _, body) = import();
     assert_eq!(
         status,
@@ -820,16 +839,7 @@ fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
         log()
     );
     let revision: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let activate = format!(r#"{{"revisionId":{}}}"#, revision["revisionId"]);
-    let (status, _, body) = curl(&[
-        "-H",
-        &bearer,
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &activate,
-        &format!("{base}/policy/activate"),
-    ]);
+    let (status, _, body) = activate(revision["revisionId"].as_str().unwrap());
     assert_eq!(status, 200, "{body}");
     std::fs::write(&payload, b"after the disk full").unwrap();
     let file_arg = format!("file=@{}", payload.display());
