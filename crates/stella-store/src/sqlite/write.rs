@@ -136,3 +136,57 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::PoolSettings;
+
+    /// A write dropped halfway (its request cancelled) keeps nothing and
+    /// holds no lock: another store on the file writes at once, and the
+    /// same one-connection store goes on writing.
+    #[tokio::test]
+    async fn a_write_dropped_halfway_keeps_nothing_and_holds_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let one = PoolSettings {
+            max_connections: Some(1),
+            acquire_timeout: None,
+        };
+        let s = SqliteStore::open(&url, &one).await.unwrap();
+        s.migrate().await.unwrap();
+        let (wrote, written) = tokio::sync::oneshot::channel::<()>();
+        let halfway = s.write(async |conn| {
+            sqlx::query("INSERT INTO console_sessions (id_hash, sealed, expires_at, created_at) VALUES ('half', x'00', 9, 't')")
+                .execute(&mut *conn)
+                .await?;
+            let _ = wrote.send(());
+            std::future::pending::<()>().await;
+            Ok(Outcome::Commit(()))
+        });
+        tokio::select! {
+            _ = halfway => panic!("the body never ends"),
+            signal = written => signal.unwrap(),
+        }
+
+        let other = SqliteStore::open(&url, &PoolSettings::default())
+            .await
+            .unwrap();
+        let session = crate::ConsoleSessionRecord {
+            id_hash: "other".into(),
+            sealed: vec![1],
+            expires_at: 9,
+            created_at: "t".into(),
+        };
+        other.add_console_session(&session, 0).await.unwrap();
+        assert_eq!(other.find_console_session("half", 0).await.unwrap(), None);
+        other.close().await;
+        let again = crate::ConsoleSessionRecord {
+            id_hash: "again".into(),
+            ..session
+        };
+        s.add_console_session(&again, 0).await.unwrap();
+        assert!(s.find_console_session("other", 0).await.unwrap().is_some());
+    }
+}
