@@ -21,7 +21,10 @@
 //! pooled again; closing ends whatever transaction is left and releases
 //! every lock, and the pool opens a fresh connection when one is needed. A
 //! clean refusal (already exists, quota, not found, in use) whose rollback
-//! succeeded keeps its connection.
+//! succeeded keeps its connection. When the closed connection was the
+//! pool's last one, SQLite checkpoints on close: on a full disk that
+//! checkpoint may stop short, which is safe (the WAL keeps the data, and a
+//! later checkpoint finishes it) but takes whatever space was freed first.
 //!
 //! It does not retry, and it does not decide what an error means for the
 //! caller (see [`StoreError::is_storage_full`] and friends). Single
