@@ -1,7 +1,7 @@
 //! SQLite backend (the embedded default): WAL journal, one pool, runtime
 //! queries only. Every tenant-owned statement binds the tenant from the
 //! [`TenantContext`] it is given. Every multi-statement write runs through
-//! [`SqliteStore::write`] (module `write`): `BEGIN IMMEDIATE`, and a
+//! `SqliteStore::write` (module `write`): `BEGIN IMMEDIATE`, and a
 //! connection whose transaction met an error is closed, never pooled again.
 
 use std::str::FromStr;
