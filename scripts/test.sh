@@ -31,6 +31,8 @@ command -v npm >/dev/null || need+=(npm)
 # The offline VEX ingest test (vex_ingest_layout.rs): strace counts connect calls under unshare -n.
 command -v strace >/dev/null || need+=(strace)
 command -v unshare >/dev/null || need+=(util-linux)
+# The SQLite disk-full test (serve_api.rs) reads the database in the server's namespaces with nsenter.
+command -v nsenter >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=()

@@ -668,15 +668,30 @@ fn pg_serve_refuses_a_database_from_a_newer_schema() {
 
 /// A full disk during uploads, for real: the server (SQLite default) runs in
 /// its own user and mount namespace (`unshare -rm`, no host mount is made)
-/// with its data directory on a 3 MiB tmpfs, and 512 KiB uploads fill it
-/// (then smaller ones, down to 512 bytes).
+/// with its data directory on a 6 MiB tmpfs, half of it taken by a reserve
+/// file, and 512 KiB uploads fill the other 3 MiB (then smaller ones, down
+/// to 512 bytes).
 /// Every failed upload is a 507 problem; the list holds exactly the uploads
 /// that got 201 (no partial row); the server keeps serving reads.
+/// Then writes other than uploads meet the full disk for certain: the test
+/// fills the last free bytes (through `/proc/<pid>/root`, the server's view
+/// of its mount namespace) and imports 60 KiB policies (multi-statement
+/// SQLite writes) until one is a 507 problem. Once the filler and the
+/// reserve are deleted, the store keeps working: activating an unknown
+/// revision is a clean 404, then an import, its activation and an upload
+/// succeed, and `sqlite3` finds exactly the revisions answered 201 and their
+/// audit rows, nothing of the refused import. (Before every SQLite write
+/// went through the store's write helper, the import after the 404 was
+/// answered 201 and then not found.)
 #[test]
 fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let script = r#"mount -t tmpfs -o size=3m tmpfs "$1" && "$0" serve init --output json --data-dir "$1" && exec "$0" serve --listen 127.0.0.1:0 --data-dir "$1""#;
+    // `reserve`: 3 MiB the test frees once the disk has been full, as much
+    // as the uploads had, so that SQLite can then finish the checkpoint that
+    // closing its last connection starts (the database file takes in the
+    // WAL) and still write.
+    let script = r#"mount -t tmpfs -o size=6m tmpfs "$1" && head -c 3145728 /dev/zero > "$1/reserve" && "$0" serve init --output json --data-dir "$1" && exec "$0" serve --listen 127.0.0.1:0 --data-dir "$1""#;
     let mut child = Command::new("unshare")
         .args(["-rm", "sh", "-c", script, BIN])
         .arg(data.path())
@@ -750,6 +765,116 @@ fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
         .map(|m| m["artifactId"].as_str().unwrap())
         .collect();
     assert_eq!(ids, staged, "exactly the uploads that were answered 201");
+
+    // Policy imports on a disk without a free byte. The first ones may
+    // still fit: after a checkpoint SQLite rewrites its WAL file from the
+    // start, in blocks the file already has. Once past its end, the WAL
+    // append needs a new block: 507.
+    let relative = data.path().strip_prefix("/").unwrap();
+    let inside = Path::new(&format!("/proc/{}/root", child.id())).join(relative);
+    let filler = inside.join("filler");
+    fill_up(&filler);
+    let rules: String = (0..1000)
+        .map(|i| {
+            format!("  - name: Block critical {i}\n    severity: [Critical]\n    action: block\n")
+        })
+        .collect();
+    let policy = format!("version: 1\nrules:\n{rules}");
+    let import = || {
+        curl(&[
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: application/yaml",
+            "--data-binary",
+            &policy,
+            &format!("{base}/policy/import"),
+        ])
+    };
+    let mut imported = 0;
+    let refused = loop {
+        let (status, content_type, body) = import();
+        if status != 201 {
+            break (status, content_type, body);
+        }
+        imported += 1;
+        assert!(imported < 200, "200 imports of 60 KiB fit a full disk");
+    };
+    let (status, content_type, body) = refused;
+    assert_eq!(
+        status,
+        507,
+        "policy import on a full disk: {body}\n{}",
+        log()
+    );
+    assert!(content_type.starts_with("application/problem+json"));
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "INSUFFICIENT_STORAGE", "{body}");
+
+    // Space is back: the store keeps working. First a clean refusal (a
+    // write transaction rolled back: no such revision to activate), which
+    // on a connection SQLite had rolled back behind sqlx's back would leave
+    // a transaction open and every later write on it uncommitted.
+    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(inside.join("reserve")).unwrap();
+    let activate = |revision_id: &str| {
+        let body = format!(r#"{{"revisionId":"{revision_id}"}}"#);
+        curl(&[
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+            &format!("{base}/policy/activate"),
+        ])
+    };
+    let (status, _, body) = activate("no-such-revision");
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = import();
+    assert_eq!(
+        status,
+        201,
+        "policy import after the disk full: {body}\n{}",
+        log()
+    );
+    let revision: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (status, _, body) = activate(revision["revisionId"].as_str().unwrap());
+    assert_eq!(status, 200, "{body}");
+    std::fs::write(&payload, b"after the disk full").unwrap();
+    let file_arg = format!("file=@{}", payload.display());
+    let (status, _, body) = curl(&["-H", &bearer, "-F", &file_arg, &artifacts]);
+    assert_eq!(status, 201, "upload after the disk full: {body}\n{}", log());
+    // Exactly the imports answered 201, their audit rows and one activation;
+    // the uploads answered 201.
+    // In the server's namespaces: SQLite resolves `/proc/<pid>/root` to `/`.
+    let counted = Command::new("nsenter")
+        .args([
+            "-t",
+            &child.id().to_string(),
+            "-U",
+            "-m",
+            "--preserve-credentials",
+        ])
+        .arg("sqlite3")
+        .arg(data.path().join("stella.db"))
+        .arg(
+            "SELECT (SELECT COUNT(*) FROM policy_revisions) || ' ' || \
+             (SELECT COUNT(*) FROM policy_revisions WHERE active = 1) || ' ' || \
+             (SELECT COUNT(*) FROM audit_log WHERE action LIKE 'policy.%') || ' ' || \
+             (SELECT COUNT(*) FROM vex_provider_artifact_refs)",
+        )
+        .output()
+        .unwrap();
+    let expected = format!("{} 1 {} {}", imported + 1, imported + 2, staged.len() + 1);
+    assert_eq!(
+        String::from_utf8_lossy(&counted.stdout).trim(),
+        expected,
+        "revisions, active, policy audit rows, artifacts: {}",
+        String::from_utf8_lossy(&counted.stderr)
+    );
+    println!("disk full: {imported} policy imports fitted before the 507");
+
     let server_log = log();
     let where_full: Vec<&str> = server_log
         .lines()
@@ -765,6 +890,21 @@ fn serve_disk_full_during_uploads_is_507_and_leaves_no_partial_row() {
         .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{}", log());
+}
+
+/// Writes zeros to `path` until its file system has no free byte left.
+fn fill_up(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = [0u8; 4096];
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
 }
 
 /// Random bytes (xorshift), so that Postgres cannot compress the payload.

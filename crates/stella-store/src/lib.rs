@@ -31,7 +31,9 @@
 //!
 //! 1. SQLite: `CREATE TABLE t (..., tenant_id TEXT NOT NULL, ...)` and an
 //!    index leading with `tenant_id`. Every statement on it in the SQLite
-//!    repository binds `tenant_id = ?` from the [`TenantContext`].
+//!    repository binds `tenant_id = ?` from the [`TenantContext`]; several
+//!    statements that write together run in `SqliteStore::write` (module
+//!    `sqlite::write`), never `pool.begin()`.
 //! 2. Postgres, in the same migration:
 //!
 //!    ```sql

@@ -1,6 +1,8 @@
 //! SQLite backend (the embedded default): WAL journal, one pool, runtime
 //! queries only. Every tenant-owned statement binds the tenant from the
-//! [`TenantContext`] it is given.
+//! [`TenantContext`] it is given. Every multi-statement write runs through
+//! `SqliteStore::write` (module `write`): `BEGIN IMMEDIATE`, and a
+//! connection whose transaction met an error is closed, never pooled again.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Connection, Row, migrate::Migrator};
+use sqlx::{Row, SqliteConnection, migrate::Migrator};
 use uuid::Uuid;
 
 use crate::{
@@ -18,9 +20,14 @@ use crate::{
 };
 
 mod console;
+#[cfg(test)]
+mod disk_full_tests;
 mod export;
 mod policy;
 mod vex;
+mod write;
+
+use write::Outcome;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -174,25 +181,26 @@ impl SqliteStore {
     // ---- signing keys ----
 
     pub async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+        self.write(async |conn| {
+            sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+                .bind(key.created_at)
+                .execute(&mut *conn)
+                .await?;
+            let result = sqlx::query(
+                "INSERT INTO signing_keys (kid, created_at, retired_at, public_jwk)
+                 VALUES (?, ?, NULL, ?) ON CONFLICT (kid) DO NOTHING",
+            )
+            .bind(&key.kid)
             .bind(key.created_at)
-            .execute(&mut *tx)
+            .bind(&key.public_jwk)
+            .execute(&mut *conn)
             .await?;
-        let result = sqlx::query(
-            "INSERT INTO signing_keys (kid, created_at, retired_at, public_jwk)
-             VALUES (?, ?, NULL, ?) ON CONFLICT (kid) DO NOTHING",
-        )
-        .bind(&key.kid)
-        .bind(key.created_at)
-        .bind(&key.public_jwk)
-        .execute(&mut *tx)
-        .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists(key.kid.clone()));
-        }
-        tx.commit().await?;
-        Ok(())
+            if result.rows_affected() == 0 {
+                return Ok(Outcome::Refuse(StoreError::AlreadyExists(key.kid.clone())));
+            }
+            Ok(Outcome::Commit(()))
+        })
+        .await
     }
 
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
@@ -230,15 +238,9 @@ impl SqliteStore {
         let mut chunks = artifact.payload.into_chunks();
         let max_count = i64::try_from(quota.max_count).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
-        // A failed write (SQLITE_FULL above all) may have rolled the whole
-        // transaction back inside SQLite already, which leaves sqlx's own
-        // transaction bookkeeping for the connection wrong and its write
-        // lock in doubt: a connection that saw an error is closed, not
-        // pooled again (closing releases every lock). A refused quota is a
-        // clean rollback.
-        let mut conn = self.pool.acquire().await?;
-        let written: Result<(), StoreError> = async {
-            let mut tx = conn.begin().await?;
+        // A failed write (SQLITE_FULL above all) closes the connection
+        // (see `write`); a refused quota is a clean rollback.
+        self.write(async |conn| {
             // One statement: the quota check (on the usage row the triggers of
             // migration 0003 keep) and the insert are atomic, since SQLite runs
             // one writer at a time.
@@ -265,19 +267,15 @@ impl SqliteStore {
             .bind(ctx.tenant())
             .bind(size)
             .bind(max_bytes)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Err(StoreError::QuotaExceeded);
+                return Ok(Outcome::Refuse(StoreError::QuotaExceeded));
             }
             // The payload, one chunk in memory at a time (migration 0012).
             let id = artifact_id.to_string();
             let mut seq = 0i64;
-            loop {
-                let Some(chunk) = chunks.next().await? else {
-                    break;
-                };
+            while let Some(chunk) = chunks.next().await? {
                 sqlx::query(
                     "INSERT INTO vex_provider_artifact_chunks (tenant_id, artifact_id, seq, bytes)
                      VALUES (?, ?, ?, ?)",
@@ -286,24 +284,15 @@ impl SqliteStore {
                 .bind(&id)
                 .bind(seq)
                 .bind(chunk)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 seq += 1;
             }
             let target = format!("provider/{}/artifact/{artifact_id}", artifact.provider_id);
-            audit(&mut tx, ctx, "artifact.create", &target, &staged_at).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        match written {
-            Ok(()) => {}
-            Err(StoreError::QuotaExceeded) => return Err(StoreError::QuotaExceeded),
-            Err(e) => {
-                conn.close_on_drop();
-                return Err(e);
-            }
-        }
+            audit(conn, ctx, "artifact.create", &target, &staged_at).await?;
+            Ok(Outcome::Commit(()))
+        })
+        .await?;
         Ok(ArtifactMeta {
             artifact_id,
             provider_id: artifact.provider_id,
@@ -364,30 +353,31 @@ impl SqliteStore {
         artifact_id: Uuid,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let id = artifact_id.to_string();
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM vex_provider_artifact_refs
-             WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(provider_id)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT bytes FROM vex_provider_artifact_chunks
-             WHERE tenant_id = ? AND artifact_id = ? ORDER BY seq",
-        )
-        .bind(ctx.tenant())
-        .bind(&id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.rollback().await?;
-        Ok(Some(chunks.concat()))
+        // One snapshot for the row and its chunks.
+        self.read(async |conn| {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM vex_provider_artifact_refs
+                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+            )
+            .bind(ctx.tenant())
+            .bind(provider_id)
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if exists.is_none() {
+                return Ok(Outcome::RollBack(None));
+            }
+            let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
+                "SELECT bytes FROM vex_provider_artifact_chunks
+                 WHERE tenant_id = ? AND artifact_id = ? ORDER BY seq",
+            )
+            .bind(ctx.tenant())
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(Outcome::RollBack(Some(chunks.concat())))
+        })
+        .await
     }
 
     pub async fn delete_artifact(
@@ -397,46 +387,45 @@ impl SqliteStore {
         artifact_id: Uuid,
     ) -> Result<DeleteOutcome, StoreError> {
         let id = artifact_id.to_string();
-        let mut tx = self.pool.begin().await?;
-        let in_use: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM vex_provider_artifact_uses
-             WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ? LIMIT 1",
-        )
-        .bind(ctx.tenant())
-        .bind(provider_id)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM vex_provider_artifact_refs
-             WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(provider_id)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            tx.rollback().await?;
-            return Ok(DeleteOutcome::NotFound);
-        }
-        if in_use.is_some() {
-            tx.rollback().await?;
-            return Ok(DeleteOutcome::InUse);
-        }
-        sqlx::query(
-            "DELETE FROM vex_provider_artifact_refs
-             WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(provider_id)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-        let target = format!("provider/{provider_id}/artifact/{artifact_id}");
-        audit(&mut tx, ctx, "artifact.delete", &target, &now_rfc3339()).await?;
-        tx.commit().await?;
-        Ok(DeleteOutcome::Deleted)
+        self.write(async |conn| {
+            let in_use: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM vex_provider_artifact_uses
+                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ? LIMIT 1",
+            )
+            .bind(ctx.tenant())
+            .bind(provider_id)
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM vex_provider_artifact_refs
+                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+            )
+            .bind(ctx.tenant())
+            .bind(provider_id)
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if exists.is_none() {
+                return Ok(Outcome::RollBack(DeleteOutcome::NotFound));
+            }
+            if in_use.is_some() {
+                return Ok(Outcome::RollBack(DeleteOutcome::InUse));
+            }
+            sqlx::query(
+                "DELETE FROM vex_provider_artifact_refs
+                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+            )
+            .bind(ctx.tenant())
+            .bind(provider_id)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+            let target = format!("provider/{provider_id}/artifact/{artifact_id}");
+            audit(conn, ctx, "artifact.delete", &target, &now_rfc3339()).await?;
+            Ok(Outcome::Commit(DeleteOutcome::Deleted))
+        })
+        .await
     }
 
     pub async fn reference_artifact(
@@ -462,8 +451,9 @@ impl SqliteStore {
     }
 }
 
+/// One row of the audit log, written in the caller's transaction.
 async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    conn: &mut SqliteConnection,
     ctx: &TenantContext,
     action: &str,
     target: &str,
@@ -477,7 +467,7 @@ async fn audit(
     .bind(action)
     .bind(target)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?;
     Ok(())
 }

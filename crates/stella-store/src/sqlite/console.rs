@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::SqliteStore;
+use super::{Outcome, SqliteStore};
 use crate::StoreError;
 use crate::console::ConsoleSessionRecord;
 
@@ -12,26 +12,28 @@ impl SqliteStore {
         s: &ConsoleSessionRecord,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
+        self.write(async |conn| {
+            sqlx::query("DELETE FROM console_sessions WHERE expires_at <= ?")
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            let added = sqlx::query(
+                "INSERT INTO console_sessions (id_hash, sealed, expires_at, created_at)
+                 VALUES (?, ?, ?, ?) ON CONFLICT (id_hash) DO NOTHING",
+            )
+            .bind(&s.id_hash)
+            .bind(&s.sealed)
+            .bind(s.expires_at)
+            .bind(&s.created_at)
+            .execute(&mut *conn)
             .await?;
-        let added = sqlx::query(
-            "INSERT INTO console_sessions (id_hash, sealed, expires_at, created_at)
-             VALUES (?, ?, ?, ?) ON CONFLICT (id_hash) DO NOTHING",
-        )
-        .bind(&s.id_hash)
-        .bind(&s.sealed)
-        .bind(s.expires_at)
-        .bind(&s.created_at)
-        .execute(&mut *tx)
-        .await?;
-        if added.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists("console session".into()));
-        }
-        tx.commit().await?;
-        Ok(())
+            if added.rows_affected() == 0 {
+                let taken = StoreError::AlreadyExists("console session".into());
+                return Ok(Outcome::Refuse(taken));
+            }
+            Ok(Outcome::Commit(()))
+        })
+        .await
     }
 
     pub async fn find_console_session(

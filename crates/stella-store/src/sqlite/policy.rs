@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::SqliteStore;
+use super::{Outcome, SqliteStore};
 use crate::policy::{PolicyRevisionRecord, ReportKeyRecord};
 use crate::{StoreError, TenantContext};
 
@@ -28,30 +28,29 @@ impl SqliteStore {
         ctx: &TenantContext,
         rev: &PolicyRevisionRecord,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "INSERT INTO policy_revisions
-                (tenant_id, revision_id, policy_digest, canonical, created_at, created_by, active)
-             VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (tenant_id, revision_id) DO NOTHING",
-        )
-        .bind(ctx.tenant())
-        .bind(&rev.revision_id)
-        .bind(&rev.policy_digest)
-        .bind(&rev.canonical)
-        .bind(&rev.created_at)
-        .bind(&rev.created_by)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            // Explicitly: a dropped transaction would keep its write lock
-            // until the connection is used again.
-            tx.rollback().await?;
-            return Err(StoreError::AlreadyExists(rev.revision_id.clone()));
-        }
-        let target = format!("policy/{}", rev.revision_id);
-        super::audit(&mut tx, ctx, "policy.import", &target, &rev.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "INSERT INTO policy_revisions
+                    (tenant_id, revision_id, policy_digest, canonical, created_at, created_by, active)
+                 VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (tenant_id, revision_id) DO NOTHING",
+            )
+            .bind(ctx.tenant())
+            .bind(&rev.revision_id)
+            .bind(&rev.policy_digest)
+            .bind(&rev.canonical)
+            .bind(&rev.created_at)
+            .bind(&rev.created_by)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                let taken = StoreError::AlreadyExists(rev.revision_id.clone());
+                return Ok(Outcome::Refuse(taken));
+            }
+            let target = format!("policy/{}", rev.revision_id);
+            super::audit(conn, ctx, "policy.import", &target, &rev.created_at).await?;
+            Ok(Outcome::Commit(()))
+        })
+        .await
     }
 
     pub async fn get_policy_revision(
@@ -89,29 +88,30 @@ impl SqliteStore {
         revision_id: &str,
         at: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Write first (no read-then-upgrade, which SQLite answers with an
-        // immediate SQLITE_BUSY under a concurrent writer); undone below
-        // when the tenant has no such revision.
-        sqlx::query("UPDATE policy_revisions SET active = 0 WHERE tenant_id = ? AND active = 1")
+        self.write(async |conn| {
+            // Deactivate first, undone below when the tenant has no such
+            // revision.
+            sqlx::query(
+                "UPDATE policy_revisions SET active = 0 WHERE tenant_id = ? AND active = 1",
+            )
             .bind(ctx.tenant())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        let done = sqlx::query(
-            "UPDATE policy_revisions SET active = 1 WHERE tenant_id = ? AND revision_id = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(revision_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let target = format!("policy/{revision_id}");
-        super::audit(&mut tx, ctx, "policy.activate", &target, at).await?;
-        tx.commit().await?;
-        Ok(true)
+            let done = sqlx::query(
+                "UPDATE policy_revisions SET active = 1 WHERE tenant_id = ? AND revision_id = ?",
+            )
+            .bind(ctx.tenant())
+            .bind(revision_id)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(Outcome::RollBack(false));
+            }
+            let target = format!("policy/{revision_id}");
+            super::audit(conn, ctx, "policy.activate", &target, at).await?;
+            Ok(Outcome::Commit(true))
+        })
+        .await
     }
 
     pub async fn add_report_key(
@@ -119,35 +119,33 @@ impl SqliteStore {
         ctx: &TenantContext,
         key: &ReportKeyRecord,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE report_keys SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL",
-        )
-        .bind(&key.created_at)
-        .bind(ctx.tenant())
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query(
-            "INSERT INTO report_keys (tenant_id, kid, algorithm, public_pem, created_at, retired_at)
-             VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (tenant_id, kid) DO NOTHING",
-        )
-        .bind(ctx.tenant())
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.public_pem)
-        .bind(&key.created_at)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            // Explicitly: a dropped transaction would keep its write lock
-            // until the connection is used again.
-            tx.rollback().await?;
-            return Err(StoreError::AlreadyExists(key.kid.clone()));
-        }
-        let target = format!("report-key/{}", key.kid);
-        super::audit(&mut tx, ctx, "report-key.rotate", &target, &key.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |conn| {
+            sqlx::query(
+                "UPDATE report_keys SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL",
+            )
+            .bind(&key.created_at)
+            .bind(ctx.tenant())
+            .execute(&mut *conn)
+            .await?;
+            let done = sqlx::query(
+                "INSERT INTO report_keys (tenant_id, kid, algorithm, public_pem, created_at, retired_at)
+                 VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (tenant_id, kid) DO NOTHING",
+            )
+            .bind(ctx.tenant())
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.public_pem)
+            .bind(&key.created_at)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(Outcome::Refuse(StoreError::AlreadyExists(key.kid.clone())));
+            }
+            let target = format!("report-key/{}", key.kid);
+            super::audit(conn, ctx, "report-key.rotate", &target, &key.created_at).await?;
+            Ok(Outcome::Commit(()))
+        })
+        .await
     }
 
     pub async fn list_report_keys(

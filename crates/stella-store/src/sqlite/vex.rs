@@ -1,11 +1,11 @@
 //! SQLite implementation of [`crate::VexRepository`]. Every statement
-//! binds the tenant from the [`TenantContext`]; one transaction per
-//! document.
+//! binds the tenant from the [`TenantContext`]; one write transaction
+//! (`SqliteStore::write`) per document.
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
 
-use super::SqliteStore;
+use super::{Outcome, SqliteStore};
 use crate::vex::{
     IngestOutcome, ProviderConfigRecord, ProviderRunRecord, StoredVexStatement, VexDocumentRecord,
     VexStatementQuery, VexStatementRecord, VexTrustRecord,
@@ -44,10 +44,10 @@ fn placeholders(rows: usize, columns: usize) -> String {
 /// multi-row `INSERT`s (not one per row: each query is a round trip to
 /// sqlx's SQLite worker). The statement keys are taken explicitly after
 /// the `AUTOINCREMENT` high-water mark; the caller's transaction already
-/// holds SQLite's write lock (it inserted the document), so no other
-/// writer can take them meanwhile, and keys are never reused.
+/// holds SQLite's write lock (`BEGIN IMMEDIATE`), so no other writer can
+/// take them meanwhile, and keys are never reused.
 async fn insert_statements(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    conn: &mut SqliteConnection,
     ctx: &TenantContext,
     doc_key: i64,
     statements: &[VexStatementRecord],
@@ -56,7 +56,7 @@ async fn insert_statements(
         "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'vex_statements'), 0),
                     COALESCE((SELECT MAX(statement_key) FROM vex_statements), 0))",
     )
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
     let keyed: Vec<(i64, &VexStatementRecord)> = (high + 1..).zip(statements).collect();
     for chunk in keyed.chunks(ROWS_PER_INSERT) {
@@ -76,23 +76,30 @@ async fn insert_statements(
                 .bind(&s.status)
                 .bind(&s.statement_json);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *conn).await?;
     }
     let products: Vec<(i64, &String)> = keyed
         .iter()
         .flat_map(|(key, s)| s.product_keys.iter().map(move |p| (*key, p)))
         .collect();
-    insert_keys(tx, ctx, "vex_statement_products", "product_key", &products).await?;
+    insert_keys(
+        conn,
+        ctx,
+        "vex_statement_products",
+        "product_key",
+        &products,
+    )
+    .await?;
     let vulns: Vec<(i64, &String)> = keyed
         .iter()
         .flat_map(|(key, s)| s.vuln_keys.iter().map(move |v| (*key, v)))
         .collect();
-    insert_keys(tx, ctx, "vex_statement_vulns", "vuln_key", &vulns).await
+    insert_keys(conn, ctx, "vex_statement_vulns", "vuln_key", &vulns).await
 }
 
 /// `(statement_key, key)` rows into a matching-key table, many per query.
 async fn insert_keys(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    conn: &mut SqliteConnection,
     ctx: &TenantContext,
     table: &str,
     column: &str,
@@ -107,7 +114,7 @@ async fn insert_keys(
         for (key, value) in chunk {
             query = query.bind(ctx.tenant()).bind(*key).bind(*value);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -119,53 +126,54 @@ impl SqliteStore {
         doc: &VexDocumentRecord,
         statements: &[VexStatementRecord],
     ) -> Result<IngestOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let existing: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT doc_key, document_version FROM vex_documents
-             WHERE tenant_id = ? AND provider_id = ? AND issuer = ? AND document_id = ? AND image_digest = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(&doc.provider_id)
-        .bind(&doc.issuer)
-        .bind(&doc.document_id)
-        .bind(&doc.image_digest)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let outcome = match existing {
-            Some((_, version)) if version >= doc.document_version => {
-                return Ok(IngestOutcome::Unchanged);
-            }
-            Some((key, _)) => {
-                sqlx::query("DELETE FROM vex_documents WHERE tenant_id = ? AND doc_key = ?")
-                    .bind(ctx.tenant())
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
-                IngestOutcome::Superseded
-            }
-            None => IngestOutcome::Inserted,
-        };
-        let doc_key: i64 = sqlx::query_scalar(
-            "INSERT INTO vex_documents (tenant_id, provider_id, issuer, document_id, document_version,
-                document_timestamp, author, signed, image_digest, evidence_digest, ingested_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING doc_key",
-        )
-        .bind(ctx.tenant())
-        .bind(&doc.provider_id)
-        .bind(&doc.issuer)
-        .bind(&doc.document_id)
-        .bind(doc.document_version)
-        .bind(&doc.document_timestamp)
-        .bind(&doc.author)
-        .bind(i64::from(doc.signed))
-        .bind(&doc.image_digest)
-        .bind(&doc.evidence_digest)
-        .bind(&doc.ingested_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        insert_statements(&mut tx, ctx, doc_key, statements).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        self.write(async |conn| {
+            let existing: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT doc_key, document_version FROM vex_documents
+                 WHERE tenant_id = ? AND provider_id = ? AND issuer = ? AND document_id = ? AND image_digest = ?",
+            )
+            .bind(ctx.tenant())
+            .bind(&doc.provider_id)
+            .bind(&doc.issuer)
+            .bind(&doc.document_id)
+            .bind(&doc.image_digest)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let outcome = match existing {
+                Some((_, version)) if version >= doc.document_version => {
+                    return Ok(Outcome::RollBack(IngestOutcome::Unchanged));
+                }
+                Some((key, _)) => {
+                    sqlx::query("DELETE FROM vex_documents WHERE tenant_id = ? AND doc_key = ?")
+                        .bind(ctx.tenant())
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await?;
+                    IngestOutcome::Superseded
+                }
+                None => IngestOutcome::Inserted,
+            };
+            let doc_key: i64 = sqlx::query_scalar(
+                "INSERT INTO vex_documents (tenant_id, provider_id, issuer, document_id, document_version,
+                    document_timestamp, author, signed, image_digest, evidence_digest, ingested_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING doc_key",
+            )
+            .bind(ctx.tenant())
+            .bind(&doc.provider_id)
+            .bind(&doc.issuer)
+            .bind(&doc.document_id)
+            .bind(doc.document_version)
+            .bind(&doc.document_timestamp)
+            .bind(&doc.author)
+            .bind(i64::from(doc.signed))
+            .bind(&doc.image_digest)
+            .bind(&doc.evidence_digest)
+            .bind(&doc.ingested_at)
+            .fetch_one(&mut *conn)
+            .await?;
+            insert_statements(conn, ctx, doc_key, statements).await?;
+            Ok(Outcome::Commit(outcome))
+        })
+        .await
     }
 
     pub async fn has_vex_evidence(
@@ -261,56 +269,51 @@ impl SqliteStore {
         config: &ProviderConfigRecord,
         references: &[(String, uuid::Uuid)],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM vex_provider_artifact_uses WHERE tenant_id = ? AND provider_id = ?",
-        )
-        .bind(ctx.tenant())
-        .bind(&config.provider_id)
-        .execute(&mut *tx)
-        .await?;
-        for (field, artifact) in references {
-            // The same statement as the artifact store's reference hook.
-            let done = sqlx::query(
-                "INSERT OR REPLACE INTO vex_provider_artifact_uses
-                    (tenant_id, provider_id, field_key, artifact_id)
-                 SELECT tenant_id, provider_id, ?, artifact_id FROM vex_provider_artifact_refs
-                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+        self.write(async |conn| {
+            sqlx::query(
+                "DELETE FROM vex_provider_artifact_uses WHERE tenant_id = ? AND provider_id = ?",
             )
-            .bind(field)
             .bind(ctx.tenant())
             .bind(&config.provider_id)
-            .bind(artifact.to_string())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
+            for (field, artifact) in references {
+                // The same statement as the artifact store's reference hook.
+                let done = sqlx::query(
+                    "INSERT OR REPLACE INTO vex_provider_artifact_uses
+                        (tenant_id, provider_id, field_key, artifact_id)
+                     SELECT tenant_id, provider_id, ?, artifact_id FROM vex_provider_artifact_refs
+                     WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+                )
+                .bind(field)
+                .bind(ctx.tenant())
+                .bind(&config.provider_id)
+                .bind(artifact.to_string())
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(Outcome::RollBack(false));
+                }
             }
-        }
-        sqlx::query(
-            "INSERT INTO vex_provider_configs (tenant_id, provider_id, values_json, updated_at, updated_by)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (tenant_id, provider_id) DO UPDATE SET
-                values_json = excluded.values_json, updated_at = excluded.updated_at,
-                updated_by = excluded.updated_by",
-        )
-        .bind(ctx.tenant())
-        .bind(&config.provider_id)
-        .bind(&config.values_json)
-        .bind(&config.updated_at)
-        .bind(&config.updated_by)
-        .execute(&mut *tx)
-        .await?;
-        super::audit(
-            &mut tx,
-            ctx,
-            "provider.configure",
-            &config.provider_id,
-            &config.updated_at,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+            sqlx::query(
+                "INSERT INTO vex_provider_configs (tenant_id, provider_id, values_json, updated_at, updated_by)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, provider_id) DO UPDATE SET
+                    values_json = excluded.values_json, updated_at = excluded.updated_at,
+                    updated_by = excluded.updated_by",
+            )
+            .bind(ctx.tenant())
+            .bind(&config.provider_id)
+            .bind(&config.values_json)
+            .bind(&config.updated_at)
+            .bind(&config.updated_by)
+            .execute(&mut *conn)
+            .await?;
+            let target = &config.provider_id;
+            super::audit(conn, ctx, "provider.configure", target, &config.updated_at).await?;
+            Ok(Outcome::Commit(true))
+        })
+        .await
     }
 
     pub async fn list_provider_configs_all(
