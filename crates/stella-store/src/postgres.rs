@@ -452,16 +452,7 @@ impl PostgresStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let id = artifact_id.to_string();
         let mut tx = self.tenant_tx(ctx).await?;
-        let exists: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM vex_provider_artifact_refs
-             WHERE tenant_id = $1 AND provider_id = $2 AND artifact_id = $3::uuid",
-        )
-        .bind(ctx.tenant())
-        .bind(provider_id)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
+        if !artifact_exists(&mut tx, ctx, provider_id, &id).await? {
             return Ok(None);
         }
         let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
@@ -487,16 +478,7 @@ impl PostgresStore {
         // A concurrent reference_artifact cannot slip in between the checks
         // and the delete.
         lock_tenant_artifacts(&mut tx, ctx).await?;
-        let exists: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM vex_provider_artifact_refs
-             WHERE tenant_id = $1 AND provider_id = $2 AND artifact_id = $3::uuid",
-        )
-        .bind(ctx.tenant())
-        .bind(provider_id)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
+        if !artifact_exists(&mut tx, ctx, provider_id, &id).await? {
             return Ok(DeleteOutcome::NotFound);
         }
         let in_use: Option<i32> = sqlx::query_scalar(
@@ -613,4 +595,23 @@ fn artifact_from_row(r: &PgRow) -> Result<ArtifactMeta, StoreError> {
         staged_at: r.try_get("staged_at")?,
         staged_by: r.try_get("staged_by")?,
     })
+}
+/// Whether the tenant's provider has the artifact, inside the caller's
+/// transaction.
+async fn artifact_exists(
+    conn: &mut sqlx::PgConnection,
+    ctx: &TenantContext,
+    provider_id: &str,
+    artifact_id: &str,
+) -> Result<bool, StoreError> {
+    let row: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM vex_provider_artifact_refs
+         WHERE tenant_id = $1 AND provider_id = $2 AND artifact_id = $3::uuid",
+    )
+    .bind(ctx.tenant())
+    .bind(provider_id)
+    .bind(artifact_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
 }

@@ -20,6 +20,26 @@ use crate::{
 };
 
 mod console;
+/// Whether the tenant's provider has the artifact, inside the caller's
+/// transaction.
+async fn artifact_exists(
+    conn: &mut sqlx::SqliteConnection,
+    ctx: &TenantContext,
+    provider_id: &str,
+    artifact_id: &str,
+) -> Result<bool, StoreError> {
+    let row: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM vex_provider_artifact_refs
+         WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+    )
+    .bind(ctx.tenant())
+    .bind(provider_id)
+    .bind(artifact_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 #[cfg(test)]
 mod disk_full_tests;
 mod export;
@@ -355,16 +375,7 @@ impl SqliteStore {
         let id = artifact_id.to_string();
         // One snapshot for the row and its chunks.
         self.read(async |conn| {
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM vex_provider_artifact_refs
-                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
-            )
-            .bind(ctx.tenant())
-            .bind(provider_id)
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if exists.is_none() {
+            if !artifact_exists(conn, ctx, provider_id, &id).await? {
                 return Ok(Outcome::RollBack(None));
             }
             let chunks: Vec<Vec<u8>> = sqlx::query_scalar(
@@ -397,16 +408,7 @@ impl SqliteStore {
             .bind(&id)
             .fetch_optional(&mut *conn)
             .await?;
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM vex_provider_artifact_refs
-                 WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
-            )
-            .bind(ctx.tenant())
-            .bind(provider_id)
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if exists.is_none() {
+            if !artifact_exists(conn, ctx, provider_id, &id).await? {
                 return Ok(Outcome::RollBack(DeleteOutcome::NotFound));
             }
             if in_use.is_some() {
