@@ -35,7 +35,10 @@ fi
 WORK=$(mktemp -d /tmp/stella-bench-report.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  # Under `set -e` a `wait` on a process killed by SIGTERM (status 143)
+  # would end this trap after the first PID, leaving the server running.
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
