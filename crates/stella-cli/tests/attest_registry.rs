@@ -6,12 +6,10 @@
 
 use std::process::Output;
 
-use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_oci::store::*;
 use stella_testkit::DistributionRegistry;
 use stella_testkit::cli::{Stella, text};
 use stella_testkit::fixtures::push_seed_image as push_image;
-use stella_types::reference::RegistryReference;
 
 fn stella(args: &[&str]) -> Output {
     Stella::new(env!("CARGO_BIN_EXE_stella"))
@@ -23,17 +21,7 @@ fn stella(args: &[&str]) -> Output {
 async fn attest_and_verify_on_a_registry() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "att/app".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "att/app").unwrap();
     let subject = push_image(&repo, "att", "v1").await;
     let image = format!("{host}/att/app:v1");
     let dir = tempfile::tempdir().unwrap();

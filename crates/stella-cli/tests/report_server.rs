@@ -216,12 +216,7 @@ fn policy_store_and_signed_reports_on_the_server() {
     let server = serve_harness::start(&[]);
     let url = server.url.clone();
     let data = server.data.path().to_path_buf();
-    // Signer keys of stored policies live in the tenant's policy directory.
-    let keys_dir = data.join("policies/default");
-    std::fs::create_dir_all(&keys_dir).unwrap();
-    for k in ["ci.pub", "vendor.pub", "distro.pub"] {
-        std::fs::copy(w.join(k), keys_dir.join(k)).unwrap();
-    }
+    install_signer_keys(&server, w, "default");
     let a = server.admin_token();
 
     // Validation errors carry JSON paths; nothing is stored.
@@ -708,14 +703,20 @@ fn tenant_token(server: &serve_harness::Server, tenant: &str) -> String {
     )
 }
 
-/// Imports and activates `POLICY` for the token's tenant (signer keys in
-/// its policy directory); the revision id.
-fn activate_policy(server: &serve_harness::Server, w: &Path, tenant: &str, token: &str) -> String {
+/// Copies the signer keys `POLICY` names into the tenant's policy
+/// directory, where the server reads stored policies' key files.
+fn install_signer_keys(server: &serve_harness::Server, w: &Path, tenant: &str) {
     let keys_dir = server.data.path().join("policies").join(tenant);
     std::fs::create_dir_all(&keys_dir).unwrap();
     for k in ["ci.pub", "vendor.pub", "distro.pub"] {
         std::fs::copy(w.join(k), keys_dir.join(k)).unwrap();
     }
+}
+
+/// Imports and activates `POLICY` for the token's tenant (signer keys in
+/// its policy directory); the revision id.
+fn activate_policy(server: &serve_harness::Server, w: &Path, tenant: &str, token: &str) -> String {
+    install_signer_keys(server, w, tenant);
     let (status, body) = call(
         &server.url,
         token,

@@ -15,13 +15,11 @@ use std::path::Path;
 use std::process::Output;
 
 use stella_oci::artifact::{ArtifactSpec, LayerSource, push_referrer};
-use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_oci::store::NoProgress;
 use stella_testkit::DistributionRegistry;
 use stella_testkit::cli::{Stella, text};
 use stella_testkit::fixtures::push_seed_image as push_image;
 use stella_types::Descriptor;
-use stella_types::reference::RegistryReference;
 
 fn stella(args: &[&str]) -> Output {
     Stella::new(env!("CARGO_BIN_EXE_stella"))
@@ -127,17 +125,7 @@ fn query(db: &Path, product: &str, extra: &[&str]) -> serde_json::Value {
 async fn ingest_stores_exactly_the_trusted_documents_about_the_image() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/app".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/app").unwrap();
     let subject = push_image(&repo, "vex", "v1").await;
     let other = push_image(&repo, "other", "v2").await;
     let image = format!("{host}/vex/app:v1");
@@ -321,17 +309,7 @@ async fn ten_thousand_referrers_in_a_real_registry_hit_the_cap_and_store_nothing
 
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/crowded".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/crowded").unwrap();
     let subject = push_image(&repo, "crowded", "v1").await;
     let empty = Descriptor::for_bytes(OCI_EMPTY, EMPTY_JSON);
     repo.push_blob(&empty, BlobSource::Bytes(EMPTY_JSON), &NoProgress)

@@ -19,11 +19,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_testkit::DistributionRegistry;
 use stella_testkit::cli::Stella;
 use stella_testkit::fixtures::push_seed_image as push_image;
-use stella_types::reference::RegistryReference;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stella");
 
@@ -129,21 +127,36 @@ fn curl_json(url: &str, token: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The provider's status once its first scheduled run has finished
+/// (within `within`).
+fn wait_for_scheduled_run(
+    server: &Server,
+    provider: &str,
+    token: &str,
+    within: Duration,
+) -> serde_json::Value {
+    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
+    let deadline = Instant::now() + within;
+    loop {
+        let s = curl_json(&status_url, token);
+        let done = s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["image"] == "" && r["finishedAt"].is_string());
+        if done {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/app".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/app").unwrap();
     let subject = push_image(&repo, "runner", "v1").await;
     let image = format!("{host}/vex/app:v1");
     let dir = tempfile::tempdir().unwrap();
@@ -251,21 +264,7 @@ async fn the_runner_ingests_the_trusted_attestation_on_schedule_and_on_demand() 
     );
 
     // The scheduler runs it without being asked.
-    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let s = curl_json(&status_url, &token);
-        let done = s["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["image"] == "" && r["finishedAt"].is_string());
-        if done {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let status = wait_for_scheduled_run(&server, provider, &token, Duration::from_secs(60));
     let whole = status["runs"]
         .as_array()
         .unwrap()
@@ -466,17 +465,7 @@ async fn tuf_mode_refreshes_through_the_mirror_and_refuses_expired_forged_and_ro
 {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/tuf".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/tuf").unwrap();
     push_image(&repo, "tuf", "v1").await;
     let image = format!("{host}/vex/tuf:v1");
     let fx = tuf_fixture::TufFixture::new(&tuf_fixture::production_root());
@@ -581,17 +570,7 @@ async fn tuf_mode_refreshes_through_the_mirror_and_refuses_expired_forged_and_ro
 async fn tag_subscriptions_of_one_repository_share_one_tag_listing() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/many".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/many").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     ok(
@@ -797,17 +776,7 @@ fn curl_put(url: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
 async fn server_trust_weights_decide_consensus_and_caps_are_reported() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/trust".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/trust").unwrap();
     let a = push_image(&repo, "trust-a", "a").await;
     push_image(&repo, "trust-b", "b").await;
     let dir = tempfile::tempdir().unwrap();
@@ -897,21 +866,7 @@ async fn server_trust_weights_decide_consensus_and_caps_are_reported() {
     let run_now = || run_when_idle(provider, &env);
     // Wait for the scheduled first run, then look at its status: image a
     // took the whole budget of 2 documents, image b was deferred.
-    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let s = curl_json(&status_url, &token);
-        if s["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
-        {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let status = wait_for_scheduled_run(&server, provider, &token, Duration::from_secs(60));
     let runs = status["runs"].as_array().unwrap();
     let whole = runs.iter().find(|r| r["image"] == "").unwrap();
     assert_eq!(whole["result"], "partial", "{status:#}");
@@ -1029,17 +984,7 @@ async fn server_trust_weights_decide_consensus_and_caps_are_reported() {
 async fn referrers_api_registry_fingerprint_uses_the_listing() {
     let reg = stella_testkit::spec_registry::SpecRegistry::start(Default::default());
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/api".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/api").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     ok(
@@ -1173,6 +1118,34 @@ async fn referrers_api_registry_fingerprint_uses_the_listing() {
     );
 }
 
+/// Subscribes `provider` to `images` in keypair mode (plain-HTTP
+/// registries allowed), polling every `poll`, with the key `key_arg`
+/// (`cosignKeys=@<path>`) uploaded.
+fn subscribe_keypair(
+    provider: &str,
+    images: &[&str],
+    key_arg: &str,
+    poll: &str,
+    env: &[(&str, &str)],
+) {
+    let poll = format!("pollInterval={poll}");
+    let mut args = vec!["vex", "providers", "configure", provider];
+    for image in images {
+        args.extend(["--image", image]);
+    }
+    args.extend([
+        "--set",
+        "cosignMode=keypair",
+        "--set",
+        "allowHttpRegistries=true",
+        "--set",
+        &poll,
+        "--upload-artifact",
+        key_arg,
+    ]);
+    ok(&args, env);
+}
+
 /// Copies an OCI layout into the spec registry's repository `repo` without
 /// HTTP (so the registry's request counters start at the runner's first
 /// request): every blob, and every manifest `index.json` lists (tagged by
@@ -1290,43 +1263,9 @@ fn a_rate_limiting_registry_fails_one_image_and_the_next_run_recovers() {
     let provider = "excititor:oci-openvex";
     let key_arg = format!("cosignKeys=@{}", p("k.pub"));
     let (img0, img1) = (format!("{host}/vex/rate:v0"), format!("{host}/vex/rate:v1"));
-    ok(
-        &[
-            "vex",
-            "providers",
-            "configure",
-            provider,
-            "--image",
-            &img0,
-            "--image",
-            &img1,
-            "--set",
-            "cosignMode=keypair",
-            "--set",
-            "allowHttpRegistries=true",
-            "--set",
-            "pollInterval=1h",
-            "--upload-artifact",
-            &key_arg,
-        ],
-        &env,
-    );
+    subscribe_keypair(provider, &[&img0, &img1], &key_arg, "1h", &env);
     // The scheduler's first run meets the 429s.
-    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        let s = curl_json(&status_url, &token);
-        if s["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
-        {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let status = wait_for_scheduled_run(&server, provider, &token, Duration::from_secs(120));
     let runs = status["runs"].as_array().unwrap();
     let whole = runs.iter().find(|r| r["image"] == "").unwrap();
     assert_eq!(whole["result"], "partial", "{status:#}");
@@ -1400,42 +1339,8 @@ fn a_registry_dying_mid_run_fails_the_run_and_stores_nothing_then_the_next_run_r
         format!("{host}/vex/dying:v0"),
         format!("{host}/vex/dying:v1"),
     );
-    ok(
-        &[
-            "vex",
-            "providers",
-            "configure",
-            provider,
-            "--image",
-            &img0,
-            "--image",
-            &img1,
-            "--set",
-            "cosignMode=keypair",
-            "--set",
-            "allowHttpRegistries=true",
-            "--set",
-            "pollInterval=1h",
-            "--upload-artifact",
-            &key_arg,
-        ],
-        &env,
-    );
-    let status_url = format!("{}/excititor/providers/{provider}/status", server.url);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        let s = curl_json(&status_url, &token);
-        if s["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["image"] == "" && r["finishedAt"].is_string())
-        {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no scheduled run: {s:#}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    subscribe_keypair(provider, &[&img0, &img1], &key_arg, "1h", &env);
+    let status = wait_for_scheduled_run(&server, provider, &token, Duration::from_secs(180));
     let runs = status["runs"].as_array().unwrap();
     let whole = runs.iter().find(|r| r["image"] == "").unwrap();
     assert_eq!(whole["result"], "failed", "{status:#}");
@@ -1516,27 +1421,7 @@ fn a_document_from_the_future_is_rechecked_by_the_next_run() {
         format!("{host}/vex/future:v0"),
         format!("{host}/vex/future:v1"),
     );
-    ok(
-        &[
-            "vex",
-            "providers",
-            "configure",
-            provider,
-            "--image",
-            &img0,
-            "--image",
-            &img1,
-            "--set",
-            "cosignMode=keypair",
-            "--set",
-            "allowHttpRegistries=true",
-            "--set",
-            "pollInterval=24h",
-            "--upload-artifact",
-            &key_arg,
-        ],
-        &env,
-    );
+    subscribe_keypair(provider, &[&img0, &img1], &key_arg, "24h", &env);
     let run_now = || run_when_idle(provider, &env);
     let image = |v: &serde_json::Value, name: &str| {
         v["images"]

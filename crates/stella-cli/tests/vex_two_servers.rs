@@ -18,11 +18,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serve_harness::{BIN, Backend, spawn_server, start_on};
-use stella_oci::registry::{RegistryClient, RegistryOptions};
 use stella_testkit::DistributionRegistry;
 use stella_testkit::cli::Stella;
 use stella_testkit::fixtures::push_seed_image as push_image;
-use stella_types::reference::RegistryReference;
 
 const PROVIDER: &str = "excititor:oci-openvex";
 
@@ -86,17 +84,7 @@ fn provider_runs(log: &str) -> Vec<String> {
 async fn two_servers_on_one_postgres_run_a_scheduled_provider_once() {
     let reg = DistributionRegistry::start_plain().unwrap();
     let host = reg.host_port();
-    let repo = RegistryClient::new(RegistryOptions {
-        plain_http: true,
-        ..Default::default()
-    })
-    .unwrap()
-    .repository(&RegistryReference {
-        registry: host.clone(),
-        repository: "vex/two".into(),
-        tag: None,
-        digest: None,
-    });
+    let repo = stella_testkit::distribution::plain_repository(&host, "vex/two").unwrap();
     let subject = push_image(&repo, "two-servers", "v1").await;
     let image = format!("{host}/vex/two:v1");
     let dir = tempfile::tempdir().unwrap();

@@ -596,6 +596,7 @@ fn artifact_from_row(r: &PgRow) -> Result<ArtifactMeta, StoreError> {
         staged_by: r.try_get("staged_by")?,
     })
 }
+
 /// Whether the tenant's provider has the artifact, inside the caller's
 /// transaction.
 async fn artifact_exists(

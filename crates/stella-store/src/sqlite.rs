@@ -20,26 +20,6 @@ use crate::{
 };
 
 mod console;
-/// Whether the tenant's provider has the artifact, inside the caller's
-/// transaction.
-async fn artifact_exists(
-    conn: &mut sqlx::SqliteConnection,
-    ctx: &TenantContext,
-    provider_id: &str,
-    artifact_id: &str,
-) -> Result<bool, StoreError> {
-    let row: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM vex_provider_artifact_refs
-         WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
-    )
-    .bind(ctx.tenant())
-    .bind(provider_id)
-    .bind(artifact_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.is_some())
-}
-
 #[cfg(test)]
 mod disk_full_tests;
 mod export;
@@ -499,6 +479,26 @@ fn artifact_from_row(r: &SqliteRow) -> Result<ArtifactMeta, StoreError> {
         staged_at: r.try_get("staged_at")?,
         staged_by: r.try_get("staged_by")?,
     })
+}
+
+/// Whether the tenant's provider has the artifact, inside the caller's
+/// transaction.
+async fn artifact_exists(
+    conn: &mut sqlx::SqliteConnection,
+    ctx: &TenantContext,
+    provider_id: &str,
+    artifact_id: &str,
+) -> Result<bool, StoreError> {
+    let row: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM vex_provider_artifact_refs
+         WHERE tenant_id = ? AND provider_id = ? AND artifact_id = ?",
+    )
+    .bind(ctx.tenant())
+    .bind(provider_id)
+    .bind(artifact_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
 }
 
 #[cfg(test)]

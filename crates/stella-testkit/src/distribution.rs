@@ -543,3 +543,25 @@ fn probe(url: &str, ca_pem: Option<&[u8]>) -> Result<u16, String> {
         .unwrap_or_else(|_| Err("probe thread panicked".to_string()))
     })
 }
+
+/// Repository `name` at `host_port` through an anonymous plain-HTTP client
+/// (a registry started with [`DistributionRegistry::start_plain`], or the
+/// spec registry).
+pub fn plain_repository(
+    host_port: &str,
+    name: &str,
+) -> Result<stella_oci::registry::Repository, stella_oci::OciError> {
+    let client =
+        stella_oci::registry::RegistryClient::new(stella_oci::registry::RegistryOptions {
+            plain_http: true,
+            ..Default::default()
+        })?;
+    Ok(
+        client.repository(&stella_types::reference::RegistryReference {
+            registry: host_port.to_string(),
+            repository: name.to_string(),
+            tag: None,
+            digest: None,
+        }),
+    )
+}
